@@ -1,0 +1,7 @@
+/* The subcommands of the ptune program; each returns the process exit code. */
+#ifndef PT_APPS_COMMANDS_H
+#define PT_APPS_COMMANDS_H
+
+int pt_cmd_gradcheck(int argc, char **argv);
+
+#endif

@@ -1,0 +1,33 @@
+/* `ptune COMMAND ...`: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "apps/commands.h"
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"gradcheck", pt_cmd_gradcheck, "check every op's gradient against finite differences"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: ptune COMMAND [ARGS]   (ptune COMMAND --help for details)\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "ptune: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

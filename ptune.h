@@ -1,0 +1,16 @@
+/* ptune: everything public in one include. */
+#ifndef PTUNE_H
+#define PTUNE_H
+
+#include "tensor/pt_status.h"
+#include "tensor/pt_tensor.h"
+#include "tensor/pt_rng.h"
+#include "tensor/pt_elementwise.h"
+#include "tensor/pt_reduce.h"
+#include "tensor/pt_matmul.h"
+#include "autograd/pt_autograd.h"
+#include "autograd/pt_ops.h"
+#include "autograd/pt_gradcheck.h"
+#include "autograd/pt_op_table.h"
+
+#endif

@@ -1,0 +1,147 @@
+/* autograd/: the tape, per-operand gradient skipping, accumulation, grad
+ * modes, graph lifetime. */
+#include <check.h>
+#include <math.h>
+#include <string.h>
+
+#include "ptune.h"
+
+/* y = x·Wᵀ + b with W frozen must run exactly one GEMM in backward (dX),
+ * never the dW GEMM; with W trainable it runs two. */
+START_TEST(frozen_weight_skips_weight_gemm) {
+  pt_rng rng;
+  pt_rng_init(&rng, 1);
+  pt_tensor *x = pt_randn(&rng, PT_F32, PT_DIMS(4, 3, 8));
+  pt_tensor *w = pt_randn(&rng, PT_F32, PT_DIMS(6, 8));
+  pt_tensor *b = pt_randn(&rng, PT_F32, PT_DIMS(6));
+  pt_set_requires_grad(x, true);
+  for (int trainable = 0; trainable <= 1; trainable++) {
+    pt_set_requires_grad(w, trainable);
+    pt_zero_grad(x);
+    pt_zero_grad(w);
+    pt_tensor *y = pt_linear(x, w, b);
+    pt_node *n = y->grad_fn;
+    ck_assert_ptr_nonnull(n);
+    /* a frozen W means x is not saved (only dW needs it) */
+    ck_assert(trainable ? n->saved[0] != NULL : n->saved[0] == NULL);
+    pt_tensor *loss = pt_sum(y, 0, NULL, false);
+    uint64_t before = pt_gemm_calls();
+    ck_assert_int_eq(pt_backward(loss, NULL, false), PT_OK);
+    ck_assert_int_eq(pt_gemm_calls() - before, trainable ? 2 : 1);
+    ck_assert_ptr_nonnull(x->grad);
+    ck_assert(trainable ? w->grad != NULL : w->grad == NULL);
+    ck_assert_ptr_null(b->grad);
+    pt_tensor_free(loss);
+    pt_tensor_free(y);
+  }
+  /* dX = ones · W: each row of dx is the column sums of W */
+  for (int k = 0; k < 8; k++) {
+    double want = 0;
+    for (int o = 0; o < 6; o++) want += pt_get(w, o * 8 + k);
+    ck_assert_double_eq_tol(pt_get(x->grad, 5 * 8 + k), want, 1e-5);
+  }
+  pt_tensor_free(x);
+  pt_tensor_free(w);
+  pt_tensor_free(b);
+  ck_assert_int_eq(pt_live_nodes(), 0);
+}
+END_TEST
+
+START_TEST(gradients_accumulate_across_uses_and_calls) {
+  pt_tensor *x = pt_full(PT_F64, PT_DIMS(3), 2.0);
+  pt_set_requires_grad(x, true);
+  for (int call = 1; call <= 2; call++) {
+    pt_tensor *y = pt_mul(x, x); /* x used twice */
+    pt_tensor *z = pt_add(y, x);
+    pt_tensor *l = pt_sum(z, 0, NULL, false);
+    ck_assert_int_eq(pt_backward(l, NULL, false), PT_OK);
+    ck_assert_double_eq_tol(pt_get(x->grad, 1), call * (2 * 2.0 + 1), 1e-12);
+    pt_tensor_free(y);
+    pt_tensor_free(z);
+    pt_tensor_free(l);
+  }
+  pt_tensor_free(x);
+}
+END_TEST
+
+START_TEST(second_backward_needs_retain_graph) {
+  pt_tensor *x = pt_full(PT_F64, PT_DIMS(2), 3.0);
+  pt_set_requires_grad(x, true);
+  pt_tensor *y = pt_mul(x, x);
+  pt_tensor *l = pt_sum(y, 0, NULL, false);
+  ck_assert_int_eq(pt_backward(l, NULL, true), PT_OK);
+  ck_assert_int_eq(pt_backward(l, NULL, false), PT_OK);
+  ck_assert_double_eq_tol(pt_get(x->grad, 0), 12.0, 1e-12);
+  ck_assert_int_eq(pt_backward(l, NULL, false), PT_ERR_STATE);
+  ck_assert(strstr(pt_error_message(), "retain_graph") != NULL);
+  pt_tensor_free(x);
+  pt_tensor_free(y);
+  pt_tensor_free(l);
+}
+END_TEST
+
+START_TEST(no_grad_records_nothing) {
+  pt_tensor *x = pt_ones(PT_F32, PT_DIMS(2, 2));
+  pt_set_requires_grad(x, true);
+  pt_no_grad_enter();
+  pt_tensor *y = pt_mul(x, x);
+  pt_no_grad_exit();
+  ck_assert_ptr_null(y->grad_fn);
+  ck_assert(!pt_requires_grad(y));
+  ck_assert_int_eq(pt_backward(y, NULL, false), PT_ERR_STATE);
+  pt_tensor *d = pt_detach(x);
+  ck_assert(!pt_requires_grad(d));
+  ck_assert_ptr_eq(d->storage, x->storage);
+  pt_tensor_free(x);
+  pt_tensor_free(y);
+  pt_tensor_free(d);
+}
+END_TEST
+
+START_TEST(null_inputs_propagate_and_errors_name_shapes) {
+  pt_tensor *a = pt_ones(PT_F32, PT_DIMS(2, 3));
+  pt_tensor *b = pt_ones(PT_F32, PT_DIMS(4, 2));
+  pt_tensor *bad = pt_matmul(a, b);
+  ck_assert_ptr_null(bad);
+  ck_assert_str_eq(pt_error_message(), "matmul: inner dimensions differ: [2,3] x [4,2]");
+  ck_assert_ptr_null(pt_add(bad, a)); /* propagates without a new message */
+  ck_assert_str_eq(pt_error_message(), "matmul: inner dimensions differ: [2,3] x [4,2]");
+  pt_tensor_free(a);
+  pt_tensor_free(b);
+}
+END_TEST
+
+START_TEST(dropping_the_output_frees_the_graph) {
+  int64_t allocs = pt_live_allocations();
+  pt_tensor *x = pt_ones(PT_F32, PT_DIMS(8, 8));
+  pt_set_requires_grad(x, true);
+  pt_tensor *h = pt_tensor_ref(x);
+  for (int i = 0; i < 1000; i++) { /* a deep chain */
+    pt_tensor *n = pt_mul(h, x);
+    pt_tensor_free(h);
+    h = n;
+  }
+  ck_assert_int_eq(pt_live_nodes(), 1000);
+  pt_tensor_free(h);
+  ck_assert_int_eq(pt_live_nodes(), 0);
+  pt_tensor_free(x);
+  ck_assert_int_eq(pt_live_allocations(), allocs);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("autograd");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, frozen_weight_skips_weight_gemm);
+  tcase_add_test(tc, gradients_accumulate_across_uses_and_calls);
+  tcase_add_test(tc, second_backward_needs_retain_graph);
+  tcase_add_test(tc, no_grad_records_nothing);
+  tcase_add_test(tc, null_inputs_propagate_and_errors_name_shapes);
+  tcase_add_test(tc, dropping_the_output_frees_the_graph);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
