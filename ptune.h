@@ -10,6 +10,9 @@
 #include "tensor/pt_matmul.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_ops.h"
+#include "autograd/pt_ops_index.h"
+#include "autograd/pt_ops_norm.h"
+#include "autograd/pt_ops_pointwise.h"
 #include "autograd/pt_gradcheck.h"
 #include "autograd/pt_op_table.h"
 
