@@ -15,5 +15,7 @@
 #include "autograd/pt_ops_pointwise.h"
 #include "autograd/pt_gradcheck.h"
 #include "autograd/pt_op_table.h"
+#include "nn/pt_json.h"
+#include "nn/pt_safetensors.h"
 
 #endif
