@@ -17,5 +17,6 @@
 #include "autograd/pt_op_table.h"
 #include "nn/pt_json.h"
 #include "nn/pt_safetensors.h"
+#include "optim/pt_optim.h"
 
 #endif
