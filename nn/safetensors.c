@@ -219,8 +219,8 @@ static void sort_indices(const st_entry *entries, int *idx, int n,
 
 static pt_status check_overlaps(pt_safetensors *f) {
   int n = f->count;
-  int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
-  const st_entry **tmp = malloc(sizeof *tmp * (size_t)(n ? n : 1));
+  int *order = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+  const st_entry **tmp = malloc(sizeof *tmp * (size_t)(n > 0 ? n : 1));
   if (!order || !tmp) {
     free(order);
     free(tmp);
@@ -243,7 +243,7 @@ static pt_status check_overlaps(pt_safetensors *f) {
     if (last < 0 || e->end > f->entries[last].end) last = order[k];
   }
   if (s == PT_OK) {
-    f->sorted = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    f->sorted = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
     if (f->sorted)
       sort_indices(f->entries, f->sorted, n, by_name, tmp);
     else

@@ -87,7 +87,7 @@ static char *build_header(const char *path, int n, const char *const *names,
     order[i][1] = i;
   }
   qsort(order, (size_t)n, sizeof order[0], by_size_desc);
-  uint64_t *begin = malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
+  uint64_t *begin = malloc(sizeof(uint64_t) * (size_t)(n > 0 ? n : 1));
   if (!begin) goto nomem;
   uint64_t off = 0;
   for (int k = 0; k < n; k++) {
@@ -175,7 +175,7 @@ pt_status pt_safetensors_write(const char *path, int n, const char *const *names
                                const char *const *meta_keys,
                                const char *const *meta_values) {
   PT_TRY(check_args(path, n, names, tensors, nmeta, meta_keys, meta_values));
-  int64_t(*order)[2] = malloc(sizeof *order * (size_t)(n ? n : 1));
+  int64_t(*order)[2] = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
   unsigned char *buf = malloc(CHUNK);
   size_t tlen = strlen(path) + 32;
   char *tmp = malloc(tlen);
