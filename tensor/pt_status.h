@@ -41,6 +41,15 @@ void pt_error_clear(void);
 /* A short name for a status ("shape error", ...). Static storage. */
 const char *pt_status_name(pt_status code);
 
+/* A warning the library wants a person to see (a RoBERTa checkpoint
+ * without a pooler, tensors of a checkpoint left unused). By default printed
+ * to stderr as "ptune: warning: ..."; pt_warn_set_handler(NULL, NULL)
+ * silences them, or a handler receives each line. */
+void pt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pt_warn_set_handler(void (*handler)(const char *line, void *ctx), void *ctx);
+/* Restores the default stderr printer. */
+void pt_warn_reset_handler(void);
+
 /* Propagates a failing status to the caller. */
 #define PT_TRY(expr)                   \
   do {                                 \

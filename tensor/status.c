@@ -64,3 +64,31 @@ const char *pt_status_name(pt_status code) {
   }
   return "unknown error";
 }
+
+static void warn_to_stderr(const char *line, void *ctx) {
+  (void)ctx;
+  fprintf(stderr, "ptune: warning: %s\n", line);
+}
+
+static void (*warn_handler)(const char *, void *) = warn_to_stderr;
+static void *warn_ctx;
+
+void pt_warn(const char *fmt, ...) {
+  if (!warn_handler) return;
+  char line[PT_ERROR_CAP];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  warn_handler(line, warn_ctx);
+}
+
+void pt_warn_set_handler(void (*handler)(const char *line, void *ctx), void *ctx) {
+  warn_handler = handler;
+  warn_ctx = ctx;
+}
+
+void pt_warn_reset_handler(void) {
+  warn_handler = warn_to_stderr;
+  warn_ctx = NULL;
+}
