@@ -1,0 +1,83 @@
+/* Layers built from differentiable ops: Linear, Embedding, LayerNorm,
+ * multi-head self-attention with optional prefix keys/values, the post-LN
+ * transformer layer and the encoder stack.
+ *
+ * A layer struct holds BORROWED pointers to its parameter tensors; the
+ * pt_params list the layer registered them in owns them. Initialization
+ * follows Hugging Face (weights N(0, init_std), biases 0, LayerNorm 1/0).
+ * Forward functions return a new tensor (or NULL, message set). */
+#ifndef PT_LAYERS_H
+#define PT_LAYERS_H
+
+#include <stdbool.h>
+
+#include "nn/pt_params.h"
+#include "tensor/pt_rng.h"
+#include "tensor/pt_tensor.h"
+
+/* Whether dropout is active and where its randomness comes from. */
+typedef struct {
+  bool training;
+  pt_rng *rng;
+} pt_nn_mode;
+
+typedef struct {
+  pt_tensor *weight; /* [out, in] */
+  pt_tensor *bias;   /* [out] or NULL */
+} pt_nn_linear;
+
+/* Registers `<prefix>.weight` and `<prefix>.bias`. */
+pt_status pt_nn_linear_init(pt_nn_linear *m, pt_params *ps, const char *prefix, int64_t in,
+                            int64_t out, bool bias, pt_rng *rng, double init_std);
+pt_tensor *pt_nn_linear_forward(const pt_nn_linear *m, pt_tensor *x);
+
+typedef struct {
+  pt_tensor *weight; /* [V, H] */
+  int64_t padding_idx; /* -1: none */
+} pt_nn_embedding;
+
+/* Registers `<prefix>.weight`; the padding row starts at zero, as in HF. */
+pt_status pt_nn_embedding_init(pt_nn_embedding *m, pt_params *ps, const char *prefix, int64_t num,
+                               int64_t dim, int64_t padding_idx, pt_rng *rng, double init_std);
+pt_tensor *pt_nn_embedding_forward(const pt_nn_embedding *m, const pt_tensor *ids);
+
+typedef struct {
+  pt_tensor *weight, *bias; /* [H] */
+  double eps;
+} pt_nn_layernorm;
+
+pt_status pt_nn_layernorm_init(pt_nn_layernorm *m, pt_params *ps, const char *prefix, int64_t dim,
+                               double eps);
+pt_tensor *pt_nn_layernorm_forward(const pt_nn_layernorm *m, pt_tensor *x);
+
+/* ---- transformer encoder (HF BertLayer naming) ---- */
+
+typedef struct {
+  int64_t hidden, heads, intermediate;
+  double layer_norm_eps;
+  double hidden_dropout, attention_dropout;
+  double init_std;
+} pt_nn_encoder_config;
+
+typedef struct {
+  pt_nn_linear query, key, value;   /* attention.self.* */
+  pt_nn_linear attn_out;            /* attention.output.dense */
+  pt_nn_layernorm attn_ln;          /* attention.output.LayerNorm */
+  pt_nn_linear intermediate;        /* intermediate.dense */
+  pt_nn_linear out;                 /* output.dense */
+  pt_nn_layernorm out_ln;           /* output.LayerNorm */
+} pt_nn_encoder_layer;
+
+/* Registers `<prefix>.attention.self.query.weight`, ... */
+pt_status pt_nn_encoder_layer_init(pt_nn_encoder_layer *m, pt_params *ps, const char *prefix,
+                                   const pt_nn_encoder_config *cfg, pt_rng *rng);
+
+/* h [B, S, H] -> [B, S, H]. prefix_k/prefix_v [B, NH, P, HD] or NULL;
+ * mask additive [B, 1, 1, P+S] (or NULL). Post-LN:
+ * a = LN(dropout(W_o · attention(h)) + h); out = LN(dropout(W_2 · gelu(W_1 a)) + a). */
+pt_tensor *pt_nn_encoder_layer_forward(const pt_nn_encoder_layer *m,
+                                       const pt_nn_encoder_config *cfg, pt_tensor *h,
+                                       pt_tensor *prefix_k, pt_tensor *prefix_v, pt_tensor *mask,
+                                       pt_nn_mode mode);
+
+#endif
