@@ -3,5 +3,6 @@
 #define PT_APPS_COMMANDS_H
 
 int pt_cmd_gradcheck(int argc, char **argv);
+int pt_cmd_bench(int argc, char **argv);
 
 #endif
