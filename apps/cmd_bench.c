@@ -351,6 +351,11 @@ int pt_cmd_bench(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  /* Referencing the op table links every op family into the program, so
+   * the weak references above resolve whenever an op exists. */
+  int nops;
+  pt_op_cases(&nops);
+  if (!cfg.json) printf("ptune bench ops: %d registered ops, %d threads\n\n", nops, omp_get_max_threads());
   pt_rng rng;
   pt_rng_init(&rng, 1);
   int rc = bench_matmul(&cfg, &rng);
