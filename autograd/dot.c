@@ -2,16 +2,15 @@
  * ellipse per recorded op (its name and output shape), one box per leaf
  * that requires grad (its name, shape and dtype), a dashed box per constant
  * input (a tensor that requires no grad: the node keeps only its shape), and
- * edges input → op. The file is written to a temporary name and renamed, so
- * a reader never sees half a graph. */
-#include <errno.h>
+ * edges input → op. The text is built in memory and written with
+ * pt_write_file_atomic, so a reader never sees half a graph. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "autograd/pt_autograd.h"
+#include "tensor/pt_file.h"
 
 /* A set of pointers (open addressing; grows at half load). */
 typedef struct {
@@ -142,24 +141,16 @@ done:
 
 pt_status pt_graph_write_dot(const pt_tensor *root, const char *path) {
   if (!root || !path) return pt_error(PT_ERR_ARG, "graph_write_dot: NULL tensor or path");
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (!tmp) return pt_error(PT_ERR_NOMEM, "graph_write_dot: out of memory");
-  snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    pt_status st = pt_error(PT_ERR_IO, "graph_write_dot: cannot create %s: %s", tmp, strerror(errno));
-    free(tmp);
-    return st;
-  }
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return pt_error(PT_ERR_NOMEM, "graph_write_dot: out of memory");
   pt_status st = write_graph(f, root);
-  bool write_failed = ferror(f) != 0;
-  if (fclose(f) != 0) write_failed = true;
-  if (st == PT_OK && write_failed)
-    st = pt_error(PT_ERR_IO, "graph_write_dot: cannot write %s: %s", tmp, strerror(errno));
-  if (st == PT_OK && rename(tmp, path) != 0)
-    st = pt_error(PT_ERR_IO, "graph_write_dot: cannot rename %s to %s: %s", tmp, path, strerror(errno));
-  if (st != PT_OK) remove(tmp);
-  free(tmp);
+  if (fclose(f) != 0 && st == PT_OK) st = pt_error(PT_ERR_NOMEM, "graph_write_dot: out of memory");
+  if (st == PT_OK) {
+    st = pt_write_file_atomic(path, text, len);
+    if (st != PT_OK) pt_error_context(st, "graph_write_dot");
+  }
+  free(text);
   return st;
 }
