@@ -21,9 +21,16 @@ typedef struct {
   pt_rng *rng;
 } pt_nn_mode;
 
+/* An extension point for PEFT methods that modify a linear layer (LoRA,
+ * IA3, ...): given the layer's input x and its plain output y = x·Wᵀ + b,
+ * returns the output to use instead (a new tensor; NULL on failure). */
+typedef pt_tensor *(*pt_nn_linear_hook)(pt_tensor *x, pt_tensor *y, void *ctx);
+
 typedef struct {
   pt_tensor *weight; /* [out, in] */
   pt_tensor *bias;   /* [out] or NULL */
+  pt_nn_linear_hook hook; /* NULL: plain linear */
+  void *hook_ctx;         /* borrowed; outlives the layer's use */
 } pt_nn_linear;
 
 /* Registers `<prefix>.weight` and `<prefix>.bias`. */
