@@ -1,0 +1,9 @@
+/* SRL argument span F1: seqeval spans over the BIO role tags with the
+ * predicate's V spans excluded, as the CoNLL-2005 srl-eval.pl overall score
+ * does. The span extraction lives in metrics_seqeval.c. */
+#include "apps/task_metrics.h"
+
+pt_status pt_srl_span_f1(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
+                         pt_span_scores *out) {
+  return pt_seqeval_excluding(gold, pred, lens, n, "V", out);
+}

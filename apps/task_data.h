@@ -1,0 +1,192 @@
+/* The in-memory form of the task data sets (ner, srl, cls, mc), the label map
+ * (label strings <-> ids) and the readers that fill them.
+ *
+ * Every reader validates its input and fails with one line
+ * "file:line: what is wrong" (or "file: item N: ..." for a JSON array, which
+ * has no per-element line numbers). Readers fill a caller-owned struct; on
+ * success the caller frees it with the matching pt_*_set_free. On failure the
+ * struct is left empty (already freed), so freeing it again is harmless.
+ * Strings in the sets are owned by the set. */
+#ifndef PT_APPS_TASK_DATA_H
+#define PT_APPS_TASK_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tensor/pt_status.h"
+
+/* ---- label map ---------------------------------------------------------- */
+
+/* An ordered set of label strings; a label's id is its position. */
+typedef struct {
+  char **names;
+  int64_t n, cap;
+} pt_label_map;
+
+void pt_label_map_init(pt_label_map *m);
+void pt_label_map_free(pt_label_map *m);
+/* Id of `name`, or -1. */
+int64_t pt_label_map_find(const pt_label_map *m, const char *name);
+/* Appends `name` unless present; *id (may be NULL) receives its id. */
+pt_status pt_label_map_add(pt_label_map *m, const char *name, int64_t *id);
+/* Replaces the map with the given names in order (e.g. an adapter's id2label);
+ * a duplicate name is an error. */
+pt_status pt_label_map_set(pt_label_map *m, const char *const *names, int64_t n);
+/* For every B-X adds I-X and for every I-X adds B-X when missing (appended),
+ * so a type seen only as single-token entities can still be continued. */
+pt_status pt_label_map_complete_bio(pt_label_map *m);
+
+/* ---- sequence labelling (ner, srl) -------------------------------------- */
+
+typedef struct {
+  char **words;
+  char **tags;     /* IOB2 for ner; NULL entries when the file had no tags */
+  int32_t *tag_ids; /* filled by pt_sentences_map_labels, else NULL */
+  int64_t n;       /* number of words */
+  int64_t line;    /* 1-based line of the first word; 0 for JSON arrays */
+  int64_t item;    /* 0-based position in the file */
+} pt_sentence;
+
+typedef struct {
+  pt_sentence *sents;
+  int64_t n;
+  char *path;
+  bool has_tags;
+} pt_sentence_set;
+
+void pt_sentence_set_free(pt_sentence_set *set);
+
+typedef struct {
+  bool labels_optional; /* accept unlabelled data (predict): tags/labels NULL */
+} pt_read_opts;
+
+/* Rewrites tags in place to IOB2: IOB1 (I-X starting an entity), IOB2,
+ * BIOES (S-/E-) and BILOU (U-/L-) all map to B-/I-/O. A tag that is not "O"
+ * or one of B/I/E/S/L/U followed by "-TYPE" is an error naming it. */
+pt_status pt_tags_to_iob2(char **tags, int64_t n);
+
+/* CoNLL text (word first column, tag last; whitespace-separated; blank lines
+ * end sentences; -DOCSTART- lines skipped), converted to IOB2. A path ending
+ * in .json is read as a JSON array of {"tokens": [...], "tags": [...]} (tags
+ * in any scheme above, e.g. CoNLL04's BILOU) or {"tokens": [...],
+ * "entities": [{"start": s, "end": e (exclusive), "type": T}]} (SpERT);
+ * .jsonl holds one such object per line. */
+pt_status pt_read_ner(const char *path, const pt_read_opts *opts, pt_sentence_set *out);
+
+/* Fills every sentence's tag_ids from `map`. With grow, unseen tags are added
+ * (training data); without, an unseen tag is an error naming tag, file and
+ * line. */
+pt_status pt_sentences_map_labels(pt_sentence_set *set, pt_label_map *map, bool grow);
+
+/* One SRL predicate instance: the sentence with its BIO argument tags, and
+ * the predicate (verb_indicator's run of 1s: usually one word, two for a
+ * phrasal verb like "pull off"). THUDM frames SRL as token classification of
+ * "[CLS] words [SEP] pred_word [SEP]". pred_start = -1 when the sentence has
+ * no predicate (all tags O). */
+typedef struct {
+  pt_sentence s;
+  int64_t pred_start, pred_end; /* [start, end) word indices */
+  const char *pred_word;        /* borrowed from s.words[pred_start]; NULL if none */
+} pt_srl_example;
+
+typedef struct {
+  pt_srl_example *ex;
+  int64_t n;
+  char *path;
+  bool has_tags;
+} pt_srl_set;
+
+void pt_srl_set_free(pt_srl_set *set);
+/* JSON Lines as in conll2005-srl-sample: "tokens", "verb_indicator" and
+ * "tags", the last two either flat lists or [values, words] pairs. */
+pt_status pt_read_srl(const char *path, const pt_read_opts *opts, pt_srl_set *out);
+/* pt_sentences_map_labels for the sentences of an SRL set. */
+pt_status pt_srl_map_labels(pt_srl_set *set, pt_label_map *map, bool grow);
+
+/* ---- classification and multiple choice --------------------------------- */
+
+typedef enum {
+  PT_FMT_GENERIC_JSONL = 0, /* --text-fields A[,B] --label-field L */
+  PT_FMT_BOOLQ,             /* SuperGLUE jsonl */
+  PT_FMT_CB,
+  PT_FMT_RTE,
+  PT_FMT_WIC,
+  PT_FMT_WSC,
+  PT_FMT_COPA, /* multiple choice: pt_read_mc */
+  PT_FMT_GLUE_SST2, /* GLUE tsv */
+  PT_FMT_GLUE_RTE,
+  PT_FMT_GLUE_COLA,
+} pt_data_format;
+
+/* "boolq", "cb", "rte", "wic", "wsc", "copa", "sst2" (or "sst-2"),
+ * "glue-rte", "cola", "jsonl"; PT_ERR_ARG listing the names otherwise. */
+pt_status pt_data_format_from_name(const char *name, pt_data_format *out);
+const char *pt_data_format_name(pt_data_format f);
+/* The label order the preset's data sets use (HF datasets' ClassLabel names,
+ * which THUDM/P-tuning-v2 inherits); n = 0 for the generic format. Static. */
+void pt_data_format_labels(pt_data_format f, const char *const **names, int64_t *n);
+
+typedef struct {
+  char *text_a;
+  char *text_b;  /* NULL for single-text tasks */
+  char *label;   /* label as a string: JSON true/false -> "True"/"False",
+                    integers in decimal; NULL when unlabelled */
+  int64_t label_id; /* filled by pt_cls_map_labels, else -1 */
+  int64_t idx;      /* the file's idx/index field, else the position */
+  int64_t line;     /* 1-based line; 0 for JSON arrays */
+} pt_cls_example;
+
+typedef struct {
+  pt_cls_example *ex;
+  int64_t n;
+  char *path;
+  bool has_labels;
+} pt_cls_set;
+
+void pt_cls_set_free(pt_cls_set *set);
+
+/* The fields of the generic jsonl format (ignored by the presets). */
+typedef struct {
+  const char *text_a, *text_b; /* text_b may be NULL */
+  const char *label;
+} pt_cls_fields;
+
+/* Reads a classification file. Texts per preset (as THUDM/P-tuning-v2 builds
+ * them, template 0): BoolQ question / passage; CB and RTE premise /
+ * hypothesis; WiC "<sentence1> <sentence2> Does <word> have the same meaning
+ * in both sentences?" alone; WSC "<span2_text>: <text>" / span1_text;
+ * SST-2 sentence; GLUE RTE sentence1 / sentence2; CoLA sentence. */
+pt_status pt_read_cls(const char *path, pt_data_format fmt, const pt_cls_fields *fields,
+                      const pt_read_opts *opts, pt_cls_set *out);
+/* Sets every label_id from `map` (grow: add unseen labels; else an unseen
+ * label is an error naming label, file and line). */
+pt_status pt_cls_map_labels(pt_cls_set *set, pt_label_map *map, bool grow);
+/* Parses --text-fields "A[,B]" and --label-field L into `out`; the strings in
+ * `out` point into `spec_buf`, a copy of `text_fields` the caller frees. */
+pt_status pt_cls_fields_parse(const char *text_fields, const char *label_field,
+                              pt_cls_fields *out, char **spec_buf);
+
+typedef struct {
+  char *premise;
+  char *question;  /* COPA: "cause" or "effect" */
+  char *context;   /* "<premise> because" for cause, "<premise> so" for effect */
+  char **choices;
+  int64_t n_choices;
+  int64_t label;   /* index of the right choice; -1 when unlabelled */
+  int64_t idx;
+  int64_t line;
+} pt_mc_example;
+
+typedef struct {
+  pt_mc_example *ex;
+  int64_t n;
+  char *path;
+  bool has_labels;
+} pt_mc_set;
+
+void pt_mc_set_free(pt_mc_set *set);
+/* COPA jsonl: premise, choice1, choice2, question (cause|effect), label 0/1. */
+pt_status pt_read_mc(const char *path, pt_data_format fmt, const pt_read_opts *opts,
+                     pt_mc_set *out);
+
+#endif

@@ -1,0 +1,41 @@
+/* Internal helpers shared by the task readers (apps/read_*.c): a line reader
+ * that counts lines and rejects NUL bytes and invalid UTF-8, JSON Lines
+ * parsing with "file:line:" messages, and small string utilities. */
+#ifndef PT_APPS_TASK_IO_H
+#define PT_APPS_TASK_IO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tensor/pt_status.h"
+
+typedef struct {
+  FILE *fp;
+  const char *path; /* borrowed */
+  char *buf;        /* the current line, without "\n" / "\r\n" */
+  size_t cap;
+  int64_t line;     /* 1-based number of the current line */
+} pt_line_reader;
+
+/* Opens `path` for reading (a directory or missing file is PT_ERR_IO). */
+pt_status pt_lines_open(pt_line_reader *r, const char *path);
+/* Reads the next line into r->buf (length *len); *eof is set at the end.
+ * A NUL byte or invalid UTF-8 is PT_ERR_FORMAT "file:line: ...". */
+pt_status pt_lines_next(pt_line_reader *r, size_t *len, bool *eof);
+void pt_lines_close(pt_line_reader *r);
+
+/* Parses one JSON Lines line as an object; NULL with "file:line: ..." set. */
+json_t *pt_jsonl_object(const char *line, size_t len, const char *path, int64_t lineno);
+
+/* True when the line holds only spaces and tabs. */
+bool pt_blank(const char *s);
+/* strdup that sets PT_ERR_NOMEM on failure. */
+char *pt_strdup_checked(const char *s);
+/* printf into a new string (NULL with PT_ERR_NOMEM). */
+char *pt_strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "path:line" or, for line 0 (JSON arrays), "path: item N". Writes into buf. */
+const char *pt_where(char *buf, size_t cap, const char *path, int64_t line, int64_t item);
+
+#endif

@@ -1,0 +1,306 @@
+/* apps/read_conll.c and apps/read_srl.c: tagging schemes to IOB2, CoNLL text
+ * and CoNLL04 JSON, SRL jsonl, label maps, and the messages for bad input. */
+#include <check.h>
+#include <string.h>
+
+#include "apps/task_data.h"
+#include "task_test_util.h"
+
+/* Converts a space-separated tag string and compares with `want`. */
+static void iob2_case(const char *in, const char *want) {
+  char buf[256], *tags[32];
+  snprintf(buf, sizeof buf, "%s", in);
+  int64_t n = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) tags[n++] = t;
+  ck_assert_int_eq(pt_tags_to_iob2(tags, n), PT_OK);
+  char got[256] = "";
+  for (int64_t i = 0; i < n; i++) {
+    if (i) strcat(got, " ");
+    strcat(got, tags[i]);
+  }
+  ck_assert_str_eq(got, want);
+}
+
+START_TEST(schemes_convert_to_iob2) {
+  /* IOB1: I-X starts an entity unless it follows X; B-X only between two X */
+  iob2_case("I-PER I-PER O I-LOC B-LOC I-LOC", "B-PER I-PER O B-LOC B-LOC I-LOC");
+  iob2_case("I-PER I-ORG I-ORG", "B-PER B-ORG I-ORG"); /* type change starts one */
+  /* IOB2 is left as it is */
+  iob2_case("B-PER I-PER O B-LOC B-LOC I-LOC", "B-PER I-PER O B-LOC B-LOC I-LOC");
+  /* BIOES: S-X -> B-X, E-X -> I-X after B/I of the same type */
+  iob2_case("B-X I-X E-X S-Y O S-X S-X", "B-X I-X I-X B-Y O B-X B-X");
+  /* BILOU, as in CoNLL04: U -> B, L -> I */
+  iob2_case("U-Loc B-Org I-Org L-Org B-Other L-Other U-Loc", "B-Loc B-Org I-Org I-Org B-Other I-Other B-Loc");
+  /* an E-/L- that does not continue anything starts an entity */
+  iob2_case("O E-X L-Y", "O B-X B-Y");
+  /* roles with dashes in the type */
+  iob2_case("B-AM-TMP I-AM-TMP I-C-A1", "B-AM-TMP I-AM-TMP B-C-A1");
+  char bad[] = "X-PER", o[] = "O", empty[] = "B-";
+  char *t1[] = {o, bad}, *t2[] = {empty};
+  ck_assert_int_eq(pt_tags_to_iob2(t1, 2), PT_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "'X-PER'"));
+  ck_assert_int_eq(pt_tags_to_iob2(t2, 1), PT_ERR_FORMAT);
+}
+END_TEST
+
+static void assert_sentence(const pt_sentence *s, const char *words, const char *tags) {
+  char w[1024] = "", t[1024] = "";
+  for (int64_t i = 0; i < s->n; i++) {
+    if (i) strcat(w, " "), strcat(t, " ");
+    strcat(w, s->words[i]);
+    strcat(t, s->tags[i]);
+  }
+  ck_assert_str_eq(w, words);
+  ck_assert_str_eq(t, tags);
+}
+
+START_TEST(conll2003_excerpt_reads_as_iob2) {
+  pt_sentence_set set;
+  const char *path = fixture("conll2003/eng.train.excerpt");
+  ck_assert_int_eq(pt_read_ner(path, NULL, &set), PT_OK);
+  ck_assert(set.has_tags);
+  ck_assert_int_eq(set.n, 4); /* -DOCSTART- is not a sentence */
+  assert_sentence(&set.sents[0], "EU rejects German call to boycott British lamb .",
+                  "B-ORG O B-MISC O O O B-MISC O O");
+  ck_assert_int_eq(set.sents[0].line, 3);
+  assert_sentence(&set.sents[1], "Peter Blackburn", "B-PER I-PER");
+  ck_assert_int_eq(set.sents[2].line, 16);
+  assert_sentence(&set.sents[2], "BRUSSELS 1996-08-22", "B-LOC O");
+  /* IOB1's B-LOC between two locations stays B-LOC; I-LOC after O becomes B-LOC */
+  const pt_sentence *s = &set.sents[3];
+  ck_assert_int_eq(s->line, 19);
+  ck_assert_int_eq(s->n, 30);
+  for (int64_t i = 0; i < s->n; i++) {
+    if (!strcmp(s->words[i], "Golan")) ck_assert_str_eq(s->tags[i], "B-LOC");
+    if (!strcmp(s->words[i], "Heights")) ck_assert_str_eq(s->tags[i], "I-LOC");
+    if (!strcmp(s->words[i], "Israel")) ck_assert_str_eq(s->tags[i], "B-LOC");
+    if (!strcmp(s->words[i], "Syria")) ck_assert_str_eq(s->tags[i], "B-LOC");
+  }
+  /* label map from training data, then the same labels are known */
+  pt_label_map map;
+  pt_label_map_init(&map);
+  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, true), PT_OK);
+  ck_assert_int_eq(map.n, 7); /* B-ORG O B-MISC B-PER I-PER B-LOC I-LOC */
+  ck_assert_str_eq(map.names[0], "B-ORG");
+  ck_assert_int_eq(set.sents[0].tag_ids[1], 1);
+  ck_assert_int_eq(set.sents[1].tag_ids[1], pt_label_map_find(&map, "I-PER"));
+  ck_assert_int_eq(pt_label_map_complete_bio(&map), PT_OK);
+  ck_assert_int_eq(map.n, 9); /* + I-ORG, I-MISC */
+  ck_assert_int_ge(pt_label_map_find(&map, "I-MISC"), 7);
+  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, false), PT_OK);
+  pt_label_map_free(&map);
+  pt_sentence_set_free(&set);
+  ck_assert_int_eq(set.n, 0);
+}
+END_TEST
+
+START_TEST(conll04_json_bilou_reads_as_iob2) {
+  pt_sentence_set set;
+  ck_assert_int_eq(pt_read_ner(fixture("conll2004/conll04_train.excerpt.json"), NULL, &set), PT_OK);
+  ck_assert_int_eq(set.n, 3);
+  const pt_sentence *s = &set.sents[0];
+  ck_assert_int_eq(s->n, 20);
+  ck_assert_int_eq(s->line, 0);
+  ck_assert_str_eq(s->words[4], "U.S.");
+  const char *want[] = {"O", "O", "O", "O", "B-Loc", "O", "O", "O", "O", "B-Loc",
+                        "B-Org", "I-Org", "I-Org", "O", "O", "B-Other", "I-Other",
+                        "B-Other", "I-Other", "I-Other"};
+  for (int i = 0; i < 20; i++) ck_assert_str_eq(s->tags[i], want[i]);
+  ck_assert_int_eq(set.sents[1].n, 50);
+  ck_assert_int_eq(set.sents[2].item, 2);
+  pt_sentence_set_free(&set);
+}
+END_TEST
+
+START_TEST(spert_entities_and_jsonl) {
+  const char *p = tmp_file("spert.json",
+                           "[{\"tokens\": [\"John\", \"Smith\", \"left\", \"Paris\"],"
+                           " \"entities\": [{\"start\": 3, \"end\": 4, \"type\": \"Loc\"},"
+                           " {\"start\": 0, \"end\": 2, \"type\": \"Peop\"}], \"relations\": []}]", -1);
+  pt_sentence_set set;
+  ck_assert_int_eq(pt_read_ner(p, NULL, &set), PT_OK);
+  assert_sentence(&set.sents[0], "John Smith left Paris", "B-Peop I-Peop O B-Loc");
+  pt_sentence_set_free(&set);
+  p = tmp_file("a.jsonl", "{\"tokens\": [\"a\", \"b\"], \"tags\": [\"S-X\", \"O\"]}\n\n"
+                          "{\"tokens\": [\"c\"], \"tags\": [\"U-Y\"]}\n", -1);
+  ck_assert_int_eq(pt_read_ner(p, NULL, &set), PT_OK);
+  ck_assert_int_eq(set.n, 2);
+  ck_assert_int_eq(set.sents[1].line, 3);
+  assert_sentence(&set.sents[1], "c", "B-Y");
+  pt_sentence_set_free(&set);
+  tmp_cleanup();
+}
+END_TEST
+
+/* Reads `text` as file `name` and expects failure with "<path><rest>". */
+static void ner_fails(const char *name, const char *text, long len, const char *rest) {
+  const char *p = tmp_file(name, text, len);
+  pt_sentence_set set;
+  ck_assert_int_ne(pt_read_ner(p, NULL, &set), PT_OK);
+  expect_msg(p, rest);
+  ck_assert_int_eq(set.n, 0);
+  ck_assert_ptr_null(set.sents);
+}
+
+START_TEST(bad_ner_input_is_reported_by_line) {
+  ner_fails("eng.train", "-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects\n",
+            -1, ":4: expected at least 2 columns (word ... tag), got 1");
+  ner_fails("t1", "a O\nb Q-PER\n", -1,
+            ":2: tag 'Q-PER' is not O or B-/I-/E-/S-/L-/U- followed by a type");
+  ner_fails("t2", "a B-\n", -1, ":1: tag 'B-' is not O or B-/I-/E-/S-/L-/U- followed by a type");
+  ner_fails("empty", "", 0, ": no sentences found (empty file?)");
+  ner_fails("blank", "\n\n-DOCSTART- -X- O O\n\n", -1, ": no sentences found (empty file?)");
+  ner_fails("nul", "a O\nb\0 O\n", 8, ":2: contains a NUL byte (not a text file?)");
+  ner_fails("latin1", "a O\ncaf\xe9 O\n", -1, ":2: invalid UTF-8 at byte 4");
+  ner_fails("x.json", "[{\"tokens\": [\"a\", \"b\", \"c\"], \"tags\": [\"O\", \"O\"]}]", -1,
+            ": item 1: 2 tags for 3 tokens");
+  ner_fails("y.json", "[{\"tokens\": [\"a\"], \"tags\": [\"O\"]}, {\"tokens\": [\"a\"]}]", -1,
+            ": item 2: 'tags' (or 'entities') is missing");
+  ner_fails("z.json", "{\"tokens\": []}", -1, ": expected a JSON array of sentences, got an object");
+  ner_fails("e.json", "[{\"tokens\": [\"a\", \"b\"], \"entities\": [{\"start\": 1, \"end\": 3, \"type\": \"X\"}]}]",
+            -1, ": item 1: entity 0: span [1, 3) is outside the 2 tokens");
+  ner_fails("o.json",
+            "[{\"tokens\": [\"a\", \"b\"], \"entities\": [{\"start\": 0, \"end\": 2, \"type\": \"X\"},"
+            " {\"start\": 1, \"end\": 2, \"type\": \"Y\"}]}]",
+            -1, ": item 1: entity 1: overlaps another entity at token 1");
+  ner_fails("w.jsonl", "{\"tokens\": [\"a\"], \"tags\": [\"O\"]}\n{\"tokens\": [\"a\"], \"tags\": [\"O\"]\n",
+            -1, ":2: invalid JSON at column 31: '}' expected near end of file");
+  ner_fails("v.jsonl", "[1]\n", -1, ":1: expected a JSON object, got an array");
+  /* a missing file and a directory */
+  pt_sentence_set set;
+  ck_assert_int_eq(pt_read_ner("/nonexistent/eng.train", NULL, &set), PT_ERR_IO);
+  ck_assert_str_eq(pt_error_message(), "/nonexistent/eng.train: cannot open: No such file or directory");
+  ck_assert_int_eq(pt_read_ner("/tmp", NULL, &set), PT_ERR_IO);
+  tmp_cleanup();
+}
+END_TEST
+
+START_TEST(unknown_dev_label_names_file_and_line) {
+  pt_sentence_set train, dev;
+  ck_assert_int_eq(pt_read_ner(tmp_file("train.txt", "a B-PER\nb O\n", -1), NULL, &train), PT_OK);
+  const char *dp = tmp_file("dev.txt", "a O\n\nb O\nc I-PER\nd I-FOO\n", -1);
+  ck_assert_int_eq(pt_read_ner(dp, NULL, &dev), PT_OK);
+  pt_label_map map;
+  pt_label_map_init(&map);
+  ck_assert_int_eq(pt_sentences_map_labels(&train, &map, true), PT_OK);
+  ck_assert_int_eq(pt_sentences_map_labels(&dev, &map, false), PT_ERR_FORMAT);
+  /* c I-PER after O is B-PER in IOB2 (known); d I-FOO becomes B-FOO (line 5) */
+  expect_msg(dp, ":5: unknown label 'B-FOO' (the label set is: B-PER, O)");
+  /* a given label map (e.g. an adapter's id2label) */
+  const char *names[] = {"O", "B-PER", "I-PER", "B-FOO"};
+  ck_assert_int_eq(pt_label_map_set(&map, names, 4), PT_OK);
+  ck_assert_int_eq(pt_sentences_map_labels(&dev, &map, false), PT_OK);
+  ck_assert_int_eq(dev.sents[1].tag_ids[1], 1);
+  ck_assert_int_eq(dev.sents[1].tag_ids[2], 3);
+  const char *dup[] = {"O", "O"};
+  ck_assert_int_eq(pt_label_map_set(&map, dup, 2), PT_ERR_ARG);
+  ck_assert_int_eq(map.n, 4); /* unchanged */
+  pt_label_map_free(&map);
+  pt_sentence_set_free(&train);
+  pt_sentence_set_free(&dev);
+  tmp_cleanup();
+}
+END_TEST
+
+START_TEST(unlabelled_input_when_allowed) {
+  pt_read_opts opts = {.labels_optional = true};
+  pt_sentence_set set;
+  const char *p = tmp_file("words.txt", "EU\nrejects\n\nPeter\n", -1);
+  ck_assert_int_eq(pt_read_ner(p, &opts, &set), PT_OK);
+  ck_assert(!set.has_tags);
+  ck_assert_int_eq(set.n, 2);
+  ck_assert_ptr_null(set.sents[0].tags[0]);
+  pt_label_map map;
+  pt_label_map_init(&map);
+  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, true), PT_ERR_ARG);
+  pt_sentence_set_free(&set);
+  p = tmp_file("mixed.txt", "EU B-ORG\nrejects\n", -1);
+  ck_assert_int_eq(pt_read_ner(p, &opts, &set), PT_ERR_FORMAT);
+  expect_msg(p, ":2: has no tags, unlike the sentences before it");
+  tmp_cleanup();
+}
+END_TEST
+
+START_TEST(srl_jsonl_sample) {
+  pt_srl_set set;
+  ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/train.excerpt.jsonl"), NULL, &set), PT_OK);
+  ck_assert_int_eq(set.n, 3);
+  ck_assert(set.has_tags);
+  const pt_srl_example *e = &set.ex[0];
+  ck_assert_int_eq(e->s.n, 49);
+  ck_assert_int_eq(e->pred_start, 17);
+  ck_assert_int_eq(e->pred_end, 18);
+  ck_assert_str_eq(e->pred_word, "Revitalized");
+  ck_assert_str_eq(e->s.tags[17], "B-V");
+  ck_assert_str_eq(e->s.tags[18], "B-A1");
+  ck_assert_int_eq(e->s.line, 1);
+  pt_label_map map;
+  pt_label_map_init(&map);
+  ck_assert_int_eq(pt_srl_map_labels(&set, &map, true), PT_OK);
+  ck_assert_int_eq(set.ex[0].s.tag_ids[17], pt_label_map_find(&map, "B-V"));
+  pt_label_map_free(&map);
+  pt_srl_set_free(&set);
+
+  ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/dev.line81.jsonl"), NULL, &set), PT_OK);
+  ck_assert_int_eq(set.ex[0].pred_start, 20); /* "pull off" */
+  ck_assert_int_eq(set.ex[0].pred_end, 22);
+  ck_assert_str_eq(set.ex[0].pred_word, "pull");
+  ck_assert_str_eq(set.ex[0].s.tags[21], "I-V");
+  pt_srl_set_free(&set);
+
+  ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/train.line13.jsonl"), NULL, &set), PT_OK);
+  ck_assert_int_eq(set.ex[0].pred_start, -1); /* no predicate in this sentence */
+  ck_assert_ptr_null(set.ex[0].pred_word);
+  pt_srl_set_free(&set);
+}
+END_TEST
+
+static void srl_fails(const char *line, const char *rest) {
+  const char *p = tmp_file("srl.jsonl", line, -1);
+  pt_srl_set set;
+  ck_assert_int_ne(pt_read_srl(p, NULL, &set), PT_OK);
+  expect_msg(p, rest);
+  ck_assert_ptr_null(set.ex);
+}
+
+START_TEST(bad_srl_input_is_reported_by_line) {
+  srl_fails("{\"tokens\": [\"a\", \"b\"], \"verb_indicator\": [0, 1], \"tags\": [\"O\"]}\n",
+            ":1: 'tags' has 1 entries for 2 tokens");
+  srl_fails("{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\", \"B-V\"]}\n",
+            ":1: 'verb_indicator' is missing");
+  srl_fails("{\"tokens\": [\"a\", \"b\", \"c\"], \"verb_indicator\": [1, 0, 1], \"tags\": [\"B-V\", \"O\", \"I-V\"]}\n",
+            ":1: verb_indicator marks words that are not contiguous");
+  srl_fails("{\"tokens\": [\"a\", \"b\"], \"verb_indicator\": [0, 1], \"tags\": [\"B-A0\", \"O\"]}\n",
+            ":1: the predicate 'b' (token 1) is tagged 'O', expected B-V");
+  srl_fails("{\"tokens\": [\"a\"], \"verb_indicator\": [2], \"tags\": [\"O\"]}\n",
+            ":1: verb_indicator[0] must be 0 or 1");
+  srl_fails("{\"tokens\": [\"a\"], \"verb_indicator\": [1], \"tags\": [\"B-V\"]}\n"
+            "{\"tokens\": [\"a\"], \"verb_indicator\": [1], \"tags\": [\"E-V\"]}\n",
+            ":2: tag 0 must be O or B-/I- followed by a role, got E-V");
+  srl_fails("", ": no predicate instances found (empty file?)");
+  tmp_cleanup();
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("conll");
+  TCase *tc = tcase_create("ner");
+  tcase_add_test(tc, schemes_convert_to_iob2);
+  tcase_add_test(tc, conll2003_excerpt_reads_as_iob2);
+  tcase_add_test(tc, conll04_json_bilou_reads_as_iob2);
+  tcase_add_test(tc, spert_entities_and_jsonl);
+  tcase_add_test(tc, bad_ner_input_is_reported_by_line);
+  tcase_add_test(tc, unknown_dev_label_names_file_and_line);
+  tcase_add_test(tc, unlabelled_input_when_allowed);
+  suite_add_tcase(s, tc);
+  TCase *srl = tcase_create("srl");
+  tcase_add_test(srl, srl_jsonl_sample);
+  tcase_add_test(srl, bad_srl_input_is_reported_by_line);
+  suite_add_tcase(s, srl);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
