@@ -1,6 +1,7 @@
 /* Entity-level precision/recall/F1 with seqeval's default-mode semantics
  * (seqeval.metrics.sequence_labeling: get_entities, end_of_chunk,
  * start_of_chunk, precision_recall_fscore_support), and SRL span F1 on top. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,14 @@ static int start_of_chunk(char pt, char t, const char *ptype, const char *type) 
 
 /* get_entities over seqs joined with an "O" after each (as seqeval flattens a
  * list of lists), appending the spans to l. */
+static bool excluded(const char *type, const char *const *exclude) {
+  for (; exclude && *exclude; exclude++)
+    if (strcmp(type, *exclude) == 0) return true;
+  return false;
+}
+
 static pt_status get_entities(char **const *seqs, const int64_t *lens, int64_t n, int gold,
-                              const char *exclude, span_list *l) {
+                              const char *const *exclude, span_list *l) {
   char pt = 'O';
   const char *ptype = "";
   int64_t begin = 0, pos = 0;
@@ -65,7 +72,7 @@ static pt_status get_entities(char **const *seqs, const int64_t *lens, int64_t n
                         gold ? "gold" : "predicted", (long long)i, (long long)j);
       char t = tag[0];
       const char *type = tag_type(tag);
-      if (end_of_chunk(pt, t, ptype, type) && !(exclude && strcmp(ptype, exclude) == 0))
+      if (end_of_chunk(pt, t, ptype, type) && !excluded(ptype, exclude))
         if (push(l, (span){ptype, begin, pos - 1, gold}))
           return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
       if (start_of_chunk(pt, t, ptype, type)) begin = pos;
@@ -99,7 +106,7 @@ void pt_span_scores_free(pt_span_scores *s) {
 }
 
 pt_status pt_seqeval_excluding(char **const *gold, char **const *pred, const int64_t *lens,
-                               int64_t n, const char *exclude, pt_span_scores *out) {
+                               int64_t n, const char *const *exclude, pt_span_scores *out) {
   memset(out, 0, sizeof *out);
   span_list l = {0};
   pt_status st = get_entities(gold, lens, n, 1, exclude, &l);
@@ -108,7 +115,7 @@ pt_status pt_seqeval_excluding(char **const *gold, char **const *pred, const int
     free(l.v);
     return st;
   }
-  qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_span);
+  if (l.n > 1) qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_span);
   int64_t n_types = 0;
   for (int64_t i = 0; i < l.n; i++)
     if (i == 0 || strcmp(l.v[i].type, l.v[i - 1].type) != 0) n_types++;

@@ -1,9 +1,12 @@
 /* SRL argument span F1: seqeval spans over the BIO role tags with the
- * predicate's V spans excluded, as the CoNLL-2005 srl-eval.pl overall score
- * does. The span extraction lives in metrics_seqeval.c. */
+ * predicate's V and C-V spans excluded, as the CoNLL-2005 srl-eval.pl
+ * overall score leaves out V. The span extraction lives in metrics_seqeval.c. */
+#include <stddef.h>
+
 #include "apps/task_metrics.h"
 
 pt_status pt_srl_span_f1(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
                          pt_span_scores *out) {
-  return pt_seqeval_excluding(gold, pred, lens, n, "V", out);
+  static const char *const predicate[] = {"V", "C-V", NULL};
+  return pt_seqeval_excluding(gold, pred, lens, n, predicate, out);
 }

@@ -56,7 +56,8 @@ static pt_status srl_example(const json_t *o, const char *where, const pt_read_o
   s->tags = calloc((size_t)n, sizeof *s->tags);
   if (!s->words || !s->tags) return pt_error(PT_ERR_NOMEM, "%s: out of memory", where);
   s->n = n;
-  e->pred_start = e->pred_end = -1;
+  if (!(e->verb_mask = calloc((size_t)n, 1))) return pt_error(PT_ERR_NOMEM, "%s: out of memory", where);
+  e->pred_index = -1;
   for (int64_t j = 0; j < n; j++) {
     const json_t *w = json_array_get(toks, (size_t)j);
     const json_t *v = json_array_get(vi, (size_t)j);
@@ -68,13 +69,9 @@ static pt_status srl_example(const json_t *o, const char *where, const pt_read_o
     if (flag != 0 && flag != 1)
       return pt_error(PT_ERR_FORMAT, "%s: verb_indicator[%lld] must be 0 or 1", where, (long long)j);
     if (flag) {
-      if (e->pred_start < 0) {
-        e->pred_start = j;
-      } else if (e->pred_end != j) {
-        return pt_error(PT_ERR_FORMAT, "%s: verb_indicator marks words that are not contiguous",
-                        where);
-      }
-      e->pred_end = j + 1;
+      if (e->pred_index < 0) e->pred_index = j;
+      e->verb_mask[j] = 1;
+      e->n_pred_words++;
     }
     if (tags) {
       const json_t *t = json_array_get(tags, (size_t)j);
@@ -85,11 +82,11 @@ static pt_status srl_example(const json_t *o, const char *where, const pt_read_o
       if (!(s->tags[j] = pt_strdup_checked(json_string_value(t)))) return PT_ERR_NOMEM;
     }
   }
-  if (e->pred_start >= 0) {
-    e->pred_word = s->words[e->pred_start];
-    if (tags && strcmp(s->tags[e->pred_start], "B-V") != 0)
+  if (e->pred_index >= 0) {
+    e->pred_word = s->words[e->pred_index];
+    if (tags && strcmp(s->tags[e->pred_index], "B-V") != 0)
       return pt_error(PT_ERR_FORMAT, "%s: the predicate '%s' (token %lld) is tagged '%s', expected B-V",
-                      where, e->pred_word, (long long)e->pred_start, s->tags[e->pred_start]);
+                      where, e->pred_word, (long long)e->pred_index, s->tags[e->pred_index]);
   }
   return PT_OK;
 }

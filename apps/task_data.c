@@ -157,7 +157,10 @@ pt_status pt_srl_map_labels(pt_srl_set *set, pt_label_map *map, bool grow) {
 }
 
 void pt_srl_set_free(pt_srl_set *set) {
-  for (int64_t i = 0; i < set->n; i++) sentence_free(&set->ex[i].s);
+  for (int64_t i = 0; i < set->n; i++) {
+    sentence_free(&set->ex[i].s);
+    free(set->ex[i].verb_mask);
+  }
   free(set->ex);
   free(set->path);
   memset(set, 0, sizeof *set);

@@ -79,14 +79,17 @@ pt_status pt_read_ner(const char *path, const pt_read_opts *opts, pt_sentence_se
 pt_status pt_sentences_map_labels(pt_sentence_set *set, pt_label_map *map, bool grow);
 
 /* One SRL predicate instance: the sentence with its BIO argument tags, and
- * the predicate (verb_indicator's run of 1s: usually one word, two for a
- * phrasal verb like "pull off"). THUDM frames SRL as token classification of
- * "[CLS] words [SEP] pred_word [SEP]". pred_start = -1 when the sentence has
- * no predicate (all tags O). */
+ * the predicate as verb_indicator marks it: usually one word, sometimes a
+ * phrasal verb ("pull off": B-V I-V) or a split one ("screwed things up":
+ * B-V ... B-C-V), so the marked words need not be contiguous. THUDM frames
+ * SRL as token classification of "[CLS] words [SEP] pred_word [SEP]".
+ * pred_index = -1 when the sentence has no predicate (all tags O). */
 typedef struct {
   pt_sentence s;
-  int64_t pred_start, pred_end; /* [start, end) word indices */
-  const char *pred_word;        /* borrowed from s.words[pred_start]; NULL if none */
+  uint8_t *verb_mask;    /* s.n flags, 1 on the predicate's words */
+  int64_t pred_index;    /* the first marked word */
+  int64_t n_pred_words;  /* how many words are marked */
+  const char *pred_word; /* borrowed from s.words[pred_index]; NULL if none */
 } pt_srl_example;
 
 typedef struct {

@@ -38,16 +38,18 @@ void pt_span_scores_free(pt_span_scores *s);
 pt_status pt_seqeval(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
                      pt_span_scores *out);
 
-/* pt_seqeval with the spans of type `exclude` (NULL: none) left out of
- * every count. */
+/* pt_seqeval with the spans whose type is in `exclude` (a NULL-terminated
+ * list; NULL for none) left out of every count. */
 pt_status pt_seqeval_excluding(char **const *gold, char **const *pred, const int64_t *lens,
-                               int64_t n, const char *exclude, pt_span_scores *out);
+                               int64_t n, const char *const *exclude, pt_span_scores *out);
 
 /* SRL argument span F1: the spans of pt_seqeval over BIO role tags, but the
- * predicate's own "V" spans are left out of every count, as the CoNLL-2005
- * srl-eval.pl excludes V from its overall score. Each role label is its own
- * type: continuation (C-A1) and reference (R-A0) arguments are scored as
- * separate spans (srl-eval.pl instead merges C-X spans into their X). */
+ * predicate's own spans (V, and C-V for the second part of a split verb like
+ * "screwed ... up") are left out of every count, as the CoNLL-2005
+ * srl-eval.pl leaves V out of its overall score. Every other role label is
+ * its own type: continuation (C-A1) and reference (R-A0) arguments are scored
+ * as separate spans, as seqeval does (srl-eval.pl instead joins a C-X span to
+ * its X into one discontinuous argument). */
 pt_status pt_srl_span_f1(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
                          pt_span_scores *out);
 

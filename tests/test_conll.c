@@ -229,8 +229,10 @@ START_TEST(srl_jsonl_sample) {
   ck_assert(set.has_tags);
   const pt_srl_example *e = &set.ex[0];
   ck_assert_int_eq(e->s.n, 49);
-  ck_assert_int_eq(e->pred_start, 17);
-  ck_assert_int_eq(e->pred_end, 18);
+  ck_assert_int_eq(e->pred_index, 17);
+  ck_assert_int_eq(e->n_pred_words, 1);
+  ck_assert_int_eq(e->verb_mask[17], 1);
+  ck_assert_int_eq(e->verb_mask[18], 0);
   ck_assert_str_eq(e->pred_word, "Revitalized");
   ck_assert_str_eq(e->s.tags[17], "B-V");
   ck_assert_str_eq(e->s.tags[18], "B-A1");
@@ -243,16 +245,30 @@ START_TEST(srl_jsonl_sample) {
   pt_srl_set_free(&set);
 
   ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/dev.line81.jsonl"), NULL, &set), PT_OK);
-  ck_assert_int_eq(set.ex[0].pred_start, 20); /* "pull off" */
-  ck_assert_int_eq(set.ex[0].pred_end, 22);
+  ck_assert_int_eq(set.ex[0].pred_index, 20); /* "pull off" */
+  ck_assert_int_eq(set.ex[0].n_pred_words, 2);
+  ck_assert_int_eq(set.ex[0].verb_mask[21], 1);
   ck_assert_str_eq(set.ex[0].pred_word, "pull");
   ck_assert_str_eq(set.ex[0].s.tags[21], "I-V");
   pt_srl_set_free(&set);
 
   ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/train.line13.jsonl"), NULL, &set), PT_OK);
-  ck_assert_int_eq(set.ex[0].pred_start, -1); /* no predicate in this sentence */
+  ck_assert_int_eq(set.ex[0].pred_index, -1); /* no predicate in this sentence */
+  ck_assert_int_eq(set.ex[0].n_pred_words, 0);
   ck_assert_ptr_null(set.ex[0].pred_word);
   pt_srl_set_free(&set);
+
+  /* a split predicate ("screwed things up", as in wsj-test.json line 96) */
+  const char *p = tmp_file("split.jsonl",
+                           "{\"tokens\": [\"They\", \"screwed\", \"things\", \"up\"],"
+                           " \"verb_indicator\": [0, 1, 0, 1], \"tags\": [\"B-A0\", \"B-V\", \"B-A1\", \"B-C-V\"]}\n", -1);
+  ck_assert_int_eq(pt_read_srl(p, NULL, &set), PT_OK);
+  ck_assert_int_eq(set.ex[0].pred_index, 1);
+  ck_assert_int_eq(set.ex[0].n_pred_words, 2);
+  ck_assert_int_eq(set.ex[0].verb_mask[2], 0);
+  ck_assert_int_eq(set.ex[0].verb_mask[3], 1);
+  pt_srl_set_free(&set);
+  tmp_cleanup();
 }
 END_TEST
 
@@ -269,8 +285,6 @@ START_TEST(bad_srl_input_is_reported_by_line) {
             ":1: 'tags' has 1 entries for 2 tokens");
   srl_fails("{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\", \"B-V\"]}\n",
             ":1: 'verb_indicator' is missing");
-  srl_fails("{\"tokens\": [\"a\", \"b\", \"c\"], \"verb_indicator\": [1, 0, 1], \"tags\": [\"B-V\", \"O\", \"I-V\"]}\n",
-            ":1: verb_indicator marks words that are not contiguous");
   srl_fails("{\"tokens\": [\"a\", \"b\"], \"verb_indicator\": [0, 1], \"tags\": [\"B-A0\", \"O\"]}\n",
             ":1: the predicate 'b' (token 1) is tagged 'O', expected B-V");
   srl_fails("{\"tokens\": [\"a\"], \"verb_indicator\": [2], \"tags\": [\"O\"]}\n",

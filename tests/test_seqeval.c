@@ -1,0 +1,215 @@
+/* apps/metrics_seqeval.c and apps/metrics_span.c: entity scores with
+ * seqeval's default-mode semantics (hand-computed from seqeval 1.2.2's
+ * get_entities rules and its README example) and SRL span F1 without V. */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "apps/task_metrics.h"
+
+#define TOL 1e-12
+
+/* Splits space-separated tag strings into the form pt_seqeval takes. */
+typedef struct {
+  char buf[8][256];
+  char *tags[8][32];
+  char **seqs[8];
+  int64_t lens[8];
+  int64_t n;
+} seqs;
+
+static void make(seqs *s, const char *const *lines, int64_t n) {
+  memset(s, 0, sizeof *s);
+  s->n = n;
+  for (int64_t i = 0; i < n; i++) {
+    snprintf(s->buf[i], sizeof s->buf[i], "%s", lines[i]);
+    char *save = NULL;
+    for (char *t = strtok_r(s->buf[i], " ", &save); t; t = strtok_r(NULL, " ", &save))
+      s->tags[i][s->lens[i]++] = t;
+    s->seqs[i] = s->tags[i];
+  }
+}
+
+static void score(const char *const *gold, const char *const *pred, int64_t n, pt_span_scores *out) {
+  static seqs g, p;
+  make(&g, gold, n);
+  make(&p, pred, n);
+  for (int64_t i = 0; i < n; i++) ck_assert_int_eq(g.lens[i], p.lens[i]);
+  ck_assert_int_eq(pt_seqeval(g.seqs, p.seqs, g.lens, n, out), PT_OK);
+}
+
+static const pt_span_score *type(const pt_span_scores *s, const char *name) {
+  for (int64_t i = 0; i < s->n_types; i++)
+    if (strcmp(s->types[i].type, name) == 0) return &s->types[i];
+  ck_abort_msg("type %s not scored", name);
+  return NULL;
+}
+
+START_TEST(readme_example) {
+  /* seqeval README: y_true / y_pred -> f1 0.5, precision 0.5, recall 0.5;
+   * classification_report: MISC 0.00 0.00 0.00 support 1, PER 1.00 1.00 1.00 support 1 */
+  const char *gold[] = {"O O O B-MISC I-MISC I-MISC O", "B-PER I-PER O"};
+  const char *pred[] = {"O O B-MISC I-MISC I-MISC I-MISC O", "B-PER I-PER O"};
+  pt_span_scores s;
+  score(gold, pred, 2, &s);
+  ck_assert_double_eq_tol(s.micro.precision, 0.5, TOL);
+  ck_assert_double_eq_tol(s.micro.recall, 0.5, TOL);
+  ck_assert_double_eq_tol(s.micro.f1, 0.5, TOL);
+  ck_assert_int_eq(s.micro.tp, 1);
+  ck_assert_int_eq(s.n_types, 2);
+  ck_assert_str_eq(s.types[0].type, "MISC"); /* sorted by name */
+  ck_assert_str_eq(s.types[1].type, "PER");
+  ck_assert_double_eq_tol(s.types[0].f1, 0.0, TOL);
+  ck_assert_int_eq(s.types[0].n_true, 1);
+  ck_assert_double_eq_tol(s.types[1].precision, 1.0, TOL);
+  ck_assert_int_eq(s.types[1].n_true, 1);
+  ck_assert_double_eq_tol(s.macro_f1, 0.5, TOL);
+  ck_assert_double_eq_tol(s.weighted_f1, 0.5, TOL);
+  pt_span_scores_free(&s);
+}
+END_TEST
+
+START_TEST(i_after_o_starts_an_entity) {
+  /* gold "I-PER I-PER" is one PER span [0,1], the same as "B-PER I-PER" */
+  const char *gold[] = {"I-PER I-PER O"};
+  const char *pred[] = {"B-PER I-PER O"};
+  pt_span_scores s;
+  score(gold, pred, 1, &s);
+  ck_assert_double_eq_tol(s.micro.f1, 1.0, TOL);
+  pt_span_scores_free(&s);
+  /* gold PER [1,2] (I after O), pred PER [0,1]: no match */
+  const char *gold2[] = {"O I-PER I-PER"};
+  const char *pred2[] = {"B-PER I-PER O"};
+  score(gold2, pred2, 1, &s);
+  ck_assert_int_eq(s.micro.tp, 0);
+  ck_assert_int_eq(s.micro.n_pred, 1);
+  ck_assert_int_eq(s.micro.n_true, 1);
+  ck_assert_double_eq_tol(s.micro.f1, 0.0, TOL);
+  pt_span_scores_free(&s);
+}
+END_TEST
+
+START_TEST(type_change_ends_an_entity) {
+  /* gold: PER [0,0], ORG [1,2]; pred "B-PER I-PER I-ORG": PER [0,1], ORG [2,2] */
+  const char *gold[] = {"B-PER I-ORG I-ORG"};
+  const char *pred[] = {"B-PER I-PER I-ORG"};
+  pt_span_scores s;
+  score(gold, pred, 1, &s);
+  ck_assert_int_eq(s.micro.n_true, 2);
+  ck_assert_int_eq(s.micro.n_pred, 2);
+  ck_assert_int_eq(s.micro.tp, 0);
+  pt_span_scores_free(&s);
+  /* B-X then B-X: two entities; B-PER I-PER across sentences: two entities */
+  const char *g3[] = {"B-LOC B-LOC", "B-PER", "I-PER"};
+  const char *p3[] = {"B-LOC I-LOC", "B-PER", "I-PER"};
+  score(g3, p3, 3, &s);
+  ck_assert_int_eq(type(&s, "LOC")->n_true, 2);
+  ck_assert_int_eq(type(&s, "LOC")->n_pred, 1);
+  ck_assert_int_eq(type(&s, "LOC")->tp, 0);
+  ck_assert_int_eq(type(&s, "PER")->n_true, 2); /* the "O" between sentences splits */
+  ck_assert_int_eq(type(&s, "PER")->tp, 2);
+  /* micro: tp 2, pred 3, true 4 -> p 2/3, r 1/2, f 4/7 */
+  ck_assert_double_eq_tol(s.micro.precision, 2.0 / 3.0, TOL);
+  ck_assert_double_eq_tol(s.micro.recall, 0.5, TOL);
+  ck_assert_double_eq_tol(s.micro.f1, 4.0 / 7.0, TOL);
+  pt_span_scores_free(&s);
+}
+END_TEST
+
+START_TEST(bioes_tags) {
+  /* B-PER E-PER | S-LOC | O | S-PER | S-PER -> PER[0,1] LOC[2,2] PER[4,4] PER[5,5] */
+  const char *gold[] = {"B-PER E-PER S-LOC O S-PER S-PER"};
+  const char *pred[] = {"B-PER I-PER B-LOC O B-PER I-PER"};
+  /* pred: PER[0,1] LOC[2,2] PER[4,5] */
+  pt_span_scores s;
+  score(gold, pred, 1, &s);
+  ck_assert_int_eq(type(&s, "PER")->n_true, 3);
+  ck_assert_int_eq(type(&s, "PER")->n_pred, 2);
+  ck_assert_int_eq(type(&s, "PER")->tp, 1);
+  ck_assert_int_eq(type(&s, "LOC")->tp, 1);
+  /* per type: LOC p=r=f=1; PER p 1/2, r 1/3, f 2*(1/6)/(5/6) = 0.4 */
+  ck_assert_double_eq_tol(type(&s, "PER")->f1, 0.4, TOL);
+  ck_assert_double_eq_tol(s.macro_f1, 0.7, TOL);
+  /* weighted by support: (1*1 + 0.4*3) / 4 = 0.55 */
+  ck_assert_double_eq_tol(s.weighted_f1, 0.55, TOL);
+  /* micro: tp 2, pred 3, true 4 */
+  ck_assert_double_eq_tol(s.micro.f1, 4.0 / 7.0, TOL);
+  pt_span_scores_free(&s);
+}
+END_TEST
+
+START_TEST(types_only_predicted_and_empty_input) {
+  const char *gold[] = {"B-PER O"};
+  const char *pred[] = {"B-PER B-ORG"};
+  pt_span_scores s;
+  score(gold, pred, 1, &s);
+  ck_assert_int_eq(s.n_types, 2);
+  ck_assert_str_eq(s.types[0].type, "ORG");
+  ck_assert_int_eq(s.types[0].n_true, 0); /* support 0 */
+  ck_assert_double_eq_tol(s.types[0].recall, 0.0, TOL);
+  ck_assert_double_eq_tol(s.micro.precision, 0.5, TOL);
+  ck_assert_double_eq_tol(s.micro.recall, 1.0, TOL);
+  pt_span_scores_free(&s);
+  /* all O: no entities, every score 0 (seqeval's zero_division) */
+  const char *o[] = {"O O"};
+  score(o, o, 1, &s);
+  ck_assert_int_eq(s.n_types, 0);
+  ck_assert_double_eq_tol(s.micro.f1, 0.0, TOL);
+  pt_span_scores_free(&s);
+  ck_assert_int_eq(pt_seqeval(NULL, NULL, NULL, 0, &s), PT_OK);
+  ck_assert_int_eq(s.micro.n_true, 0);
+  pt_span_scores_free(&s);
+  /* an empty tag string is an error, not a crash */
+  char e[] = "", b[] = "B-X";
+  char *g1[] = {b}, *p1[] = {e};
+  char **gs[] = {g1}, **ps[] = {p1};
+  int64_t len = 1;
+  ck_assert_int_eq(pt_seqeval(gs, ps, &len, 1, &s), PT_ERR_ARG);
+  ck_assert_str_eq(pt_error_message(), "seqeval: predicted sentence 0 has an empty tag at 0");
+}
+END_TEST
+
+START_TEST(srl_span_f1_leaves_out_v) {
+  /* gold A0[0,1] V[2] A1[3,4]; pred A0[0,1] V[2] A1[3,3]: without V tp 1 of
+   * 2 / 2 -> 0.5; seqeval with V counts tp 2 of 3 / 3 */
+  const char *gold[] = {"B-A0 I-A0 B-V B-A1 I-A1", "B-V B-C-A1 O B-C-V"};
+  const char *pred[] = {"B-A0 I-A0 B-V B-A1 O", "B-V B-C-A1 O O"};
+  static seqs g, p;
+  make(&g, gold, 2);
+  make(&p, pred, 2);
+  pt_span_scores s;
+  ck_assert_int_eq(pt_srl_span_f1(g.seqs, p.seqs, g.lens, 2, &s), PT_OK);
+  /* A0 1/1, A1 0/1, C-A1 1/1 (its own type) -> tp 2, pred 3, true 3 */
+  ck_assert_int_eq(s.micro.tp, 2);
+  ck_assert_int_eq(s.micro.n_true, 3);
+  ck_assert_double_eq_tol(s.micro.f1, 2.0 / 3.0, TOL);
+  ck_assert_int_eq(s.n_types, 3);
+  ck_assert_str_eq(s.types[0].type, "A0");
+  ck_assert_str_eq(s.types[2].type, "C-A1");
+  pt_span_scores_free(&s);
+  ck_assert_int_eq(pt_seqeval(g.seqs, p.seqs, g.lens, 2, &s), PT_OK);
+  /* + the two V spans (both found) and the C-V span (missed): tp 4, pred 5,
+   * true 6 -> f1 8/11 */
+  ck_assert_int_eq(s.micro.tp, 4);
+  ck_assert_int_eq(s.micro.n_true, 6);
+  ck_assert_double_eq_tol(s.micro.f1, 8.0 / 11.0, TOL);
+  pt_span_scores_free(&s);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("seqeval");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, readme_example);
+  tcase_add_test(tc, i_after_o_starts_an_entity);
+  tcase_add_test(tc, type_change_ends_an_entity);
+  tcase_add_test(tc, bioes_tags);
+  tcase_add_test(tc, types_only_predicted_and_empty_input);
+  tcase_add_test(tc, srl_span_f1_leaves_out_v);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
