@@ -115,6 +115,10 @@ pt_status pt_seqeval_excluding(char **const *gold, char **const *pred, const int
     free(l.v);
     return st;
   }
+  int64_t tokens = 0, equal = 0;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < lens[i]; j++, tokens++) equal += strcmp(gold[i][j], pred[i][j]) == 0;
+  out->token_accuracy = tokens ? (double)equal / (double)tokens : 0.0;
   if (l.n > 1) qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_span);
   int64_t n_types = 0;
   for (int64_t i = 0; i < l.n; i++)

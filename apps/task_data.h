@@ -192,4 +192,21 @@ void pt_mc_set_free(pt_mc_set *set);
 pt_status pt_read_mc(const char *path, pt_data_format fmt, const pt_read_opts *opts,
                      pt_mc_set *out);
 
+/* ---- prediction files (ptune predict) ------------------------------------ */
+
+/* NER predictions, pred[i] holding set->sents[i].n tags. A CoNLL text input is
+ * copied line for line with the predicted tag appended to each word line
+ * ("EU NNP I-NP I-ORG B-ORG"; -DOCSTART- and blank lines unchanged); a JSON
+ * input becomes CoNLL text "word [gold] pred", a blank line after each
+ * sentence. The source file must be unchanged since it was read (checked).
+ * Written atomically. */
+pt_status pt_write_ner_predictions(const pt_sentence_set *set, char **const *pred,
+                                   const char *out_path);
+/* One JSON line per example: {"idx": N, "label": "<map name of pred[i]>"}. */
+pt_status pt_write_cls_predictions(const pt_cls_set *set, const int64_t *pred,
+                                   const pt_label_map *map, const char *out_path);
+/* One JSON line per example: {"idx": N, "label": <choice index>}. */
+pt_status pt_write_mc_predictions(const pt_mc_set *set, const int64_t *pred,
+                                  const char *out_path);
+
 #endif

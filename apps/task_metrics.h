@@ -25,6 +25,7 @@ typedef struct {
   int64_t n_types;
   double macro_precision, macro_recall, macro_f1;          /* mean over types */
   double weighted_precision, weighted_recall, weighted_f1; /* support-weighted */
+  double token_accuracy; /* tags equal / tags (seqeval accuracy_score, V kept) */
 } pt_span_scores;
 
 void pt_span_scores_free(pt_span_scores *s);

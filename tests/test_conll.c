@@ -222,6 +222,46 @@ START_TEST(unlabelled_input_when_allowed) {
 }
 END_TEST
 
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_ptr_nonnull(f);
+  static char buf[8192];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+START_TEST(ner_predictions_file) {
+  /* CoNLL text: every word line gets the predicted tag appended */
+  const char *src = tmp_file("in.txt", "-DOCSTART- -X- O O\n\nEU NNP I-ORG\nrejects VBZ O\n\n"
+                                       "Peter NNP I-PER\n", -1);
+  pt_sentence_set set;
+  ck_assert_int_eq(pt_read_ner(src, NULL, &set), PT_OK);
+  char b_org[] = "B-ORG", o[] = "O", b_loc[] = "B-LOC";
+  char *p0[] = {b_org, o}, *p1[] = {b_loc};
+  char **pred[] = {p0, p1};
+  char out[600];
+  snprintf(out, sizeof out, "%s", tmp_file("out.txt", "", 0));
+  ck_assert_int_eq(pt_write_ner_predictions(&set, pred, out), PT_OK);
+  ck_assert_str_eq(slurp(out), "-DOCSTART- -X- O O\n\nEU NNP I-ORG B-ORG\nrejects VBZ O O\n\n"
+                               "Peter NNP I-PER B-LOC\n");
+  /* a file edited after reading is caught */
+  tmp_file("in.txt", "EU NNP I-ORG\n", -1);
+  ck_assert_int_eq(pt_write_ner_predictions(&set, pred, out), PT_ERR_STATE);
+  pt_sentence_set_free(&set);
+  /* JSON input: "word gold pred" lines */
+  ck_assert_int_eq(pt_read_ner(fixture("conll2004/conll04_train.excerpt.json"), NULL, &set), PT_OK);
+  char **gold[3] = {set.sents[0].tags, set.sents[1].tags, set.sents[2].tags};
+  ck_assert_int_eq(pt_write_ner_predictions(&set, gold, out), PT_OK);
+  const char *want = "Newspaper O O\n` O O\n";
+  ck_assert(strncmp(slurp(out), want, strlen(want)) == 0);
+  ck_assert_ptr_nonnull(strstr(slurp(out), "\nU.S. B-Loc B-Loc\n"));
+  pt_sentence_set_free(&set);
+  tmp_cleanup();
+}
+END_TEST
+
 START_TEST(srl_jsonl_sample) {
   pt_srl_set set;
   ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/train.excerpt.jsonl"), NULL, &set), PT_OK);
@@ -307,6 +347,7 @@ int main(void) {
   tcase_add_test(tc, bad_ner_input_is_reported_by_line);
   tcase_add_test(tc, unknown_dev_label_names_file_and_line);
   tcase_add_test(tc, unlabelled_input_when_allowed);
+  tcase_add_test(tc, ner_predictions_file);
   suite_add_tcase(s, tc);
   TCase *srl = tcase_create("srl");
   tcase_add_test(srl, srl_jsonl_sample);

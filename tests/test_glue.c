@@ -191,6 +191,43 @@ START_TEST(generic_jsonl_fields) {
 }
 END_TEST
 
+START_TEST(cls_and_mc_predictions_files) {
+  pt_cls_set set;
+  read_ok("superglue/CB.val.excerpt.jsonl", "cb", &set);
+  pt_label_map map;
+  pt_label_map_init(&map);
+  const char *const *names;
+  int64_t n;
+  pt_data_format_labels(PT_FMT_CB, &names, &n);
+  ck_assert_int_eq(pt_label_map_set(&map, names, n), PT_OK);
+  const int64_t pred[] = {2, 0, 1};
+  char out[600];
+  snprintf(out, sizeof out, "%s", tmp_file("pred.jsonl", "", 0));
+  ck_assert_int_eq(pt_write_cls_predictions(&set, pred, &map, out), PT_OK);
+  char buf[512] = "";
+  FILE *f = fopen(out, "rb");
+  ck_assert_ptr_nonnull(f);
+  buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+  fclose(f);
+  ck_assert_str_eq(buf, "{\"idx\":0,\"label\":\"neutral\"}\n{\"idx\":1,\"label\":\"entailment\"}\n"
+                        "{\"idx\":2,\"label\":\"contradiction\"}\n");
+  const int64_t bad[] = {0, 3, 0};
+  ck_assert_int_eq(pt_write_cls_predictions(&set, bad, &map, out), PT_ERR_ARG);
+  pt_cls_set_free(&set);
+  pt_label_map_free(&map);
+  pt_mc_set mc;
+  ck_assert_int_eq(pt_read_mc(fixture("superglue/COPA.val.excerpt.jsonl"), PT_FMT_COPA, NULL, &mc), PT_OK);
+  const int64_t choice[] = {1, 0, 0};
+  ck_assert_int_eq(pt_write_mc_predictions(&mc, choice, out), PT_OK);
+  f = fopen(out, "rb");
+  buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+  fclose(f);
+  ck_assert_str_eq(buf, "{\"idx\":0,\"label\":1}\n{\"idx\":1,\"label\":0}\n{\"idx\":2,\"label\":0}\n");
+  pt_mc_set_free(&mc);
+  tmp_cleanup();
+}
+END_TEST
+
 static void cls_fails(const char *name, const char *fmt_name, const char *text, const char *rest) {
   pt_data_format fmt;
   ck_assert_int_eq(pt_data_format_from_name(fmt_name, &fmt), PT_OK);
@@ -280,6 +317,7 @@ int main(void) {
   tcase_add_test(tc, glue_tsv_presets);
   tcase_add_test(tc, generic_jsonl_fields);
   tcase_add_test(tc, bad_cls_input_is_reported_by_line);
+  tcase_add_test(tc, cls_and_mc_predictions_files);
   suite_add_tcase(s, tc);
   TCase *m = tcase_create("metrics");
   tcase_add_test(m, accuracy_macro_f1_mcc);

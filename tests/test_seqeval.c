@@ -65,6 +65,7 @@ START_TEST(readme_example) {
   ck_assert_int_eq(s.types[1].n_true, 1);
   ck_assert_double_eq_tol(s.macro_f1, 0.5, TOL);
   ck_assert_double_eq_tol(s.weighted_f1, 0.5, TOL);
+  ck_assert_double_eq_tol(s.token_accuracy, 0.8, TOL); /* README: accuracy_score 0.80 */
   pt_span_scores_free(&s);
 }
 END_TEST
