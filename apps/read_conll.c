@@ -41,6 +41,19 @@ pt_status pt_tags_to_iob2(char **tags, int64_t n) {
   return PT_OK;
 }
 
+pt_status pt_ner_preset_labels(const char *name, const char *const **names, int64_t *n) {
+  static const char *const conll2003[] = {"O",     "B-PER", "I-PER",  "B-ORG", "I-ORG",
+                                          "B-LOC", "I-LOC", "B-MISC", "I-MISC"};
+  if (strcmp(name, "conll2003") == 0) {
+    *names = conll2003;
+    *n = 9;
+    return PT_OK;
+  }
+  *names = NULL;
+  *n = 0;
+  return pt_error(PT_ERR_ARG, "no NER label preset named '%s' (known: conll2003)", name);
+}
+
 /* ---- growable sentence list ----------------------------------------------- */
 
 typedef struct {

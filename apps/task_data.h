@@ -73,6 +73,12 @@ pt_status pt_tags_to_iob2(char **tags, int64_t n);
  * .jsonl holds one such object per line. */
 pt_status pt_read_ner(const char *path, const pt_read_opts *opts, pt_sentence_set *out);
 
+/* The label order of a known NER data set: "conll2003" gives HF datasets'
+ * conll2003 ner_tags names (O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC,
+ * B-MISC, I-MISC), which THUDM/P-tuning-v2 uses as id2label. Static; PT_ERR_ARG
+ * for other names (build the map from the training data instead). */
+pt_status pt_ner_preset_labels(const char *name, const char *const **names, int64_t *n);
+
 /* Fills every sentence's tag_ids from `map`. With grow, unseen tags are added
  * (training data); without, an unseen tag is an error naming tag, file and
  * line. */

@@ -89,6 +89,15 @@ START_TEST(conll2003_excerpt_reads_as_iob2) {
   ck_assert_int_eq(map.n, 9); /* + I-ORG, I-MISC */
   ck_assert_int_ge(pt_label_map_find(&map, "I-MISC"), 7);
   ck_assert_int_eq(pt_sentences_map_labels(&set, &map, false), PT_OK);
+  /* the HF/THUDM order for CoNLL-2003 */
+  const char *const *names;
+  int64_t n;
+  ck_assert_int_eq(pt_ner_preset_labels("conll2003", &names, &n), PT_OK);
+  ck_assert_int_eq(pt_label_map_set(&map, names, n), PT_OK);
+  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, false), PT_OK);
+  ck_assert_int_eq(set.sents[0].tag_ids[0], 3); /* B-ORG */
+  ck_assert_int_eq(set.sents[0].tag_ids[1], 0); /* O */
+  ck_assert_int_eq(pt_ner_preset_labels("ontonotes", &names, &n), PT_ERR_ARG);
   pt_label_map_free(&map);
   pt_sentence_set_free(&set);
   ck_assert_int_eq(set.n, 0);
