@@ -4,5 +4,6 @@
 
 int pt_cmd_gradcheck(int argc, char **argv);
 int pt_cmd_bench(int argc, char **argv);
+int pt_cmd_tokenize(int argc, char **argv);
 
 #endif

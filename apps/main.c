@@ -13,6 +13,7 @@ typedef struct {
 static const command commands[] = {
     {"gradcheck", pt_cmd_gradcheck, "check every op's gradient against finite differences"},
     {"bench", pt_cmd_bench, "measure matmul and row-op speed against cblas and memcpy"},
+    {"tokenize", pt_cmd_tokenize, "tokenize jsonl texts (and pairs) with a BERT or RoBERTa tokenizer"},
 };
 
 static void usage(FILE *f) {
