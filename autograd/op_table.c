@@ -12,12 +12,20 @@ extern const pt_op_case pt_op_cases_binary[];
 extern const pt_op_case pt_op_cases_matmul[];
 extern const pt_op_case pt_op_cases_reduce[];
 extern const pt_op_case pt_op_cases_view[];
+extern const pt_op_case pt_op_cases_softmax[];
+extern const pt_op_case pt_op_cases_layernorm[];
+extern const pt_op_case pt_op_cases_loss[];
+extern const pt_op_case pt_op_cases_select[];
 
 static const pt_op_case *const families[] = {
     pt_op_cases_binary,
     pt_op_cases_matmul,
     pt_op_cases_reduce,
     pt_op_cases_view,
+    pt_op_cases_softmax,
+    pt_op_cases_layernorm,
+    pt_op_cases_loss,
+    pt_op_cases_select,
 };
 
 #define MAX_CASES 256
