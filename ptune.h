@@ -17,6 +17,7 @@
 #include "autograd/pt_op_table.h"
 #include "nn/pt_json.h"
 #include "nn/pt_safetensors.h"
+#include "models/pt_tokenizer.h"
 #include "optim/pt_optim.h"
 
 #endif

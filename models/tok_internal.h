@@ -26,7 +26,7 @@ struct pt_tokenizer {
   pt_tokenizer_kind kind;
   pt_tok_smap *vocab;    /* token -> id */
   char **id_to_token;    /* [vocab_size], NULL for unused ids */
-  int64_t vocab_size;
+  int64_t vocab_size, id_cap;
   int64_t cls_id, sep_id, pad_id, unk_id, mask_id;
   /* WordPiece */
   bool lowercase, strip_accents; /* strip_accents: effective flag */

@@ -69,13 +69,16 @@ static pt_status vocab_add(pt_tokenizer *tok, const char *token, int64_t id, con
   if (id < 0 || id >= PT_TOK_MAX_VOCAB)
     return pt_error(PT_ERR_FORMAT, "%s: id %lld of token '%s' is out of range", file,
                     (long long)id, token);
-  if (id >= tok->vocab_size) {
-    char **nt = realloc(tok->id_to_token, (size_t)(id + 1) * sizeof *nt);
+  if (id >= tok->id_cap) {
+    int64_t cap = tok->id_cap ? tok->id_cap : 1024;
+    while (cap <= id) cap *= 2;
+    char **nt = realloc(tok->id_to_token, (size_t)cap * sizeof *nt);
     if (!nt) return pt_error(PT_ERR_NOMEM, "%s: out of memory", file);
-    for (int64_t i = tok->vocab_size; i <= id; i++) nt[i] = NULL;
+    for (int64_t i = tok->id_cap; i < cap; i++) nt[i] = NULL;
     tok->id_to_token = nt;
-    tok->vocab_size = id + 1;
+    tok->id_cap = cap;
   }
+  if (id >= tok->vocab_size) tok->vocab_size = id + 1;
   shput(tok->vocab, token, id);
   ptrdiff_t at = shgeti(tok->vocab, token);
   tok->id_to_token[id] = tok->vocab[at].key; /* owned by the map (strdup mode) */

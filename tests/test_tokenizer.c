@@ -1,0 +1,581 @@
+/* models/tokenizer: every line of the Hugging Face golden files (BERT cased,
+ * BERT uncased, RoBERTa; tokens, ids, pair token_type_ids) must match, plus
+ * offsets, word ids, pre-split words, truncation, padding, tokenizer.json,
+ * tokenizer_config.json and the error cases. Reads only tests/fixtures
+ * (PT_FIXTURES) and files it writes in a temp directory. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/pt_tokenizer.h"
+#include "ptune.h"
+
+static char tmp[256];
+
+static void setup(void) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmp, sizeof tmp, "%s/pt_tok_XXXXXX", base ? base : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+static const char *tmp_files[] = {"vocab.txt", "vocab.json", "merges.txt", "tokenizer.json",
+                                  "tokenizer_config.json"};
+
+static void clear_tmp(void) {
+  char p[600];
+  for (size_t i = 0; i < sizeof tmp_files / sizeof tmp_files[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", tmp, tmp_files[i]);
+    unlink(p);
+  }
+}
+
+static void teardown(void) {
+  clear_tmp();
+  rmdir(tmp);
+}
+
+static void write_tmp(const char *name, const char *text) {
+  char p[600];
+  snprintf(p, sizeof p, "%s/%s", tmp, name);
+  FILE *fp = fopen(p, "w");
+  ck_assert_ptr_nonnull(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static pt_tokenizer *load_fixture(const char *name) {
+  const char *root = getenv("PT_FIXTURES");
+  ck_assert_msg(root != NULL, "PT_FIXTURES is not set");
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/vocab/%s", root, name);
+  pt_tokenizer *tok = pt_tokenizer_load(dir);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
+  return tok;
+}
+
+static void encode(const pt_tokenizer *tok, const char *a, const char *b,
+                   const pt_encode_opts *o, pt_encoding *e) {
+  pt_status st = pt_tokenizer_encode(tok, a, strlen(a), b, b ? strlen(b) : 0, o, e);
+  ck_assert_msg(st == PT_OK, "%s", pt_error_message());
+}
+
+/* Compares the encoding's non-special tokens with a space-separated list. */
+static void assert_tokens(const pt_encoding *e, const char *want) {
+  char got[4096] = "";
+  for (int64_t i = 0; i < e->n; i++) {
+    if (e->special_mask[i]) continue;
+    if (got[0]) strcat(got, " ");
+    strcat(got, e->tokens[i]);
+  }
+  ck_assert_str_eq(got, want);
+}
+
+/* ---- golden parity ---------------------------------------------------- */
+
+static int64_t check_golden(const char *name) {
+  pt_tokenizer *tok = load_fixture(name);
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tokenizer-golden/%s.jsonl", getenv("PT_FIXTURES"), name);
+  FILE *fp = fopen(path, "rb");
+  ck_assert_msg(fp != NULL, "cannot open %s", path);
+  fseek(fp, 0, SEEK_END);
+  long len = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *buf = malloc((size_t)len + 1);
+  ck_assert_int_eq(fread(buf, 1, (size_t)len, fp), (size_t)len);
+  fclose(fp);
+  int64_t lines = 0, matched = 0;
+  for (long i = 0; i < len;) { /* split on \n only (texts hold U+2028/U+0085) */
+    long j = i;
+    while (j < len && buf[j] != '\n') j++;
+    if (j == i) {
+      i = j + 1;
+      continue;
+    }
+    lines++;
+    json_error_t err;
+    json_t *g = json_loadb(buf + i, (size_t)(j - i), JSON_ALLOW_NUL, &err);
+    ck_assert_msg(g != NULL, "%s:%lld: %s", path, (long long)lines, err.text);
+    json_t *t = json_object_get(g, "text"), *p = json_object_get(g, "text_pair");
+    json_t *ids = json_object_get(g, "ids"), *toks = json_object_get(g, "tokens"),
+           *types = json_object_get(g, "token_type_ids");
+    pt_encoding e;
+    ck_assert_int_eq(pt_tokenizer_encode(tok, json_string_value(t), json_string_length(t),
+                                         p ? json_string_value(p) : NULL,
+                                         p ? json_string_length(p) : 0, NULL, &e),
+                     PT_OK);
+    bool ok = (int64_t)json_array_size(ids) == e.n;
+    for (int64_t k = 0; ok && k < e.n; k++)
+      ok = json_integer_value(json_array_get(ids, (size_t)k)) == e.ids[k];
+    if (ok && toks) {
+      size_t q = 0;
+      for (int64_t k = 0; ok && k < e.n; k++) {
+        if (e.special_mask[k]) continue;
+        json_t *s = json_array_get(toks, q++);
+        ok = s && !strcmp(json_string_value(s), e.tokens[k]);
+      }
+      ok = ok && q == json_array_size(toks);
+    }
+    if (ok && types) {
+      ok = (int64_t)json_array_size(types) == e.n;
+      for (int64_t k = 0; ok && k < e.n; k++)
+        ok = json_integer_value(json_array_get(types, (size_t)k)) == e.type_ids[k];
+    }
+    if (ok)
+      matched++;
+    else
+      fprintf(stderr, "%s:%lld: mismatch\n", path, (long long)lines);
+    pt_encoding_free(&e);
+    json_decref(g);
+    i = j + 1;
+  }
+  free(buf);
+  pt_tokenizer_free(tok);
+  printf("tokenizer golden %s: %lld/%lld lines match\n", name, (long long)matched,
+         (long long)lines);
+  ck_assert_int_eq(lines, 461);
+  ck_assert_int_eq(matched, lines);
+  return matched;
+}
+
+START_TEST(golden_bert_cased) { check_golden("bert-base-cased"); }
+END_TEST
+
+START_TEST(golden_bert_uncased) { check_golden("bert-base-uncased"); }
+END_TEST
+
+START_TEST(golden_roberta) { check_golden("roberta-base"); }
+END_TEST
+
+/* ---- offsets and word ids --------------------------------------------- */
+
+START_TEST(bert_offsets_and_word_ids) {
+  pt_tokenizer *tok = load_fixture("bert-base-cased");
+  ck_assert(!pt_tokenizer_lowercase(tok));
+  ck_assert_int_eq(pt_tokenizer_kind_of(tok), PT_TOK_WORDPIECE);
+  pt_encoding e;
+  const char *text = "Hello, w\xc3\xb6rld! \xc4\xb0stanbul"; /* "Hello, wörld! İstanbul" */
+  encode(tok, text, NULL, NULL, &e);
+  assert_tokens(&e, "Hello , w ##\xc3\xb6 ##rl ##d ! \xc4\xb0 ##stan ##bul");
+  ck_assert_int_eq(e.n, 12);
+  const int64_t chars[] = {0, 0,  0, 5,  5, 6,  7, 8,   8, 9,   9, 11,
+                           11, 12, 12, 13, 14, 15, 15, 19, 19, 22, 0, 0};
+  const int64_t bytes[] = {0, 0,  0, 5,  5, 6,  7, 8,   8, 10,  10, 12,
+                           12, 13, 13, 14, 15, 17, 17, 21, 21, 24, 0, 0};
+  const int64_t words[] = {-1, 0, 1, 2, 2, 2, 2, 3, 4, 4, 4, -1};
+  for (int64_t i = 0; i < e.n; i++) {
+    ck_assert_int_eq(e.char_offsets[2 * i], chars[2 * i]);
+    ck_assert_int_eq(e.char_offsets[2 * i + 1], chars[2 * i + 1]);
+    ck_assert_int_eq(e.byte_offsets[2 * i], bytes[2 * i]);
+    ck_assert_int_eq(e.byte_offsets[2 * i + 1], bytes[2 * i + 1]);
+    ck_assert_int_eq(e.word_ids[i], words[i]);
+    ck_assert_int_eq(e.seq_ids[i], i == 0 || i == e.n - 1 ? -1 : 0);
+    ck_assert_int_eq(e.attention_mask[i], 1);
+  }
+  /* an offset span cut from the text gives back the token's characters */
+  ck_assert_int_eq(e.byte_offsets[2 * 9 + 1] - e.byte_offsets[2 * 9], 4);
+  ck_assert_int_eq(memcmp(text + e.byte_offsets[2 * 9], "stan", 4), 0);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  /* uncased: İ lower-cases to i + U+0307, whose mark NFD strips: one token
+   * covering the whole word */
+  tok = load_fixture("bert-base-uncased");
+  ck_assert(pt_tokenizer_lowercase(tok));
+  encode(tok, "\xc4\xb0stanbul Caf\xc3\xa9", NULL, NULL, &e);
+  assert_tokens(&e, "istanbul cafe");
+  ck_assert_int_eq(e.char_offsets[2], 0);
+  ck_assert_int_eq(e.char_offsets[3], 8);
+  ck_assert_int_eq(e.byte_offsets[3], 9);
+  ck_assert_int_eq(e.char_offsets[4], 9);
+  ck_assert_int_eq(e.char_offsets[5], 13);
+  ck_assert_int_eq(e.byte_offsets[5], 15);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+START_TEST(roberta_offsets_and_word_ids) {
+  pt_tokenizer *tok = load_fixture("roberta-base");
+  ck_assert_int_eq(pt_tokenizer_kind_of(tok), PT_TOK_BPE);
+  ck_assert_int_eq(pt_tokenizer_cls_id(tok), 0);
+  ck_assert_int_eq(pt_tokenizer_pad_id(tok), 1);
+  ck_assert_int_eq(pt_tokenizer_sep_id(tok), 2);
+  ck_assert_int_eq(pt_tokenizer_unk_id(tok), 3);
+  ck_assert_int_eq(pt_tokenizer_mask_id(tok), 50264);
+  pt_encoding e;
+  /* "Hello world 😀x": the emoji is two byte-level tokens, both covering it;
+   * offsets leave out the leading space ("Ġworld" is 6..11) */
+  encode(tok, "Hello world \xf0\x9f\x98\x80x", NULL, NULL, &e);
+  assert_tokens(&e, "Hello \xc4\xa0world \xc4\xa0\xc3\xb0\xc5\x81\xc4\xba \xc4\xa2 x");
+  const int64_t chars[] = {0, 0, 0, 5, 6, 11, 12, 13, 12, 13, 13, 14, 0, 0};
+  const int64_t words[] = {-1, 0, 1, 2, 2, 3, -1};
+  ck_assert_int_eq(e.n, 7);
+  for (int64_t i = 0; i < e.n; i++) {
+    ck_assert_int_eq(e.char_offsets[2 * i], chars[2 * i]);
+    ck_assert_int_eq(e.char_offsets[2 * i + 1], chars[2 * i + 1]);
+    ck_assert_int_eq(e.word_ids[i], words[i]);
+  }
+  ck_assert_int_eq(e.byte_offsets[2 * 3], 12);
+  ck_assert_int_eq(e.byte_offsets[2 * 3 + 1], 16);
+  ck_assert_int_eq(e.byte_offsets[2 * 5], 16);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+START_TEST(split_words_for_ner) {
+  const char *words[] = {"EU", "rejects", "German", "call", "."};
+  pt_tokenizer *tok = load_fixture("bert-base-cased");
+  pt_encoding e;
+  ck_assert_int_eq(pt_tokenizer_encode_words(tok, words, 5, NULL, &e), PT_OK);
+  assert_tokens(&e, "EU rejects German call .");
+  for (int64_t i = 1; i + 1 < e.n; i++) ck_assert_int_eq(e.word_ids[i], i - 1);
+  ck_assert_int_eq(e.word_ids[0], -1);
+  ck_assert_int_eq(e.word_ids[e.n - 1], -1);
+  pt_encoding_free(&e);
+  /* a word split in pieces keeps its index; offsets are within the word */
+  const char *w2[] = {"Zürich", "x"};
+  ck_assert_int_eq(pt_tokenizer_encode_words(tok, w2, 2, NULL, &e), PT_OK);
+  assert_tokens(&e, "Z\xc3\xbcrich x");
+  ck_assert_int_eq(e.word_ids[1], 0);
+  ck_assert_int_eq(e.word_ids[2], 1);
+  ck_assert_int_eq(e.char_offsets[4], 0);
+  ck_assert_int_eq(e.char_offsets[5], 1);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  /* RoBERTa puts a space before every word (HF requires add_prefix_space) */
+  tok = load_fixture("roberta-base");
+  const char *w3[] = {"Hello", "world", "isn't"};
+  ck_assert_int_eq(pt_tokenizer_encode_words(tok, w3, 3, NULL, &e), PT_OK);
+  assert_tokens(&e, "ĠHello Ġworld Ġisn 't");
+  ck_assert_int_eq(e.ids[1], 20920);
+  const int64_t wid[] = {-1, 0, 1, 2, 2, -1};
+  for (int64_t i = 0; i < e.n; i++) ck_assert_int_eq(e.word_ids[i], wid[i]);
+  ck_assert_int_eq(e.char_offsets[2], 0); /* "ĠHello" -> 0..5 of "Hello" */
+  ck_assert_int_eq(e.char_offsets[3], 5);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+/* ---- truncation and padding ------------------------------------------- */
+
+START_TEST(truncation_and_padding) {
+  pt_tokenizer *tok = load_fixture("bert-base-uncased");
+  pt_encoding e;
+  /* a: 6 tokens, b: 3 tokens; 12 in all with the 3 specials */
+  const char *a = "one two three four five six", *b = "seven eight nine";
+  pt_encode_opts o = {.max_length = 8, .truncation = PT_TRUNC_LONGEST_FIRST};
+  encode(tok, a, b, &o, &e);
+  ck_assert_int_eq(e.n, 8);
+  ck_assert_int_eq(e.n_truncated, 4);
+  assert_tokens(&e, "one two three seven eight"); /* 6,3 -> 3,3 -> 3,2 */
+  const int64_t types[] = {0, 0, 0, 0, 0, 1, 1, 1};
+  for (int i = 0; i < 8; i++) ck_assert_int_eq(e.type_ids[i], types[i]);
+  ck_assert_int_eq(e.ids[4], pt_tokenizer_sep_id(tok));
+  ck_assert_int_eq(e.ids[7], pt_tokenizer_sep_id(tok));
+  pt_encoding_free(&e);
+
+  o.truncation = PT_TRUNC_ONLY_SECOND;
+  o.max_length = 10;
+  encode(tok, a, b, &o, &e);
+  assert_tokens(&e, "one two three four five six seven");
+  pt_encoding_free(&e);
+  o.max_length = 8; /* would need 4 from a 3-token second segment */
+  ck_assert_int_eq(pt_tokenizer_encode(tok, a, strlen(a), b, strlen(b), &o, &e), PT_ERR_ARG);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "only_second"));
+  ck_assert_ptr_null(e.ids);
+  o.max_length = 6; /* a single text over the limit: only_second has no pair */
+  ck_assert_int_eq(pt_tokenizer_encode(tok, a, strlen(a), NULL, 0, &o, &e), PT_ERR_ARG);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "pair"));
+  o.max_length = 8;
+  o.truncation = PT_TRUNC_ONLY_FIRST;
+  encode(tok, a, b, &o, &e);
+  assert_tokens(&e, "one two seven eight nine");
+  pt_encoding_free(&e);
+  o.truncation = PT_TRUNC_LONGEST_FIRST;
+  o.max_length = 2; /* cannot hold [CLS] [SEP] [SEP] */
+  ck_assert_int_eq(pt_tokenizer_encode(tok, a, strlen(a), b, strlen(b), &o, &e), PT_ERR_ARG);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "max_length"));
+
+  /* single text truncated, then padding */
+  pt_encode_opts p = {.max_length = 5, .truncation = PT_TRUNC_LONGEST_FIRST,
+                      .pad_to_max_length = true};
+  encode(tok, a, NULL, &p, &e);
+  assert_tokens(&e, "one two three");
+  pt_encoding_free(&e);
+  p.max_length = 10;
+  encode(tok, "one two", NULL, &p, &e);
+  ck_assert_int_eq(e.n, 10);
+  for (int i = 0; i < 10; i++) {
+    ck_assert_int_eq(e.attention_mask[i], i < 4);
+    ck_assert_int_eq(e.type_ids[i], 0);
+    if (i >= 4) {
+      ck_assert_int_eq(e.ids[i], 0);
+      ck_assert_str_eq(e.tokens[i], "[PAD]");
+      ck_assert_int_eq(e.word_ids[i], -1);
+      ck_assert_int_eq(e.special_mask[i], 1);
+    }
+  }
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  /* RoBERTa pair layout: <s> A </s></s> B </s>, all types 0, padding id 1 */
+  tok = load_fixture("roberta-base");
+  pt_encode_opts r = {.max_length = 12, .truncation = PT_TRUNC_LONGEST_FIRST,
+                      .pad_to_max_length = true};
+  encode(tok, "Hi there", "Bye", &r, &e);
+  const int64_t want[] = {0, 30086, 89, 2, 2, 2765, 242, 2, 1, 1, 1, 1}; /* Bye = By e */
+  for (int i = 0; i < 12; i++) {
+    ck_assert_int_eq(e.ids[i], want[i]);
+    ck_assert_int_eq(e.type_ids[i], 0);
+    ck_assert_int_eq(e.attention_mask[i], i < 8);
+  }
+  ck_assert_int_eq(e.seq_ids[5], 1);
+  pt_encoding_free(&e);
+  pt_encode_opts ns = {.no_special_tokens = true};
+  encode(tok, "Hi there", NULL, &ns, &e);
+  ck_assert_int_eq(e.n, 2);
+  ck_assert_int_eq(e.ids[0], 30086);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+/* ---- bad input text ---------------------------------------------------- */
+
+START_TEST(invalid_utf8_and_nul) {
+  pt_tokenizer *tok = load_fixture("bert-base-cased");
+  pt_encoding e, f;
+  /* BERT: decoded with errors=replace, and U+FFFD is dropped by cleaning */
+  encode(tok, "ab\xff\xfe" "cd \xe2\x82 x \xf0\x9f", NULL, NULL, &e);
+  encode(tok, "abcd  x ", NULL, NULL, &f);
+  ck_assert_int_eq(e.n, f.n);
+  for (int64_t i = 0; i < e.n; i++) ck_assert_int_eq(e.ids[i], f.ids[i]);
+  pt_encoding_free(&e);
+  pt_encoding_free(&f);
+  /* U+0000 inside the text is dropped too */
+  ck_assert_int_eq(pt_tokenizer_encode(tok, "a\0b", 3, NULL, 0, NULL, &e), PT_OK);
+  encode(tok, "ab", NULL, NULL, &f);
+  ck_assert_int_eq(e.n, f.n);
+  for (int64_t i = 0; i < e.n; i++) ck_assert_int_eq(e.ids[i], f.ids[i]);
+  pt_encoding_free(&e);
+  pt_encoding_free(&f);
+  pt_tokenizer_free(tok);
+
+  /* RoBERTa: each maximal invalid subpart is one U+FFFD (EF BF BD) */
+  tok = load_fixture("roberta-base");
+  encode(tok, "a\xff\xe2\x82" "b", NULL, NULL, &e);
+  encode(tok, "a\xef\xbf\xbd\xef\xbf\xbd" "b", NULL, NULL, &f);
+  ck_assert_int_eq(e.n, f.n);
+  for (int64_t i = 0; i < e.n; i++) ck_assert_int_eq(e.ids[i], f.ids[i]);
+  pt_encoding_free(&e);
+  pt_encoding_free(&f);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+/* ---- tokenizer.json and tokenizer_config.json --------------------------- */
+
+START_TEST(small_vocab_and_config) {
+  write_tmp("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n##s\nHello\n,\n");
+  pt_tokenizer *tok = pt_tokenizer_load(tmp);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
+  ck_assert(!pt_tokenizer_lowercase(tok)); /* "Hello": cased */
+  ck_assert_int_eq(pt_tokenizer_vocab_size(tok), 8);
+  ck_assert_int_eq(pt_tokenizer_token_id(tok, "##s"), 5);
+  ck_assert_str_eq(pt_tokenizer_id_to_token(tok, 4), "hello");
+  ck_assert_ptr_null(pt_tokenizer_id_to_token(tok, 8));
+  ck_assert_int_eq(pt_tokenizer_mask_id(tok), -1);
+  pt_encoding e;
+  encode(tok, "Hellos, HELLO", NULL, NULL, &e);
+  assert_tokens(&e, "Hello ##s , [UNK]");
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  write_tmp("tokenizer_config.json", "{\"do_lower_case\": true}");
+  tok = pt_tokenizer_load(tmp);
+  ck_assert_ptr_nonnull(tok);
+  ck_assert(pt_tokenizer_lowercase(tok));
+  encode(tok, "H\xc3\xa9llos, HELLO", NULL, NULL, &e);
+  assert_tokens(&e, "hello ##s , hello");
+  pt_encoding_free(&e);
+  pt_tokenizer_set_lowercase(tok, false);
+  encode(tok, "HELLO", NULL, NULL, &e);
+  assert_tokens(&e, "[UNK]");
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  write_tmp("tokenizer_config.json", "{\"do_lower_case\": \"yes\"}");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "do_lower_case"));
+  write_tmp("tokenizer_config.json", "{\"do_lower_case\": ");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_int_eq(pt_error_code(), PT_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "tokenizer_config.json:"));
+}
+END_TEST
+
+START_TEST(tokenizer_json_formats) {
+  write_tmp("tokenizer.json",
+            "{\"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": true},"
+            " \"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\","
+            " \"continuing_subword_prefix\": \"##\", \"max_input_chars_per_word\": 100,"
+            " \"vocab\": {\"[PAD]\": 0, \"[UNK]\": 1, \"[CLS]\": 2, \"[SEP]\": 3, \"play\": 4,"
+            " \"##ing\": 5, \"!\": 6}}}");
+  pt_tokenizer *tok = pt_tokenizer_load(tmp);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
+  ck_assert_int_eq(pt_tokenizer_kind_of(tok), PT_TOK_WORDPIECE);
+  pt_encoding e;
+  encode(tok, "PLAYING!", NULL, NULL, &e);
+  const int64_t want[] = {2, 4, 5, 6, 3};
+  ck_assert_int_eq(e.n, 5);
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(e.ids[i], want[i]);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  /* byte-level BPE, merges as strings and as pairs, specials from
+   * added_tokens */
+  write_tmp("tokenizer.json",
+            "{\"added_tokens\": [{\"id\": 0, \"content\": \"<s>\"}, {\"id\": 1, \"content\": "
+            "\"<pad>\"}, {\"id\": 2, \"content\": \"</s>\"}, {\"id\": 3, \"content\": \"<unk>\"}],"
+            " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false},"
+            " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 4, \"b\": 5, \"ab\": 6,"
+            " \"\\u0120\": 7, \"\\u0120ab\": 8, \"\\u0120a\": 9},"
+            " \"merges\": [\"a b\", [\"\\u0120\", \"ab\"], \"\\u0120 a\"]}}");
+  tok = pt_tokenizer_load(tmp);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
+  ck_assert_int_eq(pt_tokenizer_kind_of(tok), PT_TOK_BPE);
+  encode(tok, "ab ab", NULL, NULL, &e);
+  const int64_t want2[] = {0, 6, 8, 2};
+  ck_assert_int_eq(e.n, 4);
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(e.ids[i], want2[i]);
+  pt_encoding_free(&e);
+  pt_tokenizer_set_add_prefix_space(tok, true);
+  encode(tok, "ab", NULL, NULL, &e);
+  ck_assert_int_eq(e.n, 3);
+  ck_assert_int_eq(e.ids[1], 8);
+  ck_assert_int_eq(e.char_offsets[2], 0);
+  ck_assert_int_eq(e.char_offsets[3], 2);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  write_tmp("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "Unigram"));
+  write_tmp("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": \"x\"}}}");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "integer"));
+  write_tmp("tokenizer.json", "{\"model\": [1, 2");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_int_eq(pt_error_code(), PT_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "tokenizer.json:"));
+}
+END_TEST
+
+/* ---- loading errors ---------------------------------------------------- */
+
+START_TEST(load_errors) {
+  ck_assert_ptr_null(pt_tokenizer_load("/nonexistent/ptune-tokenizer"));
+  ck_assert_int_eq(pt_error_code(), PT_ERR_IO);
+  ck_assert_ptr_null(strchr(pt_error_message(), '\n'));
+
+  ck_assert_ptr_null(pt_tokenizer_load(tmp)); /* empty directory */
+  ck_assert_int_eq(pt_error_code(), PT_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "no tokenizer files"));
+
+  const char *missing[][2] = {{"[CLS]\n[SEP]\nx\n", "[UNK]"},
+                              {"[UNK]\n[SEP]\nx\n", "[CLS]"},
+                              {"[UNK]\n[CLS]\nx\n", "[SEP]"}};
+  for (int i = 0; i < 3; i++) {
+    write_tmp("vocab.txt", missing[i][0]);
+    ck_assert_ptr_null(pt_tokenizer_load(tmp));
+    ck_assert_int_eq(pt_error_code(), PT_ERR_FORMAT);
+    ck_assert_msg(strstr(pt_error_message(), missing[i][1]) != NULL, "%s", pt_error_message());
+  }
+  write_tmp("vocab.txt", "[UNK]\n[CLS]\n[SEP]\n\xff\xfe\n");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "UTF-8"));
+  clear_tmp();
+
+  write_tmp("vocab.json", "{\"<s>\": 0, \"</s>\": 2, \"<unk>\": 3}");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "merges.txt"));
+  write_tmp("merges.txt", "#version: 0.2\na b\n");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "<pad>"));
+  write_tmp("vocab.json", "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": -3}");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "out of range"));
+  write_tmp("vocab.json", "{\"<s>\": 0, \"<pad>\": 1,");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_int_eq(pt_error_code(), PT_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "vocab.json:"));
+  write_tmp("vocab.json", "[1, 2]");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "object"));
+  write_tmp("vocab.json", "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3}");
+  write_tmp("merges.txt", "#version: 0.2\n");
+  ck_assert_ptr_null(pt_tokenizer_load(tmp));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "no merges"));
+  write_tmp("merges.txt", "#version: 0.2\na b\n");
+  pt_tokenizer *tok = pt_tokenizer_load(tmp);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
+  pt_encoding e;
+  encode(tok, "ab", NULL, NULL, &e); /* "ab" is not in the vocabulary: <unk> */
+  ck_assert_int_eq(e.n, 3);
+  ck_assert_int_eq(e.ids[1], 3);
+  ck_assert_str_eq(e.tokens[1], "ab");
+  pt_encoding_free(&e);
+  pt_encoding_free(&e); /* a zeroed encoding is fine to free again */
+  pt_tokenizer_free(tok);
+  pt_tokenizer_free(NULL);
+}
+END_TEST
+
+/* The word cache gives the same answer as a fresh computation. */
+START_TEST(bpe_cache_consistent) {
+  pt_tokenizer *tok = load_fixture("roberta-base");
+  const char *t = "The quick brown fox jumps over the lazy dog's back, isn't it?";
+  pt_encoding a, b;
+  encode(tok, t, NULL, NULL, &a);
+  encode(tok, t, NULL, NULL, &b);
+  ck_assert_int_eq(a.n, b.n);
+  for (int64_t i = 0; i < a.n; i++) ck_assert_int_eq(a.ids[i], b.ids[i]);
+  assert_tokens(&a, "The Ġquick Ġbrown Ġfox Ġjumps Ġover Ġthe Ġlazy Ġdog 's Ġback , Ġisn 't Ġit ?");
+  pt_encoding_free(&a);
+  pt_encoding_free(&b);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("tokenizer");
+  TCase *golden = tcase_create("golden");
+  tcase_add_test(golden, golden_bert_cased);
+  tcase_add_test(golden, golden_bert_uncased);
+  tcase_add_test(golden, golden_roberta);
+  suite_add_tcase(s, golden);
+  TCase *tc = tcase_create("core");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, bert_offsets_and_word_ids);
+  tcase_add_test(tc, roberta_offsets_and_word_ids);
+  tcase_add_test(tc, split_words_for_ner);
+  tcase_add_test(tc, truncation_and_padding);
+  tcase_add_test(tc, invalid_utf8_and_nul);
+  tcase_add_test(tc, small_vocab_and_config);
+  tcase_add_test(tc, tokenizer_json_formats);
+  tcase_add_test(tc, load_errors);
+  tcase_add_test(tc, bpe_cache_consistent);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
