@@ -39,9 +39,9 @@ static void split_dims(const pt_tensor *t, int d, int64_t *outer, int64_t *D, in
         yr[j] = e;                                                                         \
         s += e;                                                                            \
       }                                                                                    \
-      if (lg) {                                                                            \
-        T shift = m + (T)log(s);                                                           \
-        for (int64_t j = 0; j < D; j++) yr[j] = xr[j] - shift;                             \
+      if (lg) { /* (x − max) − log Σ, as PyTorch: exact for the max */               \
+        T ls = (T)log(s);                                                                  \
+        for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - m) - ls;                          \
       } else {                                                                             \
         T inv = (T)(1.0 / s);                                                              \
         for (int64_t j = 0; j < D; j++) yr[j] *= inv;                                      \
@@ -73,9 +73,11 @@ static void split_dims(const pt_tensor *t, int d, int64_t *outer, int64_t *D, in
           s[i] += e;                                                                       \
         }                                                                                  \
       if (lg) {                                                                            \
-        for (int64_t i = 0; i < w; i++) m[i] += (T)log(s[i]);                              \
+        T ls[BLK];                                                                         \
+        for (int64_t i = 0; i < w; i++) ls[i] = (T)log(s[i]);                              \
         for (int64_t j = 0; j < D; j++)                                                    \
-          for (int64_t i = 0; i < w; i++) yb[j * inner + i] = xb[j * inner + i] - m[i];    \
+          for (int64_t i = 0; i < w; i++)                                                  \
+            yb[j * inner + i] = (xb[j * inner + i] - m[i]) - ls[i];                        \
       } else {                                                                             \
         for (int64_t i = 0; i < w; i++) m[i] = (T)(1.0 / s[i]);                            \
         for (int64_t j = 0; j < D; j++)                                                    \
