@@ -13,6 +13,9 @@
  *
  * Semantics are those of transformers' slow tokenizers (v4.11.3 = v4.26.1):
  * see models/tok_wordpiece.c and models/tok_bpe.c for the exact rules.
+ * Special tokens written in a text ("[MASK]", "<mask>", "</s>") stay one
+ * token each, with HF's whitespace stripping around them (BERT: both sides;
+ * RoBERTa: before <mask> only); lookups are case-sensitive.
  *
  * Text is UTF-8 given with an explicit length (it may hold U+0000). Invalid
  * UTF-8 never crashes: it is decoded as Python's bytes.decode("utf-8",

@@ -1,6 +1,7 @@
 /* RoBERTa / GPT-2 byte-level BPE, as transformers' RobertaTokenizer does it:
  *  - optional prefix space (add_prefix_space, and always for pre-split words)
- *    when the text is non-empty and does not start with whitespace;
+ *    when the text is non-empty and does not start with whitespace (decided
+ *    by the caller, tok_encode.c);
  *  - pre-tokenization with GPT-2's pattern, written out by hand:
  *      's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  *    (\s is White_Space, as in the `regex` module; no normalization);
@@ -74,54 +75,71 @@ void pt_bpe_cache_clear(pt_tokenizer *tok) {
   tok->cache = NULL;
 }
 
+/* Rank of the merge (symbol k, symbol k+1), INT64_MAX when there is none. */
+static int64_t pair_rank(const pt_tokenizer *tok, const char *m, const size_t *mo,
+                         const int64_t *sb, const int64_t *sl, int64_t k, char *key) {
+  size_t l1 = mo[sb[k] + sl[k]] - mo[sb[k]], l2 = mo[sb[k + 1] + sl[k + 1]] - mo[sb[k + 1]];
+  memcpy(key, m + mo[sb[k]], l1);
+  key[l1] = ' ';
+  memcpy(key + l1 + 1, m + mo[sb[k + 1]], l2);
+  key[l1 + 1 + l2] = '\0';
+  ptrdiff_t at = pt_tok_find(tok->merges, key);
+  return at >= 0 ? tok->merges[at].value : INT64_MAX;
+}
+
 /* BPE of one mapped chunk m (byte k's mapped char is m[mo[k], mo[k+1])).
- * Returns malloc'd [count, id0, nbytes0, ...] or NULL (message set). */
+ * Pair ranks are kept per position and looked up again only next to a merge,
+ * so a long chunk costs one hash lookup per merge plus a scan for the
+ * minimum. Returns malloc'd [count, id0, nbytes0, ...] or NULL (message
+ * set). */
 static int32_t *bpe_chunk(const pt_tokenizer *tok, const char *m, const size_t *mo,
                           int64_t nb) {
-  int64_t *sb = malloc((size_t)nb * sizeof *sb); /* symbol start byte */
-  int64_t *sl = malloc((size_t)nb * sizeof *sl); /* symbol byte count */
+  size_t cnt = (size_t)(nb ? nb : 1);
+  int64_t *sb = malloc(cnt * sizeof *sb);  /* symbol start byte */
+  int64_t *sl = malloc(cnt * sizeof *sl);  /* symbol byte count */
+  int64_t *rk = malloc(cnt * sizeof *rk);  /* rank of pair (k, k+1) */
+  int64_t *rk2 = malloc(cnt * sizeof *rk2);
+  int64_t *oi = malloc(cnt * sizeof *oi);  /* old index of an unchanged symbol, -1 if merged */
   char *key = malloc(mo[nb] + 2);
   int32_t *res = NULL;
-  if (!sb || !sl || !key) goto done;
+  if (!sb || !sl || !rk || !rk2 || !oi || !key) goto done;
   int64_t ns = nb;
   for (int64_t k = 0; k < nb; k++) {
     sb[k] = k;
     sl[k] = 1;
   }
+  for (int64_t k = 0; k + 1 < ns; k++) rk[k] = pair_rank(tok, m, mo, sb, sl, k, key);
   while (ns > 1) {
     int64_t best = -1, best_rank = INT64_MAX;
-    for (int64_t k = 0; k + 1 < ns; k++) {
-      size_t l1 = mo[sb[k] + sl[k]] - mo[sb[k]], l2 = mo[sb[k + 1] + sl[k + 1]] - mo[sb[k + 1]];
-      memcpy(key, m + mo[sb[k]], l1);
-      key[l1] = ' ';
-      memcpy(key + l1 + 1, m + mo[sb[k + 1]], l2);
-      key[l1 + 1 + l2] = '\0';
-      ptrdiff_t at = pt_tok_find(tok->merges, key);
-      if (at >= 0 && tok->merges[at].value < best_rank) {
-        best_rank = tok->merges[at].value;
+    for (int64_t k = 0; k + 1 < ns; k++)
+      if (rk[k] < best_rank) {
+        best_rank = rk[k];
         best = k;
       }
-    }
     if (best < 0) break;
-    /* merge every occurrence of the pair (first, second), left to right */
-    int64_t fb = sb[best], fl = sl[best], s2b = sb[best + 1], s2l = sl[best + 1];
-    size_t f_len = mo[fb + fl] - mo[fb], s_len = mo[s2b + s2l] - mo[s2b];
+    /* merge every occurrence of that pair, left to right (the only pairs
+     * with rank best_rank: a rank names one pair) */
     int64_t w = 0;
     for (int64_t k = 0; k < ns;) {
-      if (k + 1 < ns && mo[sb[k] + sl[k]] - mo[sb[k]] == f_len &&
-          !memcmp(m + mo[sb[k]], m + mo[fb], f_len) &&
-          mo[sb[k + 1] + sl[k + 1]] - mo[sb[k + 1]] == s_len &&
-          !memcmp(m + mo[sb[k + 1]], m + mo[s2b], s_len)) {
+      if (k + 1 < ns && rk[k] == best_rank) {
         sb[w] = sb[k];
         sl[w] = sl[k] + sl[k + 1];
+        oi[w] = -1;
         k += 2;
       } else {
         sb[w] = sb[k];
         sl[w] = sl[k];
+        oi[w] = k;
         k++;
       }
       w++;
     }
+    for (int64_t k = 0; k + 1 < w; k++)
+      rk2[k] = oi[k] >= 0 && oi[k + 1] == oi[k] + 1 ? rk[oi[k]]
+                                                     : pair_rank(tok, m, mo, sb, sl, k, key);
+    int64_t *t = rk;
+    rk = rk2;
+    rk2 = t;
     ns = w;
   }
   res = malloc((size_t)(1 + 2 * ns) * sizeof *res);
@@ -139,6 +157,9 @@ done:
   if (!res) pt_error(PT_ERR_NOMEM, "bpe: out of memory");
   free(sb);
   free(sl);
+  free(rk);
+  free(rk2);
+  free(oi);
   free(key);
   return res;
 }
@@ -179,7 +200,7 @@ static int32_t *bpe_cached(const pt_tokenizer *tok_c, const char *m, const size_
 
 pt_status pt_bpe_segment(const pt_tokenizer *tok, const pt_utext *t, bool prefix_space,
                          int64_t word0, bool fixed_word, pt_pieces *out, int64_t *n_words) {
-  bool pre = prefix_space && t->n > 0 && !pt_tok_py_isspace(t->cp[0]);
+  bool pre = prefix_space; /* the caller checked HF's condition */
   int64_t n = t->n + (pre ? 1 : 0);
   uint32_t *x = malloc((size_t)(n ? n : 1) * sizeof *x);
   int64_t *orig = malloc((size_t)(n ? n : 1) * sizeof *orig);

@@ -49,20 +49,126 @@ void pt_encoding_free(pt_encoding *enc) {
   memset(enc, 0, sizeof *enc);
 }
 
-/* Tokenizes one decoded segment and fills the byte offsets of its pieces. */
+/* A special token as it may appear inside a text: transformers' slow
+ * tokenizers cut the text at their strings first (leftmost, longest) and
+ * keep each as one token. BERT's plain-string specials strip the whitespace
+ * on both sides; RoBERTa's <mask> (lstrip=True) strips the whitespace before
+ * it, its other specials strip nothing. */
+typedef struct {
+  uint32_t cp[32];
+  int64_t n, id;
+  bool strip_before, strip_after;
+} special_tok;
+
+static int collect_specials(const pt_tokenizer *tok, special_tok *sp) {
+  const int64_t ids[5] = {tok->unk_id, tok->sep_id, tok->pad_id, tok->cls_id, tok->mask_id};
+  int n = 0;
+  for (int i = 0; i < 5; i++) {
+    bool dup = ids[i] < 0 || !tok->id_to_token[ids[i]];
+    for (int j = 0; j < i && !dup; j++) dup = ids[j] == ids[i];
+    if (dup) continue;
+    const char *str = tok->id_to_token[ids[i]];
+    pt_utext u;
+    if (pt_utext_decode(str, strlen(str), &u) != PT_OK) continue;
+    if (u.n > 0 && u.n <= 32) {
+      special_tok *s = &sp[n++];
+      for (int64_t k = 0; k < u.n; k++) s->cp[k] = u.cp[k];
+      s->n = u.n;
+      s->id = ids[i];
+      s->strip_before = tok->kind == PT_TOK_WORDPIECE || ids[i] == tok->mask_id;
+      s->strip_after = tok->kind == PT_TOK_WORDPIECE;
+    }
+    pt_utext_free(&u);
+  }
+  return n;
+}
+
+/* Longest special token starting at t->cp[i], or -1. */
+static int match_special(const special_tok *sp, int nsp, const pt_utext *t, int64_t i) {
+  int best = -1;
+  for (int k = 0; k < nsp; k++) {
+    if (i + sp[k].n > t->n || (best >= 0 && sp[k].n <= sp[best].n)) continue;
+    if (!memcmp(t->cp + i, sp[k].cp, (size_t)sp[k].n * sizeof(uint32_t))) best = k;
+  }
+  return best;
+}
+
+typedef struct {
+  int64_t s, e;
+  int sp; /* index into the specials, -1 for text */
+} element;
+
+/* Tokenizes one piece of text [s, e) of t (no specials in it). */
+static pt_status text_piece(const pt_tokenizer *tok, const pt_utext *t, int64_t s, int64_t e,
+                            bool prefix, int64_t *word, bool fixed, pt_pieces *out) {
+  pt_utext view = {t->cp + s, t->b0 + s, t->b1 + s, e - s};
+  int64_t mark = out->n, nw = 0;
+  pt_status st = tok->kind == PT_TOK_WORDPIECE
+                     ? pt_wordpiece_segment(tok, &view, *word, fixed, out, &nw)
+                     : pt_bpe_segment(tok, &view, prefix, *word, fixed, out, &nw);
+  for (int64_t i = mark; i < out->n; i++) {
+    out->v[i].c0 += s;
+    out->v[i].c1 += s;
+  }
+  if (!fixed) *word += nw;
+  return st;
+}
+
+/* Tokenizes one segment (text, pair or pre-split word) and fills the byte
+ * offsets of its pieces. */
 static pt_status segment(const pt_tokenizer *tok, const char *s, size_t len, bool prefix_space,
                          int64_t word0, bool fixed, pt_pieces *out) {
   pt_utext t;
   PT_TRY(pt_utext_decode(s, len, &t));
-  int64_t mark = out->n;
-  pt_status st = tok->kind == PT_TOK_WORDPIECE
-                     ? pt_wordpiece_segment(tok, &t, word0, fixed, out, NULL)
-                     : pt_bpe_segment(tok, &t, prefix_space, word0, fixed, out, NULL);
+  special_tok sp[5];
+  int nsp = collect_specials(tok, sp);
+  element *el = malloc((size_t)(2 * t.n + 2) * sizeof *el);
+  if (!el) {
+    pt_utext_free(&t);
+    return pt_error(PT_ERR_NOMEM, "tokenize: out of memory");
+  }
+  int64_t nel = 0, text_start = 0;
+  for (int64_t i = 0; i < t.n;) {
+    int k = match_special(sp, nsp, &t, i);
+    if (k < 0) {
+      i++;
+      continue;
+    }
+    if (i > text_start) el[nel++] = (element){text_start, i, -1};
+    el[nel++] = (element){i, i + sp[k].n, k};
+    i += sp[k].n;
+    text_start = i;
+  }
+  if (t.n > text_start) el[nel++] = (element){text_start, t.n, -1};
+  for (int64_t j = 0; j < nel; j++) {
+    if (el[j].sp < 0) continue;
+    if (sp[el[j].sp].strip_before && j > 0 && el[j - 1].sp < 0)
+      while (el[j - 1].e > el[j - 1].s && pt_tok_py_isspace(t.cp[el[j - 1].e - 1])) el[j - 1].e--;
+    if (sp[el[j].sp].strip_after && j + 1 < nel && el[j + 1].sp < 0)
+      while (el[j + 1].s < el[j + 1].e && pt_tok_py_isspace(t.cp[el[j + 1].s])) el[j + 1].s++;
+  }
+  /* HF's prefix space goes in front of the whole text */
+  bool prefix = tok->kind == PT_TOK_BPE && prefix_space && t.n > 0 && !pt_tok_py_isspace(t.cp[0]);
+  int64_t mark = out->n, word = word0;
+  pt_status st = PT_OK;
+  if (prefix && nel > 0 && el[0].sp >= 0 && !sp[el[0].sp].strip_before)
+    st = text_piece(tok, &t, 0, 0, true, &word, fixed, out); /* the lone space: "Ġ" */
+  for (int64_t j = 0; j < nel && st == PT_OK; j++) {
+    if (el[j].sp < 0) {
+      if (el[j].e > el[j].s) st = text_piece(tok, &t, el[j].s, el[j].e, prefix && j == 0, &word,
+                                             fixed, out);
+      continue;
+    }
+    const char *str = tok->id_to_token[sp[el[j].sp].id];
+    st = pt_pieces_push(out, sp[el[j].sp].id, word, el[j].s, el[j].e, str, strlen(str));
+    if (!fixed) word++;
+  }
   for (int64_t i = mark; st == PT_OK && i < out->n; i++) {
     pt_piece *p = &out->v[i];
     p->b0 = p->c0 < t.n ? t.b0[p->c0] : (int64_t)len;
     p->b1 = p->c1 > p->c0 ? t.b1[p->c1 - 1] : p->b0;
   }
+  free(el);
   pt_utext_free(&t);
   return st;
 }

@@ -82,9 +82,10 @@ bool pt_tok_is_white_space(uint32_t c);/* Unicode White_Space (regex's \s)  */
 bool pt_tok_is_cjk(uint32_t c);        /* BERT's _is_chinese_char           */
 bool pt_tok_is_punct(uint32_t c);      /* BERT's _is_punctuation            */
 
-/* Tokenizes one segment (decoded text) into pieces; word indices start at
- * `word0` and, when fixed_word is true, every piece gets word0. Returns the
- * number of words used through *n_words (may be NULL). */
+/* Tokenizes one segment (decoded text, no special tokens in it) into pieces;
+ * word indices start at `word0` and, when fixed_word is true, every piece gets
+ * word0. Returns the number of words used through *n_words (may be NULL).
+ * BPE: prefix_space puts a space (that is not in the text) in front. */
 pt_status pt_wordpiece_segment(const pt_tokenizer *tok, const pt_utext *t, int64_t word0,
                                bool fixed_word, pt_pieces *out, int64_t *n_words);
 pt_status pt_bpe_segment(const pt_tokenizer *tok, const pt_utext *t, bool prefix_space,

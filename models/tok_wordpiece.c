@@ -14,8 +14,8 @@
  *     max_input_chars (100) code points, or one that cannot be covered, is
  *     [UNK].
  * Word indices count the words of step 6 (what HF's fast BertPreTokenizer
- * yields). Special tokens written in the text ("[CLS]") are NOT recognised as
- * such: they are tokenized as ordinary text. */
+ * yields). Special tokens written in the text ("[MASK]") are cut out before
+ * this runs (tok_encode.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>

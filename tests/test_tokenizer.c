@@ -538,6 +538,38 @@ START_TEST(load_errors) {
 }
 END_TEST
 
+/* Special tokens written in the text stay whole, as HF's slow tokenizers
+ * split on them before tokenizing. */
+START_TEST(special_tokens_in_text) {
+  pt_tokenizer *tok = load_fixture("bert-base-uncased");
+  pt_encoding e;
+  encode(tok, "Hello [MASK] world[SEP]x [mask]", NULL, NULL, &e);
+  assert_tokens(&e, "hello [MASK] world [SEP] x [ mask ]");
+  ck_assert_int_eq(e.ids[2], 103);
+  ck_assert_int_eq(e.special_mask[2], 0);
+  ck_assert_int_eq(e.char_offsets[4], 6);
+  ck_assert_int_eq(e.char_offsets[5], 12);
+  ck_assert_int_eq(e.word_ids[2], 1);
+  ck_assert_int_eq(e.word_ids[3], 2);
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  tok = load_fixture("roberta-base");
+  encode(tok, "Hello <mask> world</s>x <s>", NULL, NULL, &e);
+  assert_tokens(&e, "Hello <mask> Ġworld </s> x Ġ <s>"); /* <mask> eats the space before */
+  ck_assert_int_eq(e.ids[2], 50264);
+  pt_encoding_free(&e);
+  pt_tokenizer_set_add_prefix_space(tok, true);
+  encode(tok, "<s>hi", NULL, NULL, &e); /* HF: " <s>hi" -> "Ġ" "<s>" "hi" */
+  assert_tokens(&e, "Ġ <s> hi");
+  pt_encoding_free(&e);
+  encode(tok, "<mask>hi", NULL, NULL, &e); /* <mask> strips that space away */
+  assert_tokens(&e, "<mask> hi");
+  pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
 /* The word cache gives the same answer as a fresh computation. */
 START_TEST(bpe_cache_consistent) {
   pt_tokenizer *tok = load_fixture("roberta-base");
@@ -572,6 +604,7 @@ int main(void) {
   tcase_add_test(tc, tokenizer_json_formats);
   tcase_add_test(tc, load_errors);
   tcase_add_test(tc, bpe_cache_consistent);
+  tcase_add_test(tc, special_tokens_in_text);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
