@@ -172,7 +172,7 @@ static pt_status read_text(builder *b, const pt_read_opts *opts) {
       continue;
     }
     char where[512];
-    pt_where(where, sizeof where, path, r.line, 0);
+    pt_task_where(where, sizeof where, path, r.line, 0);
     if (k < 2 && !opts->labels_optional) {
       st = pt_error(PT_ERR_FORMAT, "%s: expected at least 2 columns (word ... tag), got 1", where);
       break;
@@ -290,7 +290,7 @@ static pt_status read_json_array(builder *b, const pt_read_opts *opts) {
     const json_t *o;
     json_array_foreach(root, i, o) {
       char where[512];
-      pt_where(where, sizeof where, path, 0, (int64_t)i);
+      pt_task_where(where, sizeof where, path, 0, (int64_t)i);
       if (!json_is_object(o)) {
         st = pt_error(PT_ERR_FORMAT, "%s: expected an object, got %s", where, pt_json_type_name(o));
         break;
@@ -318,7 +318,7 @@ static pt_status read_jsonl(builder *b, const pt_read_opts *opts) {
       break;
     }
     char where[512];
-    st = json_sentence(b, o, pt_where(where, sizeof where, path, r.line, 0), r.line, opts);
+    st = json_sentence(b, o, pt_task_where(where, sizeof where, path, r.line, 0), r.line, opts);
     json_decref(o);
     if (st != PT_OK) break;
   }

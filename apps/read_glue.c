@@ -238,7 +238,7 @@ static pt_status read_cls_jsonl(const char *path, pt_data_format fmt, const pt_c
     e->line = r.line;
     e->label_id = -1;
     char where[512];
-    pt_where(where, sizeof where, path, r.line, 0);
+    pt_task_where(where, sizeof where, path, r.line, 0);
     st = cls_from_json(o, fmt, f, where, opts, e);
     json_decref(o);
     if (st == PT_OK) st = check_labelled(&labelled, e->label != NULL, where);
@@ -286,7 +286,7 @@ static pt_status read_cls_tsv(const char *path, pt_data_format fmt, const pt_rea
     bool eof;
     if ((st = pt_lines_next(&r, &len, &eof)) != PT_OK || eof) break;
     char where[512];
-    pt_where(where, sizeof where, path, r.line, 0);
+    pt_task_where(where, sizeof where, path, r.line, 0);
     if (len == 0) continue;
     char *cols[MAXC];
     int k = split_tabs(r.buf, cols, MAXC);
@@ -434,7 +434,7 @@ pt_status pt_read_mc(const char *path, pt_data_format fmt, const pt_read_opts *o
     e->idx = out->n - 1;
     e->line = r.line;
     char where[512];
-    pt_where(where, sizeof where, path, r.line, 0);
+    pt_task_where(where, sizeof where, path, r.line, 0);
     st = mc_from_json(o, where, opts, e);
     json_decref(o);
     if (st == PT_OK) st = check_labelled(&labelled, e->label >= 0, where);

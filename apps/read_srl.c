@@ -126,7 +126,7 @@ pt_status pt_read_srl(const char *path, const pt_read_opts *opts, pt_srl_set *ou
     e->s.line = r.line;
     e->s.item = out->n - 1;
     char where[512];
-    pt_where(where, sizeof where, path, r.line, 0);
+    pt_task_where(where, sizeof where, path, r.line, 0);
     st = srl_example(o, where, opts, e);
     json_decref(o);
     if (st != PT_OK) break;

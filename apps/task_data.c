@@ -102,8 +102,8 @@ pt_status pt_sentences_map_labels(pt_sentence_set *set, pt_label_map *map, bool 
       if (id < 0) {
         char where[512];
         if (!grow)
-          return unknown_label(map, pt_where(where, sizeof where, set->path,
-                                             s->line ? s->line + j : 0, s->item),
+          return unknown_label(map, pt_task_where(where, sizeof where, set->path,
+                                                  s->line ? s->line + j : 0, s->item),
                                s->tags[j]);
         PT_TRY(pt_label_map_add(map, s->tags[j], &id));
       }
@@ -120,7 +120,7 @@ pt_status pt_cls_map_labels(pt_cls_set *set, pt_label_map *map, bool grow) {
     int64_t id = pt_label_map_find(map, e->label);
     if (id < 0) {
       char where[512];
-      if (!grow) return unknown_label(map, pt_where(where, sizeof where, set->path, e->line, i), e->label);
+      if (!grow) return unknown_label(map, pt_task_where(where, sizeof where, set->path, e->line, i), e->label);
       PT_TRY(pt_label_map_add(map, e->label, &id));
     }
     e->label_id = id;

@@ -126,7 +126,7 @@ char *pt_strprintf(const char *fmt, ...) {
   return s;
 }
 
-const char *pt_where(char *buf, size_t cap, const char *path, int64_t line, int64_t item) {
+const char *pt_task_where(char *buf, size_t cap, const char *path, int64_t line, int64_t item) {
   if (line > 0)
     snprintf(buf, cap, "%s:%lld", path, (long long)line);
   else

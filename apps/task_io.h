@@ -36,6 +36,6 @@ char *pt_strdup_checked(const char *s);
 /* printf into a new string (NULL with PT_ERR_NOMEM). */
 char *pt_strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "path:line" or, for line 0 (JSON arrays), "path: item N". Writes into buf. */
-const char *pt_where(char *buf, size_t cap, const char *path, int64_t line, int64_t item);
+const char *pt_task_where(char *buf, size_t cap, const char *path, int64_t line, int64_t item);
 
 #endif
