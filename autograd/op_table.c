@@ -16,6 +16,9 @@ extern const pt_op_case pt_op_cases_softmax[];
 extern const pt_op_case pt_op_cases_layernorm[];
 extern const pt_op_case pt_op_cases_loss[];
 extern const pt_op_case pt_op_cases_select[];
+extern const pt_op_case pt_op_cases_pointwise[];
+extern const pt_op_case pt_op_cases_dropout[];
+extern const pt_op_case pt_op_cases_where[];
 
 static const pt_op_case *const families[] = {
     pt_op_cases_binary,
@@ -26,6 +29,9 @@ static const pt_op_case *const families[] = {
     pt_op_cases_layernorm,
     pt_op_cases_loss,
     pt_op_cases_select,
+    pt_op_cases_pointwise,
+    pt_op_cases_dropout,
+    pt_op_cases_where,
 };
 
 #define MAX_CASES 256

@@ -1,0 +1,56 @@
+/* Inverted dropout with a counter-based mask (see pt_dropout.h). */
+#include "tensor/pt_dropout.h"
+
+#include <math.h>
+
+#include "tensor/pt_iter.h"
+#include "tensor/pt_rng.h"
+
+/* u = (bits >> 11) / 2^53 >= p  <=>  (bits >> 11) >= ceil(p · 2^53): the
+ * same test as pt_rng_u01(bits) >= p, in integers. */
+static uint64_t keep_threshold(double p) { return (uint64_t)ceil(p * 9007199254740992.0); }
+
+bool pt_dropout_keep(uint64_t seed, uint64_t i, double p) {
+  return (pt_rng_bits(seed, i) >> 11) >= keep_threshold(p);
+}
+
+typedef struct {
+  uint64_t seed, base, threshold;
+  double scale;
+  const void *out0; /* y's first element: y is contiguous, so the flat
+                       index of an element is its distance from here */
+} dropout_ctx;
+
+/* Layout: ptrs {y (contiguous), x (any step)}; the run starts at flat index
+ * (y − out0). */
+#define DROPOUT_LOOP(NAME, T)                                                    \
+  static void NAME(int64_t n, void **p, const int64_t *s, void *ctx) {          \
+    const dropout_ctx *c = ctx;                                                  \
+    T *y = p[0];                                                                 \
+    const T *x = p[1];                                                           \
+    const T scale = (T)c->scale;                                                 \
+    uint64_t i0 = c->base + (uint64_t)(y - (const T *)c->out0);                  \
+    for (int64_t i = 0; i < n; i++) {                                            \
+      bool keep = (pt_rng_bits(c->seed, i0 + (uint64_t)i) >> 11) >= c->threshold; \
+      y[i] = keep ? x[i * s[1]] * scale : (T)0;                                  \
+    }                                                                            \
+  }
+DROPOUT_LOOP(dropout_f32, float)
+DROPOUT_LOOP(dropout_f64, double)
+
+pt_tensor *pt_raw_dropout(const pt_tensor *x, double p, uint64_t seed, uint64_t base) {
+  if (!pt_dtype_is_float(x->dtype)) {
+    pt_error(PT_ERR_DTYPE, "dropout: needs F32 or F64, got %s", pt_dtype_name(x->dtype));
+    return NULL;
+  }
+  if (!(p >= 0.0 && p <= 1.0)) {
+    pt_error(PT_ERR_ARG, "dropout: p must be in [0, 1], got %g", p);
+    return NULL;
+  }
+  pt_tensor *y = pt_empty_like(x);
+  if (!y) return NULL;
+  dropout_ctx c = {seed, base, keep_threshold(p), p < 1.0 ? 1.0 / (1.0 - p) : 0.0, pt_data(y)};
+  pt_tensor *ops[2] = {y, (pt_tensor *)x};
+  pt_iter_run(2, ops, x->dtype == PT_F32 ? dropout_f32 : dropout_f64, &c);
+  return y;
+}
