@@ -16,6 +16,10 @@
  * Special tokens written in a text ("[MASK]", "<mask>", "</s>") stay one
  * token each, with HF's whitespace stripping around them (BERT: both sides;
  * RoBERTa: before <mask> only); lookups are case-sensitive.
+ * Unicode tables come from utf8proc (Debian 12: 2.8, Unicode 15.0); Python
+ * 3.11's are Unicode 14.0, so a character first assigned in 15.0 (a few new
+ * emoji and CJK extension H) is a letter/symbol here but unassigned (Cn, so
+ * dropped by BERT's cleaning) under HF on that Python.
  *
  * Text is UTF-8 given with an explicit length (it may hold U+0000). Invalid
  * UTF-8 never crashes: it is decoded as Python's bytes.decode("utf-8",
