@@ -570,6 +570,44 @@ START_TEST(special_tokens_in_text) {
 }
 END_TEST
 
+/* Random bytes (mostly invalid UTF-8) never fail or crash, and every offset
+ * lies inside the text, in order, on the decoded characters. */
+START_TEST(random_bytes_are_safe) {
+  const char *names[] = {"bert-base-cased", "bert-base-uncased", "roberta-base"};
+  uint64_t x = 88172645463325252ull;
+  for (int m = 0; m < 3; m++) {
+    pt_tokenizer *tok = load_fixture(names[m]);
+    for (int r = 0; r < 200; r++) {
+      char buf[64];
+      size_t len = 0;
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      len = x % sizeof buf;
+      for (size_t i = 0; i < len; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        /* bias towards ASCII letters, spaces and UTF-8 lead/continuation bytes */
+        unsigned v = (unsigned)(x >> 24) & 0xFF;
+        buf[i] = (char)(v < 64 ? 'a' + v % 26 : v < 80 ? ' ' : v);
+      }
+      pt_encoding e;
+      pt_encode_opts o = {.max_length = 16, .truncation = PT_TRUNC_LONGEST_FIRST,
+                          .pad_to_max_length = true};
+      ck_assert_int_eq(pt_tokenizer_encode(tok, buf, len, buf, len / 2, &o, &e), PT_OK);
+      ck_assert_int_eq(e.n, 16);
+      for (int64_t i = 0; i < e.n; i++) {
+        ck_assert(e.ids[i] >= 0 && e.ids[i] < pt_tokenizer_vocab_size(tok));
+        int64_t b0 = e.byte_offsets[2 * i], b1 = e.byte_offsets[2 * i + 1];
+        int64_t c0 = e.char_offsets[2 * i], c1 = e.char_offsets[2 * i + 1];
+        ck_assert(0 <= b0 && b0 <= b1 && b1 <= (int64_t)len);
+        ck_assert(0 <= c0 && c0 <= c1 && c1 <= (int64_t)len);
+        ck_assert_ptr_nonnull(e.tokens[i]);
+      }
+      pt_encoding_free(&e);
+    }
+    pt_tokenizer_free(tok);
+  }
+}
+END_TEST
+
 /* The word cache gives the same answer as a fresh computation. */
 START_TEST(bpe_cache_consistent) {
   pt_tokenizer *tok = load_fixture("roberta-base");
@@ -605,6 +643,7 @@ int main(void) {
   tcase_add_test(tc, load_errors);
   tcase_add_test(tc, bpe_cache_consistent);
   tcase_add_test(tc, special_tokens_in_text);
+  tcase_add_test(tc, random_bytes_are_safe);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
