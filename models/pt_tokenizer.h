@@ -93,8 +93,11 @@ typedef struct {
  * optional normalizer of type "BertNormalizer" (lowercase, strip_accents) or
  * model.type "BPE" (vocab, merges as "a b" strings or [a, b] pairs) with a
  * ByteLevel pre-tokenizer (add_prefix_space); added_tokens supply special
- * token ids missing from the vocabulary. Other normalizers/pre-tokenizers are
- * rejected with a clear error.
+ * token ids missing from the vocabulary. BertNormalizer's clean_text and
+ * handle_chinese_chars are taken as true (their defaults); post_processor
+ * and decoder are ignored (the layouts are fixed, see pt_tokenizer_encode).
+ * Other models, normalizers and pre-tokenizers are rejected with a clear
+ * error.
  *
  * Without tokenizer_config.json (or without do_lower_case in it), a WordPiece
  * vocabulary is treated as uncased unless it holds a token with an ASCII
@@ -127,8 +130,11 @@ int64_t pt_tokenizer_mask_id(const pt_tokenizer *tok);
 /* Encodes `text` (len bytes) and, when pair is non-NULL, `pair` (pair_len
  * bytes; an empty pair is a zero-token segment, not a missing one). opts may
  * be NULL for the defaults (special tokens, no truncation, no padding).
- * On failure (max_length too small for the special tokens, ONLY_SECOND
- * without a pair, no pad token when padding) `out` is left zeroed. */
+ * On failure `out` is left zeroed and PT_ERR_ARG names the reason:
+ * max_length too small for the special tokens, ONLY_SECOND without a pair,
+ * a truncation that would empty a single text or the only segment it may
+ * cut (where HF logs an error and returns the input untruncated), or
+ * padding without a pad token. */
 pt_status pt_tokenizer_encode(const pt_tokenizer *tok, const char *text, size_t len,
                               const char *pair, size_t pair_len, const pt_encode_opts *opts,
                               pt_encoding *out);

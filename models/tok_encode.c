@@ -173,7 +173,7 @@ static pt_status segment(const pt_tokenizer *tok, const char *s, size_t len, boo
   return st;
 }
 
-static pt_status truncate(const pt_encode_opts *o, int64_t n_special, int64_t *na, int64_t *nb,
+static pt_status truncate_segments(const pt_encode_opts *o, int64_t n_special, int64_t *na, int64_t *nb,
                           bool has_pair, int64_t *removed) {
   *removed = 0;
   if (o->max_length <= 0 || o->truncation == PT_TRUNC_NONE) return PT_OK;
@@ -185,6 +185,10 @@ static pt_status truncate(const pt_encode_opts *o, int64_t n_special, int64_t *n
   *removed = over;
   switch (o->truncation) {
     case PT_TRUNC_LONGEST_FIRST:
+      if (!has_pair && over >= *na) /* HF refuses to empty a sequence */
+        return pt_error(PT_ERR_ARG,
+                        "tokenize: truncation must remove %lld tokens but the text has only %lld",
+                        (long long)over, (long long)*na);
       for (int64_t k = 0; k < over; k++) { /* HF: ties take from the second */
         if (!has_pair || *na > *nb)
           (*na)--;
@@ -193,20 +197,20 @@ static pt_status truncate(const pt_encode_opts *o, int64_t n_special, int64_t *n
       }
       return PT_OK;
     case PT_TRUNC_ONLY_FIRST:
-      if (over > *na)
+      if (over >= *na)
         return pt_error(PT_ERR_ARG,
                         "tokenize: only_first truncation must remove %lld tokens but the first "
-                        "segment has %lld",
+                        "segment has only %lld",
                         (long long)over, (long long)*na);
       *na -= over;
       return PT_OK;
     case PT_TRUNC_ONLY_SECOND:
       if (!has_pair)
         return pt_error(PT_ERR_ARG, "tokenize: only_second truncation needs a text pair");
-      if (over > *nb)
+      if (over >= *nb)
         return pt_error(PT_ERR_ARG,
                         "tokenize: only_second truncation must remove %lld tokens but the second "
-                        "segment has %lld",
+                        "segment has only %lld",
                         (long long)over, (long long)*nb);
       *nb -= over;
       return PT_OK;
@@ -246,7 +250,7 @@ static pt_status assemble(const pt_tokenizer *tok, const pt_pieces *a, const pt_
   bool special = !o->no_special_tokens, has_pair = bp != NULL, wp = tok->kind == PT_TOK_WORDPIECE;
   int64_t n_special = !special ? 0 : has_pair ? (wp ? 3 : 4) : 2;
   int64_t na = a->n, nb = has_pair ? bp->n : 0, removed;
-  PT_TRY(truncate(o, n_special, &na, &nb, has_pair, &removed));
+  PT_TRY(truncate_segments(o, n_special, &na, &nb, has_pair, &removed));
   int64_t n = na + nb + n_special;
   int64_t total = n;
   if (o->pad_to_max_length && o->max_length > n) {

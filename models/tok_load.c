@@ -244,6 +244,10 @@ static pt_status load_tokenizer_json(pt_tokenizer *tok, const char *path, int *l
     if ((st = pt_json_int_or(model, path, "max_input_chars_per_word", 100,
                              &tok->max_input_chars)) != PT_OK)
       goto done;
+    if (tok->max_input_chars <= 0) {
+      st = pt_error(PT_ERR_FORMAT, "%s: max_input_chars_per_word must be positive", path);
+      goto done;
+    }
     json_t *norm = json_object_get(root, "normalizer");
     if (norm && !json_is_null(norm)) {
       const char *nt;

@@ -303,6 +303,14 @@ START_TEST(truncation_and_padding) {
   ck_assert_int_eq(pt_tokenizer_encode(tok, a, strlen(a), b, strlen(b), &o, &e), PT_ERR_ARG);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "max_length"));
 
+  pt_encode_opts one = {.max_length = 2, .truncation = PT_TRUNC_LONGEST_FIRST};
+  ck_assert_int_eq(pt_tokenizer_encode(tok, a, strlen(a), NULL, 0, &one, &e), PT_ERR_ARG);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "only 6"));
+  one.max_length = 3;
+  encode(tok, a, NULL, &one, &e);
+  assert_tokens(&e, "one");
+  pt_encoding_free(&e);
+
   /* single text truncated, then padding */
   pt_encode_opts p = {.max_length = 5, .truncation = PT_TRUNC_LONGEST_FIRST,
                       .pad_to_max_length = true};
