@@ -15,12 +15,15 @@
  * iarg[1] = count; farg[0] = ε. */
 #include <math.h>
 
+#include "tensor/pt_vmath.h"
+
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"
 #include "autograd/pt_ops_norm.h"
 
 #define PAR_MIN 32768
+#define CE_CHUNK 256 /* logits per exp buffer */
 
 /* rows of C logits -> lse[r] and loss[r] (0 for ignored rows). */
 #define DEFINE_CE(T, SFX, EXP)                                                             \
@@ -35,11 +38,18 @@
         continue;                                                                          \
       }                                                                                    \
       T m = -INFINITY;                                                                     \
+      _Pragma("omp simd reduction(max : m)")                                               \
       for (int64_t c = 0; c < C; c++) m = xr[c] > m ? xr[c] : m;                           \
       double s = 0, sx = 0;                                                                \
-      for (int64_t c = 0; c < C; c++) {                                                    \
-        s += EXP(xr[c] - m);                                                               \
-        sx += xr[c];                                                                       \
+      _Pragma("omp simd reduction(+ : sx)")                                                \
+      for (int64_t c = 0; c < C; c++) sx += xr[c];                                         \
+      /* exp into a small buffer, then sum: both loops vectorize */                        \
+      for (int64_t c0 = 0; c0 < C; c0 += CE_CHUNK) {                                       \
+        T e[CE_CHUNK];                                                                     \
+        int64_t w = C - c0 < CE_CHUNK ? C - c0 : CE_CHUNK;                                 \
+        for (int64_t c = 0; c < w; c++) e[c] = EXP(xr[c0 + c] - m);                        \
+        _Pragma("omp simd reduction(+ : s)")                                               \
+        for (int64_t c = 0; c < w; c++) s += e[c];                                         \
       }                                                                                    \
       double l = (double)m + log(s);                                                       \
       lse[r] = l;                                                                          \
@@ -62,7 +72,7 @@
     }                                                                                      \
   }
 
-DEFINE_CE(float, f32, expf)
+DEFINE_CE(float, f32, pt_expf)
 DEFINE_CE(double, f64, exp)
 
 static pt_status ce_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin) {

@@ -1,7 +1,9 @@
 /* LayerNorm over the last dim: fused forward (saving mean and rstd per row)
  * and fused backward (dx per row; dweight/dbias over blocks of rows).
  *
- * Layout: x contiguous [R, H] (R = all leading dims), weight/bias [H]. */
+ * Layout: x contiguous [R, H] (R = all leading dims), weight/bias [H].
+ * Row sums are omp simd reductions in double, so they vectorize without
+ * -ffast-math. */
 #include "tensor/pt_layernorm.h"
 
 #include <math.h>
@@ -17,9 +19,11 @@
       const T *xr = x + r * H;                                                             \
       T *yr = y + r * H;                                                                   \
       double s = 0;                                                                        \
+      _Pragma("omp simd reduction(+ : s)")                                                 \
       for (int64_t j = 0; j < H; j++) s += xr[j];                                          \
       double mu = H ? s / (double)H : 0.0;                                                 \
       double v = 0;                                                                        \
+      _Pragma("omp simd reduction(+ : v)")                                                 \
       for (int64_t j = 0; j < H; j++) {                                                    \
         double d = (double)xr[j] - mu;                                                     \
         v += d * d;                                                                        \
@@ -49,6 +53,7 @@
       T *dr = dx + r * H;                                                                  \
       T m = mean[r], q = rstd[r];                                                          \
       double a = 0, c = 0;                                                                 \
+      _Pragma("omp simd reduction(+ : a, c)")                                              \
       for (int64_t j = 0; j < H; j++) {                                                    \
         T gw = w ? gr[j] * w[j] : gr[j];                                                   \
         a += gw;                                                                           \

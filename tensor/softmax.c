@@ -4,10 +4,14 @@
  * dim. inner == 1 is the last-dim fast path (rows of D contiguous floats);
  * otherwise each task takes one outer slice and a block of up to BLK inner
  * columns, walking D with stride `inner` so the innermost loop runs over
- * contiguous columns. Max-subtracted; sums accumulate in double. */
+ * contiguous columns. Max-subtracted; sums accumulate in double (omp simd
+ * reductions, so they vectorize without -ffast-math); F32 uses the
+ * vectorizable pt_expf. */
 #include "tensor/pt_softmax.h"
 
 #include <math.h>
+
+#include "tensor/pt_vmath.h"
 
 #define PAR_MIN 32768 /* elements below which the loops stay serial */
 #define BLK 256       /* inner columns per task on the strided path */
@@ -24,109 +28,24 @@ static void split_dims(const pt_tensor *t, int d, int64_t *outer, int64_t *D, in
   }
 }
 
-#define DEFINE_SOFTMAX(T, SFX, EXP)                                                         \
-  /* rows of D contiguous elements: y = softmax(x) or log_softmax(x) */                    \
-  static void fwd_rows_##SFX(const T *x, T *y, int64_t rows, int64_t D, bool lg) {         \
-    _Pragma("omp parallel for if (rows * D > PAR_MIN) schedule(static)")                  \
-    for (int64_t r = 0; r < rows; r++) {                                                   \
-      const T *xr = x + r * D;                                                             \
-      T *yr = y + r * D;                                                                   \
-      T m = -INFINITY;                                                                     \
-      for (int64_t j = 0; j < D; j++) m = xr[j] > m ? xr[j] : m;                           \
-      double s = 0;                                                                        \
-      for (int64_t j = 0; j < D; j++) {                                                    \
-        T e = EXP(xr[j] - m);                                                              \
-        yr[j] = e;                                                                         \
-        s += e;                                                                            \
-      }                                                                                    \
-      if (lg) { /* (x − max) − log Σ, as PyTorch: exact for the max */               \
-        T ls = (T)log(s);                                                                  \
-        for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - m) - ls;                          \
-      } else {                                                                             \
-        T inv = (T)(1.0 / s);                                                              \
-        for (int64_t j = 0; j < D; j++) yr[j] *= inv;                                      \
-      }                                                                                    \
-    }                                                                                      \
-  }                                                                                        \
-  /* [outer, D, inner], inner > 1: blocks of columns, D walked with stride inner */        \
-  static void fwd_cols_##SFX(const T *x, T *y, int64_t outer, int64_t D, int64_t inner,    \
-                             bool lg) {                                                    \
-    int64_t nblk = (inner + BLK - 1) / BLK;                                                \
-    _Pragma("omp parallel for if (outer * D * inner > PAR_MIN) schedule(static)")         \
-    for (int64_t task = 0; task < outer * nblk; task++) {                                  \
-      int64_t o = task / nblk, i0 = (task % nblk) * BLK;                                   \
-      int64_t w = inner - i0 < BLK ? inner - i0 : BLK;                                     \
-      const T *xb = x + o * D * inner + i0;                                                \
-      T *yb = y + o * D * inner + i0;                                                      \
-      T m[BLK];                                                                            \
-      double s[BLK];                                                                       \
-      for (int64_t i = 0; i < w; i++) {                                                    \
-        m[i] = -INFINITY;                                                                  \
-        s[i] = 0;                                                                          \
-      }                                                                                    \
-      for (int64_t j = 0; j < D; j++)                                                      \
-        for (int64_t i = 0; i < w; i++) m[i] = xb[j * inner + i] > m[i] ? xb[j * inner + i] : m[i]; \
-      for (int64_t j = 0; j < D; j++)                                                      \
-        for (int64_t i = 0; i < w; i++) {                                                  \
-          T e = EXP(xb[j * inner + i] - m[i]);                                             \
-          yb[j * inner + i] = e;                                                           \
-          s[i] += e;                                                                       \
-        }                                                                                  \
-      if (lg) {                                                                            \
-        T ls[BLK];                                                                         \
-        for (int64_t i = 0; i < w; i++) ls[i] = (T)log(s[i]);                              \
-        for (int64_t j = 0; j < D; j++)                                                    \
-          for (int64_t i = 0; i < w; i++)                                                  \
-            yb[j * inner + i] = (xb[j * inner + i] - m[i]) - ls[i];                        \
-      } else {                                                                             \
-        for (int64_t i = 0; i < w; i++) m[i] = (T)(1.0 / s[i]);                            \
-        for (int64_t j = 0; j < D; j++)                                                    \
-          for (int64_t i = 0; i < w; i++) yb[j * inner + i] *= m[i];                       \
-      }                                                                                    \
-    }                                                                                      \
-  }                                                                                        \
-  /* backward over [outer, D, inner] (inner may be 1):                                     \
-   *   softmax: dx = y·(g − Σ g·y);  log_softmax: dx = g − exp(y)·Σ g */                  \
-  static void bwd_##SFX(const T *y, const T *g, T *dx, int64_t outer, int64_t D,           \
-                        int64_t inner, bool lg) {                                          \
-    int64_t nblk = (inner + BLK - 1) / BLK;                                                \
-    _Pragma("omp parallel for if (outer * D * inner > PAR_MIN) schedule(static)")         \
-    for (int64_t task = 0; task < outer * nblk; task++) {                                  \
-      int64_t o = task / nblk, i0 = (task % nblk) * BLK;                                   \
-      int64_t w = inner - i0 < BLK ? inner - i0 : BLK;                                     \
-      int64_t base = o * D * inner + i0;                                                   \
-      const T *yb = y + base, *gb = g + base;                                              \
-      T *db = dx + base;                                                                   \
-      if (inner == 1) { /* contiguous row */                                               \
-        double acc = 0;                                                                    \
-        if (lg) {                                                                          \
-          for (int64_t j = 0; j < D; j++) acc += gb[j];                                    \
-          T a = (T)acc;                                                                    \
-          for (int64_t j = 0; j < D; j++) db[j] = gb[j] - EXP(yb[j]) * a;                  \
-        } else {                                                                           \
-          for (int64_t j = 0; j < D; j++) acc += (double)gb[j] * yb[j];                    \
-          T a = (T)acc;                                                                    \
-          for (int64_t j = 0; j < D; j++) db[j] = yb[j] * (gb[j] - a);                     \
-        }                                                                                  \
-        continue;                                                                          \
-      }                                                                                    \
-      double acc[BLK];                                                                     \
-      T a[BLK];                                                                            \
-      for (int64_t i = 0; i < w; i++) acc[i] = 0;                                          \
-      for (int64_t j = 0; j < D; j++)                                                      \
-        for (int64_t i = 0; i < w; i++)                                                    \
-          acc[i] += lg ? (double)gb[j * inner + i] : (double)gb[j * inner + i] * yb[j * inner + i]; \
-      for (int64_t i = 0; i < w; i++) a[i] = (T)acc[i];                                    \
-      for (int64_t j = 0; j < D; j++)                                                      \
-        for (int64_t i = 0; i < w; i++) {                                                  \
-          int64_t k = j * inner + i;                                                       \
-          db[k] = lg ? gb[k] - EXP(yb[k]) * a[i] : yb[k] * (gb[k] - a[i]);                 \
-        }                                                                                  \
-    }                                                                                      \
-  }
+#define PT_CAT2(a, b) a##_##b
+#define PT_CAT(a, b) PT_CAT2(a, b)
 
-DEFINE_SOFTMAX(float, f32, expf)
-DEFINE_SOFTMAX(double, f64, exp)
+#define T float
+#define SFX f32
+#define EXP pt_expf
+#include "tensor/softmax_kernels.inc"
+#undef T
+#undef SFX
+#undef EXP
+
+#define T double
+#define SFX f64
+#define EXP exp
+#include "tensor/softmax_kernels.inc"
+#undef T
+#undef SFX
+#undef EXP
 
 /* Normalizes dim; a 0-dim tensor takes dim 0 or -1 as a single element. */
 static int softmax_dim(const pt_tensor *x, int dim, const char *op) {

@@ -141,8 +141,10 @@ pt_tensor *pt_raw_scatter_dim(const pt_tensor *g, const pt_tensor *indices, int 
     for (int64_t r = 0; r < rows; r++) {                                                   \
       const T *xr = x + r * n;                                                             \
       double s = 0;                                                                        \
+      _Pragma("omp simd reduction(+ : s)")                                                 \
       for (int64_t j = 0; j < n; j++) s += xr[j];                                          \
       double mu = n ? s / (double)n : NAN, v = 0;                                          \
+      _Pragma("omp simd reduction(+ : v)")                                                 \
       for (int64_t j = 0; j < n; j++) {                                                    \
         double d = (double)xr[j] - mu;                                                     \
         v += d * d;                                                                        \

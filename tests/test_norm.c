@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ptune.h"
+#include "tensor/pt_vmath.h"
 
 #define ASSERT_CLOSE(a, b, tol) ck_assert_double_eq_tol((a), (b), (tol))
 
@@ -155,6 +156,42 @@ START_TEST(softmax_middle_dim_of_strided_view) {
   pt_tensor *objs[] = {base, v, vt, s, ref, w, p, l};
   for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) pt_tensor_free(objs[i]);
   ck_assert_int_eq(pt_live_nodes(), 0);
+}
+END_TEST
+
+/* pt_expf (the vectorizable exp the F32 kernels use) stays within 2 ulp of
+ * the correctly rounded exp over the float range, and handles ±inf/NaN. */
+START_TEST(vectorized_exp_is_accurate) {
+  int64_t worst = 0;
+  for (float x = -87.0f; x < 88.5f; x += 0.0137f) {
+    float ref = (float)exp((double)x), got = pt_expf(x);
+    int32_t a, b;
+    memcpy(&a, &ref, 4);
+    memcpy(&b, &got, 4);
+    int64_t ulp = a > b ? (int64_t)a - b : (int64_t)b - a;
+    if (ulp > worst) worst = ulp;
+  }
+  ck_assert_int_le(worst, 2);
+  ck_assert_double_eq(pt_expf(0.0f), 1.0);
+  ck_assert_double_eq(pt_expf(-INFINITY), 0.0);
+  ck_assert(isinf(pt_expf(INFINITY)) && pt_expf(INFINITY) > 0);
+  ck_assert(isnan(pt_expf(NAN)));
+  ck_assert(pt_expf(-100.0f) >= 0.0f && pt_expf(-100.0f) < 1e-43f);
+}
+END_TEST
+
+/* Masked logits (-inf, as attention masks use) get probability 0; a row
+ * that is all -inf is NaN, as in PyTorch. */
+START_TEST(softmax_masked_rows) {
+  static const double x[] = {0, -INFINITY, 1, -INFINITY, -INFINITY, -INFINITY};
+  pt_tensor *t = from_f64(PT_F32, PT_DIMS(2, 3), x);
+  pt_tensor *s = pt_softmax(t, -1);
+  ck_assert_double_eq(pt_get(s, 1), 0.0);
+  ASSERT_CLOSE(pt_get(s, 0), 1.0 / (1.0 + exp(1.0)), 1e-7);
+  ASSERT_CLOSE(pt_get(s, 2), exp(1.0) / (1.0 + exp(1.0)), 1e-7);
+  for (int i = 3; i < 6; i++) ck_assert(isnan(pt_get(s, i)));
+  pt_tensor_free(t);
+  pt_tensor_free(s);
 }
 END_TEST
 
@@ -480,6 +517,8 @@ int main(void) {
   tcase_add_test(tc, softmax_rows_sum_to_one_and_are_stable);
   tcase_add_test(tc, log_softmax_of_large_inputs_is_finite);
   tcase_add_test(tc, softmax_middle_dim_of_strided_view);
+  tcase_add_test(tc, vectorized_exp_is_accurate);
+  tcase_add_test(tc, softmax_masked_rows);
   tcase_add_test(tc, softmax_errors);
   tcase_add_test(tc, layer_norm_matches_torch);
   tcase_add_test(tc, layer_norm_normalizes_rows);
