@@ -271,6 +271,21 @@ static pt_status load_tokenizer_json(pt_tokenizer *tok, const char *path, int *l
     }
   } else if (!strcmp(type, "BPE")) {
     tok->kind = PT_TOK_BPE;
+    json_t *drop = json_object_get(model, "dropout");
+    if (drop && !json_is_null(drop)) {
+      st = pt_error(PT_ERR_FORMAT, "%s: BPE dropout is not supported (tokenization would be random)",
+                    path);
+      goto done;
+    }
+    const char *pre_s, *suf_s;
+    if ((st = pt_json_string_or(model, path, "continuing_subword_prefix", "", &pre_s)) != PT_OK ||
+        (st = pt_json_string_or(model, path, "end_of_word_suffix", "", &suf_s)) != PT_OK)
+      goto done;
+    if (*pre_s || *suf_s) {
+      st = pt_error(PT_ERR_FORMAT,
+                    "%s: BPE continuing_subword_prefix/end_of_word_suffix are not supported", path);
+      goto done;
+    }
     if ((st = load_vocab_object(tok, json_object_get(model, "vocab"), path)) != PT_OK) goto done;
     json_t *merges = json_object_get(model, "merges");
     if (!json_is_array(merges) || json_array_size(merges) == 0) {

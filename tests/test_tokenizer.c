@@ -75,8 +75,10 @@ static void assert_tokens(const pt_encoding *e, const char *want) {
 
 /* ---- golden parity ---------------------------------------------------- */
 
-static int64_t check_golden(const char *name) {
-  pt_tokenizer *tok = load_fixture(name);
+/* dir NULL: the fixture vocabulary of `name`. */
+static int64_t check_golden(const char *name, const char *dir) {
+  pt_tokenizer *tok = dir ? pt_tokenizer_load(dir) : load_fixture(name);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
   char path[1024];
   snprintf(path, sizeof path, "%s/tokenizer-golden/%s.jsonl", getenv("PT_FIXTURES"), name);
   FILE *fp = fopen(path, "rb");
@@ -141,13 +143,94 @@ static int64_t check_golden(const char *name) {
   return matched;
 }
 
-START_TEST(golden_bert_cased) { check_golden("bert-base-cased"); }
+START_TEST(golden_bert_cased) { check_golden("bert-base-cased", NULL); }
 END_TEST
 
-START_TEST(golden_bert_uncased) { check_golden("bert-base-uncased"); }
+START_TEST(golden_bert_uncased) { check_golden("bert-base-uncased", NULL); }
 END_TEST
 
-START_TEST(golden_roberta) { check_golden("roberta-base"); }
+START_TEST(golden_roberta) { check_golden("roberta-base", NULL); }
+END_TEST
+
+/* The same vocabularies written as tokenizer.json files, laid out as HF's
+ * fast tokenizers save them, must give the same golden results. */
+static json_t *added_token(int64_t id, const char *content) {
+  return json_pack("{s:I, s:s, s:b, s:b, s:b, s:b, s:b}", "id", (json_int_t)id, "content",
+                   content, "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0,
+                   "special", 1);
+}
+
+static void write_tokenizer_json(json_t *root) {
+  char p[600];
+  snprintf(p, sizeof p, "%s/tokenizer.json", tmp);
+  ck_assert_int_eq(json_dump_file(root, p, JSON_INDENT(1)), 0);
+  json_decref(root);
+}
+
+START_TEST(golden_through_tokenizer_json) {
+  const char *root = getenv("PT_FIXTURES");
+  char path[1024];
+  for (int lower = 0; lower < 2; lower++) {
+    const char *name = lower ? "bert-base-uncased" : "bert-base-cased";
+    snprintf(path, sizeof path, "%s/vocab/%s/vocab.txt", root, name);
+    FILE *fp = fopen(path, "r");
+    ck_assert_ptr_nonnull(fp);
+    json_t *vocab = json_object();
+    char line[1024];
+    json_int_t id = 0;
+    while (fgets(line, sizeof line, fp)) {
+      line[strcspn(line, "\n")] = '\0';
+      json_object_set_new(vocab, line, json_integer(id++));
+    }
+    fclose(fp);
+    json_t *added = json_array();
+    const char *sp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (int i = 0; i < 5; i++)
+      json_array_append_new(added, added_token(json_integer_value(json_object_get(vocab, sp[i])),
+                                               sp[i]));
+    write_tokenizer_json(json_pack(
+        "{s:s, s:n, s:n, s:o, s:{s:s, s:b, s:b, s:n, s:b}, s:{s:s}, s:{s:s, s:s, s:b},"
+        " s:{s:s, s:s, s:s, s:i, s:o}}",
+        "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer", "type",
+        "BertNormalizer", "clean_text", 1, "handle_chinese_chars", 1, "strip_accents",
+        "lowercase", lower, "pre_tokenizer", "type", "BertPreTokenizer", "decoder", "type",
+        "WordPiece", "prefix", "##", "cleanup", 1, "model", "type", "WordPiece", "unk_token",
+        "[UNK]", "continuing_subword_prefix", "##", "max_input_chars_per_word", 100, "vocab",
+        vocab));
+    check_golden(name, tmp);
+  }
+
+  snprintf(path, sizeof path, "%s/vocab/roberta-base/vocab.json", root);
+  json_error_t err;
+  json_t *vocab = json_load_file(path, 0, &err);
+  ck_assert_ptr_nonnull(vocab);
+  snprintf(path, sizeof path, "%s/vocab/roberta-base/merges.txt", root);
+  FILE *fp = fopen(path, "r");
+  ck_assert_ptr_nonnull(fp);
+  json_t *merges = json_array();
+  char line[1024];
+  bool first = true;
+  while (fgets(line, sizeof line, fp)) {
+    line[strcspn(line, "\n")] = '\0';
+    if (!first && line[0]) json_array_append_new(merges, json_string(line));
+    first = false;
+  }
+  fclose(fp);
+  json_t *added = json_array();
+  const char *sp[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+  for (int i = 0; i < 5; i++)
+    json_array_append_new(added, added_token(json_integer_value(json_object_get(vocab, sp[i])),
+                                             sp[i]));
+  write_tokenizer_json(json_pack(
+      "{s:s, s:n, s:n, s:o, s:n, s:{s:s, s:b, s:b, s:b}, s:{s:s, s:b, s:b, s:b},"
+      " s:{s:s, s:n, s:n, s:s, s:s, s:b, s:o, s:o}}",
+      "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer",
+      "pre_tokenizer", "type", "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1,
+      "use_regex", 1, "decoder", "type", "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1,
+      "use_regex", 1, "model", "type", "BPE", "dropout", "unk_token", "continuing_subword_prefix",
+      "", "end_of_word_suffix", "", "fuse_unk", 0, "vocab", vocab, "merges", merges));
+  check_golden("roberta-base", tmp);
+}
 END_TEST
 
 /* ---- offsets and word ids --------------------------------------------- */
@@ -650,6 +733,7 @@ int main(void) {
   tcase_add_test(tc, tokenizer_json_formats);
   tcase_add_test(tc, load_errors);
   tcase_add_test(tc, bpe_cache_consistent);
+  tcase_add_test(tc, golden_through_tokenizer_json);
   tcase_add_test(tc, special_tokens_in_text);
   tcase_add_test(tc, random_bytes_are_safe);
   suite_add_tcase(s, tc);
