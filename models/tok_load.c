@@ -60,6 +60,34 @@ static char *read_all(const char *path, size_t *len) {
   return buf;
 }
 
+/* tokenizer_config.json often holds "model_max_length":
+ * 1000000000000000019884624838656, beyond int64: integers are read as reals
+ * here (pt_json_load_object would reject the file). Errors as pt_json's:
+ * "FILE:LINE:COL: message". */
+static json_t *load_config(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) {
+    pt_error(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  json_error_t err;
+  json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+  fclose(fp);
+  if (!root) {
+    for (char *c = err.text; *c; c++)
+      if (*c == '\n' || *c == '\r') *c = ' ';
+    pt_error(PT_ERR_FORMAT, "%s:%d:%d: %s", path, err.line, err.column, err.text);
+    return NULL;
+  }
+  if (!json_is_object(root)) {
+    pt_error(PT_ERR_FORMAT, "%s: expected a JSON object at the top level, got %s", path,
+             pt_json_type_name(root));
+    json_decref(root);
+    return NULL;
+  }
+  return root;
+}
+
 static bool valid_utf8(const char *s, size_t n) {
   return utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, NULL, 0, 0) >= 0;
 }
@@ -414,7 +442,7 @@ pt_tokenizer *pt_tokenizer_load(const char *dir) {
   snprintf(p_cfg, dl, "%s/tokenizer_config.json", dir);
 
   if (file_exists(p_cfg)) {
-    cfg = pt_json_load_object(p_cfg);
+    cfg = load_config(p_cfg);
     if (!cfg) {
       st = pt_error_code();
       goto done;

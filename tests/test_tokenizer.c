@@ -489,7 +489,9 @@ START_TEST(small_vocab_and_config) {
   pt_encoding_free(&e);
   pt_tokenizer_free(tok);
 
-  write_tmp("tokenizer_config.json", "{\"do_lower_case\": true}");
+  write_tmp("tokenizer_config.json",
+            "{\"do_lower_case\": true, \"model_max_length\": 1000000000000000019884624838656,"
+            " \"unk_token\": {\"content\": \"[UNK]\", \"lstrip\": false}}");
   tok = pt_tokenizer_load(tmp);
   ck_assert_ptr_nonnull(tok);
   ck_assert(pt_tokenizer_lowercase(tok));
