@@ -10,99 +10,20 @@
 
 #define PAR_MIN 32768 /* elements below which the loops stay serial */
 
-#define DEFINE_LAYERNORM(T, SFX)                                                           \
-  /* rows of H: two-pass mean/variance in double, then the affine map */                  \
-  static void fwd_##SFX(const T *x, const T *w, const T *b, T *y, T *mean, T *rstd,        \
-                        int64_t R, int64_t H, double eps) {                                \
-    _Pragma("omp parallel for if (R * H > PAR_MIN) schedule(static)")                     \
-    for (int64_t r = 0; r < R; r++) {                                                      \
-      const T *xr = x + r * H;                                                             \
-      T *yr = y + r * H;                                                                   \
-      double s = 0;                                                                        \
-      _Pragma("omp simd reduction(+ : s)")                                                 \
-      for (int64_t j = 0; j < H; j++) s += xr[j];                                          \
-      double mu = H ? s / (double)H : 0.0;                                                 \
-      double v = 0;                                                                        \
-      _Pragma("omp simd reduction(+ : v)")                                                 \
-      for (int64_t j = 0; j < H; j++) {                                                    \
-        double d = (double)xr[j] - mu;                                                     \
-        v += d * d;                                                                        \
-      }                                                                                    \
-      double rs = 1.0 / sqrt((H ? v / (double)H : 0.0) + eps);                             \
-      T m = (T)mu, q = (T)rs;                                                              \
-      if (mean) mean[r] = m;                                                               \
-      if (rstd) rstd[r] = q;                                                               \
-      if (w && b)                                                                          \
-        for (int64_t j = 0; j < H; j++) yr[j] = (xr[j] - m) * q * w[j] + b[j];             \
-      else if (w)                                                                          \
-        for (int64_t j = 0; j < H; j++) yr[j] = (xr[j] - m) * q * w[j];                    \
-      else if (b)                                                                          \
-        for (int64_t j = 0; j < H; j++) yr[j] = (xr[j] - m) * q + b[j];                    \
-      else                                                                                 \
-        for (int64_t j = 0; j < H; j++) yr[j] = (xr[j] - m) * q;                           \
-    }                                                                                      \
-  }                                                                                        \
-  /* forward was y = xhat·w + b, xhat = (x − mean)·rstd, so with gw = g·w:                 \
-   * dx = rstd·(gw − mean(gw) − xhat·mean(gw·xhat)) (the two means come from              \
-   * mean and rstd depending on every x of the row). Overwrites dx. */                    \
-  static void bwd_dx_##SFX(const T *g, const T *x, const T *mean, const T *rstd,           \
-                           const T *w, T *dx, int64_t R, int64_t H) {                      \
-    _Pragma("omp parallel for if (R * H > PAR_MIN) schedule(static)")                     \
-    for (int64_t r = 0; r < R; r++) {                                                      \
-      const T *gr = g + r * H, *xr = x + r * H;                                            \
-      T *dr = dx + r * H;                                                                  \
-      T m = mean[r], q = rstd[r];                                                          \
-      double a = 0, c = 0;                                                                 \
-      _Pragma("omp simd reduction(+ : a, c)")                                              \
-      for (int64_t j = 0; j < H; j++) {                                                    \
-        T gw = w ? gr[j] * w[j] : gr[j];                                                   \
-        a += gw;                                                                           \
-        c += (double)gw * ((xr[j] - m) * q);                                               \
-      }                                                                                    \
-      T am = (T)(a / (double)H), cm = (T)(c / (double)H);                                  \
-      for (int64_t j = 0; j < H; j++) {                                                    \
-        T gw = w ? gr[j] * w[j] : gr[j];                                                   \
-        dr[j] = q * (gw - am - (xr[j] - m) * q * cm);                                      \
-      }                                                                                    \
-    }                                                                                      \
-  }                                                                                        \
-  /* dweight = Σ_rows g·xhat, dbias = Σ_rows g: per-block partial sums in double          \
-   * (pw, pb: [nblk, H]), then added up in block order. Overwrites dw, db. */             \
-  static void bwd_dwdb_##SFX(const T *g, const T *x, const T *mean, const T *rstd, T *dw,  \
-                             T *db, double *pw, double *pb, int64_t R, int64_t H,          \
-                             int64_t rblk, int64_t nblk) {                                 \
-    _Pragma("omp parallel for if (R * H > PAR_MIN) schedule(static)")                     \
-    for (int64_t k = 0; k < nblk; k++) {                                                   \
-      double *bw = pw ? pw + k * H : NULL, *bb = pb ? pb + k * H : NULL;                   \
-      for (int64_t j = 0; j < H; j++) {                                                    \
-        if (bw) bw[j] = 0;                                                                 \
-        if (bb) bb[j] = 0;                                                                 \
-      }                                                                                    \
-      int64_t r1 = (k + 1) * rblk < R ? (k + 1) * rblk : R;                                \
-      for (int64_t r = k * rblk; r < r1; r++) {                                            \
-        const T *gr = g + r * H, *xr = x + r * H;                                          \
-        if (bw) {                                                                          \
-          T m = mean[r], q = rstd[r];                                                      \
-          for (int64_t j = 0; j < H; j++) bw[j] += (double)gr[j] * ((xr[j] - m) * q);      \
-        }                                                                                  \
-        if (bb)                                                                            \
-          for (int64_t j = 0; j < H; j++) bb[j] += gr[j];                                  \
-      }                                                                                    \
-    }                                                                                      \
-    _Pragma("omp parallel for if (nblk * H > PAR_MIN) schedule(static)")                  \
-    for (int64_t j = 0; j < H; j++) {                                                      \
-      double sw = 0, sb = 0;                                                               \
-      for (int64_t k = 0; k < nblk; k++) {                                                 \
-        if (pw) sw += pw[k * H + j];                                                       \
-        if (pb) sb += pb[k * H + j];                                                       \
-      }                                                                                    \
-      if (dw) dw[j] = (T)sw;                                                               \
-      if (db) db[j] = (T)sb;                                                               \
-    }                                                                                      \
-  }
+#define PT_CAT2(a, b) a##_##b
+#define PT_CAT(a, b) PT_CAT2(a, b)
 
-DEFINE_LAYERNORM(float, f32)
-DEFINE_LAYERNORM(double, f64)
+#define T float
+#define SFX f32
+#include "tensor/layernorm_kernels.inc"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX f64
+#include "tensor/layernorm_kernels.inc"
+#undef T
+#undef SFX
 
 /* weight/bias must be [H] of x's dtype. */
 static pt_status check_param(const pt_tensor *x, const pt_tensor *p, const char *what) {

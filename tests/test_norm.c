@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ptune.h"
+#include "tensor/pt_softmax.h"
 #include "tensor/pt_vmath.h"
 
 #define ASSERT_CLOSE(a, b, tol) ck_assert_double_eq_tol((a), (b), (tol))
@@ -91,6 +92,20 @@ START_TEST(softmax_rows_sum_to_one_and_are_stable) {
     ASSERT_CLOSE(sum, 1.0, 1e-5);
   }
   ASSERT_CLOSE(pt_get(s, 17), 1e-3, 1e-9); /* uniform row */
+  /* over dim 0 (the strided kernel: 1000 columns = 3 full blocks + a partial
+   * one), forward and the log_softmax backward, F32 against F64 */
+  pt_tensor *c32 = pt_softmax(x, 0), *c64 = pt_softmax(x64, 0);
+  pt_tensor *l32 = pt_raw_softmax(x, 0, true, NULL), *l64 = pt_raw_softmax(x64, 0, true, NULL);
+  pt_tensor *g32 = pt_rand_uniform(&rng, PT_F32, PT_DIMS(64, 1000), -1.0, 1.0);
+  pt_tensor *g64 = pt_to_dtype(g32, PT_F64);
+  pt_tensor *d32 = pt_raw_softmax_backward(l32, g32, 0, true);
+  pt_tensor *d64 = pt_raw_softmax_backward(l64, g64, 0, true);
+  for (int64_t i = 0; i < 64 * 1000; i += 7) {
+    ASSERT_CLOSE(pt_get(c32, i), pt_get(c64, i), 1e-6);
+    ASSERT_CLOSE(pt_get(d32, i), pt_get(d64, i), 2e-5);
+  }
+  pt_tensor *more[] = {c32, c64, l32, l64, g32, g64, d32, d64};
+  for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) pt_tensor_free(more[i]);
   pt_tensor_free(x);
   pt_tensor_free(s);
   pt_tensor_free(x64);
