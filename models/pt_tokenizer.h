@@ -126,6 +126,9 @@ int64_t pt_tokenizer_sep_id(const pt_tokenizer *tok);
 int64_t pt_tokenizer_pad_id(const pt_tokenizer *tok);
 int64_t pt_tokenizer_unk_id(const pt_tokenizer *tok);
 int64_t pt_tokenizer_mask_id(const pt_tokenizer *tok);
+/* model_max_length of tokenizer_config.json (512 for BERT/RoBERTa), 0 when
+ * absent or HF's "unlimited" 1e30 placeholder. */
+int64_t pt_tokenizer_model_max_length(const pt_tokenizer *tok);
 
 /* Encodes `text` (len bytes) and, when pair is non-NULL, `pair` (pair_len
  * bytes; an empty pair is a zero-token segment, not a missing one). opts may

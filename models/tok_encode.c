@@ -22,6 +22,7 @@ int64_t pt_tokenizer_sep_id(const pt_tokenizer *tok) { return tok->sep_id; }
 int64_t pt_tokenizer_pad_id(const pt_tokenizer *tok) { return tok->pad_id; }
 int64_t pt_tokenizer_unk_id(const pt_tokenizer *tok) { return tok->unk_id; }
 int64_t pt_tokenizer_mask_id(const pt_tokenizer *tok) { return tok->mask_id; }
+int64_t pt_tokenizer_model_max_length(const pt_tokenizer *tok) { return tok->model_max_length; }
 
 int64_t pt_tokenizer_token_id(const pt_tokenizer *tok, const char *token) {
   if (!tok || !token) return -1;

@@ -482,6 +482,9 @@ pt_tokenizer *pt_tokenizer_load(const char *dir) {
       if ((st = pt_json_bool(cfg, p_cfg, "do_lower_case", &b)) != PT_OK) goto done;
       lower = b;
     }
+    json_t *mml = json_object_get(cfg, "model_max_length");
+    if (json_is_number(mml) && json_number_value(mml) >= 1 && json_number_value(mml) <= 1e9)
+      tok->model_max_length = (int64_t)json_number_value(mml);
     json_t *sa = json_object_get(cfg, "strip_accents");
     if (json_is_boolean(sa)) tok->strip_mode = json_is_true(sa);
     if (tok->kind == PT_TOK_BPE &&

@@ -495,6 +495,7 @@ START_TEST(small_vocab_and_config) {
   tok = pt_tokenizer_load(tmp);
   ck_assert_ptr_nonnull(tok);
   ck_assert(pt_tokenizer_lowercase(tok));
+  ck_assert_int_eq(pt_tokenizer_model_max_length(tok), 0); /* the 1e30 placeholder */
   encode(tok, "H\xc3\xa9llos, HELLO", NULL, NULL, &e);
   assert_tokens(&e, "hello ##s , hello");
   pt_encoding_free(&e);
@@ -502,6 +503,12 @@ START_TEST(small_vocab_and_config) {
   encode(tok, "HELLO", NULL, NULL, &e);
   assert_tokens(&e, "[UNK]");
   pt_encoding_free(&e);
+  pt_tokenizer_free(tok);
+
+  write_tmp("tokenizer_config.json", "{\"model_max_length\": 512}");
+  tok = pt_tokenizer_load(tmp);
+  ck_assert_ptr_nonnull(tok);
+  ck_assert_int_eq(pt_tokenizer_model_max_length(tok), 512);
   pt_tokenizer_free(tok);
 
   write_tmp("tokenizer_config.json", "{\"do_lower_case\": \"yes\"}");
