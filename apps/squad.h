@@ -110,6 +110,28 @@ pt_status pt_squad_evaluate(const pt_squad_set *set, const char *const *preds,
                             const double *na_probs, double na_prob_thresh,
                             pt_squad_scores *out);
 
+/* ---- prediction files ----------------------------------------------------- */
+
+/* {"id": "answer", ...} in question order (answers[i] for set->qs[i]; none
+ * may be NULL), as the official evaluators and HF's predictions.json have
+ * it: indent 4, ASCII escapes, written atomically. */
+pt_status pt_write_squad_predictions(const pt_squad_set *set, const char *const *answers,
+                                     const char *path);
+/* {"id": number, ...}: HF's null_odds.json (score_diff per question) or the
+ * evaluator's na_prob file. */
+pt_status pt_write_squad_scores(const pt_squad_set *set, const double *scores, const char *path);
+/* Reads a predictions file: *out (free with pt_squad_predictions_free(*out,
+ * set->n)) holds one answer per question, NULL where the file has none;
+ * *n_found (may be NULL) counts the answered ones. Ids not in the set are
+ * ignored, as the official scripts ignore them; a non-string answer is an
+ * error naming the id. */
+pt_status pt_read_squad_predictions(const char *path, const pt_squad_set *set, char ***out,
+                                    int64_t *n_found);
+void pt_squad_predictions_free(char **preds, int64_t n);
+/* Reads a {"id": number} file into *out (set->n values, caller frees); a
+ * question without a score is an error (the official v2 script fails too). */
+pt_status pt_read_squad_scores(const char *path, const pt_squad_set *set, double **out);
+
 /* ---- windows (features) ------------------------------------------------------ */
 
 typedef struct {

@@ -149,6 +149,51 @@ START_TEST(evaluate_v2) {
 }
 END_TEST
 
+START_TEST(prediction_files) {
+  pt_squad_set set;
+  ck_assert_int_eq(pt_read_squad(tmp_file("v2.json", v2_json, -1), NULL, &set), PT_OK);
+  const char *answers[] = {"Denver Broncos", "caf\xc3\xa9 \"cat\"", "", "x"};
+  const char *pp = tmp_file("predictions.json", "", 0);
+  ck_assert_int_eq(pt_write_squad_predictions(&set, answers, pp), PT_OK);
+  /* HF's json.dumps(indent=4) layout, ASCII escapes */
+  FILE *f = fopen(pp, "rb");
+  char buf[512] = {0};
+  ck_assert_uint_gt(fread(buf, 1, sizeof buf - 1, f), 0);
+  fclose(f);
+  ck_assert_str_eq(buf, "{\n    \"a\": \"Denver Broncos\",\n    \"b\": \"caf\\u00e9 \\\"cat\\\"\",\n"
+                        "    \"c\": \"\",\n    \"d\": \"x\"\n}\n");
+  char **preds;
+  int64_t found;
+  ck_assert_int_eq(pt_read_squad_predictions(pp, &set, &preds, &found), PT_OK);
+  ck_assert_int_eq(found, 4);
+  for (int i = 0; i < 4; i++) ck_assert_str_eq(preds[i], answers[i]);
+  pt_squad_predictions_free(preds, set.n);
+  /* extra ids are ignored, missing ones are NULL; a number is an error */
+  const char *p2 = tmp_file("p2.json", "{\"zz\": \"q\", \"b\": \"cat\"}", -1);
+  ck_assert_int_eq(pt_read_squad_predictions(p2, &set, &preds, &found), PT_OK);
+  ck_assert_int_eq(found, 1);
+  ck_assert_ptr_null(preds[0]);
+  ck_assert_str_eq(preds[1], "cat");
+  pt_squad_predictions_free(preds, set.n);
+  const char *p3 = tmp_file("p3.json", "{\"a\": 3}", -1);
+  ck_assert_int_eq(pt_read_squad_predictions(p3, &set, &preds, &found), PT_ERR_FORMAT);
+  expect_msg(p3, ": the answer to 'a' must be a string, got an integer");
+  /* scores round trip; a missing id is an error */
+  const double sc[] = {0.25, -1.5, 3.0, 0.1};
+  const char *ps = tmp_file("null_odds.json", "", 0);
+  ck_assert_int_eq(pt_write_squad_scores(&set, sc, ps), PT_OK);
+  double *na;
+  ck_assert_int_eq(pt_read_squad_scores(ps, &set, &na), PT_OK);
+  for (int i = 0; i < 4; i++) ck_assert(na[i] == sc[i]);
+  free(na);
+  const char *p4 = tmp_file("na.json", "{\"a\": 0.5, \"b\": 1, \"c\": 0}", -1);
+  ck_assert_int_eq(pt_read_squad_scores(p4, &set, &na), PT_ERR_FORMAT);
+  expect_msg(p4, ": no score for question id 'd'");
+  pt_squad_set_free(&set);
+  tmp_cleanup();
+}
+END_TEST
+
 /* ---- the reader ------------------------------------------------------------ */
 
 START_TEST(read_excerpts) {
@@ -608,6 +653,7 @@ int main(void) {
   tcase_add_test(m, token_f1);
   tcase_add_test(m, evaluate_v1);
   tcase_add_test(m, evaluate_v2);
+  tcase_add_test(m, prediction_files);
   suite_add_tcase(s, m);
   TCase *r = tcase_create("reader");
   tcase_add_test(r, read_excerpts);
