@@ -19,6 +19,9 @@ extern const pt_op_case pt_op_cases_select[];
 extern const pt_op_case pt_op_cases_pointwise[];
 extern const pt_op_case pt_op_cases_dropout[];
 extern const pt_op_case pt_op_cases_where[];
+extern const pt_op_case pt_op_cases_embedding[];
+extern const pt_op_case pt_op_cases_join[];
+extern const pt_op_case pt_op_cases_attention[];
 
 static const pt_op_case *const families[] = {
     pt_op_cases_binary,
@@ -32,6 +35,9 @@ static const pt_op_case *const families[] = {
     pt_op_cases_pointwise,
     pt_op_cases_dropout,
     pt_op_cases_where,
+    pt_op_cases_embedding,
+    pt_op_cases_join,
+    pt_op_cases_attention,
 };
 
 #define MAX_CASES 256
