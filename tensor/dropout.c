@@ -15,25 +15,35 @@ bool pt_dropout_keep(uint64_t seed, uint64_t i, double p) {
 }
 
 typedef struct {
-  uint64_t seed, base, threshold;
+  uint64_t key, base, threshold; /* key = pt_rng_key(seed), hashed once */
   double scale;
   const void *out0; /* y's first element: y is contiguous, so the flat
                        index of an element is its distance from here */
 } dropout_ctx;
 
 /* Layout: ptrs {y (contiguous), x (any step)}; the run starts at flat index
- * (y − out0). */
-#define DROPOUT_LOOP(NAME, T)                                                    \
-  static void NAME(int64_t n, void **p, const int64_t *s, void *ctx) {          \
-    const dropout_ctx *c = ctx;                                                  \
-    T *y = p[0];                                                                 \
-    const T *x = p[1];                                                           \
-    const T scale = (T)c->scale;                                                 \
-    uint64_t i0 = c->base + (uint64_t)(y - (const T *)c->out0);                  \
-    for (int64_t i = 0; i < n; i++) {                                            \
-      bool keep = (pt_rng_bits(c->seed, i0 + (uint64_t)i) >> 11) >= c->threshold; \
-      y[i] = keep ? x[i * s[1]] * scale : (T)0;                                  \
-    }                                                                            \
+ * (y − out0). The hash is plain 64-bit integer arithmetic, inlined, so the
+ * unit-step loop vectorizes (AVX-512DQ has the 64-bit multiply). */
+#define DROPOUT_LOOP(NAME, T)                                                        \
+  static void NAME(int64_t n, void **p, const int64_t *s, void *ctx) {              \
+    const dropout_ctx *c = ctx;                                                      \
+    T *y = p[0];                                                                     \
+    const T *x = p[1];                                                               \
+    const T scale = (T)c->scale;                                                     \
+    const uint64_t key = c->key, thr = c->threshold;                                 \
+    const uint64_t i0 = c->base + (uint64_t)(y - (const T *)c->out0);                \
+    const int64_t sx = s[1];                                                         \
+    if (sx == 1) {                                                                   \
+      for (int64_t i = 0; i < n; i++) {                                              \
+        bool keep = (pt_rng_bits_keyed(key, i0 + (uint64_t)i) >> 11) >= thr;         \
+        y[i] = keep ? x[i] * scale : (T)0;                                           \
+      }                                                                              \
+    } else {                                                                         \
+      for (int64_t i = 0; i < n; i++) {                                              \
+        bool keep = (pt_rng_bits_keyed(key, i0 + (uint64_t)i) >> 11) >= thr;         \
+        y[i] = keep ? x[i * sx] * scale : (T)0;                                      \
+      }                                                                              \
+    }                                                                                \
   }
 DROPOUT_LOOP(dropout_f32, float)
 DROPOUT_LOOP(dropout_f64, double)
@@ -49,7 +59,7 @@ pt_tensor *pt_raw_dropout(const pt_tensor *x, double p, uint64_t seed, uint64_t 
   }
   pt_tensor *y = pt_empty_like(x);
   if (!y) return NULL;
-  dropout_ctx c = {seed, base, keep_threshold(p), p < 1.0 ? 1.0 / (1.0 - p) : 0.0, pt_data(y)};
+  dropout_ctx c = {pt_rng_key(seed), base, keep_threshold(p), p < 1.0 ? 1.0 / (1.0 - p) : 0.0, pt_data(y)};
   pt_tensor *ops[2] = {y, (pt_tensor *)x};
   pt_iter_run(2, ops, x->dtype == PT_F32 ? dropout_f32 : dropout_f64, &c);
   return y;

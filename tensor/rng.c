@@ -3,15 +3,7 @@
 
 #include <math.h>
 
-static inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-uint64_t pt_rng_bits(uint64_t seed, uint64_t i) {
-  return mix64(mix64(seed + 0x9e3779b97f4a7c15ULL) ^ (i * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL));
-}
+uint64_t pt_rng_bits(uint64_t seed, uint64_t i) { return pt_rng_bits_keyed(pt_rng_key(seed), i); }
 
 void pt_rng_init(pt_rng *rng, uint64_t seed) {
   rng->seed = seed;
