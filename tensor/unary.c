@@ -1,7 +1,9 @@
 /* Unary elementwise kernels behind pt_unary.h: one forward and one
  * derivative loop per (kind, dtype), generated from per-kind inline
- * functions. <tgmath.h> picks expf/erff/... for float and exp/erf/... for
- * double, so F32 stays in float like PyTorch's CPU kernels. */
+ * functions. <tgmath.h> picks expf/logf/... for float and exp/log/... for
+ * double, so F32 stays in float like PyTorch's CPU kernels; the hot F32
+ * activations (GELU, sigmoid) are written over pt_expf instead so that
+ * their loops vectorize. */
 #include "tensor/pt_unary.h"
 
 #include <tgmath.h>
