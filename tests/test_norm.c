@@ -9,6 +9,7 @@
  * for F64 or "%.9g" for F32. */
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "ptune.h"
@@ -462,6 +463,44 @@ START_TEST(cross_entropy_errors) {
 }
 END_TEST
 
+/* Results do not depend on the thread count: the LayerNorm dweight/dbias
+ * block sums and the cross-entropy row sum are added in a fixed order. */
+START_TEST(results_do_not_depend_on_thread_count) {
+  pt_rng rng;
+  pt_rng_init(&rng, 21);
+  pt_tensor *x = pt_randn(&rng, PT_F32, PT_DIMS(300, 257));
+  pt_tensor *w = pt_randn(&rng, PT_F32, PT_DIMS(257)), *b = pt_randn(&rng, PT_F32, PT_DIMS(257));
+  pt_tensor *g = pt_randn(&rng, PT_F32, PT_DIMS(300, 257));
+  pt_tensor *t = pt_empty(PT_I64, PT_DIMS(300));
+  for (int64_t i = 0; i < 300; i++) pt_set(t, i, i % 7 == 3 ? -100 : (double)((i * 31) % 257));
+  pt_set_requires_grad(w, true);
+  pt_set_requires_grad(b, true);
+  pt_set_requires_grad(x, true);
+  double first[4] = {0};
+  int max_threads = omp_get_max_threads();
+  for (int threads = 1; threads <= 2; threads++) {
+    omp_set_num_threads(threads);
+    pt_zero_grad(w);
+    pt_zero_grad(b);
+    pt_zero_grad(x);
+    pt_tensor *y = pt_layer_norm(x, w, b, 1e-5);
+    ck_assert_int_eq(pt_backward(y, g, false), PT_OK);
+    pt_tensor *l = pt_cross_entropy(x, t, -100, 0.1);
+    double now[4] = {pt_get(w->grad, 100), pt_get(b->grad, 256), pt_get(l, 0), 0};
+    for (int64_t j = 0; j < 257; j++) now[3] += pt_get(w->grad, j) * (double)(j + 1);
+    for (int k = 0; k < 4; k++) {
+      if (threads == 1) first[k] = now[k];
+      else ck_assert_double_eq(now[k], first[k]); /* bit for bit */
+    }
+    pt_tensor_free(y);
+    pt_tensor_free(l);
+  }
+  omp_set_num_threads(max_threads);
+  pt_tensor *objs[] = {x, w, b, g, t};
+  for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) pt_tensor_free(objs[i]);
+}
+END_TEST
+
 /* ---- max and var ---- */
 
 START_TEST(max_values_and_first_max_gradient) {
@@ -542,6 +581,7 @@ int main(void) {
   tcase_add_test(tc, cross_entropy_matches_torch);
   tcase_add_test(tc, cross_entropy_all_ignored_is_nan);
   tcase_add_test(tc, cross_entropy_errors);
+  tcase_add_test(tc, results_do_not_depend_on_thread_count);
   tcase_add_test(tc, max_values_and_first_max_gradient);
   tcase_add_test(tc, var_matches_torch);
   suite_add_tcase(s, tc);
