@@ -64,6 +64,7 @@ json_t *pt_json_load_object(const char *path) {
 }
 
 const char *pt_json_type_name(const json_t *v) {
+  if (!v) return "nothing"; /* an absent key (json_object_get gave NULL) */
   switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";

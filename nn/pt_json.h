@@ -49,7 +49,8 @@ pt_status pt_json_bool_or(const json_t *obj, const char *file, const char *key, 
 pt_status pt_json_string_or(const json_t *obj, const char *file, const char *key,
                             const char *def, const char **out);
 
-/* "an integer", "a string", ... for messages. */
+/* "an integer", "a string", ... for messages; "nothing" for NULL (a missing
+ * key), so callers may pass json_object_get's result unchecked. */
 const char *pt_json_type_name(const json_t *v);
 
 #endif
