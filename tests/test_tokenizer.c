@@ -708,6 +708,49 @@ START_TEST(random_bytes_are_safe) {
 }
 END_TEST
 
+/* Encoding from several threads at once (a data loader's OpenMP loop) gives
+ * the serial results: lookups are read-only and the BPE cache is locked. */
+START_TEST(parallel_encode_matches_serial) {
+  pt_tokenizer *tok = load_fixture("roberta-base");
+  enum { N = 64 };
+  char texts[N][96];
+  int64_t want[N][40], got[N][40], nw[N], ng[N];
+  for (int i = 0; i < N; i++)
+    snprintf(texts[i], sizeof texts[i], "Sentence %d: the café's %d-th visitor isn't here%s", i,
+             i * 7919 % 1000, i % 3 ? "!" : " \xe2\x80\x94 really?");
+  for (int i = 0; i < N; i++) {
+    pt_encoding e;
+    encode(tok, texts[i], NULL, NULL, &e);
+    ck_assert_int_le(e.n, 40);
+    nw[i] = e.n;
+    memcpy(want[i], e.ids, (size_t)e.n * sizeof(int64_t));
+    pt_encoding_free(&e);
+  }
+  pt_tokenizer_free(tok);
+  tok = load_fixture("roberta-base"); /* a cold cache, filled concurrently */
+  int failures = 0;
+#pragma omp parallel for num_threads(2) reduction(+ : failures)
+  for (int i = 0; i < N; i++) {
+    pt_encoding e;
+    if (pt_tokenizer_encode(tok, texts[i], strlen(texts[i]), NULL, 0, NULL, &e) != PT_OK ||
+        e.n > 40) {
+      failures++;
+      ng[i] = 0;
+    } else {
+      ng[i] = e.n;
+      memcpy(got[i], e.ids, (size_t)e.n * sizeof(int64_t));
+    }
+    pt_encoding_free(&e);
+  }
+  ck_assert_int_eq(failures, 0);
+  for (int i = 0; i < N; i++) {
+    ck_assert_int_eq(ng[i], nw[i]);
+    for (int64_t k = 0; k < nw[i]; k++) ck_assert_int_eq(got[i][k], want[i][k]);
+  }
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
 /* The word cache gives the same answer as a fresh computation. */
 START_TEST(bpe_cache_consistent) {
   pt_tokenizer *tok = load_fixture("roberta-base");
@@ -742,6 +785,7 @@ int main(void) {
   tcase_add_test(tc, tokenizer_json_formats);
   tcase_add_test(tc, load_errors);
   tcase_add_test(tc, bpe_cache_consistent);
+  tcase_add_test(tc, parallel_encode_matches_serial);
   tcase_add_test(tc, golden_through_tokenizer_json);
   tcase_add_test(tc, special_tokens_in_text);
   tcase_add_test(tc, random_bytes_are_safe);
