@@ -62,17 +62,19 @@ typedef struct {
 
 /* One encoded input of n tokens (n includes special tokens and padding).
  * Every array has n entries (offsets: 2n, start and end of token i at 2i and
- * 2i+1). Special tokens and padding have word_ids -1, seq_ids -1 and offsets
- * (0,0). Offsets are into the segment the token comes from (seq_ids says
- * which: 0 text, 1 text_pair); for pre-split words, into the word itself.
- * byte_offsets count UTF-8 bytes, char_offsets count code points (Python
- * string indices, what SQuAD's answer_start uses). */
+ * 2i+1). The added special tokens ([CLS], [SEP], <s>, </s>) and padding
+ * have word_ids -1, seq_ids -1, special_mask 1 and offsets (0,0); a special
+ * token written in the text is an ordinary token and word of its segment.
+ * Offsets are into the segment the token comes from (seq_ids says which:
+ * 0 text, 1 text_pair); for pre-split words, into the word itself.
+ * byte_offsets count input bytes, char_offsets count code points of the
+ * decoded text (Python string indices, what SQuAD's answer_start uses). */
 typedef struct {
   int64_t n;
   int64_t *ids;
   int64_t *type_ids;       /* BERT: 0 for [CLS] A [SEP], 1 for B [SEP]; RoBERTa: 0 */
   int64_t *attention_mask; /* 1 for tokens, 0 for padding */
-  int64_t *special_mask;   /* 1 for special tokens and padding */
+  int64_t *special_mask;   /* 1 for added special tokens and padding */
   int64_t *word_ids;       /* word index within its segment, -1 if none */
   int64_t *seq_ids;
   int64_t *byte_offsets;
