@@ -4,15 +4,18 @@
  * tokenize()), "ids" (with special tokens) and, for pairs, "token_type_ids".
  * Options: --max-length N, --truncation longest_first|only_first|only_second,
  * --padding (to --max-length), --offsets (adds "offsets": [[start, end], ...]
- * in code points), --no-special-tokens. */
+ * in code points), --no-special-tokens. The output file appears whole or not
+ * at all (written to a temp file, then renamed). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "apps/commands.h"
 #include "models/pt_tokenizer.h"
+#include "tensor/pt_file.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -51,8 +54,24 @@ static char *read_file(const char *path, size_t *len) {
 }
 
 /* One output line; returns 0 or prints "FILE:LINE: reason" and returns 1. */
+/* Where lines go: a regular file that appears whole (temp + rename), or a
+ * stream: stdout ("-" or no --output) or an existing non-regular file such as
+ * /dev/null or a pipe, which must never be renamed over. */
+typedef struct {
+  pt_atomic_file f;
+  bool to_file;
+  FILE *stream;
+} sink;
+
+static int sink_line(sink *o, const char *txt) {
+  if (!o->to_file) return fprintf(o->stream, "%s\n", txt) < 0 ? -1 : 0;
+  if (pt_atomic_write(&o->f, txt, strlen(txt)) != PT_OK || pt_atomic_write(&o->f, "\n", 1) != PT_OK)
+    return -1;
+  return 0;
+}
+
 static int do_line(const pt_tokenizer *tok, const char *in, long line, const char *s, size_t len,
-                   const pt_encode_opts *opts, bool offsets, FILE *out) {
+                   const pt_encode_opts *opts, bool offsets, sink *out) {
   json_error_t err;
   json_t *obj = json_loadb(s, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
   if (!obj) {
@@ -103,8 +122,9 @@ static int do_line(const pt_tokenizer *tok, const char *in, long line, const cha
   }
   char *txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   int rc = 0;
-  if (!txt || fprintf(out, "%s\n", txt) < 0) {
-    fprintf(stderr, "ptune tokenize: %s:%ld: cannot write the output\n", in, line);
+  if (!txt || sink_line(out, txt) != 0) {
+    fprintf(stderr, "ptune tokenize: %s:%ld: cannot write the output: %s\n", in, line,
+            txt ? pt_error_message() : "out of memory");
     rc = 1;
   }
   free(txt);
@@ -176,12 +196,26 @@ int pt_cmd_tokenize(int argc, char **argv) {
     pt_tokenizer_free(tok);
     return 1;
   }
-  FILE *out = output ? fopen(output, "w") : stdout;
-  if (!out) {
-    fprintf(stderr, "ptune tokenize: %s: cannot open for writing: %s\n", output, strerror(errno));
-    free(buf);
-    pt_tokenizer_free(tok);
-    return 1;
+  sink out = {.stream = stdout};
+  struct stat sb;
+  if (output && !strcmp(output, "-")) output = NULL;
+  if (output && stat(output, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    out.stream = fopen(output, "w");
+    if (!out.stream) {
+      fprintf(stderr, "ptune tokenize: %s: cannot open for writing: %s\n", output,
+              strerror(errno));
+      free(buf);
+      pt_tokenizer_free(tok);
+      return 1;
+    }
+  } else if (output) {
+    out.to_file = true;
+    if (pt_atomic_open(&out.f, output) != PT_OK) {
+      fprintf(stderr, "ptune tokenize: %s\n", pt_error_message());
+      free(buf);
+      pt_tokenizer_free(tok);
+      return 1;
+    }
   }
   int rc = 0;
   long line = 0;
@@ -192,12 +226,20 @@ int pt_cmd_tokenize(int argc, char **argv) {
     line++;
     size_t e = j;
     if (e > i && buf[e - 1] == '\r') e--;
-    if (e > i) rc = do_line(tok, input, line, buf + i, e - i, &opts, offsets, out);
+    if (e > i) rc = do_line(tok, input, line, buf + i, e - i, &opts, offsets, &out);
     i = j + 1;
   }
-  if (output && fclose(out) != 0 && rc == 0) {
+  if (out.stream != stdout && fclose(out.stream) != 0 && rc == 0) {
     fprintf(stderr, "ptune tokenize: %s: write error\n", output);
     rc = 1;
+  }
+  if (out.to_file) {
+    if (rc != 0) {
+      pt_atomic_abort(&out.f); /* no half-written output */
+    } else if (pt_atomic_commit(&out.f) != PT_OK) {
+      fprintf(stderr, "ptune tokenize: %s\n", pt_error_message());
+      rc = 1;
+    }
   }
   free(buf);
   pt_tokenizer_free(tok);
