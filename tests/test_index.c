@@ -1,0 +1,416 @@
+/* embedding, index_select, concat, split, chunk and attention: attention
+ * against the same computation composed from matmul, scale, add, softmax,
+ * dropout and matmul ops (values and gradients, F32, 1e-5), prefix
+ * attention against attention over explicitly concatenated keys/values,
+ * per-operand skipping (frozen k/v run no dK/dV GEMM), the padding row's
+ * zero gradient, torch.chunk sizes and error messages. */
+#include <check.h>
+#include <math.h>
+#include <string.h>
+
+#include "ptune.h"
+#include "autograd/pt_ops_pointwise.h"
+
+enum { B = 2, NH = 3, S = 5, T = 7, P = 4, HD = 8 };
+
+static double max_abs_diff(const pt_tensor *a, const pt_tensor *b) {
+  ck_assert_ptr_nonnull(a);
+  ck_assert_ptr_nonnull(b);
+  ck_assert(pt_same_shape(a, b));
+  double m = 0;
+  for (int64_t i = 0; i < pt_numel(a); i++) {
+    double d = fabs(pt_get(a, i) - pt_get(b, i));
+    if (!(d <= m)) m = d; /* NaN propagates */
+  }
+  return m;
+}
+
+/* A leaf [B, NH, R, HD] that requires grad; `permuted` builds it as a
+ * [B, R, NH, HD] tensor viewed as [B, NH, R, HD] (how q/k/v come out of a
+ * linear layer), so the kernels see head-interleaved strides. */
+static pt_tensor *leaf(pt_rng *rng, int64_t R, bool permuted, bool grad) {
+  pt_tensor *t;
+  if (permuted) {
+    pt_tensor *base = pt_randn(rng, PT_F32, PT_DIMS(B, R, NH, HD));
+    t = pt_raw_permute(base, (const int[]){0, 2, 1, 3});
+    pt_tensor_free(base);
+  } else {
+    t = pt_randn(rng, PT_F32, PT_DIMS(B, NH, R, HD));
+  }
+  ck_assert_ptr_nonnull(t);
+  if (grad) ck_assert_int_eq(pt_set_requires_grad(t, true), PT_OK);
+  return t;
+}
+
+/* [B, 1, 1, L]: batch 1 masks its last two keys with -1e9 */
+static pt_tensor *key_mask(int64_t L) {
+  pt_tensor *m = pt_zeros(PT_F32, PT_DIMS(B, 1, 1, L));
+  pt_set(m, 2 * L - 1, -1e9);
+  pt_set(m, 2 * L - 2, -1e9);
+  return m;
+}
+
+/* softmax(q·kᵀ·scale + mask) (dropout) · v from separate ops */
+static pt_tensor *composed(pt_tensor *q, pt_tensor *k, pt_tensor *v, pt_tensor *mask, double scale,
+                           double p, pt_rng *rng) {
+  pt_tensor *s = pt_matmul_t(q, k, false, true);
+  pt_tensor *s2 = pt_scale(s, scale);
+  pt_tensor *s3 = mask ? pt_add(s2, mask) : pt_tensor_ref(s2);
+  pt_tensor *pr = pt_softmax(s3, -1);
+  pt_tensor *d = pt_dropout(pr, p, p > 0, rng);
+  pt_tensor *o = pt_matmul(d, v);
+  pt_tensor_free(s);
+  pt_tensor_free(s2);
+  pt_tensor_free(s3);
+  pt_tensor_free(pr);
+  pt_tensor_free(d);
+  ck_assert_ptr_nonnull(o);
+  return o;
+}
+
+/* Backward of Σ w·out with a fixed weighting w, after clearing the grads. */
+static void backprop(pt_tensor *out, pt_tensor *const *leaves, int n) {
+  for (int i = 0; i < n; i++) pt_zero_grad(leaves[i]);
+  pt_rng r;
+  pt_rng_init(&r, 99);
+  pt_tensor *w = pt_randn(&r, out->dtype, out->ndim, out->shape);
+  ck_assert_int_eq(pt_backward(out, w, false), PT_OK);
+  pt_tensor_free(w);
+}
+
+static pt_tensor *grad_copy(const pt_tensor *t) {
+  ck_assert_ptr_nonnull(t->grad);
+  return pt_raw_clone(t->grad);
+}
+
+static void check_against_composed(double p) {
+  pt_rng rng;
+  pt_rng_init(&rng, 5);
+  pt_tensor *q = leaf(&rng, S, true, true), *k = leaf(&rng, T, true, true);
+  pt_tensor *v = leaf(&rng, T, false, true), *mask = key_mask(T);
+  pt_tensor *leaves[3] = {q, k, v};
+  double scale = 1.0 / sqrt(HD);
+  pt_rng r1, r2;
+  pt_rng_init(&r1, 77);
+  pt_rng_init(&r2, 77);
+  pt_tensor *ref = composed(q, k, v, mask, scale, p, &r1);
+  backprop(ref, leaves, 3);
+  pt_tensor *gref[3];
+  for (int i = 0; i < 3; i++) gref[i] = grad_copy(leaves[i]);
+  pt_tensor *out = pt_attention(q, k, v, NULL, NULL, mask, scale, p, p > 0, &r2);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_uint_eq(r1.counter, r2.counter); /* same draws: same dropout mask */
+  ck_assert_double_le(max_abs_diff(out, ref), 1e-5);
+  backprop(out, leaves, 3);
+  for (int i = 0; i < 3; i++) {
+    double d = max_abs_diff(leaves[i]->grad, gref[i]);
+    ck_assert_msg(d <= 1e-5, "gradient %d differs by %g (p = %g)", i, d, p);
+    pt_tensor_free(gref[i]);
+  }
+  /* masked keys get no attention: their value rows get zero gradient */
+  for (int64_t h = 0; h < NH; h++)
+    for (int64_t j = T - 2; j < T; j++)
+      for (int64_t d = 0; d < HD; d++)
+        ck_assert_double_eq(pt_get(v->grad, ((NH + h) * T + j) * HD + d), 0.0);
+  pt_tensor_free(out);
+  pt_tensor_free(ref);
+  pt_tensor_free(mask);
+  for (int i = 0; i < 3; i++) pt_tensor_free(leaves[i]);
+}
+
+START_TEST(attention_equals_composed_ops) { check_against_composed(0.0); }
+END_TEST
+
+START_TEST(attention_with_dropout_equals_composed_ops) { check_against_composed(0.2); }
+END_TEST
+
+START_TEST(prefix_attention_equals_concatenated_keys) {
+  pt_rng rng;
+  pt_rng_init(&rng, 6);
+  pt_tensor *q = leaf(&rng, S, true, true), *k = leaf(&rng, T, true, true);
+  pt_tensor *v = leaf(&rng, T, true, true), *pk = leaf(&rng, P, false, true);
+  pt_tensor *pv = leaf(&rng, P, false, true), *mask = key_mask(P + T);
+  pt_tensor *leaves[5] = {q, k, v, pk, pv};
+  for (int drop = 0; drop < 2; drop++) {
+    double p = drop ? 0.2 : 0.0;
+    pt_rng r1, r2;
+    pt_rng_init(&r1, 31);
+    pt_rng_init(&r2, 31);
+    pt_tensor *kk = pt_concat(2, (pt_tensor *[]){pk, k}, 2);
+    pt_tensor *vv = pt_concat(2, (pt_tensor *[]){pv, v}, 2);
+    pt_tensor *ref = pt_attention(q, kk, vv, NULL, NULL, mask, 0.3, p, drop, &r1);
+    ck_assert_ptr_nonnull(ref);
+    backprop(ref, leaves, 5);
+    pt_tensor *gref[5];
+    for (int i = 0; i < 5; i++) gref[i] = grad_copy(leaves[i]);
+    pt_tensor *out = pt_attention(q, k, v, pk, pv, mask, 0.3, p, drop, &r2);
+    ck_assert_double_le(max_abs_diff(out, ref), 1e-5);
+    backprop(out, leaves, 5);
+    for (int i = 0; i < 5; i++) {
+      double d = max_abs_diff(leaves[i]->grad, gref[i]);
+      ck_assert_msg(d <= 1e-5, "gradient %d differs by %g (p = %g)", i, d, p);
+      pt_tensor_free(gref[i]);
+    }
+    /* and against the composed ops over the concatenation */
+    if (!drop) {
+      pt_tensor *c = composed(q, kk, vv, mask, 0.3, 0.0, NULL);
+      ck_assert_double_le(max_abs_diff(out, c), 1e-5);
+      pt_tensor_free(c);
+    }
+    pt_tensor_free(kk);
+    pt_tensor_free(vv);
+    pt_tensor_free(ref);
+    pt_tensor_free(out);
+  }
+  pt_tensor_free(mask);
+  for (int i = 0; i < 5; i++) pt_tensor_free(leaves[i]);
+}
+END_TEST
+
+START_TEST(inference_path_matches_training_path) {
+  /* without a node the scores live in per-thread scratch: same numbers */
+  pt_rng rng;
+  pt_rng_init(&rng, 8);
+  pt_tensor *q = leaf(&rng, S, true, true), *k = leaf(&rng, T, false, false);
+  pt_tensor *v = leaf(&rng, T, false, false), *pk = leaf(&rng, P, false, false);
+  pt_tensor *pv = leaf(&rng, P, false, false), *mask = key_mask(P + T);
+  pt_rng r1, r2;
+  pt_rng_init(&r1, 3);
+  pt_rng_init(&r2, 3);
+  pt_tensor *a = pt_attention(q, k, v, pk, pv, mask, 0.35, 0.1, true, &r1);
+  ck_assert_ptr_nonnull(a->grad_fn);
+  pt_no_grad_enter();
+  pt_tensor *b = pt_attention(q, k, v, pk, pv, mask, 0.35, 0.1, true, &r2);
+  pt_no_grad_exit();
+  ck_assert_ptr_null(b->grad_fn);
+  ck_assert_double_eq(max_abs_diff(a, b), 0.0);
+  /* eval mode (training false) draws nothing and drops nothing */
+  pt_tensor *c = pt_attention(q, k, v, pk, pv, mask, 0.35, 0.1, false, &r2);
+  ck_assert_uint_eq(r2.counter, r1.counter);
+  ck_assert_double_gt(max_abs_diff(a, c), 1e-3);
+  pt_tensor *t[] = {a, b, c, q, k, v, pk, pv, mask};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+START_TEST(frozen_keys_and_values_skip_their_gemms) {
+  pt_rng rng;
+  pt_rng_init(&rng, 9);
+  pt_tensor *q = leaf(&rng, S, true, true), *k = leaf(&rng, T, true, false);
+  pt_tensor *v = leaf(&rng, T, true, false);
+  pt_tensor *out = pt_attention(q, k, v, NULL, NULL, NULL, 0.5, 0.0, false, NULL);
+  pt_node *n = out->grad_fn;
+  ck_assert_ptr_nonnull(n);
+  ck_assert(n->needs_grad[0] && !n->needs_grad[1] && !n->needs_grad[2]);
+  ck_assert_ptr_null(n->saved[1]); /* q is only read by dk */
+  ck_assert_ptr_nonnull(n->saved[2]);
+  uint64_t before = pt_gemm_calls();
+  pt_rng r;
+  pt_rng_init(&r, 1);
+  pt_tensor *w = pt_randn(&r, PT_F32, out->ndim, out->shape);
+  ck_assert_int_eq(pt_backward(out, w, false), PT_OK);
+  /* per (b, h): dprobs = g·vᵀ and dq = dscores·k; no dk, no dv */
+  ck_assert_uint_eq(pt_gemm_calls() - before, 2 * B * NH);
+  ck_assert_ptr_nonnull(q->grad);
+  ck_assert_ptr_null(k->grad);
+  ck_assert_ptr_null(v->grad);
+  pt_tensor *t[] = {out, w, q, k, v};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+START_TEST(attention_errors) {
+  pt_rng rng;
+  pt_rng_init(&rng, 10);
+  pt_tensor *q = leaf(&rng, S, false, false), *k = leaf(&rng, T, false, false);
+  pt_tensor *v = leaf(&rng, T, false, false), *pk = leaf(&rng, P, false, false);
+  pt_tensor *bad = pt_randn(&rng, PT_F32, PT_DIMS(B, NH, T, HD + 1));
+  ck_assert_ptr_null(pt_attention(q, bad, v, NULL, NULL, NULL, 1, 0, false, NULL));
+  ck_assert_str_eq(pt_error_message(),
+                   "attention: k [2,3,7,9] and v [2,3,7,8] must be [B, NH, T, HD] for q [2,3,5,8]");
+  ck_assert_ptr_null(pt_attention(q, k, v, pk, NULL, NULL, 1, 0, false, NULL));
+  ck_assert(strstr(pt_error_message(), "attention: prefix_k [2,3,4,8] and prefix_v NULL") != NULL);
+  pt_tensor *m = pt_zeros(PT_F32, PT_DIMS(B, 1, 1, T + 1));
+  ck_assert_ptr_null(pt_attention(q, k, v, NULL, NULL, m, 1, 0, false, NULL));
+  ck_assert_str_eq(pt_error_message(),
+                   "attention: mask [2,1,1,8] does not broadcast to [B, NH, S, P+T] = [2,3,5,7]");
+  ck_assert_ptr_null(pt_attention(q, k, v, NULL, NULL, NULL, 1, 0.5, true, NULL));
+  ck_assert(strstr(pt_error_message(), "needs an rng") != NULL);
+  ck_assert_ptr_null(pt_attention(q, k, v, NULL, NULL, NULL, 1, 1.5, true, &rng));
+  ck_assert(strstr(pt_error_message(), "dropout p must be in [0, 1]") != NULL);
+  pt_tensor *t[] = {q, k, v, pk, bad, m};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+START_TEST(embedding_gathers_rows_and_skips_the_padding_row) {
+  for (int dt = 0; dt < 2; dt++) {
+    pt_rng rng;
+    pt_rng_init(&rng, 11);
+    pt_tensor *w = pt_randn(&rng, dt ? PT_F64 : PT_F32, PT_DIMS(5, 3));
+    pt_set_requires_grad(w, true);
+    const int32_t idv[6] = {1, 0, 1, 4, 0, 2};
+    pt_tensor *ids = pt_from_buffer(PT_I32, 2, PT_SHAPE(2, 3), idv);
+    pt_tensor *e = pt_embedding(w, ids, 0);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->ndim, 3);
+    ck_assert_int_eq(e->shape[2], 3);
+    for (int i = 0; i < 6; i++)
+      for (int h = 0; h < 3; h++) ck_assert_double_eq(pt_get(e, i * 3 + h), pt_get(w, idv[i] * 3 + h));
+    pt_tensor *g = pt_randn(&rng, w->dtype, e->ndim, e->shape);
+    ck_assert_int_eq(pt_backward(e, g, false), PT_OK);
+    for (int h = 0; h < 3; h++) {
+      ck_assert_double_eq(pt_get(w->grad, 0 * 3 + h), 0.0); /* padding: exactly zero */
+      ck_assert_double_eq(pt_get(w->grad, 3 * 3 + h), 0.0); /* unused row */
+      /* id 1 at positions 0 and 2: the two gradient rows summed */
+      ck_assert_double_eq_tol(pt_get(w->grad, 1 * 3 + h), pt_get(g, 0 * 3 + h) + pt_get(g, 2 * 3 + h),
+                              1e-6);
+      ck_assert_double_eq_tol(pt_get(w->grad, 4 * 3 + h), pt_get(g, 3 * 3 + h), 1e-12);
+    }
+    pt_tensor *t[] = {w, ids, e, g};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+  }
+}
+END_TEST
+
+START_TEST(bad_ids_are_named) {
+  pt_tensor *w = pt_zeros(PT_F32, PT_DIMS(5, 3));
+  pt_tensor *ids = pt_from_buffer(PT_I64, 1, PT_SHAPE(3), (const int64_t[]){1, 7, 2});
+  ck_assert_ptr_null(pt_embedding(w, ids, -1));
+  ck_assert_str_eq(pt_error_message(), "embedding: id 7 at position 1 of ids [3] is outside [0, 5)");
+  pt_set(ids, 1, -2);
+  ck_assert_ptr_null(pt_embedding(w, ids, -1));
+  ck_assert(strstr(pt_error_message(), "embedding: id -2 at position 1") != NULL);
+  pt_set(ids, 1, 3);
+  ck_assert_ptr_null(pt_embedding(w, ids, 5));
+  ck_assert(strstr(pt_error_message(), "embedding: padding_idx 5 is outside [0, 5)") != NULL);
+  pt_tensor *fids = pt_zeros(PT_F32, PT_DIMS(3));
+  ck_assert_ptr_null(pt_embedding(w, fids, -1));
+  ck_assert(strstr(pt_error_message(), "embedding: ids must be I64 or I32, got F32") != NULL);
+  pt_tensor *idx = pt_from_buffer(PT_I64, 1, PT_SHAPE(2), (const int64_t[]){0, 3});
+  ck_assert_ptr_null(pt_index_select(w, 1, idx));
+  ck_assert(strstr(pt_error_message(), "index_select: id 3 at position 1") != NULL);
+  pt_tensor *t[] = {w, ids, fids, idx};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+START_TEST(index_select_picks_slices) {
+  pt_tensor *x = pt_arange(PT_F64, 0, 12, 1);
+  pt_tensor *x2 = pt_raw_view(x, 2, PT_SHAPE(3, 4));
+  pt_tensor *idx = pt_from_buffer(PT_I64, 1, PT_SHAPE(3), (const int64_t[]){3, 0, 3});
+  pt_tensor *y = pt_index_select(x2, -1, idx);
+  ck_assert_ptr_nonnull(y);
+  ck_assert_int_eq(y->shape[0], 3);
+  ck_assert_int_eq(y->shape[1], 3);
+  const double want[9] = {3, 0, 3, 7, 4, 7, 11, 8, 11};
+  for (int i = 0; i < 9; i++) ck_assert_double_eq(pt_get(y, i), want[i]);
+  pt_tensor *t[] = {x, x2, idx, y};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+static void expect_chunks(int64_t len, int n, int want_pieces, const int64_t *want) {
+  pt_tensor *x = pt_arange(PT_F32, 0, (double)len, 1);
+  pt_tensor *out[16];
+  ck_assert_int_eq(pt_chunk(x, n, 0, out), PT_OK);
+  int64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    if (i >= want_pieces) {
+      ck_assert_ptr_null(out[i]);
+      continue;
+    }
+    ck_assert_ptr_nonnull(out[i]);
+    ck_assert_int_eq(out[i]->shape[0], want[i]);
+    for (int64_t j = 0; j < want[i]; j++) ck_assert_double_eq(pt_get(out[i], j), (double)(off + j));
+    off += want[i];
+    pt_tensor_free(out[i]);
+  }
+  ck_assert_int_eq(off, len);
+  pt_tensor_free(x);
+}
+
+START_TEST(chunk_sizes_match_torch) {
+  expect_chunks(10, 3, 3, (const int64_t[]){4, 4, 2});
+  expect_chunks(6, 4, 3, (const int64_t[]){2, 2, 2}); /* torch.chunk gives 3 pieces */
+  expect_chunks(5, 5, 5, (const int64_t[]){1, 1, 1, 1, 1});
+  expect_chunks(2, 4, 2, (const int64_t[]){1, 1});
+  expect_chunks(0, 3, 3, (const int64_t[]){0, 0, 0});
+  expect_chunks(7, 1, 1, (const int64_t[]){7});
+}
+END_TEST
+
+START_TEST(split_and_concat_round_trip_with_gradients) {
+  pt_rng rng;
+  pt_rng_init(&rng, 12);
+  pt_tensor *x = pt_randn(&rng, PT_F64, PT_DIMS(3, 9));
+  pt_set_requires_grad(x, true);
+  pt_tensor *pieces[3];
+  ck_assert_int_eq(pt_split(x, 1, 3, (const int64_t[]){2, 0, 7}, pieces), PT_OK);
+  ck_assert_int_eq(pieces[2]->shape[1], 7);
+  /* joined back in another order, then weighted: the gradient lands on the
+   * right columns */
+  pt_tensor *j = pt_concat(3, (pt_tensor *[]){pieces[2], pieces[1], pieces[0]}, -1);
+  ck_assert_int_eq(j->shape[1], 9);
+  for (int r = 0; r < 3; r++) {
+    ck_assert_double_eq(pt_get(j, r * 9 + 0), pt_get(x, r * 9 + 2));
+    ck_assert_double_eq(pt_get(j, r * 9 + 7), pt_get(x, r * 9 + 0));
+  }
+  pt_tensor *w = pt_arange(PT_F64, 0, 27, 1);
+  pt_tensor *w2 = pt_raw_view(w, 2, PT_SHAPE(3, 9));
+  ck_assert_int_eq(pt_backward(j, w2, false), PT_OK);
+  for (int r = 0; r < 3; r++) {
+    ck_assert_double_eq(pt_get(x->grad, r * 9 + 2), r * 9 + 0);
+    ck_assert_double_eq(pt_get(x->grad, r * 9 + 0), r * 9 + 7);
+    ck_assert_double_eq(pt_get(x->grad, r * 9 + 1), r * 9 + 8);
+  }
+  /* more inputs than one node holds */
+  pt_tensor *many[9];
+  for (int i = 0; i < 9; i++) many[i] = pieces[0];
+  pt_tensor *m = pt_concat(9, many, 1);
+  ck_assert_int_eq(m->shape[1], 18);
+  ck_assert_double_eq(pt_get(m, 17), pt_get(x, 1));
+  pt_tensor *t[] = {x, pieces[0], pieces[1], pieces[2], j, w, w2, m};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+START_TEST(join_errors) {
+  pt_tensor *a = pt_zeros(PT_F32, PT_DIMS(2, 3)), *b = pt_zeros(PT_F32, PT_DIMS(3, 3));
+  pt_tensor *out[4];
+  ck_assert_ptr_null(pt_concat(2, (pt_tensor *[]){a, b}, 1));
+  ck_assert_str_eq(pt_error_message(),
+                   "concat: tensor 1 [3,3] F32 does not fit tensor 0 [2,3] F32 along dim 1");
+  ck_assert_int_eq(pt_split(a, 1, 2, (const int64_t[]){1, 1}, out), PT_ERR_SHAPE);
+  ck_assert_str_eq(pt_error_message(), "split: 2 sizes summing to 2 do not cover dim 1 of [2,3]");
+  ck_assert_int_eq(pt_chunk(a, 0, 0, out), PT_ERR_ARG);
+  ck_assert(strstr(pt_error_message(), "chunk: number of chunks must be at least 1") != NULL);
+  ck_assert_int_ne(pt_chunk(a, 2, 5, out), PT_OK);
+  ck_assert(strstr(pt_error_message(), "chunk") != NULL);
+  pt_tensor_free(a);
+  pt_tensor_free(b);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("index");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, attention_equals_composed_ops);
+  tcase_add_test(tc, attention_with_dropout_equals_composed_ops);
+  tcase_add_test(tc, prefix_attention_equals_concatenated_keys);
+  tcase_add_test(tc, inference_path_matches_training_path);
+  tcase_add_test(tc, frozen_keys_and_values_skip_their_gemms);
+  tcase_add_test(tc, attention_errors);
+  tcase_add_test(tc, embedding_gathers_rows_and_skips_the_padding_row);
+  tcase_add_test(tc, bad_ids_are_named);
+  tcase_add_test(tc, index_select_picks_slices);
+  tcase_add_test(tc, chunk_sizes_match_torch);
+  tcase_add_test(tc, split_and_concat_round_trip_with_gradients);
+  tcase_add_test(tc, join_errors);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
