@@ -3,6 +3,8 @@
  * best-threshold summaries, with Python's Unicode rules (str.lower, \w of
  * the article regex, str.split white space) reproduced through utf8proc. */
 #define _GNU_SOURCE /* qsort_r */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -348,4 +350,75 @@ pt_status pt_squad_evaluate(const pt_squad_set *set, const char *const *preds,
   }
   free(em);
   return PT_OK;
+}
+
+/* ---- the summary line --------------------------------------------------------- */
+
+/* Python's repr of a float: the shortest digits that read back the same,
+ * "50.0" rather than "50". */
+static void py_float(char *buf, size_t cap, double x) {
+  if (isnan(x)) {
+    snprintf(buf, cap, "NaN");
+    return;
+  }
+  if (isinf(x)) {
+    snprintf(buf, cap, x > 0 ? "Infinity" : "-Infinity");
+    return;
+  }
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, cap, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) break;
+  }
+  /* repr switches to exponent form at 1e16, %g at 10^prec */
+  char *e = strchr(buf, 'e');
+  if (e && fabs(x) < 1e16 && fabs(x) >= 1e-4) {
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%.1f", x);
+    for (int prec = 1; prec <= 17 && strtod(tmp, NULL) != x; prec++)
+      snprintf(tmp, sizeof tmp, "%.*f", prec, x);
+    snprintf(buf, cap, "%s", tmp);
+    e = NULL;
+  }
+  if (e) { /* Python writes 1e+16 as 1e+16 and 1e-05 as 1e-05: same as C */
+    return;
+  }
+  if (!strchr(buf, '.')) strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+char *pt_squad_scores_json(const pt_squad_scores *s, bool v2) {
+  char out[1024], a[64], b[64], c[64], d[64];
+  size_t n = 0;
+#define PUT(...) n += (size_t)snprintf(out + n, sizeof out - n, __VA_ARGS__)
+  py_float(a, sizeof a, s->exact);
+  py_float(b, sizeof b, s->f1);
+  if (!v2) {
+    PUT("{\"exact_match\": %s, \"f1\": %s}", a, b);
+  } else {
+    PUT("{\"exact\": %s, \"f1\": %s, \"total\": %lld", a, b, (long long)s->total);
+    if (s->has_ans_total) {
+      py_float(a, sizeof a, s->has_ans_exact);
+      py_float(b, sizeof b, s->has_ans_f1);
+      PUT(", \"HasAns_exact\": %s, \"HasAns_f1\": %s, \"HasAns_total\": %lld", a, b,
+          (long long)s->has_ans_total);
+    }
+    if (s->no_ans_total) {
+      py_float(a, sizeof a, s->no_ans_exact);
+      py_float(b, sizeof b, s->no_ans_f1);
+      PUT(", \"NoAns_exact\": %s, \"NoAns_f1\": %s, \"NoAns_total\": %lld", a, b,
+          (long long)s->no_ans_total);
+    }
+    if (s->has_best) {
+      py_float(a, sizeof a, s->best_exact);
+      py_float(b, sizeof b, s->best_exact_thresh);
+      py_float(c, sizeof c, s->best_f1);
+      py_float(d, sizeof d, s->best_f1_thresh);
+      PUT(", \"best_exact\": %s, \"best_exact_thresh\": %s, \"best_f1\": %s, "
+          "\"best_f1_thresh\": %s", a, b, c, d);
+    }
+    PUT("}");
+  }
+#undef PUT
+  char *r = strdup(out);
+  if (!r) pt_error(PT_ERR_NOMEM, "squad: out of memory");
+  return r;
 }

@@ -19,6 +19,12 @@ void pt_qa_answer_free(pt_qa_answer *a) {
   memset(a, 0, sizeof *a);
 }
 
+pt_qa_window pt_qa_feature_window(const pt_qa_feature *f, const float *start_logits,
+                                  const float *end_logits) {
+  return (pt_qa_window){.n = f->n, .start_logits = start_logits, .end_logits = end_logits,
+                        .offsets = f->offsets, .is_context = f->is_context};
+}
+
 typedef struct {
   int64_t c0, c1;    /* code-point span in the context */
   float score, start_logit, end_logit;

@@ -132,6 +132,15 @@ void pt_squad_predictions_free(char **preds, int64_t n);
  * question without a score is an error (the official v2 script fails too). */
 pt_status pt_read_squad_scores(const char *path, const pt_squad_set *set, double **out);
 
+/* The scores as one JSON line with the official scripts' keys and order:
+ * v1 {"exact_match": .., "f1": ..}; v2 {"exact", "f1", "total",
+ * "HasAns_exact", "HasAns_f1", "HasAns_total", "NoAns_...", and with
+ * na_probs "best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"}
+ * (HasAns/NoAns only when there are such questions, as the v2 script does).
+ * Numbers are written as Python's repr writes them (shortest round trip,
+ * "50.0"). A new string the caller frees; NULL with PT_ERR_NOMEM. */
+char *pt_squad_scores_json(const pt_squad_scores *s, bool v2);
+
 /* ---- windows (features) ------------------------------------------------------ */
 
 typedef struct {
@@ -203,6 +212,11 @@ typedef struct {
 } pt_qa_answer;
 
 void pt_qa_answer_free(pt_qa_answer *a);
+
+/* The window of a feature with the model's logits for it (f->n each);
+ * everything is borrowed. */
+pt_qa_window pt_qa_feature_window(const pt_qa_feature *f, const float *start_logits,
+                                  const float *end_logits);
 
 /* postprocess_qa_predictions for one question over its windows: the n_best
  * highest start and end positions of each window, spans inside the context

@@ -84,8 +84,29 @@ START_TEST(evaluate_v1) {
   ck_assert_double_eq_tol(sc.exact, 100.0 / 3, 1e-9);
   ck_assert_double_eq_tol(sc.f1, 100.0 * 1.8 / 3, 1e-9);
   ck_assert(!sc.has_best);
+  char *js = pt_squad_scores_json(&sc, false);
+  ck_assert_str_eq(js, "{\"exact_match\": 33.333333333333336, \"f1\": 60.0}");
+  free(js);
   pt_squad_set_free(&set);
   tmp_cleanup();
+}
+END_TEST
+
+START_TEST(python_float_repr) {
+  /* numbers as Python's repr (json.dumps) writes them */
+  static const struct { double x; const char *s; } cases[] = {
+      {100.0, "100.0"}, {1e5, "100000.0"}, {1e16, "1e+16"}, {1.5e16, "1.5e+16"},
+      {1e-5, "1e-05"}, {0.0001, "0.0001"}, {123456789012345.6, "123456789012345.6"},
+      {0.30000000000000004, "0.30000000000000004"}, {2.5e-7, "2.5e-07"}, {0.0, "0.0"},
+      {-3.0, "-3.0"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pt_squad_scores sc = {.exact = cases[i].x, .f1 = 1.0};
+    char *js = pt_squad_scores_json(&sc, false);
+    char want[128];
+    snprintf(want, sizeof want, "{\"exact_match\": %s, \"f1\": 1.0}", cases[i].s);
+    ck_assert_str_eq(js, want);
+    free(js);
+  }
 }
 END_TEST
 
@@ -134,6 +155,12 @@ START_TEST(evaluate_v2) {
   ck_assert_double_eq_tol(sc.best_exact_thresh, 0.1, TOL);
   ck_assert_double_eq_tol(sc.best_f1, 95.0, TOL);
   ck_assert_double_eq_tol(sc.best_f1_thresh, 0.3, TOL);
+  char *js = pt_squad_scores_json(&sc, true);
+  ck_assert_str_eq(js, "{\"exact\": 50.0, \"f1\": 70.0, \"total\": 4, \"HasAns_exact\": 50.0, "
+                       "\"HasAns_f1\": 90.0, \"HasAns_total\": 2, \"NoAns_exact\": 50.0, "
+                       "\"NoAns_f1\": 50.0, \"NoAns_total\": 2, \"best_exact\": 75.0, "
+                       "\"best_exact_thresh\": 0.1, \"best_f1\": 95.0, \"best_f1_thresh\": 0.3}");
+  free(js);
   /* na_prob_thresh 0.5: c and d count as predicted no-answer */
   ck_assert_int_eq(pt_squad_evaluate(&set, preds, na, 0.5, &sc), PT_OK);
   ck_assert_double_eq_tol(sc.exact, 75.0, TOL);
@@ -610,6 +637,62 @@ START_TEST(windows_targets_edge_cases) {
 }
 END_TEST
 
+/* Windows -> logits peaking at each window's training targets -> answers
+ * -> evaluator: the pipeline recovers every gold answer that token
+ * boundaries allow ("golden" is one WordPiece, the gold is "gold"). */
+static void oracle(pt_tokenizer *tok, const char *rel, const pt_qa_feature_opts *o,
+                   double *em, int64_t *n_windows) {
+  pt_squad_set set;
+  ck_assert_int_eq(pt_read_squad(fixture(rel), NULL, &set), PT_OK);
+  char **answers = calloc((size_t)set.n, sizeof *answers);
+  *n_windows = 0;
+  for (int64_t i = 0; i < set.n; i++) {
+    pt_qa_features fs = {0};
+    ck_assert_int_eq(pt_qa_question_features(tok, &set, i, o, &fs), PT_OK);
+    *n_windows += fs.n;
+    pt_qa_window *w = calloc((size_t)fs.n, sizeof *w);
+    float *logits = calloc((size_t)fs.n * 2 * (size_t)o->max_seq_len, sizeof *logits);
+    for (int64_t k = 0; k < fs.n; k++) {
+      float *sl = logits + 2 * k * o->max_seq_len, *el = sl + o->max_seq_len;
+      sl[fs.f[k].start_pos] += 5;
+      el[fs.f[k].end_pos] += 5;
+      w[k] = pt_qa_feature_window(&fs.f[k], sl, el);
+    }
+    pt_qa_post_opts po = pt_qa_post_opts_default(set.v2);
+    pt_qa_answer a;
+    const pt_squad_paragraph *p = &set.paras[set.qs[i].para];
+    ck_assert_int_eq(pt_qa_best_answer(p->context, p->len, w, fs.n, &po, &a), PT_OK);
+    answers[i] = a.text;
+    free(logits);
+    free(w);
+    pt_qa_features_free(&fs);
+  }
+  pt_squad_scores sc;
+  ck_assert_int_eq(pt_squad_evaluate(&set, (const char *const *)answers, NULL, 1.0, &sc), PT_OK);
+  *em = sc.exact;
+  pt_squad_predictions_free(answers, set.n);
+  pt_squad_set_free(&set);
+}
+
+START_TEST(windows_to_answers) {
+  pt_tokenizer *tok = load_vocab("bert-base-uncased");
+  pt_qa_feature_opts o = pt_qa_feature_opts_default();
+  double em;
+  int64_t nw;
+  oracle(tok, "squad/dev-v1.1.excerpt.json", &o, &em, &nw);
+  ck_assert_int_eq(nw, 40);
+  ck_assert_double_eq_tol(em, 100.0 * 39 / 40, 1e-9);
+  o = (pt_qa_feature_opts){.max_seq_len = 96, .doc_stride = 32, .pad_to_max_length = true};
+  oracle(tok, "squad/dev-v1.1.excerpt.json", &o, &em, &nw);
+  ck_assert_int_gt(nw, 40);
+  ck_assert_double_eq_tol(em, 100.0 * 39 / 40, 1e-9);
+  oracle(tok, "squad/dev-v2.0.excerpt.json", &o, &em, &nw);
+  ck_assert_int_gt(nw, 17);
+  ck_assert_double_eq_tol(em, 100.0, 1e-9);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
 START_TEST(windows_roberta) {
   pt_tokenizer *tok = load_vocab("roberta-base");
   pt_squad_set set;
@@ -632,6 +715,18 @@ START_TEST(windows_roberta) {
   ck_assert_str_eq(q->answers[0].text, "France");
   ck_assert_int_eq(f->start_pos, f->end_pos);
   ck_assert_int_eq(f->offsets[2 * f->start_pos], q->answers[0].start);
+  /* logits peaking on the target span give back the gold answer */
+  float *sl = calloc((size_t)f->n, sizeof *sl), *el = calloc((size_t)f->n, sizeof *el);
+  sl[f->start_pos] = el[f->end_pos] = 5;
+  pt_qa_window win = pt_qa_feature_window(f, sl, el);
+  pt_qa_post_opts po = pt_qa_post_opts_default(true);
+  pt_qa_answer ans;
+  const pt_squad_paragraph *p = &set.paras[q->para];
+  ck_assert_int_eq(pt_qa_best_answer(p->context, p->len, &win, 1, &po, &ans), PT_OK);
+  ck_assert_str_eq(ans.text, "France");
+  pt_qa_answer_free(&ans);
+  free(sl);
+  free(el);
   /* an unanswerable question targets position 0 */
   int64_t imp = -1;
   for (int64_t i = 0; i < set.n && imp < 0; i++)
@@ -652,6 +747,7 @@ int main(void) {
   tcase_add_test(m, normalize_answer);
   tcase_add_test(m, token_f1);
   tcase_add_test(m, evaluate_v1);
+  tcase_add_test(m, python_float_repr);
   tcase_add_test(m, evaluate_v2);
   tcase_add_test(m, prediction_files);
   suite_add_tcase(s, m);
@@ -667,6 +763,7 @@ int main(void) {
   tcase_add_test(w, windows_bert);
   tcase_add_test(w, windows_targets_edge_cases);
   tcase_add_test(w, windows_roberta);
+  tcase_add_test(w, windows_to_answers);
   suite_add_tcase(s, w);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
