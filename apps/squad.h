@@ -178,8 +178,11 @@ void pt_qa_features_free(pt_qa_features *fs);
  * [k*(M - stride), k*(M - stride) + M) for k = 0, 1, ... until a window
  * reaches the end of the context, M = max_seq_len - question tokens -
  * special tokens. start_pos/end_pos follow prepare_train_features with the
- * first gold answer. PT_ERR_ARG when M <= doc_stride (HF raises there too)
- * or the question alone does not fit. */
+ * first gold answer, quirk included: when the answer starts in a window's
+ * last context token, HF's loop runs on through [SEP] and padding (offsets
+ * (0,0)) and start_pos becomes the window's last position. PT_ERR_ARG when
+ * the context needs several windows and M <= doc_stride (HF raises there
+ * too), or when the question leaves no room for context. */
 pt_status pt_qa_question_features(const pt_tokenizer *tok, const pt_squad_set *set, int64_t qi,
                                   const pt_qa_feature_opts *opts, pt_qa_features *out);
 
