@@ -6,7 +6,8 @@
  * (1/2y), rsqrt (−y³/2), tanh (1 − y²), sigmoid (y(1 − y)) and relu (y > 0),
  * and from x for log, gelu, gelu_tanh and pow; each op saves just that one
  * tensor (pt_unary_grad_uses_output). neg, scale and add_scalar save
- * nothing. */
+ * nothing. Every backward here returns a new tensor and never accumulates
+ * (the engine sums gradients that meet). */
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops_pointwise.h"

@@ -370,6 +370,20 @@ START_TEST(where_broadcasts) {
   ck_assert_double_eq(pt_get(w, 0), 0.0);
   ck_assert_double_eq(pt_get(w, 1), 1.0);
   ck_assert_double_eq(pt_get(w, 2), 1.0);
+  /* F16 and BF16 conditions: only the sign bit set (-0) is false */
+  pt_tensor *objs2[4];
+  for (int h = 0; h < 2; h++) {
+    const double hv[] = {-0.0, 0.0, 1.5};
+    pt_tensor *ch = vec(h ? PT_BF16 : PT_F16, 3, hv);
+    pt_tensor *wh = pt_where(ch, one, zero);
+    ck_assert_ptr_nonnull(wh);
+    ck_assert_double_eq(pt_get(wh, 0), 0.0);
+    ck_assert_double_eq(pt_get(wh, 1), 0.0);
+    ck_assert_double_eq(pt_get(wh, 2), 1.0);
+    objs2[2 * h] = ch;
+    objs2[2 * h + 1] = wh;
+  }
+  for (int i = 0; i < 4; i++) pt_tensor_free(objs2[i]);
   pt_tensor *objs[] = {cond, a, a3, b, y, l, cf, one, zero, w};
   for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) pt_tensor_free(objs[i]);
   ck_assert_int_eq(pt_live_nodes(), 0);
