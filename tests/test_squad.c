@@ -378,6 +378,52 @@ START_TEST(bad_input_is_reported) {
 }
 END_TEST
 
+/* Truncated and byte-flipped copies of an excerpt: each is read or refused
+ * with a message naming the file, never a crash (ASan build). */
+START_TEST(mutated_files_fail_cleanly) {
+  FILE *f = fopen(fixture("squad/dev-v2.0.excerpt.json"), "rb");
+  ck_assert_ptr_nonnull(f);
+  static char orig[16384], buf[16384];
+  size_t n = fread(orig, 1, sizeof orig, f);
+  fclose(f);
+  ck_assert_uint_gt(n, 1000);
+  char path[] = "/tmp/pt_squad_mut_XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  unsigned rng = 12345;
+  int ok = 0, failed = 0;
+  for (int t = 0; t < 300; t++) {
+    memcpy(buf, orig, n);
+    size_t len = n;
+    rng = rng * 1103515245u + 12345u;
+    if (t < 100) {
+      len = (rng >> 8) % n; /* truncated */
+    } else {
+      for (int k = 0; k < 1 + t % 4; k++) { /* flipped bytes */
+        rng = rng * 1103515245u + 12345u;
+        buf[(rng >> 8) % n] = "0123456789\"{}[],: -ax\\"[(rng >> 20) % 23];
+      }
+    }
+    f = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    pt_squad_set set;
+    if (pt_read_squad(path, NULL, &set) == PT_OK) {
+      ok++;
+      pt_squad_set_free(&set);
+    } else {
+      failed++;
+      ck_assert(strncmp(pt_error_message(), path, strlen(path)) == 0);
+      ck_assert(strchr(pt_error_message(), '\n') == NULL);
+    }
+  }
+  unlink(path);
+  ck_assert_int_ge(failed, 100);
+  ck_assert_int_eq(ok + failed, 300);
+}
+END_TEST
+
 /* ---- post-processing ---------------------------------------------------------- */
 
 /* One window over "alpha bravo charlie delta": [CLS] q q [SEP] alpha bravo
@@ -754,6 +800,7 @@ int main(void) {
   TCase *r = tcase_create("reader");
   tcase_add_test(r, read_excerpts);
   tcase_add_test(r, bad_input_is_reported);
+  tcase_add_test(r, mutated_files_fail_cleanly);
   suite_add_tcase(s, r);
   TCase *p = tcase_create("postprocess");
   tcase_add_test(p, postprocess_spans);
