@@ -1,0 +1,24 @@
+/* Hugging Face model directories: config.json + model.safetensors (or a
+ * sharded model.safetensors.index.json), for model_type bert and roberta. */
+#ifndef PT_HF_H
+#define PT_HF_H
+
+#include "models/pt_ptv2.h"
+
+/* Reads the encoder config from `dir`/config.json. */
+pt_status pt_bert_config_load(const char *dir, pt_bert_config *cfg);
+
+/* Fills the encoder parameters (and head parameters the checkpoint happens
+ * to hold, e.g. `classifier.*`) of `ps` from the checkpoint in `dir`.
+ * Accepts names with or without the "bert."/"roberta." prefix and the
+ * legacy LayerNorm names gamma/beta. Checkpoint tensors that belong to no
+ * parameter (an MLM head, say) are reported with pt_warn; encoder
+ * parameters missing from the checkpoint are an error listing them, except
+ * a RoBERTa pooler, which keeps its random init with a warning, as HF does. */
+pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *dir);
+
+/* pt_ptv2_model_init from `dir`/config.json, then the weights. */
+pt_status pt_ptv2_model_from_pretrained(pt_ptv2_model *m, const char *dir,
+                                        const pt_ptv2_config *cfg, uint64_t seed);
+
+#endif
