@@ -15,6 +15,7 @@
 
 #include "tensor/pt_matmul.h"
 #include "tensor/pt_rng.h"
+#include "tensor/pt_vmath.h"
 
 /* A [B, NH, R, C] operand as BLAS reads it per (b, h): row-major with
  * leading dimension ld, or column-major (tr: a transposed view, read with the
@@ -79,51 +80,55 @@ static void mm(pt_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, const
 static uint64_t keep_threshold(double p) { return (uint64_t)ceil(p * 9007199254740992.0); }
 
 /* Row kernels on one (b, h) block. Layout: sc, dr, ds, pr are [S, L]
- * row-major (ld L); the mask block m is read with strides ms (last two);
- * flat0 is the dropout counter of element (s = 0, j = 0). */
+ * row-major (ld L); the mask block m is read with strides ms2, ms3; flat0
+ * is the dropout counter of element (s = 0, j = 0). Each pass over a row is
+ * its own loop so gcc vectorizes it (pt_expf for F32, the seed hashed once
+ * with pt_rng_key, sums in double). */
 #define ATTN_ROWS(T, SUF, EXP)                                                          \
   /* sc = softmax(sc + m) per row; dr = dropout(sc) when dr != sc. */                  \
   static void fwd_rows_##SUF(T *sc, T *dr, int64_t S, int64_t L, const T *m, int64_t ms2,  \
                              int64_t ms3, double p, uint64_t seed, uint64_t flat0) {      \
-    uint64_t thr = keep_threshold(p);                                                  \
+    uint64_t thr = keep_threshold(p), key = pt_rng_key(seed);                          \
     T inv = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0;                                     \
     for (int64_t s = 0; s < S; s++) {                                                  \
       T *row = sc + s * L;                                                             \
-      if (m) {                                                                         \
+      if (m && ms3 == 1) {                                                             \
+        const T *mr = m + s * ms2;                                                     \
+        for (int64_t j = 0; j < L; j++) row[j] += mr[j];                               \
+      } else if (m) {                                                                  \
         const T *mr = m + s * ms2;                                                     \
         for (int64_t j = 0; j < L; j++) row[j] += mr[j * ms3];                         \
       }                                                                                \
       T mx = (T)-INFINITY;                                                             \
+      _Pragma("omp simd reduction(max : mx)")                                          \
       for (int64_t j = 0; j < L; j++) mx = row[j] > mx ? row[j] : mx;                  \
+      for (int64_t j = 0; j < L; j++) row[j] = EXP(row[j] - mx);                       \
       double sum = 0.0;                                                                \
-      for (int64_t j = 0; j < L; j++) {                                                \
-        T e = EXP(row[j] - mx);                                                        \
-        row[j] = e;                                                                    \
-        sum += e;                                                                      \
-      }                                                                                \
+      _Pragma("omp simd reduction(+ : sum)")                                           \
+      for (int64_t j = 0; j < L; j++) sum += row[j];                                   \
       T r = (T)(1.0 / sum);                                                            \
       for (int64_t j = 0; j < L; j++) row[j] *= r;                                     \
       if (dr != sc) {                                                                  \
         T *d = dr + s * L;                                                             \
         uint64_t f = flat0 + (uint64_t)(s * L);                                        \
         for (int64_t j = 0; j < L; j++)                                                \
-          d[j] = (pt_rng_bits(seed, f + (uint64_t)j) >> 11) >= thr ? row[j] * inv : (T)0; \
+          d[j] = (pt_rng_bits_keyed(key, f + (uint64_t)j) >> 11) >= thr ? row[j] * inv : (T)0; \
       }                                                                                \
     }                                                                                  \
   }                                                                                    \
   /* dr = dropout(pr): the forward's dropped probabilities, regenerated. */            \
   static void drop_rows_##SUF(T *dr, const T *pr, int64_t n, double p, uint64_t seed,     \
                               uint64_t flat0) {                                        \
-    uint64_t thr = keep_threshold(p);                                                  \
+    uint64_t thr = keep_threshold(p), key = pt_rng_key(seed);                          \
     T inv = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0;                                     \
     for (int64_t i = 0; i < n; i++)                                                    \
-      dr[i] = (pt_rng_bits(seed, flat0 + (uint64_t)i) >> 11) >= thr ? pr[i] * inv : (T)0; \
+      dr[i] = (pt_rng_bits_keyed(key, flat0 + (uint64_t)i) >> 11) >= thr ? pr[i] * inv : (T)0; \
   }                                                                                    \
   /* ds holds d(dropped probs); becomes d(scores)·scale: dropout backward     \
    * (same mask), then softmax backward dx = y·(dy − Σ dy·y). */                        \
   static void bwd_rows_##SUF(T *ds, const T *pr, int64_t S, int64_t L, double p,          \
                              uint64_t seed, uint64_t flat0, double scale) {             \
-    uint64_t thr = keep_threshold(p);                                                  \
+    uint64_t thr = keep_threshold(p), key = pt_rng_key(seed);                          \
     T inv = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0;                                     \
     for (int64_t s = 0; s < S; s++) {                                                  \
       T *row = ds + s * L;                                                             \
@@ -131,16 +136,17 @@ static uint64_t keep_threshold(double p) { return (uint64_t)ceil(p * 90071992547
       if (p > 0.0) {                                                                   \
         uint64_t f = flat0 + (uint64_t)(s * L);                                        \
         for (int64_t j = 0; j < L; j++)                                                \
-          row[j] = (pt_rng_bits(seed, f + (uint64_t)j) >> 11) >= thr ? row[j] * inv : (T)0; \
+          row[j] = (pt_rng_bits_keyed(key, f + (uint64_t)j) >> 11) >= thr ? row[j] * inv : (T)0; \
       }                                                                                \
       double dot = 0.0;                                                                \
+      _Pragma("omp simd reduction(+ : dot)")                                           \
       for (int64_t j = 0; j < L; j++) dot += (double)row[j] * (double)y[j];            \
       T td = (T)dot, sc = (T)scale;                                                    \
       for (int64_t j = 0; j < L; j++) row[j] = sc * y[j] * (row[j] - td);              \
     }                                                                                  \
   }
 
-ATTN_ROWS(float, f32, expf)
+ATTN_ROWS(float, f32, pt_expf)
 ATTN_ROWS(double, f64, exp)
 
 static bool dims_are(const pt_tensor *t, int64_t b, int64_t nh, int64_t r, int64_t c) {
