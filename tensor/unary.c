@@ -36,35 +36,31 @@ UNARY_FUNCS(float, f32)
 UNARY_FUNCS(double, f64)
 
 /* sigmoid and the GELUs in double: libm, straight from the definitions. */
-#define LIBM_FUNCS(T, S)                                                                      \
-  static inline T f_sigmoid_##S(T x, T q) { (void)q; return (T)1 / ((T)1 + exp(-x)); }        \
-  static inline T d_sigmoid_##S(T g, T y, T q) { (void)q; return g * y * ((T)1 - y); }       \
-  /* gelu = x·Φ(x) (Φ the normal cdf), so gelu' = Φ(x) + x·φ(x) with φ(x) = exp(−x²/2)/√(2π) */                 \
-  static inline T f_gelu_##S(T x, T q) {                                                      \
-    (void)q;                                                                                  \
-    return x * (T)0.5 * erfc(x * (T)-M_SQRT1_2); /* Φ = ½erfc(−x/√2): no 1 + erf cancellation */ \
-  }                                                                                           \
-  static inline T d_gelu_##S(T g, T x, T q) {                                                 \
-    (void)q;                                                                                  \
-    T cdf = (T)0.5 * erfc(x * (T)-M_SQRT1_2);                                                 \
-    T pdf = exp((T)-0.5 * x * x) * (T)(0.5 * M_2_SQRTPI * M_SQRT1_2);                         \
-    return g * (cdf + x * pdf);                                                               \
-  }                                                                                           \
-  /* u = k(x + c·x³), gelu_tanh = ½x(1 + tanh u), so its derivative is                      \
-   * ½(1 + t) + ½x(1 − t²)·k(1 + 3c·x²) with t = tanh u */                                   \
-  static inline T f_gelu_tanh_##S(T x, T q) {                                                 \
-    (void)q;                                                                                  \
-    T u = (T)(M_SQRT2 * M_2_SQRTPI * 0.5) * (x + (T)0.044715 * x * x * x);                    \
-    return (T)0.5 * x * ((T)1 + tanh(u));                                                     \
-  }                                                                                           \
-  static inline T d_gelu_tanh_##S(T g, T x, T q) {                                            \
-    (void)q;                                                                                  \
-    const T k = (T)(M_SQRT2 * M_2_SQRTPI * 0.5), c = (T)0.044715;                             \
-    T t = tanh(k * (x + c * x * x * x));                                                      \
-    T du = k * ((T)1 + (T)3 * c * x * x);                                                     \
-    return g * ((T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * du);                      \
-  }
-LIBM_FUNCS(double, f64)
+static inline double f_sigmoid_f64(double x, double q) { (void)q; return 1.0 / (1.0 + exp(-x)); }
+static inline double d_sigmoid_f64(double g, double y, double q) { (void)q; return g * y * (1.0 - y); }
+/* gelu = x·Φ(x) with Φ the normal cdf, so gelu' = Φ(x) + x·φ(x) with
+ * φ(x) = exp(−x²/2)/√(2π). Φ = ½erfc(−x/√2) avoids the cancellation in
+ * ½(1 + erf(x/√2)) for x < 0. */
+static inline double f_gelu_f64(double x, double q) { (void)q; return x * 0.5 * erfc(-x * M_SQRT1_2); }
+static inline double d_gelu_f64(double g, double x, double q) {
+  (void)q;
+  double cdf = 0.5 * erfc(-x * M_SQRT1_2);
+  double pdf = exp(-0.5 * x * x) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+  return g * (cdf + x * pdf);
+}
+/* u = k(x + c·x³) with k = √(2/π), c = 0.044715; gelu_tanh = ½x(1 + tanh u),
+ * so its derivative is ½(1 + t) + ½x(1 − t²)·k(1 + 3c·x²) with t = tanh u. */
+static const double gelu_k = M_SQRT2 * M_2_SQRTPI * 0.5, gelu_c = 0.044715;
+static inline double f_gelu_tanh_f64(double x, double q) {
+  (void)q;
+  return 0.5 * x * (1.0 + tanh(gelu_k * (x + gelu_c * x * x * x)));
+}
+static inline double d_gelu_tanh_f64(double g, double x, double q) {
+  (void)q;
+  double t = tanh(gelu_k * (x + gelu_c * x * x * x));
+  double du = gelu_k * (1.0 + 3.0 * gelu_c * x * x);
+  return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
+}
 
 /* sigmoid and the GELUs in float, written so their loops vectorize: the
  * only transcendental is pt_expf (plain arithmetic, inlined), where libm's
@@ -76,11 +72,11 @@ LIBM_FUNCS(double, f64)
  * erfc(−z) = 2 − erfc(z). Because Φ is relatively accurate in the negative
  * tail, gelu(x) = x·Φ(x) is too: within 5 float ulp of the exact value for
  * x ≥ −1, 25 ulp down to −4 and 62 ulp down to −6, where 0.5·x·(1 + erff)
- * (what PyTorch computes) loses everything to cancellation (4,000 ulp at −4,
+ * (PyTorch's formula) loses everything to cancellation (4,000 ulp at −4,
  * 10^7 at −6); |error| ≤ 4e−7 everywhere (swept at 1/4096 steps over
  * [−12, 12]). z² enters the exponent with its rounding error (an FMA) so
  * the tail keeps its accuracy. */
-static inline float half_erfc_f32(float z, float *t_out) {
+static inline float half_erfc_f32(float z) {
   float t = 1.0f / (1.0f + 0.5f * z);
   float p = 0.17087277f;
   p = p * t - 0.82215223f;
@@ -93,11 +89,10 @@ static inline float half_erfc_f32(float z, float *t_out) {
   p = p * t + 1.00002368f;
   p = p * t - 1.26551223f;
   float zz = z * z, zz_lo = fmaf(z, z, -zz);
-  *t_out = t;
   return 0.5f * t * pt_expf(p - zz - zz_lo);
 }
 static inline float phi_f32(float x) {
-  float t, h = half_erfc_f32(fabsf(x) * (float)M_SQRT1_2, &t);
+  float h = half_erfc_f32(fabsf(x) * (float)M_SQRT1_2);
   return x > 0 ? 1.0f - h : h;
 }
 static inline float f_gelu_f32(float x, float q) { (void)q; return x * phi_f32(x); }
