@@ -6,6 +6,7 @@
  * zero gradient, torch.chunk sizes and error messages. */
 #include <check.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ptune.h"
@@ -74,7 +75,7 @@ static void backprop(pt_tensor *out, pt_tensor *const *leaves, int n) {
   pt_rng r;
   pt_rng_init(&r, 99);
   pt_tensor *w = pt_randn(&r, out->dtype, out->ndim, out->shape);
-  ck_assert_int_eq(pt_backward(out, w, false), PT_OK);
+  ck_assert_msg(pt_backward(out, w, false) == PT_OK, "%s", pt_error_message());
   pt_tensor_free(w);
 }
 
@@ -243,6 +244,71 @@ START_TEST(attention_errors) {
 }
 END_TEST
 
+START_TEST(shared_prefix_and_unreadable_strides) {
+  /* P-Tuning v2 shares one prefix across the batch: a [1, NH, P, HD] leaf
+   * expanded to [B, NH, P, HD] (batch stride 0) is read in place and its
+   * gradient sums over the batch. q broadcast along HD (last stride 0) is
+   * not BLAS-readable and takes the copy path. */
+  pt_rng rng;
+  pt_rng_init(&rng, 13);
+  pt_tensor *pk1 = pt_randn(&rng, PT_F32, PT_DIMS(1, NH, P, HD));
+  pt_tensor *pv1 = pt_randn(&rng, PT_F32, PT_DIMS(1, NH, P, HD));
+  pt_set_requires_grad(pk1, true);
+  pt_set_requires_grad(pv1, true);
+  pt_tensor *q0 = pt_randn(&rng, PT_F32, PT_DIMS(B, NH, S, 1));
+  pt_tensor *q = pt_raw_expand(q0, 4, PT_SHAPE(B, NH, S, HD));
+  pt_tensor *qc = pt_raw_clone(q);
+  pt_tensor *k = leaf(&rng, T, true, false), *v = leaf(&rng, T, true, false);
+  pt_tensor *pk = pt_expand(pk1, 4, PT_SHAPE(B, NH, P, HD));
+  pt_tensor *pv = pt_expand(pv1, 4, PT_SHAPE(B, NH, P, HD));
+  ck_assert_int_eq(pk->strides[0], 0);
+  pt_tensor *out = pt_attention(q, k, v, pk, pv, NULL, 0.4, 0, false, NULL);
+  pt_tensor *leaves[2] = {pk1, pv1};
+  backprop(out, leaves, 2);
+  pt_tensor *g0 = grad_copy(pk1), *g1 = grad_copy(pv1);
+  /* reference: contiguous q and per-batch copies of the prefix, concatenated */
+  pt_tensor *pk2 = pt_expand(pk1, 4, PT_SHAPE(B, NH, P, HD));
+  pt_tensor *pv2 = pt_expand(pv1, 4, PT_SHAPE(B, NH, P, HD));
+  pt_tensor *pkc = pt_contiguous(pk2), *pvc = pt_contiguous(pv2);
+  pt_tensor *kk = pt_concat(2, (pt_tensor *[]){pkc, k}, 2);
+  pt_tensor *vv = pt_concat(2, (pt_tensor *[]){pvc, v}, 2);
+  pt_tensor *ref = composed(qc, kk, vv, NULL, 0.4, 0, NULL);
+  ck_assert_double_le(max_abs_diff(out, ref), 1e-5);
+  backprop(ref, leaves, 2);
+  ck_assert_double_le(max_abs_diff(g0, pk1->grad), 1e-5);
+  ck_assert_double_le(max_abs_diff(g1, pv1->grad), 1e-5);
+  pt_tensor *t[] = {pk1, pv1, q0, q, qc, k, v, pk, pv, out, g0, g1, pk2, pv2, pkc, pvc, kk, vv, ref};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+START_TEST(embedding_large_backward_matches_serial_sum) {
+  /* large enough for the column-parallel scatter-add; ids repeat a lot */
+  enum { V = 50, H = 160, N = 600 };
+  pt_rng rng;
+  pt_rng_init(&rng, 14);
+  pt_tensor *w = pt_randn(&rng, PT_F32, PT_DIMS(V, H));
+  pt_set_requires_grad(w, true);
+  int64_t idv[N];
+  for (int i = 0; i < N; i++) idv[i] = (int64_t)pt_rng_below(&rng, V);
+  idv[7] = 3; /* the padding id occurs */
+  pt_tensor *ids = pt_from_buffer(PT_I64, 2, PT_SHAPE(N / 20, 20), idv);
+  pt_tensor *e = pt_embedding(w, ids, 3);
+  pt_tensor *g = pt_randn(&rng, PT_F32, e->ndim, e->shape);
+  ck_assert_int_eq(pt_backward(e, g, false), PT_OK);
+  double *want = calloc((size_t)V * H, sizeof(double));
+  for (int i = 0; i < N; i++)
+    if (idv[i] != 3)
+      for (int h = 0; h < H; h++) want[idv[i] * H + h] += pt_get(g, (int64_t)i * H + h);
+  for (int64_t i = 0; i < (int64_t)V * H; i++)
+    ck_assert_double_eq_tol(pt_get(w->grad, i), want[i], 1e-4);
+  for (int h = 0; h < H; h++) ck_assert_double_eq(pt_get(w->grad, 3 * H + h), 0.0);
+  free(want);
+  pt_tensor *t[] = {w, ids, e, g};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
 START_TEST(embedding_gathers_rows_and_skips_the_padding_row) {
   for (int dt = 0; dt < 2; dt++) {
     pt_rng rng;
@@ -401,6 +467,8 @@ int main(void) {
   tcase_add_test(tc, inference_path_matches_training_path);
   tcase_add_test(tc, frozen_keys_and_values_skip_their_gemms);
   tcase_add_test(tc, attention_errors);
+  tcase_add_test(tc, shared_prefix_and_unreadable_strides);
+  tcase_add_test(tc, embedding_large_backward_matches_serial_sum);
   tcase_add_test(tc, embedding_gathers_rows_and_skips_the_padding_row);
   tcase_add_test(tc, bad_ids_are_named);
   tcase_add_test(tc, index_select_picks_slices);
