@@ -1,7 +1,8 @@
 /* `ptune tokenize --model DIR --input FILE [--output FILE]`: reads jsonl
  * lines with "text" and optional "text_pair" and writes one jsonl line per
- * input with "tokens" (the text's tokens without special tokens, as HF's
- * tokenize()), "ids" (with special tokens) and, for pairs, "token_type_ids".
+ * input with "tokens" (the tokens of text, then of text_pair, without the
+ * added special tokens, as HF's tokenize()), "ids" (with them) and, for
+ * pairs, "token_type_ids".
  * Options: --max-length N, --truncation longest_first|only_first|only_second,
  * --padding (to --max-length), --offsets (adds "offsets": [[start, end], ...]
  * in code points), --no-special-tokens. The output file appears whole or not
