@@ -69,7 +69,7 @@ static pt_tensor *record(const pt_op_def *def, pt_tensor *x, pt_tensor *out, con
   if (!out) return NULL;
   pt_status st;
   pt_node *n = pt_node_new(def, 1, &x, &st);
-  if (n) memcpy(n->iarg, iargs, sizeof(int64_t) * (size_t)niargs);
+  if (n && niargs) memcpy(n->iarg, iargs, sizeof(int64_t) * (size_t)niargs);
   return pt_node_finish(n, st, out);
 }
 
