@@ -10,7 +10,10 @@
  * softmax before dropout, [B,NH,S,P+T]), [1] q (for dk, dprefix_k), [2] k
  * and [4] prefix_k (for dq), [3] v and [5] prefix_v (for dq, dk, dprefix_k).
  * The dropout mask is not saved: iarg[1], iarg[2] keep the rng seed and the
- * first counter value, from which the kernel regenerates it. iarg[0] = P,
+ * first counter value, from which the kernel regenerates it. Gradients
+ * are built in their inputs' memory layouts (iarg[3]: pt_attn_layout_code
+ * per input, 8 bits each), so q/k/v permuted from [B, S, NH, HD] get
+ * gradients whose permute back is contiguous. iarg[0] = P,
  * farg[0] = scale, farg[1] = dropout p (0 outside training). Gradients of
  * the mask are not computed. */
 #include "autograd/pt_autograd.h"
@@ -29,10 +32,12 @@ static pt_attn_params params_of(const pt_node *n) {
 static pt_status attention_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin) {
   pt_attn_params prm = params_of(n);
   pt_tensor *grads[5];
+  int layout[5];
+  for (int i = 0; i < 5; i++) layout[i] = (int)(n->iarg[3] >> (8 * i)) & 0xFF;
   /* needs_grad order = inputs order: q, k, v, prefix_k, prefix_v */
   PT_TRY(pt_raw_attention_backward(g, n->saved[1], n->saved[2], n->saved[3], n->saved[4],
                                    n->saved[5], n->saved[0], n->iarg[0], &prm, n->needs_grad,
-                                   grads));
+                                   layout, grads));
   for (int i = 0; i < 5; i++) gin[i] = grads[i];
   return PT_OK;
 }
@@ -73,6 +78,8 @@ pt_tensor *pt_attention(pt_tensor *q, pt_tensor *k, pt_tensor *v, pt_tensor *pre
     n->iarg[0] = P;
     n->iarg[1] = (int64_t)prm.seed;
     n->iarg[2] = (int64_t)prm.base;
+    for (int i = 0; i < 5; i++) /* each gradient mirrors its input's layout */
+      n->iarg[3] |= (int64_t)pt_attn_layout_code(ins[i]) << (8 * i);
     n->farg[0] = scale;
     n->farg[1] = prm.dropout_p;
     st = pt_node_save(n, 0, probs);

@@ -149,6 +149,42 @@ static uint64_t keep_threshold(double p) { return (uint64_t)ceil(p * 90071992547
 ATTN_ROWS(float, f32, pt_expf)
 ATTN_ROWS(double, f64, exp)
 
+int pt_attn_layout_code(const pt_tensor *t) {
+  if (!t || t->ndim != 4) return PT_ATTN_LAYOUT_CONTIGUOUS;
+  int order[4] = {0, 1, 2, 3};
+  /* insertion sort: larger stride first, ties keep dim order */
+  for (int i = 1; i < 4; i++)
+    for (int j = i; j > 0 && t->strides[order[j]] > t->strides[order[j - 1]]; j--) {
+      int tmp = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = tmp;
+    }
+  if (order[3] != 3 || t->strides[3] != 1) return PT_ATTN_LAYOUT_CONTIGUOUS;
+  return order[0] | order[1] << 2 | order[2] << 4 | order[3] << 6;
+}
+
+/* A new [shape] tensor whose memory is dense in the dim order `code`
+ * (outermost first): a permuted view of a contiguous buffer. */
+static pt_tensor *empty_in_layout(pt_dtype dt, const int64_t *shape, int code) {
+  int order[4], inv[4];
+  int64_t pshape[4];
+  for (int i = 0; i < 4; i++) {
+    order[i] = (code >> (2 * i)) & 3;
+    pshape[i] = shape[order[i]];
+    inv[order[i]] = i;
+  }
+  pt_tensor *base = pt_empty(dt, 4, pshape);
+  if (!base || code == PT_ATTN_LAYOUT_CONTIGUOUS) return base;
+  pt_tensor *t = pt_raw_permute(base, inv);
+  pt_tensor_free(base);
+  return t;
+}
+
+/* Element (b, h, 0, 0) of a result tensor (row stride t->strides[2]). */
+static inline char *out_at(pt_tensor *t, int64_t b, int64_t h, size_t esz) {
+  return (char *)pt_data(t) + (b * t->strides[0] + h * t->strides[1]) * (int64_t)esz;
+}
+
 static bool dims_are(const pt_tensor *t, int64_t b, int64_t nh, int64_t r, int64_t c) {
   return t->ndim == 4 && t->shape[0] == b && t->shape[1] == nh && (r < 0 || t->shape[2] == r) &&
          t->shape[3] == c;
@@ -223,7 +259,8 @@ pt_tensor *pt_raw_attention(const pt_tensor *q, const pt_tensor *k, const pt_ten
   if (st == PT_OK) st = mat_of(pk, &all[3]);
   if (st == PT_OK) st = mat_of(pv, &all[4]);
   mq = all[0], mk = all[1], mv = all[2], mpk = all[3], mpv = all[4];
-  pt_tensor *out = st == PT_OK ? pt_empty(dt, 4, PT_SHAPE(B, NH, S, HD)) : NULL;
+  pt_tensor *out =
+      st == PT_OK ? empty_in_layout(dt, PT_SHAPE(B, NH, S, HD), pt_attn_layout_code(q)) : NULL;
   pt_tensor *pr = out && probs ? pt_empty(dt, 4, full) : NULL;
   int nt = omp_get_max_threads();
   int64_t per = (pr ? 0 : S * L) + (p > 0.0 ? S * L : 0);
@@ -238,7 +275,8 @@ pt_tensor *pt_raw_attention(const pt_tensor *q, const pt_tensor *k, const pt_ten
     return NULL;
   }
 
-  char *odata = pt_data(out), *pdata = pr ? pt_data(pr) : NULL;
+  char *pdata = pr ? pt_data(pr) : NULL;
+  int64_t ldo = out->strides[2];
   const char *mbase = mexp ? pt_data(mexp) : NULL;
   int64_t ms[4] = {0, 0, 0, 0};
   if (mexp) memcpy(ms, mexp->strides, sizeof ms);
@@ -262,10 +300,10 @@ pt_tensor *pt_raw_attention(const pt_tensor *q, const pt_tensor *k, const pt_ten
       fwd_rows_f64((double *)sc, (double *)dr, S, L, (const double *)m, ms[2], ms[3], p, prm->seed,
                    flat0);
     /* out [S, HD] = dropped[:, :P]·prefix_v + dropped[:, P:]·v */
-    char *o = odata + (size_t)(bh * S * HD) * esz;
-    mm(dt, S, HD, P, 1.0, dr, L, false, mat_at(&mpv, b, h, esz), mpv.ld, mpv.tr, 0.0, o, HD);
+    char *o = out_at(out, b, h, esz);
+    mm(dt, S, HD, P, 1.0, dr, L, false, mat_at(&mpv, b, h, esz), mpv.ld, mpv.tr, 0.0, o, ldo);
     mm(dt, S, HD, T, 1.0, dr + (size_t)P * esz, L, false, mat_at(&mv, b, h, esz), mv.ld, mv.tr,
-       1.0, o, HD);
+       1.0, o, ldo);
   }
   mats_free(all, 5);
   pt_tensor_free(mexp);
@@ -278,7 +316,7 @@ pt_status pt_raw_attention_backward(const pt_tensor *g, const pt_tensor *q, cons
                                     const pt_tensor *v, const pt_tensor *pk, const pt_tensor *pv,
                                     const pt_tensor *probs_in, int64_t P,
                                     const pt_attn_params *prm, const bool need[5],
-                                    pt_tensor *grads[5]) {
+                                    const int *layout, pt_tensor *grads[5]) {
   char s1[96], s2[96];
   for (int i = 0; i < 5; i++) grads[i] = NULL;
   if (g->ndim != 4 || probs_in->ndim != 4 || probs_in->shape[0] != g->shape[0] ||
@@ -308,7 +346,10 @@ pt_status pt_raw_attention_backward(const pt_tensor *g, const pt_tensor *q, cons
   pt_tensor *probs = st == PT_OK ? pt_raw_contiguous(probs_in) : NULL;
   const int64_t rows[5] = {S, T, T, P, P};
   for (int i = 0; i < 5 && probs; i++)
-    if (need[i] && !(grads[i] = pt_empty(dt, 4, PT_SHAPE(B, NH, rows[i], HD)))) st = PT_ERR_NOMEM;
+    if (need[i] &&
+        !(grads[i] = empty_in_layout(dt, PT_SHAPE(B, NH, rows[i], HD),
+                                     layout ? layout[i] : PT_ATTN_LAYOUT_CONTIGUOUS)))
+      st = PT_ERR_NOMEM;
   int nt = omp_get_max_threads();
   int64_t per = (p > 0.0 ? S * L : 0) + (need_scores ? S * L : 0);
   char *scratch = probs && st == PT_OK && per > 0 ? pt_alloc((size_t)(nt * per) * esz) : NULL;
@@ -322,8 +363,8 @@ pt_status pt_raw_attention_backward(const pt_tensor *g, const pt_tensor *q, cons
     pt_tensor_free(probs);
     return st;
   }
-  char *gd[5];
-  for (int i = 0; i < 5; i++) gd[i] = grads[i] ? pt_data(grads[i]) : NULL;
+  int64_t ldg[5];
+  for (int i = 0; i < 5; i++) ldg[i] = grads[i] ? grads[i]->strides[2] : 1;
   const char *pdata = pt_data(probs);
   double scale = prm->scale;
 #pragma omp parallel for schedule(static) if (B * NH > 1)
@@ -346,9 +387,9 @@ pt_status pt_raw_attention_backward(const pt_tensor *g, const pt_tensor *q, cons
      * and dprefix_v = D[:, :P]ᵀ·g */
     if (need[2])
       mm(dt, T, HD, S, 1.0, D + (size_t)P * esz, L, true, G, mg.ld, mg.tr, 0.0,
-         gd[2] + (size_t)(bh * T * HD) * esz, HD);
+         out_at(grads[2], b, h, esz), ldg[2]);
     if (need[4])
-      mm(dt, P, HD, S, 1.0, D, L, true, G, mg.ld, mg.tr, 0.0, gd[4] + (size_t)(bh * P * HD) * esz, HD);
+      mm(dt, P, HD, S, 1.0, D, L, true, G, mg.ld, mg.tr, 0.0, out_at(grads[4], b, h, esz), ldg[4]);
     if (!need_scores) continue;
     /* dD = g·[prefix_v ; v]ᵀ, written in two column blocks of one buffer,
      * then through dropout and softmax into dscores·scale */
@@ -364,17 +405,17 @@ pt_status pt_raw_attention_backward(const pt_tensor *g, const pt_tensor *q, cons
      * (two GEMMs, the second accumulating), dk = dS[:, P:]ᵀ·q and
      * dprefix_k = dS[:, :P]ᵀ·q */
     if (need[0]) {
-      char *dq = gd[0] + (size_t)(bh * S * HD) * esz;
-      mm(dt, S, HD, P, 1.0, dS, L, false, mat_at(&mpk, b, h, esz), mpk.ld, mpk.tr, 0.0, dq, HD);
+      char *dq = out_at(grads[0], b, h, esz);
+      mm(dt, S, HD, P, 1.0, dS, L, false, mat_at(&mpk, b, h, esz), mpk.ld, mpk.tr, 0.0, dq, ldg[0]);
       mm(dt, S, HD, T, 1.0, dS + (size_t)P * esz, L, false, mat_at(&mk, b, h, esz), mk.ld, mk.tr,
-         1.0, dq, HD);
+         1.0, dq, ldg[0]);
     }
     const void *Q = mat_at(&mq, b, h, esz);
     if (need[1])
       mm(dt, T, HD, S, 1.0, dS + (size_t)P * esz, L, true, Q, mq.ld, mq.tr, 0.0,
-         gd[1] + (size_t)(bh * T * HD) * esz, HD);
+         out_at(grads[1], b, h, esz), ldg[1]);
     if (need[3])
-      mm(dt, P, HD, S, 1.0, dS, L, true, Q, mq.ld, mq.tr, 0.0, gd[3] + (size_t)(bh * P * HD) * esz, HD);
+      mm(dt, P, HD, S, 1.0, dS, L, true, Q, mq.ld, mq.tr, 0.0, out_at(grads[3], b, h, esz), ldg[3]);
   }
   mats_free(all, 6);
   pt_tensor_free(probs);

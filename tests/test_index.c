@@ -11,6 +11,7 @@
 
 #include "ptune.h"
 #include "autograd/pt_ops_pointwise.h"
+#include "tensor/pt_attention.h"
 
 enum { B = 2, NH = 3, S = 5, T = 7, P = 4, HD = 8 };
 
@@ -101,6 +102,11 @@ static void check_against_composed(double p) {
   pt_tensor *out = pt_attention(q, k, v, NULL, NULL, mask, scale, p, p > 0, &r2);
   ck_assert_ptr_nonnull(out);
   ck_assert_uint_eq(r1.counter, r2.counter); /* same draws: same dropout mask */
+  /* out is built in q's layout: permuted back to [B, S, NH, HD] it is
+   * contiguous, so the reshape to [B, S, H] that follows is a view */
+  pt_tensor *ot = pt_raw_permute(out, (const int[]){0, 2, 1, 3});
+  ck_assert(pt_is_contiguous(ot));
+  pt_tensor_free(ot);
   ck_assert_double_le(max_abs_diff(out, ref), 1e-5);
   backprop(out, leaves, 3);
   for (int i = 0; i < 3; i++) {
@@ -216,6 +222,38 @@ START_TEST(frozen_keys_and_values_skip_their_gemms) {
   ck_assert_ptr_null(k->grad);
   ck_assert_ptr_null(v->grad);
   pt_tensor *t[] = {out, w, q, k, v};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+}
+END_TEST
+
+START_TEST(gradients_mirror_input_layouts) {
+  pt_rng rng;
+  pt_rng_init(&rng, 15);
+  pt_tensor *q = leaf(&rng, S, true, false), *k = leaf(&rng, T, false, false);
+  pt_tensor *v = leaf(&rng, T, true, false);
+  pt_attn_params prm = {.scale = 0.5};
+  pt_tensor *probs;
+  pt_tensor *out = pt_raw_attention(q, k, v, NULL, NULL, NULL, &prm, &probs);
+  ck_assert_ptr_nonnull(probs);
+  ck_assert(pt_is_contiguous(probs));
+  pt_tensor *g = pt_randn(&rng, PT_F32, PT_DIMS(B, NH, S, HD));
+  const bool need[5] = {true, true, true, false, false};
+  const int layout[5] = {pt_attn_layout_code(q), pt_attn_layout_code(k), pt_attn_layout_code(v),
+                         PT_ATTN_LAYOUT_CONTIGUOUS, PT_ATTN_LAYOUT_CONTIGUOUS};
+  ck_assert_int_eq(layout[0], 0 | 2 << 2 | 1 << 4 | 3 << 6);
+  ck_assert_int_eq(layout[1], PT_ATTN_LAYOUT_CONTIGUOUS);
+  pt_tensor *gl[5], *gc[5];
+  ck_assert_int_eq(pt_raw_attention_backward(g, q, k, v, NULL, NULL, probs, 0, &prm, need, layout, gl), PT_OK);
+  ck_assert_int_eq(pt_raw_attention_backward(g, q, k, v, NULL, NULL, probs, 0, &prm, need, NULL, gc), PT_OK);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_double_eq(max_abs_diff(gl[i], gc[i]), 0.0);
+    ck_assert(pt_is_contiguous(gc[i]));
+  }
+  ck_assert(!pt_is_contiguous(gl[0]) && pt_is_contiguous(gl[1]) && !pt_is_contiguous(gl[2]));
+  pt_tensor *back = pt_raw_permute(gl[0], (const int[]){0, 2, 1, 3});
+  ck_assert(pt_is_contiguous(back));
+  ck_assert_ptr_null(gl[3]);
+  pt_tensor *t[] = {q, k, v, out, probs, g, back, gl[0], gl[1], gl[2], gc[0], gc[1], gc[2]};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
 }
 END_TEST
@@ -465,6 +503,7 @@ int main(void) {
   tcase_add_test(tc, prefix_attention_equals_concatenated_keys);
   tcase_add_test(tc, inference_path_matches_training_path);
   tcase_add_test(tc, frozen_keys_and_values_skip_their_gemms);
+  tcase_add_test(tc, gradients_mirror_input_layouts);
   tcase_add_test(tc, attention_errors);
   tcase_add_test(tc, shared_prefix_and_unreadable_strides);
   tcase_add_test(tc, embedding_large_backward_matches_serial_sum);
