@@ -1,6 +1,7 @@
 /* embedding, index_select, concat, split, chunk and attention: attention
  * against the same computation composed from matmul, scale, add, softmax,
- * dropout and matmul ops (values and gradients, F32, 1e-5), prefix
+ * dropout and matmul ops (values and gradients, F32, 1e-5) and against
+ * torch 1.13 numbers with a prefix and a masked key, prefix
  * attention against attention over explicitly concatenated keys/values,
  * per-operand skipping (frozen k/v run no dK/dV GEMM), the padding row's
  * zero gradient, torch.chunk sizes and error messages. */
@@ -124,6 +125,94 @@ static void check_against_composed(double p) {
   pt_tensor_free(mask);
   for (int i = 0; i < 3; i++) pt_tensor_free(leaves[i]);
 }
+
+/* torch 1.13 (tests/tools/attention_reference.py): B 1, NH 2, S 3, T 4,
+ * P 2, HD 4, inputs sin(0.37 i + c), the last token key masked with -1e9,
+ * L = Σ cos(0.11 i)·out, all in float64. */
+static const double torch_out[24] = {
+    0.5834525864307488, 0.6691768668637856, 0.6643311976174032, 0.5695714172920371,
+    0.6621284649006871, 0.6900988472816196, 0.6246675880830262, 0.47469050128552326,
+    0.342212222159738, 0.1934432317502113, 0.018492607406517148, -0.15896090459690632,
+    -0.46429676082039745, -0.5334430807944364, -0.5303903822775666, -0.45555183369319086,
+    0.10060538202000949, 0.14971556941492614, 0.17856245683701877, 0.18324175340057347,
+    0.5694192430444047, 0.6002724512078318, 0.5498815991056464, 0.42506685217570617
+};
+static const double torch_dq[24] = {
+    0.03530491217257847, 0.12337582090716659, 0.19474839106410977, 0.2397626800965282,
+    0.03437688262462081, 0.09091599496040295, 0.13515005388450735, 0.16109218703290756,
+    0.2055376351565755, 0.3260343981005083, 0.4024039347580406, 0.42430998660826735,
+    0.04997137023999567, 0.037667000470420826, 0.02026457889106175, 0.00011944162423451268,
+    -0.18393340712912273, -0.25185827512028747, -0.28569530709450114, -0.2808648195107468,
+    -0.2817904976199022, -0.3416597721903332, -0.35528699939324915, -0.3208277979549486
+};
+static const double torch_dk[32] = {
+    0.024041239673769067, 0.014157423883537513, 0.002357467186146961, -0.00976156163551007,
+    0.03950723750922084, 0.011747016160977907, -0.01760310871690938, -0.04457073540987904,
+    -0.11901962140618462, -0.048982915281549286, 0.027683398637200374, 0.1006028944190987, 0.0,
+    0.0, 0.0, 0.0, 0.032104683462425, 0.0030231320399915582, -0.026467586121901233,
+    -0.05237604066725411, -0.2152613201167735, -0.27627247814128064, -0.2998914523021492,
+    -0.2829215252483223, 0.07381542957744458, 0.09981960936307738, 0.11231367329637378,
+    0.10960660843626571, 0.0, 0.0, 0.0, 0.0
+};
+static const double torch_dv[32] = {
+    0.5148764173578839, 0.49304202390789953, 0.46524783506645273, 0.43182982154300487,
+    0.5644869851704168, 0.5349886102337073, 0.4990233977879268, 0.4570260882750533,
+    0.37820929357274125, 0.3357078095564231, 0.28914835530784333, 0.23909373238833795, 0.0, 0.0,
+    0.0, 0.0, -0.16977821001910817, -0.22939508132065617, -0.28623906982076885,
+    -0.33962305652295566, -0.40779811698547447, -0.4931113534031114, -0.5724639563879304,
+    -0.6448967272212882, -0.04329058464557374, -0.08110560558195337, -0.11794023784773279,
+    -0.15334923162448102, 0.0, 0.0, 0.0, 0.0
+};
+static const double torch_dpk[16] = {
+    0.07889007439405847, 0.085076727109448, 0.07974864392354272, 0.0636269559003868,
+    -0.02341893017086379, -0.061998251872414076, -0.09218640102998055, -0.10989755327409623,
+    0.040475519488074554, 0.0720075542788671, 0.09379370440072264, 0.10288531663809847,
+    0.06886568758882938, 0.10142218245934462, 0.12025166072695395, 0.12280564084121219
+};
+static const double torch_dpv[16] = {
+    0.5796815717428349, 0.5558517912123735, 0.5253029831285477, 0.4884044154985542,
+    0.5046485395746667, 0.4755802456873866, 0.4407632309627773, 0.4006183566537104,
+    0.03565130649268249, -0.014917929801176493, -0.06530684108222118, -0.11490633606274875,
+    0.056813100661620895, -0.009597412638187662, -0.07589191429428757, -0.14126904935864049
+};
+
+static pt_tensor *pattern(pt_dtype dt, int64_t r, double c) {
+  pt_tensor *t = pt_empty(dt, 4, PT_SHAPE(1, 2, r, 4));
+  for (int64_t i = 0; i < pt_numel(t); i++) pt_set(t, i, sin(0.37 * (double)i + c));
+  pt_set_requires_grad(t, true);
+  return t;
+}
+
+static void check_values(const pt_tensor *t, const double *want, double tol, const char *what) {
+  ck_assert_ptr_nonnull(t);
+  for (int64_t i = 0; i < pt_numel(t); i++)
+    ck_assert_msg(fabs(pt_get(t, i) - want[i]) <= tol, "%s[%lld] = %.17g, torch %.17g", what,
+                  (long long)i, pt_get(t, i), want[i]);
+}
+
+START_TEST(attention_matches_torch) {
+  for (int f64 = 0; f64 < 2; f64++) {
+    pt_dtype dt = f64 ? PT_F64 : PT_F32;
+    double tol = f64 ? 1e-12 : 1e-5;
+    pt_tensor *q = pattern(dt, 3, 0.1), *k = pattern(dt, 4, 0.2), *v = pattern(dt, 4, 0.3);
+    pt_tensor *pk = pattern(dt, 2, 0.4), *pv = pattern(dt, 2, 0.5);
+    pt_tensor *mask = pt_zeros(dt, PT_DIMS(1, 1, 1, 6));
+    pt_set(mask, 5, -1e9);
+    pt_tensor *out = pt_attention(q, k, v, pk, pv, mask, 0.5, 0.1, false, NULL);
+    check_values(out, torch_out, tol, "out");
+    pt_tensor *w = pt_empty(dt, out->ndim, out->shape);
+    for (int64_t i = 0; i < pt_numel(w); i++) pt_set(w, i, cos(0.11 * (double)i));
+    ck_assert_int_eq(pt_backward(out, w, false), PT_OK);
+    check_values(q->grad, torch_dq, tol, "dq");
+    check_values(k->grad, torch_dk, tol, "dk");
+    check_values(v->grad, torch_dv, tol, "dv");
+    check_values(pk->grad, torch_dpk, tol, "dprefix_k");
+    check_values(pv->grad, torch_dpv, tol, "dprefix_v");
+    pt_tensor *t[] = {q, k, v, pk, pv, mask, out, w};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+  }
+}
+END_TEST
 
 START_TEST(attention_equals_composed_ops) { check_against_composed(0.0); }
 END_TEST
@@ -498,6 +587,7 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("index");
   TCase *tc = tcase_create("core");
+  tcase_add_test(tc, attention_matches_torch);
   tcase_add_test(tc, attention_equals_composed_ops);
   tcase_add_test(tc, attention_with_dropout_equals_composed_ops);
   tcase_add_test(tc, prefix_attention_equals_concatenated_keys);
