@@ -322,6 +322,7 @@ static void usage(FILE *f) {
 int pt_cmd_bench(int argc, char **argv) {
   bench_cfg cfg = {.reps = 7};
   const char *what = NULL;
+  if (argc > 1 && !strcmp(argv[1], "model")) return pt_cmd_bench_model(argc - 1, argv + 1);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
@@ -347,7 +348,7 @@ int pt_cmd_bench(int argc, char **argv) {
     }
   }
   if (!what || strcmp(what, "ops")) {
-    fprintf(stderr, "ptune bench: say what to measure: 'ptune bench ops'\n");
+    fprintf(stderr, "ptune bench: say what to measure: 'ptune bench ops' or 'ptune bench model'\n");
     usage(stderr);
     return 2;
   }

@@ -4,6 +4,7 @@
 
 int pt_cmd_gradcheck(int argc, char **argv);
 int pt_cmd_bench(int argc, char **argv);
+int pt_cmd_bench_model(int argc, char **argv);
 int pt_cmd_tokenize(int argc, char **argv);
 
 #endif

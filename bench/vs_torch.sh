@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# ptune beside PyTorch on the same machine, in the same run: each mode of
+# each implementation in its own process (so peak RSS is per mode), then the
+# ratios. PyTorch is measured at its best (bench_torch.py sets
+# OMP_WAIT_POLICY=PASSIVE for itself); ptune runs with the environment as it
+# is. Needs Debian's python3-torch for the PyTorch side.
+#
+#   bench/vs_torch.sh                   # ptv2, full, infer at batch 8 x 128, prefix 16
+#   bench/vs_torch.sh --scaling         # also ptv2 at seq 64/128/256/384 and prefix 8/16/64/128
+#   PTUNE=build/apps/ptune bench/vs_torch.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PTUNE=${PTUNE:-build/apps/ptune}
+PY=${PYTHON:-/usr/bin/python3}
+OUT=${OUT:-bench/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+[ -x "$PTUNE" ] || { echo "vs_torch.sh: $PTUNE not built (ninja -C build)" >&2; exit 1; }
+"$PY" -c 'import torch' 2>/dev/null || { echo "vs_torch.sh: $PY has no torch (apt-get install python3-torch)" >&2; exit 1; }
+
+run_pair() { # mode seq prefix
+  local mode=$1 seq=$2 prefix=$3 p t
+  p=$("$PTUNE" bench model --mode "$mode" --seq "$seq" --prefix "$prefix" --json 2>/dev/null | tail -n 1)
+  t=$("$PY" bench/bench_torch.py --mode "$mode" --seq "$seq" --prefix "$prefix" | tail -n 1)
+  echo "{\"mode\": \"$mode\", \"seq\": $seq, \"prefix\": $prefix, \"ptune\": $p, \"torch\": $t}" >> "$OUT"
+  "$PY" - "$mode" "$seq" "$prefix" "$p" "$t" <<'PYEOF'
+import json, sys
+mode, seq, prefix = sys.argv[1:4]
+p, t = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+key = "ms_per_batch_median" if mode == "infer" else "ms_per_step_median"
+print(f"{mode:6s} seq {seq:>4s} prefix {prefix:>4s} | ptune {p[key]:8.1f} ms ({p['ms_min']:.0f}-{p['ms_max']:.0f})"
+      f" {p['gflops']:6.1f} GFLOP/s {p['peak_rss_mib']:6.0f} MiB | torch {t[key]:8.1f} ms"
+      f" ({t['ms_min']:.0f}-{t['ms_max']:.0f}) {t['gflops']:6.1f} GFLOP/s {t['peak_rss_mib']:6.0f} MiB"
+      f" | speed-up {t[key] / p[key]:.2f}x, RSS {p['peak_rss_mib'] / t['peak_rss_mib']:.2f}x")
+PYEOF
+}
+
+echo "ptune vs PyTorch, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; raw rows in $OUT"
+for mode in ptv2 full infer; do run_pair "$mode" 128 16; done
+if [ "${1:-}" = "--scaling" ]; then
+  for seq in 64 256 384; do run_pair ptv2 "$seq" 16; done
+  for prefix in 8 64 128; do run_pair ptv2 128 "$prefix"; done
+fi
