@@ -162,3 +162,45 @@ texts = [b"Hello, world! unaffable caf\xc3\xa9",
 for i, t in enumerate(texts):
     for tk in range(3):
         put("tok_encode", "t%d-k%d" % (i, tk), bytes([tk << 6 | (i & 3) << 2 | (i & 1) << 1 | 0x30, i & 3]) + t)
+
+# ---- squad (mode byte: bit 0 labels optional, bit 1 na_probs, bit 2 roberta,
+# bits 3-5 window length, bits 6-7 stride; sections: SQuAD JSON, predictions,
+# na_prob scores, split by "\n@@@@\n")
+def squad(version, paras, title="T"):
+    return json.dumps({"version": version, "data": [{"title": title, "paragraphs": paras}]}).encode()
+
+
+ctx = "Normans came from Normandy in France. They were descended from Norse raiders."
+v1 = squad("1.1", [{"context": ctx, "qas": [
+    {"id": "q1", "question": "Where is Normandy?", "answers": [{"text": "France", "answer_start": 30}]},
+    {"id": "q2", "question": "Who were the Normans descended from?",
+     "answers": [{"text": "Norse raiders", "answer_start": 63}, {"text": "Norse", "answer_start": 63}]}]}])
+put("squad", "v1", b"\x00" + v1 + S + b'{"q1": "France", "q2": "Vikings"}' + S + b'{"q1": 0.1, "q2": 0.9}')
+v2 = squad("v2.0", [{"context": "Caf\u00e9 \u4e2d\u6587 \U0001f917 na\u00efve text about nothing in particular.", "qas": [
+    {"id": "a", "question": "What?", "answers": [{"text": "\u4e2d\u6587", "answer_start": 5}], "is_impossible": False},
+    {"id": "b", "question": "Why not?", "answers": [], "plausible_answers": [{"text": "text", "answer_start": 16}],
+     "is_impossible": True}]}])
+put("squad", "v2-unicode", b"\x86" + v2 + S + b'{"a": "", "b": ""}' + S + b'{"a": 0.5, "b": 1}')
+put("squad", "dev-v1.1", b"\x0c" + squad(
+    "1.1", json.loads(fix("data", "squad", "dev-v1.1.excerpt.json"))["data"][0]["paragraphs"][:1]))
+put("squad", "dev-v2.0", b"\x18" + squad(
+    "v2.0", json.loads(fix("data", "squad", "dev-v2.0.excerpt.json"))["data"][0]["paragraphs"][:1]))
+put("squad", "bad-outside", b"\x00" + squad("1.1", [{"context": "short", "qas": [
+    {"id": "x", "question": "q", "answers": [{"text": "short", "answer_start": 3}]}]}]))
+put("squad", "bad-dup-id", b"\x00" + squad("1.1", [{"context": "ab", "qas": [
+    {"id": "x", "question": "q", "answers": [{"text": "a", "answer_start": 0}]},
+    {"id": "x", "question": "q", "answers": [{"text": "b", "answer_start": 1}]}]}]))
+put("squad", "bad-types", b"\x00" + b'{"data": [{"paragraphs": [{"context": 5, "qas": {}}]}]}')
+
+# ---- config (byte 0 bit 0: 0 config.json, 1 adapter_config.json)
+put("config", "bert", b"\x00" + fix("ptv2", "bert_qa_p4_proj", "config.json"))
+put("config", "roberta", b"\x00" + fix("ptv2", "roberta_qa_p8_noproj", "config.json"))
+put("config", "bad-heads", b"\x00" + b'{"model_type": "bert", "hidden_size": 10, "num_attention_heads": 3}')
+adapter = {"method": "ptv2", "task": "token_classification", "pre_seq_len": 8, "prefix_projection": True,
+           "prefix_hidden_size": 16, "model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "id2label": {"0": "O", "1": "B-PER", "2": "I-PER"}}
+put("config", "adapter", b"\x01" + json.dumps(adapter, indent=2).encode())
+put("config", "adapter-baked-qa", b"\x01" + json.dumps(dict(adapter, task="question_answering", baked=True,
+                                                            model_type="roberta", id2label=None)).encode())
+put("config", "adapter-bad-labels", b"\x01" + json.dumps(dict(adapter, id2label={"0": "O", "5": "X"})).encode())
+put("config", "adapter-bad-method", b"\x01" + json.dumps(dict(adapter, method="lora", pre_seq_len=-1)).encode())

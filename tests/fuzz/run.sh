@@ -10,15 +10,15 @@
 #   tests/fuzz/run.sh --replay [HARNESS...] run every committed corpus file once;
 #                                           exit non-zero on any crash
 #
-# HARNESS names: safetensors json conll srl glue tok_load tok_encode (default:
-# all). FUZZ_BUILD names the build directory (default build-fuzz), CC the
-# compiler (default clang).
+# HARNESS names: safetensors json conll srl glue tok_load tok_encode squad
+# config (default: all). FUZZ_BUILD names the build directory (default
+# build-fuzz), CC the compiler (default clang).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 build="${FUZZ_BUILD:-build-fuzz}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
-all=(safetensors json conll srl glue tok_load tok_encode)
+all=(safetensors json conll srl glue tok_load tok_encode squad config)
 
 mode="${1:-}"
 [ -n "$mode" ] || { sed -n '2,16p' "$0"; exit 2; }
