@@ -90,6 +90,7 @@ int64_t pt_live_bytes(void);
 
 /* ---- creation (all return a new reference, or NULL on failure) ---- */
 
+/* pt_empty leaves the values undefined (write them all); pt_zeros zeroes. */
 pt_tensor *pt_empty(pt_dtype dt, int ndim, const int64_t *shape);
 pt_tensor *pt_zeros(pt_dtype dt, int ndim, const int64_t *shape);
 pt_tensor *pt_ones(pt_dtype dt, int ndim, const int64_t *shape);
@@ -105,7 +106,7 @@ pt_tensor *pt_from_buffer(pt_dtype dt, int ndim, const int64_t *shape,
 pt_tensor *pt_tensor_wrap(pt_storage *st, pt_dtype dt, int64_t offset, int ndim,
                           const int64_t *shape, const int64_t *strides);
 pt_tensor *pt_zeros_like(const pt_tensor *t);
-pt_tensor *pt_empty_like(const pt_tensor *t); /* contiguous, same shape/dtype */
+pt_tensor *pt_empty_like(const pt_tensor *t); /* contiguous, same shape/dtype, undefined values */
 
 /* Shape helpers (variadic shape constructors would hide the ndim). */
 #define PT_SHAPE(...) ((const int64_t[]){__VA_ARGS__})

@@ -65,7 +65,9 @@ bool pt_dtype_is_float(pt_dtype dt) { return dt == PT_F32 || dt == PT_F64; }
 
 /* ---- storage ---- */
 
-pt_storage *pt_storage_new(size_t nbytes) {
+/* Storage whose bytes are left as malloc gives them (pt_empty's: zeroing
+ * every activation buffer would add a full extra pass over memory). */
+static pt_storage *storage_new_uninit(size_t nbytes) {
   pt_storage *st = pt_alloc(sizeof *st);
   if (!st) {
     pt_error(PT_ERR_NOMEM, "out of memory allocating a storage header");
@@ -77,11 +79,16 @@ pt_storage *pt_storage_new(size_t nbytes) {
     pt_error(PT_ERR_NOMEM, "out of memory allocating %zu bytes", nbytes);
     return NULL;
   }
-  memset(st->data, 0, nbytes);
   st->nbytes = nbytes;
   st->refcount = 1;
   st->release = NULL;
   st->release_ctx = NULL;
+  return st;
+}
+
+pt_storage *pt_storage_new(size_t nbytes) {
+  pt_storage *st = storage_new_uninit(nbytes);
+  if (st) memset(st->data, 0, nbytes);
   return st;
 }
 
@@ -176,7 +183,7 @@ pt_tensor *pt_empty(pt_dtype dt, int ndim, const int64_t *shape) {
     return NULL;
   }
   int64_t n = dims_numel(ndim, shape);
-  pt_storage *st = pt_storage_new((size_t)n * pt_dtype_size(dt));
+  pt_storage *st = storage_new_uninit((size_t)n * pt_dtype_size(dt));
   if (!st) return NULL;
   pt_tensor *t = header_new(st, dt, 0, ndim, shape, NULL);
   pt_storage_unref(st);
@@ -184,7 +191,9 @@ pt_tensor *pt_empty(pt_dtype dt, int ndim, const int64_t *shape) {
 }
 
 pt_tensor *pt_zeros(pt_dtype dt, int ndim, const int64_t *shape) {
-  return pt_empty(dt, ndim, shape); /* storage is zeroed */
+  pt_tensor *t = pt_empty(dt, ndim, shape);
+  if (t) memset(t->storage->data, 0, t->storage->nbytes);
+  return t;
 }
 
 pt_tensor *pt_full(pt_dtype dt, int ndim, const int64_t *shape, double value) {
