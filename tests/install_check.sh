@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the release tree into a scratch prefix and builds the README's
+# first program against it with pkg-config, as a user's own program would.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+meson install -C "$BUILD" --destdir "$dest" >/dev/null
+pcdir=$(dirname "$(find "$dest" -name ptune.pc | head -n 1)")
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
+sed -n '/^```c$/,/^```$/p' README.md | sed '1d;$d' > "$dest/first.c"
+inc=$(find "$dest" -type d -name include | head -n 1)
+cc -std=gnu11 -Wall -Werror "$dest/first.c" -I"$inc" $(pkg-config --cflags --libs ptune) -o "$dest/first"
+LD_LIBRARY_PATH="$pcdir/.." "$dest/first" | grep -q "dL/db"
+echo "install check: headers, libptune and ptune.pc build the README program"
