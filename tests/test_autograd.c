@@ -129,6 +129,40 @@ START_TEST(dropping_the_output_frees_the_graph) {
 }
 END_TEST
 
+/* A small model checked along random directions (a few forwards), as a user
+ * checks a whole network; and the same check must fail on a wrong model. */
+static pt_tensor *small_model(pt_tensor *const *in, int n, void *ctx) {
+  (void)n;
+  bool wrong = ctx != NULL;
+  pt_tensor *h = pt_linear(in[0], in[1], in[2]);
+  pt_tensor *a = pt_tanh(h);
+  pt_tensor *y = pt_layer_norm(a, in[3], NULL, 1e-5);
+  /* wrong: the value is y² but the gradient only y·dy (one factor detached) */
+  pt_tensor *d = wrong ? pt_detach(y) : NULL;
+  pt_tensor *out = wrong ? pt_mul(y, d) : pt_tensor_ref(y);
+  pt_tensor_free(d);
+  pt_tensor_free(h);
+  pt_tensor_free(a);
+  pt_tensor_free(y);
+  return out;
+}
+
+START_TEST(direction_check_of_a_small_model) {
+  pt_rng rng;
+  pt_rng_init(&rng, 9);
+  pt_tensor *in[4] = {pt_case_rand(&rng, PT_DIMS(3, 5), false), pt_case_rand(&rng, PT_DIMS(4, 5), true),
+                      pt_case_rand(&rng, PT_DIMS(4), true), pt_case_rand(&rng, PT_DIMS(4), true)};
+  pt_gradcheck_result r;
+  ck_assert_int_eq(pt_gradcheck_direction(small_model, NULL, 4, in, 5, NULL, &r), PT_OK);
+  ck_assert_msg(r.passed, "%s", r.message);
+  ck_assert_int_eq(r.checked, 5);
+  ck_assert_ptr_null(in[0]->grad); /* the frozen input */
+  ck_assert_int_eq(pt_gradcheck_direction(small_model, (void *)1, 4, in, 5, NULL, &r), PT_OK);
+  ck_assert_msg(!r.passed, "a model with a wrong gradient passed: %s", r.message);
+  for (int i = 0; i < 4; i++) pt_tensor_free(in[i]);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("autograd");
   TCase *tc = tcase_create("core");
@@ -138,6 +172,7 @@ int main(void) {
   tcase_add_test(tc, no_grad_records_nothing);
   tcase_add_test(tc, null_inputs_propagate_and_errors_name_shapes);
   tcase_add_test(tc, dropping_the_output_frees_the_graph);
+  tcase_add_test(tc, direction_check_of_a_small_model);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
