@@ -6,5 +6,9 @@ int pt_cmd_gradcheck(int argc, char **argv);
 int pt_cmd_bench(int argc, char **argv);
 int pt_cmd_bench_model(int argc, char **argv);
 int pt_cmd_tokenize(int argc, char **argv);
+int pt_cmd_train(int argc, char **argv);
+int pt_cmd_eval(int argc, char **argv);
+int pt_cmd_predict(int argc, char **argv);
+int pt_cmd_inspect(int argc, char **argv);
 
 #endif

@@ -14,6 +14,10 @@ static const command commands[] = {
     {"gradcheck", pt_cmd_gradcheck, "check every op's gradient against finite differences"},
     {"bench", pt_cmd_bench, "measure matmul and row-op speed against cblas and memcpy"},
     {"tokenize", pt_cmd_tokenize, "tokenize jsonl texts (and pairs) with a BERT or RoBERTa tokenizer"},
+    {"train", pt_cmd_train, "train a P-Tuning v2 / prompt / fine-tuned model on ner, qa, cls, mc or srl"},
+    {"eval", pt_cmd_eval, "score an adapter on labelled data (one JSON line)"},
+    {"predict", pt_cmd_predict, "label data with an adapter"},
+    {"inspect", pt_cmd_inspect, "architecture and (trainable) parameter counts"},
 };
 
 static void usage(FILE *f) {

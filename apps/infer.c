@@ -1,0 +1,48 @@
+/* What `ptune eval` and `ptune predict` share: the base model with a trained
+ * adapter, the adapter's label set, and the data read and encoded. */
+#include <string.h>
+#include <omp.h>
+
+#include "apps/train.h"
+#include "models/pt_adapter.h"
+
+void pt_infer_free(pt_infer *in) {
+  if (in->model_ok) pt_ptv2_model_free(&in->model);
+  pt_tokenizer_free(in->tok);
+  pt_label_map_free(&in->map);
+  pt_task_data_free(&in->data);
+  memset(in, 0, sizeof *in);
+}
+
+pt_status pt_infer_setup(const pt_run_args *a, bool need_labels, pt_infer *in) {
+  memset(in, 0, sizeof *in);
+  pt_label_map_init(&in->map);
+  if (a->threads > 0) omp_set_num_threads((int)a->threads);
+  pt_adapter_config ac = {0};
+  PT_TRY(pt_adapter_load_model(&in->model, a->model, a->adapter, &ac));
+  in->model_ok = true;
+  pt_status st = PT_OK;
+  if (ac.cfg.task != pt_app_task_kind(a->task))
+    st = pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", a->adapter,
+                  pt_task_name(ac.cfg.task), pt_app_task_name(a->task));
+  if (st == PT_OK && (a->task == PT_APP_NER || a->task == PT_APP_SRL || a->task == PT_APP_CLS))
+    st = pt_label_map_set(&in->map, (const char *const *)ac.id2label, ac.nlabels);
+  pt_adapter_config_free(&ac);
+  PT_TRY(st);
+  const pt_bert_config *bc = &in->model.bert.cfg;
+  int64_t P = in->model.cfg.method == PT_METHOD_FINETUNE ? 0 : in->model.cfg.pre_seq_len;
+  int64_t off = bc->arch == PT_ARCH_ROBERTA ? bc->pad_token_id + 1 : 0;
+  if (P + a->max_seq_len + off > bc->max_position)
+    return pt_error(PT_ERR_ARG,
+                    "%s/config.json: prefix %lld + --max-seq-len %lld exceeds "
+                    "max_position_embeddings %lld",
+                    a->model, (long long)P, (long long)a->max_seq_len, (long long)bc->max_position);
+  in->tok = pt_tokenizer_load(a->model);
+  if (!in->tok) return pt_error_code();
+  PT_TRY(pt_task_data_read(a, a->data, need_labels, &in->data));
+  if (need_labels && !in->data.labelled)
+    return pt_error(PT_ERR_FORMAT, "%s: no labels to score against", a->data);
+  if (!need_labels) in->data.labelled = false;
+  PT_TRY(pt_task_data_map_labels(&in->data, &in->map, false));
+  return pt_task_data_encode(&in->data, in->tok, a);
+}

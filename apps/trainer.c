@@ -1,0 +1,345 @@
+/* The training loop of `ptune train`: base model (+ --init-adapter), label
+ * map, features, optimizer and schedule; then optimizer steps over batches in
+ * epoch order (a fixed permutation per epoch from --seed, or file order), with
+ * metrics lines, dev evaluations (OUT/best keeps the best adapter),
+ * checkpoints every --save-every steps, and OUT/last at the end.
+ *
+ * Determinism: data order, dropout masks and initialization are functions of
+ * the seed (counter-based RNG), and every kernel is deterministic for a given
+ * thread count, so the same seed and threads give bit-identical adapters,
+ * also across a --resume. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apps/train.h"
+#include "autograd/pt_autograd.h"
+#include "models/pt_adapter.h"
+#include "models/pt_hf.h"
+#include "tensor/pt_file.h"
+
+typedef struct {
+  const pt_run_args *a;
+  pt_tokenizer *tok;
+  pt_label_map map;
+  pt_task_data train, dev;
+  pt_ptv2_model model;
+  bool model_ok;
+  pt_optim *opt;
+  FILE *metrics;
+  int64_t pad_id;
+  double t_tokenize, t_batch, t_step, t_eval;
+} trainer;
+
+/* The epoch's example order: identity with --no-shuffle, else a
+ * Fisher-Yates shuffle driven by (seed, epoch). */
+static void epoch_order(const pt_run_args *a, int64_t epoch, int64_t *perm, int64_t n) {
+  for (int64_t i = 0; i < n; i++) perm[i] = i;
+  if (a->no_shuffle) return;
+  pt_rng r;
+  pt_rng_init(&r, pt_rng_bits(a->seed, 0x5eed0000ULL + (uint64_t)epoch));
+  for (int64_t i = n - 1; i > 0; i--) {
+    int64_t j = (int64_t)pt_rng_below(&r, (uint64_t)i + 1);
+    int64_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+}
+
+static pt_status check_positions(const pt_run_args *a, const pt_bert_config *bc,
+                                 const pt_ptv2_config *cfg) {
+  int64_t P = cfg->method == PT_METHOD_FINETUNE ? 0 : cfg->pre_seq_len;
+  int64_t offset = bc->arch == PT_ARCH_ROBERTA ? bc->pad_token_id + 1 : 0;
+  if (P + a->max_seq_len + offset > bc->max_position)
+    return pt_error(PT_ERR_ARG,
+                    "%s/config.json: prefix %lld + --max-seq-len %lld%s exceeds "
+                    "max_position_embeddings %lld",
+                    a->model, (long long)P, (long long)a->max_seq_len,
+                    offset ? " + RoBERTa's position offset" : "", (long long)bc->max_position);
+  return PT_OK;
+}
+
+/* Model, labels and data. */
+static pt_status setup(trainer *t) {
+  const pt_run_args *a = t->a;
+  pt_label_map_init(&t->map);
+  t->tok = pt_tokenizer_load(a->model);
+  if (!t->tok) return pt_error_code();
+  t->pad_id = pt_tokenizer_pad_id(t->tok);
+  pt_ptv2_config cfg = {a->method, pt_app_task_kind(a->task), a->pre_seq_len,
+                        a->prefix_projection, a->prefix_hidden_size, 0};
+  pt_adapter_config ac = {0};
+  bool grow = true;
+  if (a->init_adapter) {
+    PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
+    cfg = ac.cfg;
+    pt_status st = PT_OK;
+    if (cfg.task != pt_app_task_kind(a->task))
+      st = pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", a->init_adapter,
+                    pt_task_name(cfg.task), pt_app_task_name(a->task));
+    if (st == PT_OK && (a->task == PT_APP_NER || a->task == PT_APP_SRL || a->task == PT_APP_CLS))
+      st = pt_label_map_set(&t->map, (const char *const *)ac.id2label, ac.nlabels);
+    pt_adapter_config_free(&ac);
+    PT_TRY(st);
+    grow = false;
+  } else {
+    PT_TRY(pt_task_data_preset_labels(a, &t->map));
+  }
+  double t0 = pt_now();
+  PT_TRY(pt_task_data_read(a, a->train, true, &t->train));
+  if (!t->train.labelled) return pt_error(PT_ERR_FORMAT, "%s: training data has no labels", a->train);
+  PT_TRY(pt_task_data_map_labels(&t->train, &t->map, grow));
+  if (a->dev) {
+    PT_TRY(pt_task_data_read(a, a->dev, true, &t->dev));
+    PT_TRY(pt_task_data_map_labels(&t->dev, &t->map, grow));
+  }
+  if (!a->init_adapter) cfg.num_labels = t->map.n > 0 ? t->map.n : 2;
+  if ((a->task == PT_APP_NER || a->task == PT_APP_SRL || a->task == PT_APP_CLS) && t->map.n < 1)
+    return pt_error(PT_ERR_FORMAT, "%s: no labels", a->train);
+  pt_bert_config bc;
+  PT_TRY(pt_bert_config_load(a->model, &bc));
+  PT_TRY(check_positions(a, &bc, &cfg));
+  if (a->dropout_set) bc.hidden_dropout = bc.attention_dropout = a->dropout;
+  PT_TRY(pt_ptv2_model_init(&t->model, &bc, &cfg, a->seed));
+  t->model_ok = true;
+  PT_TRY(pt_bert_load_weights(&t->model.params, &t->model.bert, a->model));
+  if (a->init_adapter) {
+    PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
+    pt_status st = pt_adapter_check_base(&ac, &bc, a->init_adapter);
+    pt_adapter_config_free(&ac);
+    PT_TRY(st);
+    PT_TRY(pt_adapter_load_weights(&t->model, a->init_adapter));
+  }
+  PT_TRY(pt_task_data_encode(&t->train, t->tok, a));
+  if (a->dev) PT_TRY(pt_task_data_encode(&t->dev, t->tok, a));
+  t->t_tokenize = pt_now() - t0;
+  /* Optimizer over the trainable tensors, in parameter order. */
+  if (a->optimizer == PT_OPTIM_SGD) {
+    pt_sgd_opts so = {a->lr, a->momentum, 0, a->weight_decay, false};
+    t->opt = pt_sgd_new(&so);
+  } else {
+    pt_adamw_opts ao = pt_adamw_defaults();
+    ao.lr = a->lr;
+    ao.weight_decay = a->weight_decay;
+    t->opt = pt_adamw_new(&ao);
+  }
+  if (!t->opt) return pt_error_code();
+  for (int i = 0; i < t->model.params.count; i++) {
+    pt_tensor *p = t->model.params.items[i];
+    if (!pt_requires_grad(p)) continue;
+    PT_TRY(pt_optim_add_param(t->opt, p, NULL, a->hf_no_decay ? pt_decay_hf(p->name, NULL) : true));
+  }
+  return PT_OK;
+}
+
+static void teardown(trainer *t) {
+  if (t->metrics) fclose(t->metrics);
+  pt_optim_free(t->opt);
+  if (t->model_ok) pt_ptv2_model_free(&t->model);
+  pt_task_data_free(&t->train);
+  pt_task_data_free(&t->dev);
+  pt_label_map_free(&t->map);
+  pt_tokenizer_free(t->tok);
+}
+
+static pt_status save_adapter(trainer *t, const char *sub) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/%s", t->a->out, sub);
+  return pt_adapter_save(&t->model, dir, (int)t->map.n, (const char *const *)t->map.names);
+}
+
+/* Evaluates on dev, logs it, keeps the best adapter. */
+static pt_status dev_eval(trainer *t, pt_train_state *s, pt_progress *pg) {
+  if (!t->a->dev) return PT_OK;
+  double t0 = pt_now();
+  pt_eval_result r;
+  PT_TRY(pt_evaluate(&t->model, &t->dev, &t->map, t->a, t->pad_id, &r));
+  t->t_eval += pt_now() - t0;
+  fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"eval\": %s}\n", (long long)s->step,
+          (long long)s->epoch, r.json);
+  fflush(t->metrics);
+  pt_progress_line(pg, "step %lld: dev %s %.4f  %s", (long long)s->step, r.primary_name,
+                   r.primary, r.json);
+  pt_status st = PT_OK;
+  if (!s->has_best || r.primary > s->best) {
+    s->has_best = true;
+    s->best = r.primary;
+    s->best_step = s->step;
+    st = save_adapter(t, "best");
+  }
+  pt_eval_result_free(&r);
+  return st;
+}
+
+/* One optimizer step over up to grad_accum batches; returns the mean loss. */
+static pt_status train_step(trainer *t, pt_train_state *s, const int64_t *perm, pt_rng *drop,
+                            const pt_schedule *sched, double *loss_out, int64_t *tokens) {
+  const pt_run_args *a = t->a;
+  const pt_task_data *td = &t->train;
+  const pt_feature **fb = malloc(sizeof(pt_feature *) * (size_t)a->batch_size);
+  if (!fb) return pt_error(PT_ERR_NOMEM, "train: out of memory");
+  pt_status st = PT_OK;
+  double loss = 0;
+  int nmicro = 0;
+  for (int64_t k = 0; st == PT_OK && k < a->grad_accum && s->pos < td->n; k++) {
+    int64_t nb = td->n - s->pos < a->batch_size ? td->n - s->pos : a->batch_size;
+    for (int64_t i = 0; i < nb; i++) fb[i] = &td->f[perm[s->pos + i]];
+    double t0 = pt_now();
+    pt_batch b;
+    st = pt_batch_make(fb, nb, td->task, t->pad_id, true, &b);
+    double t1 = pt_now();
+    t->t_batch += t1 - t0;
+    if (st != PT_OK) break;
+    *tokens += b.tokens;
+    pt_nn_mode mode = {true, drop};
+    pt_ptv2_outputs o;
+    st = pt_ptv2_forward(&t->model, &b.b, mode, false, &o);
+    if (st == PT_OK) {
+      loss += pt_get(o.loss, 0);
+      st = pt_backward(o.loss, NULL, false);
+      pt_ptv2_outputs_free(&o);
+    }
+    pt_batch_free(&b);
+    t->t_step += pt_now() - t1;
+    s->pos += nb;
+    nmicro++;
+  }
+  free(fb);
+  if (st != PT_OK) return st;
+  double t1 = pt_now();
+  if (nmicro > 1) /* the mean over the micro-batches, as loss / grad_accum does */
+    for (int i = 0; i < pt_optim_param_count(t->opt); i++) {
+      pt_tensor *g = pt_optim_param(t->opt, i)->grad;
+      for (int64_t j = 0; g && j < pt_numel(g); j++) pt_set(g, j, pt_get(g, j) / nmicro);
+    }
+  if (a->max_grad_norm > 0) PT_TRY(pt_optim_clip_grad_norm(t->opt, a->max_grad_norm, NULL));
+  pt_optim_set_lr(t->opt, pt_schedule_lr(sched, s->step));
+  st = pt_optim_step(t->opt);
+  pt_optim_zero_grad(t->opt);
+  t->t_step += pt_now() - t1;
+  *loss_out = loss / (nmicro ? nmicro : 1);
+  if (st == PT_OK && !isfinite(*loss_out))
+    st = pt_error(PT_ERR_NUMERIC, "train: loss is %g at step %lld", *loss_out,
+                  (long long)s->step + 1);
+  s->step++;
+  return st;
+}
+
+static pt_status loop(trainer *t) {
+  const pt_run_args *a = t->a;
+  int64_t nf = t->train.n;
+  int64_t nbatches = (nf + a->batch_size - 1) / a->batch_size;
+  int64_t per_epoch = (nbatches + a->grad_accum - 1) / a->grad_accum;
+  int64_t total = a->max_steps > 0 ? a->max_steps : a->epochs * per_epoch;
+  if (total < 1) return pt_error(PT_ERR_ARG, "train: nothing to do (0 steps)");
+  pt_schedule sched = {a->schedule, a->lr, 0, total, a->gamma, per_epoch};
+  sched.warmup_steps = a->warmup < 1 ? (int64_t)ceil(a->warmup * (double)total) : (int64_t)a->warmup;
+  pt_train_state s = {0};
+  pt_rng_init(&s.rng, pt_rng_bits(a->seed, 0xd20b0000ULL));
+  PT_TRY(pt_mkdirs(a->out));
+  if (a->resume) {
+    PT_TRY(pt_checkpoint_load(a->out, &t->model, t->opt, &s));
+    if (s.pos > nf) return pt_error(PT_ERR_FORMAT, "%s: checkpoint is past the data", a->out);
+  }
+  char p[4200];
+  snprintf(p, sizeof p, "%s/metrics.jsonl", a->out);
+  t->metrics = fopen(p, a->resume ? "a" : "w");
+  if (!t->metrics) return pt_error(PT_ERR_IO, "%s: cannot open for writing", p);
+  int64_t *perm = malloc(sizeof(int64_t) * (size_t)nf);
+  if (!perm) return pt_error(PT_ERR_NOMEM, "train: out of memory");
+  epoch_order(a, s.epoch, perm, nf);
+  int64_t total_params = pt_params_numel(&t->model.params, false);
+  int64_t trainable = pt_params_numel(&t->model.params, true);
+  pt_progress pg;
+  pt_progress_init(&pg, stderr, total, s.step, a->quiet);
+  pt_progress_line(&pg, "train: %lld examples, %lld features, %lld steps (%lld per epoch), "
+                        "trainable %lld of %lld parameters (%.4f%%)",
+                   (long long)t->train.n_examples, (long long)nf, (long long)total,
+                   (long long)per_epoch, (long long)trainable, (long long)total_params,
+                   100.0 * (double)trainable / (double)total_params);
+  double t_start = pt_now(), loss_acc = 0;
+  int64_t loss_n = 0, tok_win = 0;
+  double t_win = pt_now();
+  pt_status st = PT_OK;
+  bool evaluated_last = false, stopped = false;
+  while (st == PT_OK && s.step < total) {
+    double loss = 0;
+    int64_t tokens = 0;
+    st = train_step(t, &s, perm, &s.rng, &sched, &loss, &tokens);
+    if (st != PT_OK) break;
+    pg.tokens += tokens;
+    tok_win += tokens;
+    loss_acc += loss;
+    loss_n++;
+    evaluated_last = false;
+    bool log = s.step % a->log_every == 0 || s.step == total || s.step == 1;
+    double lr = pt_optim_get_lr(t->opt);
+    pt_progress_update(&pg, s.step, loss, lr, log);
+    if (log) {
+      double now = pt_now();
+      fprintf(t->metrics,
+              "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.9g, \"lr\": %.9g, "
+              "\"tokens_per_s\": %.1f}\n",
+              (long long)s.step, (long long)s.epoch, loss_acc / (double)loss_n, lr,
+              now > t_win ? (double)tok_win / (now - t_win) : 0.0);
+      fflush(t->metrics);
+      loss_acc = 0, loss_n = 0, tok_win = 0, t_win = now;
+    }
+    bool epoch_end = s.pos >= nf;
+    if ((a->eval_every > 0 && s.step % a->eval_every == 0) ||
+        (a->eval_every == 0 && epoch_end)) {
+      st = dev_eval(t, &s, &pg);
+      evaluated_last = true;
+    }
+    if (st == PT_OK && epoch_end) {
+      s.epoch++;
+      s.pos = 0;
+      epoch_order(a, s.epoch, perm, nf);
+    }
+    if (st == PT_OK && a->save_every > 0 && s.step % a->save_every == 0 && s.step < total)
+      st = pt_checkpoint_save(a->out, &t->model, t->opt, &t->map, &s);
+    if (st == PT_OK && a->stop_after > 0 && s.step >= a->stop_after && s.step < total) {
+      stopped = true;
+      break;
+    }
+  }
+  free(perm);
+  pt_progress_done(&pg);
+  if (st != PT_OK || stopped) return st;
+  if (!evaluated_last) st = dev_eval(t, &s, &pg);
+  if (st == PT_OK) st = save_adapter(t, "last");
+  if (st == PT_OK && !a->dev) st = save_adapter(t, "best");
+  double el = pt_now() - t_start;
+  char best[64] = "null";
+  if (s.has_best) snprintf(best, sizeof best, "%.9g", s.best);
+  if (st == PT_OK) {
+    fprintf(t->metrics,
+            "{\"summary\": {\"time_s\": %.3f, \"steps\": %lld, \"best_dev\": %s, \"best_step\": "
+            "%lld, \"trainable\": %lld, \"parameters\": %lld, \"trainable_pct\": %.6f, "
+            "\"tokenize_s\": %.4f, \"batch_s\": %.4f, \"step_s\": %.4f, \"eval_s\": %.4f}}\n",
+            el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
+            (long long)total_params, 100.0 * (double)trainable / (double)total_params,
+            t->t_tokenize, t->t_batch, t->t_step, t->t_eval);
+    fflush(t->metrics);
+    if (!a->quiet)
+      fprintf(stderr,
+              "done: %.1f s, %lld steps, best dev %s (step %lld), trainable %lld of %lld "
+              "parameters (%.4f%%); tokenize %.3f s + batching %.3f s vs steps %.3f s\n",
+              el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
+              (long long)total_params, 100.0 * (double)trainable / (double)total_params,
+              t->t_tokenize, t->t_batch, t->t_step);
+  }
+  return st;
+}
+
+pt_status pt_train_run(const pt_run_args *a) {
+  if (a->threads > 0) omp_set_num_threads((int)a->threads);
+  if (a->resume && !pt_checkpoint_exists(a->out))
+    return pt_error(PT_ERR_IO, "%s/checkpoint.json: no checkpoint to resume from", a->out);
+  trainer t = {.a = a};
+  pt_status st = setup(&t);
+  if (st == PT_OK) st = loop(&t);
+  teardown(&t);
+  return st;
+}

@@ -1,0 +1,584 @@
+/* ptune train / eval / predict / inspect end to end on a tiny random BERT
+ * (vocab 30522 from tests/fixtures/vocab/bert-base-uncased, hidden 32, 2
+ * layers) written into a temp directory, on the committed data excerpts:
+ * files appear, metrics parse, the exact semantics of issue 4 hold bit for
+ * bit against the model API (one SGD step; three AdamW steps), same seed ->
+ * same adapter, a resumed run ends with the uninterrupted run's adapter, and
+ * bad inputs fail with one line naming the file. */
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apps/commands.h"
+#include "apps/train.h"
+#include "autograd/pt_autograd.h"
+#include "models/pt_adapter.h"
+#include "models/pt_hf.h"
+#include "nn/pt_params_io.h"
+#include "nn/pt_safetensors.h"
+#include "tensor/pt_file.h"
+
+static char root[256];   /* temp dir of this process */
+static char model[300];  /* the tiny model */
+static char fx[4096];    /* tests/fixtures/data */
+
+static void write_text(const char *path, const char *s) {
+  ck_assert_int_eq(pt_write_file_atomic(path, s, strlen(s)), PT_OK);
+}
+
+static void make_model(void) {
+  snprintf(root, sizeof root, "/tmp/ptune_train_XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  snprintf(model, sizeof model, "%s/model", root);
+  ck_assert_int_eq(pt_mkdirs(model), PT_OK);
+  const char *fix = getenv("PT_FIXTURES");
+  ck_assert_ptr_nonnull(fix);
+  snprintf(fx, sizeof fx, "%s/data", fix);
+  char p[4400], v[4400];
+  snprintf(v, sizeof v, "%s/vocab/bert-base-uncased/vocab.txt", fix);
+  snprintf(p, sizeof p, "%s/vocab.txt", model);
+  ck_assert_int_eq(symlink(v, p), 0);
+  snprintf(p, sizeof p, "%s/config.json", model);
+  write_text(p, "{\"model_type\": \"bert\", \"vocab_size\": 30522, \"hidden_size\": 32, "
+                "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"intermediate_size\": 64, "
+                "\"max_position_embeddings\": 512, \"type_vocab_size\": 2, \"pad_token_id\": 0, "
+                "\"hidden_dropout_prob\": 0.1, \"attention_probs_dropout_prob\": 0.1}\n");
+  pt_bert_config bc;
+  ck_assert_int_eq(pt_bert_config_load(model, &bc), PT_OK);
+  pt_ptv2_config cfg = {PT_METHOD_FINETUNE, PT_TASK_SEQUENCE_CLASSIFICATION, 0, false, 16, 2};
+  pt_ptv2_model m;
+  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 7), PT_OK);
+  pt_params enc = {0};
+  for (int i = 0; i < m.params.count; i++)
+    if (!strncmp(m.params.items[i]->name, "bert.", 5))
+      ck_assert_int_eq(pt_params_add(&enc, m.params.items[i], m.params.items[i]->name), PT_OK);
+  snprintf(p, sizeof p, "%s/model.safetensors", model);
+  ck_assert_int_eq(pt_params_save_safetensors(&enc, p, false, 0, NULL, NULL), PT_OK);
+  pt_params_free(&enc);
+  pt_ptv2_model_free(&m);
+}
+
+static void rm_rf(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static void setup(void) { make_model(); }
+static void teardown(void) { rm_rf(root); }
+
+/* Runs a command in-process with argv given as a NULL-terminated list;
+ * stdout goes to `capture` when it is not NULL. */
+static int run(int (*cmd)(int, char **), const char *capture, const char *const *args) {
+  char *argv[64];
+  int argc = 0;
+  while (args[argc]) {
+    argv[argc] = (char *)args[argc];
+    argc++;
+  }
+  argv[argc] = NULL;
+  int saved = -1;
+  if (capture) {
+    fflush(stdout);
+    saved = dup(1);
+    int fd = open(capture, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 1);
+    close(fd);
+  }
+  int rc = cmd(argc, argv);
+  if (capture) {
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+  }
+  return rc;
+}
+
+static void path(char *out, size_t cap, const char *a, const char *b) {
+  snprintf(out, cap, "%s/%s", a, b);
+}
+
+static bool exists(const char *dir, const char *file) {
+  char p[4400];
+  path(p, sizeof p, dir, file);
+  return access(p, F_OK) == 0;
+}
+
+/* The eval JSON line in `file`, parsed. */
+static json_t *read_json_line(const char *file) {
+  json_error_t e;
+  json_t *j = json_load_file(file, 0, &e);
+  ck_assert_msg(j != NULL, "%s: %s", file, e.text);
+  return j;
+}
+
+/* Byte-compares two adapters' tensors. */
+static void same_adapter(const char *a, const char *b) {
+  char pa[4400], pb[4400];
+  path(pa, sizeof pa, a, "adapter_model.safetensors");
+  path(pb, sizeof pb, b, "adapter_model.safetensors");
+  pt_safetensors *fa, *fb;
+  ck_assert_msg(pt_safetensors_open(pa, &fa) == PT_OK, "%s", pt_error_message());
+  ck_assert_msg(pt_safetensors_open(pb, &fb) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(pt_safetensors_count(fa), pt_safetensors_count(fb));
+  for (int i = 0; i < pt_safetensors_count(fa); i++) {
+    const char *name = pt_safetensors_name(fa, i);
+    pt_tensor *x = pt_safetensors_load(fa, name, PT_F32), *y = pt_safetensors_load(fb, name, PT_F32);
+    ck_assert_msg(x && y, "%s missing", name);
+    ck_assert_int_eq(pt_numel(x), pt_numel(y));
+    ck_assert_msg(!memcmp(pt_data(x), pt_data(y), (size_t)pt_numel(x) * 4), "%s differs", name);
+    pt_tensor_free(x);
+    pt_tensor_free(y);
+  }
+  pt_safetensors_close(fa);
+  pt_safetensors_close(fb);
+}
+
+START_TEST(test_ner_train_eval_predict) {
+  char train[4400], out[400], cap[400], pred[400], last[500];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(out, sizeof out, "%s/ner", root);
+  const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--dev", train,
+                        "--out", out, "--max-steps", "3", "--batch-size", "2", "--pre-seq-len",
+                        "4", "--max-seq-len", "64", "--log-every", "1", "--quiet", NULL};
+  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  ck_assert(exists(out, "metrics.jsonl"));
+  ck_assert(exists(out, "best/adapter_model.safetensors"));
+  ck_assert(exists(out, "last/adapter_config.json"));
+  /* metrics.jsonl: every line is JSON; 3 step lines, an eval, a summary. */
+  char p[4400];
+  path(p, sizeof p, out, "metrics.jsonl");
+  FILE *f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  char line[8192];
+  int steps = 0, evals = 0, summaries = 0;
+  while (fgets(line, sizeof line, f)) {
+    json_t *j = json_loads(line, 0, NULL);
+    ck_assert_msg(j != NULL, "bad metrics line %s", line);
+    if (json_object_get(j, "loss")) steps++;
+    if (json_object_get(j, "eval")) {
+      evals++;
+      ck_assert(json_is_number(json_object_get(json_object_get(j, "eval"), "f1")));
+    }
+    if (json_object_get(j, "summary")) {
+      summaries++;
+      json_t *s = json_object_get(j, "summary");
+      ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 3);
+      ck_assert(json_real_value(json_object_get(s, "trainable_pct")) > 0);
+      ck_assert(json_real_value(json_object_get(s, "trainable_pct")) < 100);
+    }
+    json_decref(j);
+  }
+  fclose(f);
+  ck_assert_int_eq(steps, 3);
+  ck_assert_int_ge(evals, 1);
+  ck_assert_int_eq(summaries, 1);
+  snprintf(last, sizeof last, "%s/last", out);
+  snprintf(cap, sizeof cap, "%s/eval.json", root);
+  const char *eargs[] = {"eval", "--task", "ner", "--model", model, "--adapter", last,
+                         "--data", train, "--max-seq-len", "64", NULL};
+  ck_assert_int_eq(run(pt_cmd_eval, cap, eargs), 0);
+  json_t *j = read_json_line(cap);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "task")), "ner");
+  double f1 = json_real_value(json_object_get(j, "f1"));
+  ck_assert(f1 >= 0 && f1 <= 1);
+  ck_assert(json_is_object(json_object_get(j, "per_type")));
+  json_decref(j);
+  snprintf(pred, sizeof pred, "%s/ner.pred.conll", root);
+  const char *pargs[] = {"predict", "--task", "ner", "--model", model, "--adapter", last,
+                         "--data", train, "--output", pred, "--max-seq-len", "64", NULL};
+  ck_assert_int_eq(run(pt_cmd_predict, NULL, pargs), 0);
+  /* Each word line gains one column; -DOCSTART- and blank lines do not. */
+  FILE *in = fopen(train, "r"), *po = fopen(pred, "r");
+  ck_assert(in && po);
+  char l1[4096], l2[4096];
+  int words = 0;
+  while (fgets(l1, sizeof l1, in)) {
+    ck_assert_ptr_nonnull(fgets(l2, sizeof l2, po));
+    int c1 = 0, c2 = 0;
+    bool doc = !strncmp(l1, "-DOCSTART-", 10);
+    for (char *s = strtok(l1, " \t\n"); s; s = strtok(NULL, " \t\n")) c1++;
+    for (char *s = strtok(l2, " \t\n"); s; s = strtok(NULL, " \t\n")) c2++;
+    if (doc) ck_assert_int_eq(c2, c1);
+    if (c1 > 1 && !doc) {
+      ck_assert_int_eq(c2, c1 + 1);
+      words++;
+    }
+  }
+  ck_assert_int_gt(words, 10);
+  fclose(in);
+  fclose(po);
+  /* inspect with the adapter */
+  snprintf(cap, sizeof cap, "%s/inspect.txt", root);
+  const char *iargs[] = {"inspect", "--model", model, "--adapter", last, NULL};
+  ck_assert_int_eq(run(pt_cmd_inspect, cap, iargs), 0);
+  f = fopen(cap, "r");
+  bool found = false;
+  while (fgets(line, sizeof line, f)) found |= strstr(line, "trainable: ") != NULL;
+  fclose(f);
+  ck_assert(found);
+}
+END_TEST
+
+/* train (2 steps) -> eval -> predict for one task; returns the eval JSON. */
+static json_t *train_eval_predict(const char *task, const char *train_file, const char *dev_file,
+                                  const char *const *extra, const char *train_only,
+                                  const char *out_name) {
+  char train[4400], dev[4400], out[400], last[500], cap[400], pred[400];
+  path(train, sizeof train, fx, train_file);
+  path(dev, sizeof dev, fx, dev_file);
+  snprintf(out, sizeof out, "%s/%s", root, out_name);
+  snprintf(last, sizeof last, "%s/last", out);
+  const char *args[40] = {"train", "--task", task, "--model", model, "--train", train,
+                          "--dev", dev, "--out", out, "--max-steps", "2", "--batch-size",
+                          "2", "--pre-seq-len", "4", "--quiet"};
+  int n = 18;
+  for (int i = 0; extra[i]; i++) args[n++] = extra[i];
+  if (train_only) args[n++] = "--method", args[n++] = train_only;
+  args[n] = NULL;
+  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s train: %s", task, pt_error_message());
+  ck_assert(exists(out, "best/adapter_model.safetensors"));
+  snprintf(cap, sizeof cap, "%s/%s.eval.json", root, out_name);
+  const char *eargs[40] = {"eval", "--task", task, "--model", model, "--adapter", last, "--data", dev};
+  n = 9;
+  for (int i = 0; extra[i]; i++) eargs[n++] = extra[i];
+  eargs[n] = NULL;
+  ck_assert_msg(run(pt_cmd_eval, cap, eargs) == 0, "%s eval: %s", task, pt_error_message());
+  snprintf(pred, sizeof pred, "%s/%s.pred", root, out_name);
+  const char *pargs[40] = {"predict", "--task", task, "--model", model, "--adapter",
+                           last, "--data", dev, "--output", pred};
+  n = 11;
+  for (int i = 0; extra[i]; i++) pargs[n++] = extra[i];
+  pargs[n] = NULL;
+  ck_assert_msg(run(pt_cmd_predict, NULL, pargs) == 0, "%s predict: %s", task, pt_error_message());
+  ck_assert(access(pred, F_OK) == 0);
+  return read_json_line(cap);
+}
+
+START_TEST(test_cls_mc_srl_qa) {
+  const char *rte[] = {"--preset", "rte", "--max-seq-len", "96", NULL};
+  json_t *j = train_eval_predict("cls", "superglue/RTE.val.excerpt.jsonl",
+                                 "superglue/RTE.val.excerpt.jsonl", rte, NULL, "rte");
+  double acc = json_real_value(json_object_get(j, "accuracy"));
+  ck_assert(acc >= 0 && acc <= 1);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 3);
+  json_decref(j);
+  const char *sst[] = {"--preset", "sst2", NULL};
+  j = train_eval_predict("cls", "glue/SST-2.dev.excerpt.tsv", "glue/SST-2.dev.excerpt.tsv", sst, "prompt",
+                         "sst2");
+  ck_assert(json_is_number(json_object_get(j, "mcc")));
+  json_decref(j);
+  const char *copa[] = {"--preset", "copa", NULL};
+  j = train_eval_predict("mc", "superglue/COPA.val.excerpt.jsonl",
+                         "superglue/COPA.val.excerpt.jsonl", copa, NULL, "copa");
+  ck_assert(json_is_number(json_object_get(j, "accuracy")));
+  json_decref(j);
+  const char *srl[] = {"--max-seq-len", "100", NULL};
+  j = train_eval_predict("srl", "conll2005-srl/train.excerpt.jsonl",
+                         "conll2005-srl/train.excerpt.jsonl", srl, NULL, "srl");
+  ck_assert(json_is_number(json_object_get(j, "f1")));
+  json_decref(j);
+  const char *qa[] = {"--max-seq-len", "96", "--doc-stride", "32", NULL};
+  j = train_eval_predict("qa", "squad/dev-v1.1.excerpt.json", "squad/dev-v1.1.excerpt.json", qa, "finetune",
+                         "qa");
+  double em = json_real_value(json_object_get(j, "exact_match"));
+  ck_assert(em >= 0 && em <= 100);
+  json_decref(j);
+  /* QA predictions are {id: answer} for every question. */
+  char p[400];
+  snprintf(p, sizeof p, "%s/qa.pred", root);
+  json_t *preds = read_json_line(p);
+  ck_assert(json_is_object(preds));
+  ck_assert_int_gt(json_object_size(preds), 0);
+  json_decref(preds);
+}
+END_TEST
+
+/* An adapter made with the model API: ptv2, P 4, projection, NER labels. */
+static void make_ner_adapter(const char *dir, const char *const *labels, int n) {
+  pt_ptv2_config cfg = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, 4, true, 16, n};
+  pt_ptv2_model m;
+  ck_assert_int_eq(pt_ptv2_model_from_pretrained(&m, model, &cfg, 99), PT_OK);
+  ck_assert_int_eq(pt_adapter_save(&m, dir, n, labels), PT_OK);
+  pt_ptv2_model_free(&m);
+}
+
+static const char *const conll_labels[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
+                                           "B-LOC", "I-LOC", "B-MISC", "I-MISC"};
+
+/* The first n sentences of `file`, encoded and batched by hand. */
+static void hand_batch(const char *file, int64_t n, pt_tokenizer *tok, pt_batch *b,
+                       pt_label_map *map) {
+  pt_sentence_set set = {0};
+  ck_assert_int_eq(pt_read_ner(file, NULL, &set), PT_OK);
+  ck_assert_int_eq(pt_sentences_map_labels(&set, map, false), PT_OK);
+  int64_t S = 0;
+  pt_encoding enc[8];
+  for (int64_t i = 0; i < n; i++) {
+    pt_encode_opts o = {.max_length = 64, .truncation = PT_TRUNC_LONGEST_FIRST};
+    ck_assert_int_eq(pt_tokenizer_encode_words(tok, (const char *const *)set.sents[i].words,
+                                               set.sents[i].n, &o, &enc[i]),
+                     PT_OK);
+    if (enc[i].n > S) S = enc[i].n;
+  }
+  memset(b, 0, sizeof *b);
+  b->ids = pt_zeros(PT_I64, 2, (int64_t[]){n, S});
+  b->mask = pt_zeros(PT_I64, 2, (int64_t[]){n, S});
+  b->types = pt_zeros(PT_I64, 2, (int64_t[]){n, S});
+  b->labels = pt_full(PT_I64, 2, (int64_t[]){n, S}, -100);
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t t = 0; t < enc[i].n; t++) {
+      pt_set(b->ids, i * S + t, (double)enc[i].ids[t]);
+      pt_set(b->mask, i * S + t, 1);
+      int64_t w = enc[i].word_ids[t];
+      if (w >= 0 && (t == 0 || enc[i].word_ids[t - 1] != w))
+        pt_set(b->labels, i * S + t, set.sents[i].tag_ids[w]);
+    }
+    pt_encoding_free(&enc[i]);
+  }
+  b->b = (pt_ptv2_batch){b->ids, b->mask, b->types, b->labels, NULL, NULL};
+  pt_sentence_set_free(&set);
+}
+
+static void exact_case(const char *file, int64_t n, bool adamw) {
+  char adapter[400], out[400], last[500], bs[16];
+  snprintf(adapter, sizeof adapter, "%s/init", root);
+  snprintf(out, sizeof out, "%s/exact", root);
+  snprintf(last, sizeof last, "%s/last", out);
+  snprintf(bs, sizeof bs, "%lld", (long long)n);
+  make_ner_adapter(adapter, conll_labels, 9);
+  const char *sgd[] = {"train", "--task", "ner", "--model", model, "--train", file, "--out", out,
+                       "--dropout", "0", "--no-shuffle", "--optimizer", "sgd", "--lr", "0.1",
+                       "--weight-decay", "0", "--max-steps", "1", "--batch-size", bs,
+                       "--init-adapter", adapter, "--max-seq-len", "64", "--quiet", NULL};
+  const char *adam[] = {"train", "--task", "ner", "--model", model, "--train", file, "--out", out,
+                        "--dropout", "0", "--no-shuffle", "--optimizer", "adamw", "--lr", "0.01",
+                        "--weight-decay", "0.01", "--max-steps", "3", "--batch-size", bs,
+                        "--init-adapter", adapter, "--max-seq-len", "64", "--quiet", NULL};
+  ck_assert_msg(run(pt_cmd_train, NULL, adamw ? adam : sgd) == 0, "%s", pt_error_message());
+  /* By hand: the model API on the same batch. */
+  pt_ptv2_model m;
+  pt_adapter_config ac;
+  ck_assert_int_eq(pt_adapter_load_model(&m, model, adapter, &ac), PT_OK);
+  pt_label_map map;
+  pt_label_map_init(&map);
+  ck_assert_int_eq(pt_label_map_set(&map, (const char *const *)ac.id2label, ac.nlabels), PT_OK);
+  pt_adapter_config_free(&ac);
+  pt_tokenizer *tok = pt_tokenizer_load(model);
+  ck_assert_ptr_nonnull(tok);
+  pt_batch b;
+  hand_batch(file, n, tok, &b, &map);
+  pt_optim *o;
+  if (adamw) {
+    pt_adamw_opts ao = pt_adamw_defaults();
+    ao.lr = 0.01;
+    ao.weight_decay = 0.01;
+    o = pt_adamw_new(&ao);
+  } else {
+    pt_sgd_opts so = {0.1, 0, 0, 0, false};
+    o = pt_sgd_new(&so);
+  }
+  for (int i = 0; i < m.params.count; i++)
+    if (pt_requires_grad(m.params.items[i]))
+      ck_assert_int_eq(pt_optim_add_param(o, m.params.items[i], NULL, true), PT_OK);
+  for (int s = 0; s < (adamw ? 3 : 1); s++) {
+    pt_ptv2_outputs out_;
+    pt_nn_mode mode = {false, NULL};
+    ck_assert_int_eq(pt_ptv2_forward(&m, &b.b, mode, false, &out_), PT_OK);
+    ck_assert_int_eq(pt_backward(out_.loss, NULL, false), PT_OK);
+    ck_assert_int_eq(pt_optim_step(o), PT_OK);
+    pt_optim_zero_grad(o);
+    pt_ptv2_outputs_free(&out_);
+  }
+  char by_hand[400];
+  snprintf(by_hand, sizeof by_hand, "%s/by_hand", root);
+  ck_assert_int_eq(pt_adapter_save(&m, by_hand, (int)map.n, (const char *const *)map.names), PT_OK);
+  same_adapter(last, by_hand);
+  /* and the step did change something */
+  pt_safetensors *fa;
+  char p[600];
+  snprintf(p, sizeof p, "%s/adapter_model.safetensors", adapter);
+  ck_assert_int_eq(pt_safetensors_open(p, &fa), PT_OK);
+  pt_tensor *before = pt_safetensors_load(fa, "classifier.weight", PT_F32);
+  pt_tensor *after = pt_params_find(&m.params, "classifier.weight");
+  ck_assert(memcmp(pt_data(before), pt_data(after), (size_t)pt_numel(before) * 4) != 0);
+  pt_tensor_free(before);
+  pt_safetensors_close(fa);
+  pt_batch_free(&b);
+  pt_optim_free(o);
+  pt_tokenizer_free(tok);
+  pt_label_map_free(&map);
+  pt_ptv2_model_free(&m);
+}
+
+START_TEST(test_exact_sgd) {
+  char f[4400];
+  path(f, sizeof f, fx, "conll2003/eng.train.excerpt");
+  exact_case(f, 2, false);
+}
+END_TEST
+
+START_TEST(test_exact_adamw) {
+  /* A file of exactly one batch: three steps on that batch. */
+  char f[4400], src[4400];
+  path(src, sizeof src, fx, "conll2003/eng.train.excerpt");
+  snprintf(f, sizeof f, "%s/two.conll", root);
+  FILE *in = fopen(src, "r"), *o = fopen(f, "w");
+  char line[4096];
+  int blank = 0;
+  while (fgets(line, sizeof line, in) && blank < 3) {
+    if (line[0] == '\n') blank++;
+    fputs(line, o);
+  }
+  fclose(in);
+  fclose(o);
+  pt_sentence_set set = {0};
+  ck_assert_int_eq(pt_read_ner(f, NULL, &set), PT_OK);
+  int64_t n = set.n;
+  pt_sentence_set_free(&set);
+  ck_assert_int_ge(n, 2);
+  exact_case(f, n, true);
+}
+END_TEST
+
+static void train_args(const char *out, const char *train, const char *extra1, const char *extra2,
+                       int *rc) {
+  const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out",
+                        out, "--max-steps", "4", "--batch-size", "2", "--pre-seq-len", "4",
+                        "--prefix-projection", "--prefix-hidden-size", "8", "--max-seq-len",
+                        "64", "--save-every", "2", "--seed", "5", "--quiet", extra1, extra2,
+                        NULL};
+  *rc = run(pt_cmd_train, NULL, args);
+}
+
+START_TEST(test_determinism_and_resume) {
+  char train[4400], a[400], b[400], c[400], la[500], lb[500], lc[500];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(a, sizeof a, "%s/a", root);
+  snprintf(b, sizeof b, "%s/b", root);
+  snprintf(c, sizeof c, "%s/c", root);
+  int rc;
+  train_args(a, train, NULL, NULL, &rc);
+  ck_assert_msg(rc == 0, "%s", pt_error_message());
+  train_args(b, train, NULL, NULL, &rc);
+  ck_assert_int_eq(rc, 0);
+  snprintf(la, sizeof la, "%s/last", a);
+  snprintf(lb, sizeof lb, "%s/last", b);
+  same_adapter(la, lb);
+  /* Stopped after step 3 (a checkpoint at 2; step 3 is lost), then resumed. */
+  train_args(c, train, "--stop-after", "3", &rc);
+  ck_assert_int_eq(rc, 0);
+  ck_assert(!exists(c, "last"));
+  ck_assert(exists(c, "checkpoint.json"));
+  ck_assert(exists(c, "ckpt-2/optimizer.safetensors"));
+  train_args(c, train, "--resume", NULL, &rc);
+  ck_assert_msg(rc == 0, "%s", pt_error_message());
+  snprintf(lc, sizeof lc, "%s/last", c);
+  same_adapter(la, lc);
+  /* another seed gives another adapter */
+  char d[400];
+  snprintf(d, sizeof d, "%s/d", root);
+  const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", d,
+                        "--max-steps", "1", "--seed", "6", "--quiet", NULL};
+  ck_assert_int_eq(run(pt_cmd_train, NULL, args), 0);
+}
+END_TEST
+
+START_TEST(test_errors) {
+  char train[4400], out[400], adapter[400], bad[400];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(out, sizeof out, "%s/err", root);
+  pt_run_args a;
+  /* missing model directory */
+  const char *m1[] = {"train", "--task", "ner", "--model", "/nonexistent/model", "--train", train,
+                      "--out", out, NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 9, (char **)m1, &a), PT_OK);
+  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent/model"));
+  ck_assert_ptr_null(strchr(pt_error_message(), '\n'));
+  ck_assert_int_ne(run(pt_cmd_train, NULL, m1), 0);
+  /* missing train file */
+  const char *m2[] = {"train", "--task", "ner", "--model", model, "--train", "/nonexistent.conll",
+                      "--out", out, NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 9, (char **)m2, &a), PT_OK);
+  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent.conll"));
+  /* prefix + max-seq-len over max_position_embeddings (512) */
+  const char *m3[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
+                      "--pre-seq-len", "16", "--max-seq-len", "500", NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 13, (char **)m3, &a), PT_OK);
+  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "max_position_embeddings"));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "config.json"));
+  /* a tag the adapter does not know */
+  snprintf(adapter, sizeof adapter, "%s/small", root);
+  const char *few[] = {"O", "B-PER", "I-PER"};
+  make_ner_adapter(adapter, few, 3);
+  const char *m4[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
+                      "--init-adapter", adapter, NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m4, &a), PT_OK);
+  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "eng.train.excerpt"));
+  const char *e4[] = {"eval", "--task", "ner", "--model", model, "--adapter", adapter, "--data",
+                      train, NULL};
+  ck_assert_int_ne(run(pt_cmd_eval, NULL, e4), 0);
+  /* wrong task for the adapter */
+  const char *e5[] = {"eval", "--task", "cls", "--model", model, "--adapter", adapter, "--data",
+                      train, "--preset", "rte", NULL};
+  ck_assert_int_ne(run(pt_cmd_eval, NULL, e5), 0);
+  /* a malformed data file: file:line */
+  snprintf(bad, sizeof bad, "%s/bad.jsonl", root);
+  write_text(bad, "{\"premise\": \"x\", \"hypothesis\": \"y\", \"label\": \"entailment\", \"idx\": 0}\n"
+                  "{not json\n");
+  const char *m6[] = {"train", "--task", "cls", "--model", model, "--train", bad, "--out", out,
+                      "--preset", "rte", NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m6, &a), PT_OK);
+  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "bad.jsonl:2"));
+  /* option errors */
+  const char *o1[] = {"train", "--task", "pos", NULL};
+  ck_assert_int_ne(pt_run_args_parse(PT_CMD_TRAIN, 3, (char **)o1, &a), PT_OK);
+  const char *o2[] = {"eval", "--lr", "0.1", NULL};
+  ck_assert_int_ne(pt_run_args_parse(PT_CMD_EVAL, 3, (char **)o2, &a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "--lr"));
+  const char *o3[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
+                      "--batch-size", "x", NULL};
+  ck_assert_int_ne(run(pt_cmd_train, NULL, o3), 0);
+  /* resume without a checkpoint */
+  const char *o4[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out",
+                      "/nonexistent/out", "--resume", NULL};
+  ck_assert_int_ne(run(pt_cmd_train, NULL, o4), 0);
+  /* help exits 0 */
+  const char *h[] = {"train", "--help", NULL};
+  ck_assert_int_eq(run(pt_cmd_train, "/dev/null", h), 0);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("train");
+  TCase *tc = tcase_create("train");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_ner_train_eval_predict);
+  tcase_add_test(tc, test_cls_mc_srl_qa);
+  tcase_add_test(tc, test_exact_sgd);
+  tcase_add_test(tc, test_exact_adamw);
+  tcase_add_test(tc, test_determinism_and_resume);
+  tcase_add_test(tc, test_errors);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
