@@ -9,25 +9,18 @@
 #include "tensor/pt_elementwise.h"
 #include "tensor/pt_reduce.h"
 
-static pt_tensor *to_input_shape(const pt_node *n, int i, pt_tensor *g) {
-  if (!g) return NULL;
-  pt_tensor *r = pt_raw_sum_to_shape(g, n->input_ndim[i], n->input_shape[i]);
-  pt_tensor_free(g);
-  return r;
-}
-
 static pt_status add_sub_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin) {
   double sign_b = n->iarg[0] == PT_BIN_SUB ? -1.0 : 1.0;
-  if (n->needs_grad[0]) gin[0] = to_input_shape(n, 0, pt_tensor_ref((pt_tensor *)g));
+  if (n->needs_grad[0]) gin[0] = pt_node_grad_to_input(n, 0, pt_tensor_ref((pt_tensor *)g));
   if (n->needs_grad[1])
-    gin[1] = to_input_shape(n, 1, sign_b > 0 ? pt_tensor_ref((pt_tensor *)g) : pt_raw_affine(g, -1.0, 0.0));
+    gin[1] = pt_node_grad_to_input(n, 1, sign_b > 0 ? pt_tensor_ref((pt_tensor *)g) : pt_raw_affine(g, -1.0, 0.0));
   return (n->needs_grad[0] && !gin[0]) || (n->needs_grad[1] && !gin[1]) ? pt_error_code() : PT_OK;
 }
 
 /* mul: d a = g·b, d b = g·a. saved[0] = a (for d b), saved[1] = b (for d a). */
 static pt_status mul_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin) {
-  if (n->needs_grad[0]) gin[0] = to_input_shape(n, 0, pt_raw_binary(PT_BIN_MUL, g, n->saved[1]));
-  if (n->needs_grad[1]) gin[1] = to_input_shape(n, 1, pt_raw_binary(PT_BIN_MUL, g, n->saved[0]));
+  if (n->needs_grad[0]) gin[0] = pt_node_grad_to_input(n, 0, pt_raw_binary(PT_BIN_MUL, g, n->saved[1]));
+  if (n->needs_grad[1]) gin[1] = pt_node_grad_to_input(n, 1, pt_raw_binary(PT_BIN_MUL, g, n->saved[0]));
   return (n->needs_grad[0] && !gin[0]) || (n->needs_grad[1] && !gin[1]) ? pt_error_code() : PT_OK;
 }
 
@@ -39,10 +32,10 @@ static pt_status div_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin) {
     pt_tensor *t = pt_raw_binary(PT_BIN_MUL, g_over_b, n->saved[2]);
     pt_tensor *neg = t ? pt_raw_affine(t, -1.0, 0.0) : NULL;
     pt_tensor_free(t);
-    gin[1] = to_input_shape(n, 1, neg);
+    gin[1] = pt_node_grad_to_input(n, 1, neg);
   }
   if (n->needs_grad[0])
-    gin[0] = to_input_shape(n, 0, pt_tensor_ref(g_over_b));
+    gin[0] = pt_node_grad_to_input(n, 0, pt_tensor_ref(g_over_b));
   pt_tensor_free(g_over_b);
   return (n->needs_grad[0] && !gin[0]) || (n->needs_grad[1] && !gin[1]) ? pt_error_code() : PT_OK;
 }

@@ -10,26 +10,19 @@
 #include "tensor/pt_matmul.h"
 #include "tensor/pt_reduce.h"
 
-static pt_tensor *to_input_shape(const pt_node *n, int i, pt_tensor *g) {
-  if (!g) return NULL;
-  pt_tensor *r = pt_raw_sum_to_shape(g, n->input_ndim[i], n->input_shape[i]);
-  pt_tensor_free(g);
-  return r;
-}
-
 /* saved[0] = a (needed for db), saved[1] = b (needed for da). */
 static pt_status matmul_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin) {
   bool ta = n->iarg[0], tb = n->iarg[1];
   if (n->needs_grad[0]) {
     pt_tensor *d = ta ? pt_raw_matmul(n->saved[1], g, tb, true)
                       : pt_raw_matmul(g, n->saved[1], false, !tb);
-    gin[0] = to_input_shape(n, 0, d);
+    gin[0] = pt_node_grad_to_input(n, 0, d);
     if (!gin[0]) return pt_error_code();
   }
   if (n->needs_grad[1]) {
     pt_tensor *d = tb ? pt_raw_matmul(g, n->saved[0], true, ta)
                       : pt_raw_matmul(n->saved[0], g, !ta, false);
-    gin[1] = to_input_shape(n, 1, d);
+    gin[1] = pt_node_grad_to_input(n, 1, d);
     if (!gin[1]) return pt_error_code();
   }
   return PT_OK;

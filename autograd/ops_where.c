@@ -22,9 +22,7 @@ static pt_tensor *select_grad(const pt_node *n, int i, const pt_tensor *cond, co
                               : pt_raw_where(cond, zero, g, n->op->name);
   pt_tensor_free(zero);
   if (!full) return NULL;
-  pt_tensor *r = pt_raw_sum_to_shape(full, n->input_ndim[i], n->input_shape[i]);
-  pt_tensor_free(full);
-  return r;
+  return pt_node_grad_to_input(n, i, full);
 }
 
 /* inputs {cond (not recorded), a, b}; saved[0] = cond. */

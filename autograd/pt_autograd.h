@@ -97,6 +97,11 @@ pt_status pt_node_save(pt_node *node, int i, const pt_tensor *t);
  * marks out as requiring grad. Returns out. With node NULL, returns out. */
 pt_tensor *pt_node_attach(pt_node *node, pt_tensor *out);
 
+/* The gradient `g` of a broadcasting op summed back down to input i's shape
+ * (consumes the reference to g; returns a new one, NULL on failure or when
+ * g is NULL). */
+pt_tensor *pt_node_grad_to_input(const pt_node *node, int i, pt_tensor *g);
+
 /* Drops a node reference (frees it and its edges at zero). */
 void pt_node_unref(pt_node *node);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "autograd/pt_autograd.h"
+#include "tensor/pt_reduce.h"
 
 static _Thread_local int no_grad_depth;
 static _Atomic uint64_t next_seq = 1;
@@ -161,4 +162,11 @@ pt_tensor *pt_detach(const pt_tensor *t) {
 void pt_zero_grad(pt_tensor *t) {
   pt_tensor_free(t->grad);
   t->grad = NULL;
+}
+
+pt_tensor *pt_node_grad_to_input(const pt_node *node, int i, pt_tensor *g) {
+  if (!g) return NULL;
+  pt_tensor *r = pt_raw_sum_to_shape(g, node->input_ndim[i], node->input_shape[i]);
+  pt_tensor_free(g);
+  return r;
 }
