@@ -1,41 +1,24 @@
 /* safetensors writer: header JSON padded to 8 bytes, data by decreasing
- * element size, written to "<path>.tmp.<pid>", fsynced and renamed. */
+ * element size, written through pt_atomic_file (temp file, fsync, rename). */
 #include "nn/pt_safetensors.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "tensor/pt_file.h"
+
 #include <jansson.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CHUNK (1u << 20) /* bytes packed per write for strided tensors */
-
-static pt_status write_all(int fd, const void *buf, size_t n, const char *path,
-                           const char *tmp) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0)
-      return pt_error(PT_ERR_IO, "%s: writing %s failed: %s", path, tmp, strerror(errno));
-    p += w;
-    n -= (size_t)w;
-  }
-  return PT_OK;
-}
 
 /* Writes t's elements in row-major order (any strides) through a bounce
  * buffer; contiguous tensors go out directly. Bytes are copied as they are,
  * so I64 values above 2^53 survive. */
-static pt_status write_tensor(int fd, const pt_tensor *t, unsigned char *buf, const char *path,
-                              const char *tmp) {
+static pt_status write_tensor(pt_atomic_file *f, const pt_tensor *t, unsigned char *buf) {
   size_t es = pt_dtype_size(t->dtype);
   int64_t n = pt_numel(t);
   if (n == 0) return PT_OK;
-  if (pt_is_contiguous(t)) return write_all(fd, pt_data(t), (size_t)n * es, path, tmp);
+  if (pt_is_contiguous(t)) return pt_atomic_write(f, pt_data(t), (size_t)n * es);
   const unsigned char *base = t->storage->data;
   int nd = t->ndim;
   int64_t idx[PT_MAX_DIMS] = {0};
@@ -45,7 +28,7 @@ static pt_status write_tensor(int fd, const pt_tensor *t, unsigned char *buf, co
     memcpy(buf + used, base + (size_t)off * es, es);
     used += es;
     if (used + es > CHUNK) {
-      PT_TRY(write_all(fd, buf, used, path, tmp));
+      PT_TRY(pt_atomic_write(f, buf, used));
       used = 0;
     }
     for (int ax = nd - 1; ax >= 0; ax--) {
@@ -55,7 +38,7 @@ static pt_status write_tensor(int fd, const pt_tensor *t, unsigned char *buf, co
       idx[ax] = 0;
     }
   }
-  return write_all(fd, buf, used, path, tmp);
+  return pt_atomic_write(f, buf, used);
 }
 
 static int by_size_desc(const void *a, const void *b) {
@@ -157,19 +140,6 @@ static pt_status check_args(const char *path, int n, const char *const *names,
   return PT_OK;
 }
 
-/* fsync of the directory holding path, so the rename itself is durable.
- * Best effort: some file systems refuse to fsync a directory. */
-static void sync_dir(const char *path) {
-  char *copy = strdup(path);
-  if (!copy) return;
-  int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-  free(copy);
-}
-
 pt_status pt_safetensors_write(const char *path, int n, const char *const *names,
                                const pt_tensor *const *tensors, int nmeta,
                                const char *const *meta_keys,
@@ -177,12 +147,9 @@ pt_status pt_safetensors_write(const char *path, int n, const char *const *names
   PT_TRY(check_args(path, n, names, tensors, nmeta, meta_keys, meta_values));
   int64_t(*order)[2] = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
   unsigned char *buf = malloc(CHUNK);
-  size_t tlen = strlen(path) + 32;
-  char *tmp = malloc(tlen);
   char *header = NULL;
-  int fd = -1;
   pt_status s = PT_OK;
-  if (!order || !buf || !tmp) {
+  if (!order || !buf) {
     s = pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
     goto done;
   }
@@ -192,34 +159,21 @@ pt_status pt_safetensors_write(const char *path, int n, const char *const *names
     s = pt_error_code();
     goto done;
   }
-  snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    s = pt_error(PT_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    goto done;
-  }
+  pt_atomic_file f;
+  s = pt_atomic_open(&f, path);
+  if (s != PT_OK) goto done;
   unsigned char le[8];
   for (int i = 0; i < 8; i++) le[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-  s = write_all(fd, le, 8, path, tmp);
-  if (s == PT_OK) s = write_all(fd, header, hlen, path, tmp);
-  for (int k = 0; k < n && s == PT_OK; k++)
-    s = write_tensor(fd, tensors[order[k][1]], buf, path, tmp);
-  if (s == PT_OK && fsync(fd) != 0)
-    s = pt_error(PT_ERR_IO, "%s: fsync of %s failed: %s", path, tmp, strerror(errno));
-  if (close(fd) != 0 && s == PT_OK)
-    s = pt_error(PT_ERR_IO, "%s: closing %s failed: %s", path, tmp, strerror(errno));
-  fd = -1;
-  if (s == PT_OK && rename(tmp, path) != 0)
-    s = pt_error(PT_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-  if (s != PT_OK)
-    unlink(tmp);
+  s = pt_atomic_write(&f, le, 8);
+  if (s == PT_OK) s = pt_atomic_write(&f, header, hlen);
+  for (int k = 0; k < n && s == PT_OK; k++) s = write_tensor(&f, tensors[order[k][1]], buf);
+  if (s == PT_OK)
+    s = pt_atomic_commit(&f);
   else
-    sync_dir(path);
+    pt_atomic_abort(&f);
 done:
-  if (fd >= 0) close(fd);
   free(order);
   free(buf);
-  free(tmp);
   free(header);
   return s;
 }

@@ -60,7 +60,7 @@ pt_status pt_atomic_commit(pt_atomic_file *f) {
     st = pt_error(PT_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));
   f->fd = -1;
   if (st == PT_OK && rename(f->tmp, f->path) != 0)
-    st = pt_error(PT_ERR_IO, "%s: rename from %s failed: %s", f->path, f->tmp, strerror(errno));
+    st = pt_error(PT_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp, strerror(errno));
   if (st != PT_OK) {
     unlink(f->tmp);
     return st;
