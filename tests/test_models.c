@@ -349,12 +349,59 @@ START_TEST(prefix_plus_sequence_must_fit_the_position_table) {
 }
 END_TEST
 
+/* model.safetensors.index.json naming two shards (each shard once). */
+START_TEST(loads_sharded_checkpoints) {
+  setup();
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
+  ck_assert_int_eq(pt_mkdirs(dir), PT_OK);
+  pt_bert_config bc = tiny(PT_ARCH_BERT);
+  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_TOKEN_CLASSIFICATION, false);
+  pt_ptv2_model src, dst;
+  ck_assert_int_eq(pt_ptv2_model_init(&src, &bc, &cfg, 4), PT_OK);
+  write_config(dir, &bc, NULL);
+  const char *names[2][128];
+  const pt_tensor *ts[2][128];
+  int n[2] = {0, 0};
+  char index[16384] = "{\"metadata\": {}, \"weight_map\": {";
+  for (int i = 0; i < src.params.count; i++) {
+    const pt_tensor *p = src.params.items[i];
+    if (strncmp(p->name, "bert.", 5)) continue;
+    int shard = strstr(p->name, "layer.1") != NULL;
+    names[shard][n[shard]] = p->name;
+    ts[shard][n[shard]++] = p;
+    size_t u = strlen(index);
+    snprintf(index + u, sizeof index - u, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"",
+             n[0] + n[1] > 1 ? ", " : "", p->name, shard + 1);
+  }
+  strcat(index, "}}");
+  for (int k = 0; k < 2; k++) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/model-0000%d-of-00002.safetensors", dir, k + 1);
+    ck_assert_int_eq(pt_safetensors_write(path, n[k], names[k], ts[k], 0, NULL, NULL), PT_OK);
+  }
+  char ipath[600];
+  snprintf(ipath, sizeof ipath, "%s/model.safetensors.index.json", dir);
+  ck_assert_int_eq(pt_write_file_atomic(ipath, index, strlen(index)), PT_OK);
+  ck_assert_msg(pt_ptv2_model_from_pretrained(&dst, dir, &cfg, 77) == PT_OK, "%s", pt_error_message());
+  ck_assert(same_encoder(&src, &dst));
+  pt_ptv2_model_free(&dst);
+  /* an index naming a file outside the directory is refused */
+  const char *evil = "{\"weight_map\": {\"bert.x\": \"../model.safetensors\"}}";
+  ck_assert_int_eq(pt_write_file_atomic(ipath, evil, strlen(evil)), PT_OK);
+  ck_assert_int_eq(pt_ptv2_model_from_pretrained(&dst, dir, &cfg, 77), PT_ERR_FORMAT);
+  ck_assert(strstr(pt_error_message(), "must name a file in the same directory") != NULL);
+  pt_ptv2_model_free(&src);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("models");
   TCase *tc = tcase_create("core");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, loads_hf_directories_with_either_naming);
   tcase_add_test(tc, roberta_without_pooler_warns_and_loads);
+  tcase_add_test(tc, loads_sharded_checkpoints);
   tcase_add_test(tc, bad_configs_and_shapes_are_clear_errors);
   tcase_add_test(tc, adapters_round_trip_and_bake);
   tcase_add_test(tc, methods_train_the_right_parameters);
