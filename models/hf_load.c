@@ -117,9 +117,9 @@ static int checkpoint_files(const char *dir, char files[][4096], int cap) {
   json_object_foreach(map, key, val) {
     const char *shard = json_string_value(val);
     if (!shard || strchr(shard, '/')) {
-      json_decref(j);
       pt_error(PT_ERR_FORMAT, "%s: weight_map['%s'] must name a file in the same directory", path,
-               key);
+               key); /* before the decref: key belongs to j */
+      json_decref(j);
       return -1;
     }
     char full[4096];
