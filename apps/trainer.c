@@ -29,7 +29,7 @@ typedef struct {
   pt_optim *opt;
   FILE *metrics;
   int64_t pad_id;
-  double t_tokenize, t_batch, t_step, t_eval;
+  double t_read, t_tokenize, t_batch, t_step, t_eval;
 } trainer;
 
 /* The epoch's example order: identity with --no-shuffle, else a
@@ -86,7 +86,7 @@ static pt_status setup(trainer *t) {
   } else {
     PT_TRY(pt_task_data_preset_labels(a, &t->map));
   }
-  double t0 = pt_now();
+  double t0 = pt_now(); /* reading (train + dev) */
   PT_TRY(pt_task_data_read(a, a->train, true, &t->train));
   if (!t->train.labelled) return pt_error(PT_ERR_FORMAT, "%s: training data has no labels", a->train);
   PT_TRY(pt_task_data_map_labels(&t->train, &t->map, grow));
@@ -111,9 +111,13 @@ static pt_status setup(trainer *t) {
     PT_TRY(st);
     PT_TRY(pt_adapter_load_weights(&t->model, a->init_adapter));
   }
+  t->t_read = pt_now() - t0;
+  t0 = pt_now();
   PT_TRY(pt_task_data_encode(&t->train, t->tok, a));
-  if (a->dev) PT_TRY(pt_task_data_encode(&t->dev, t->tok, a));
   t->t_tokenize = pt_now() - t0;
+  t0 = pt_now();
+  if (a->dev) PT_TRY(pt_task_data_encode(&t->dev, t->tok, a));
+  t->t_eval += pt_now() - t0;
   /* Optimizer over the trainable tensors, in parameter order. */
   if (a->optimizer == PT_OPTIM_SGD) {
     pt_sgd_opts so = {a->lr, a->momentum, 0, a->weight_decay, false};
@@ -317,18 +321,20 @@ static pt_status loop(trainer *t) {
     fprintf(t->metrics,
             "{\"summary\": {\"time_s\": %.3f, \"steps\": %lld, \"best_dev\": %s, \"best_step\": "
             "%lld, \"trainable\": %lld, \"parameters\": %lld, \"trainable_pct\": %.6f, "
-            "\"tokenize_s\": %.4f, \"batch_s\": %.4f, \"step_s\": %.4f, \"eval_s\": %.4f}}\n",
+            "\"read_s\": %.4f, \"tokenize_s\": %.4f, \"batch_s\": %.4f, \"step_s\": %.4f, "
+            "\"eval_s\": %.4f}}\n",
             el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
             (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-            t->t_tokenize, t->t_batch, t->t_step, t->t_eval);
+            t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval);
     fflush(t->metrics);
     if (!a->quiet)
       fprintf(stderr,
               "done: %.1f s, %lld steps, best dev %s (step %lld), trainable %lld of %lld "
-              "parameters (%.4f%%); tokenize %.3f s + batching %.3f s vs steps %.3f s\n",
+              "parameters (%.4f%%); train data: read %.3f s, tokenize %.3f s, batching %.3f s; "
+              "steps %.3f s\n",
               el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
               (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-              t->t_tokenize, t->t_batch, t->t_step);
+              t->t_read, t->t_tokenize, t->t_batch, t->t_step);
   }
   return st;
 }

@@ -70,7 +70,10 @@ static void rm_rf(const char *dir) {
 }
 
 static void setup(void) { make_model(); }
-static void teardown(void) { rm_rf(root); }
+/* PT_KEEP=1 keeps the temp directory (model, outputs) for a look. */
+static void teardown(void) {
+  if (!getenv("PT_KEEP")) rm_rf(root);
+}
 
 /* Runs a command in-process with argv given as a NULL-terminated list;
  * stdout goes to `capture` when it is not NULL. */
