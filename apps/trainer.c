@@ -8,6 +8,7 @@
  * the seed (counter-based RNG), and every kernel is deterministic for a given
  * thread count, so the same seed and threads give bit-identical adapters,
  * also across a --resume. */
+#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -230,6 +231,38 @@ static pt_status train_step(trainer *t, pt_train_state *s, const int64_t *perm, 
   return st;
 }
 
+/* On resume: metrics.jsonl keeps only the lines up to the checkpoint's step
+ * (the killed run may have logged steps that are now redone). */
+static pt_status trim_metrics(const char *path, int64_t step) {
+  FILE *f = fopen(path, "r");
+  if (!f) return PT_OK;
+  size_t cap = 1 << 16, len = 0;
+  char *keep = malloc(cap), line[1 << 16];
+  pt_status st = keep ? PT_OK : pt_error(PT_ERR_NOMEM, "train: out of memory");
+  while (st == PT_OK && fgets(line, sizeof line, f)) {
+    json_t *j = json_loads(line, 0, NULL);
+    json_t *s = j ? json_object_get(j, "step") : NULL;
+    bool ok = s && json_is_integer(s) && json_integer_value(s) <= step;
+    json_decref(j);
+    if (!ok) continue;
+    size_t n = strlen(line);
+    if (len + n + 1 > cap) {
+      char *nk = realloc(keep, cap = 2 * (len + n + 1));
+      if (!nk) {
+        st = pt_error(PT_ERR_NOMEM, "train: out of memory");
+        break;
+      }
+      keep = nk;
+    }
+    memcpy(keep + len, line, n);
+    len += n;
+  }
+  fclose(f);
+  if (st == PT_OK) st = pt_write_file_atomic(path, keep, len);
+  free(keep);
+  return st;
+}
+
 static pt_status loop(trainer *t) {
   const pt_run_args *a = t->a;
   int64_t nf = t->train.n;
@@ -248,6 +281,7 @@ static pt_status loop(trainer *t) {
   }
   char p[4200];
   snprintf(p, sizeof p, "%s/metrics.jsonl", a->out);
+  if (a->resume) PT_TRY(trim_metrics(p, s.step));
   t->metrics = fopen(p, a->resume ? "a" : "w");
   if (!t->metrics) return pt_error(PT_ERR_IO, "%s: cannot open for writing", p);
   int64_t *perm = malloc(sizeof(int64_t) * (size_t)nf);

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "apps/commands.h"
@@ -450,14 +452,43 @@ START_TEST(test_exact_adamw) {
 }
 END_TEST
 
+/* Later options override earlier ones, so extra may repeat one. */
 static void train_args(const char *out, const char *train, const char *extra1, const char *extra2,
                        int *rc) {
   const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out",
                         out, "--max-steps", "4", "--batch-size", "2", "--pre-seq-len", "4",
                         "--prefix-projection", "--prefix-hidden-size", "8", "--max-seq-len",
                         "64", "--save-every", "2", "--seed", "5", "--quiet", extra1, extra2,
-                        NULL};
+                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  if (extra1 && !strcmp(extra1, "--kill-test")) {
+    /* 12 steps, a checkpoint after each; one thread, since libgomp cannot
+     * start a thread team in a child forked after the parent used one. */
+    const char *more[] = {"--max-steps", "12", "--save-every", "1", "--threads", "1", extra2, NULL};
+    for (int i = 0; i < 8; i++) args[25 + i] = more[i];
+  }
   *rc = run(pt_cmd_train, NULL, args);
+}
+
+static int count_step_lines(const char *dir) {
+  char p[4400], line[8192];
+  path(p, sizeof p, dir, "metrics.jsonl");
+  FILE *f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  int n = 0;
+  int64_t prev = 0;
+  while (fgets(line, sizeof line, f)) {
+    json_t *j = json_loads(line, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    if (json_object_get(j, "loss")) {
+      int64_t s = json_integer_value(json_object_get(j, "step"));
+      ck_assert_int_gt(s, prev); /* no step logged twice */
+      prev = s;
+      n++;
+    }
+    json_decref(j);
+  }
+  fclose(f);
+  return n;
 }
 
 START_TEST(test_determinism_and_resume) {
@@ -484,12 +515,44 @@ START_TEST(test_determinism_and_resume) {
   ck_assert_msg(rc == 0, "%s", pt_error_message());
   snprintf(lc, sizeof lc, "%s/last", c);
   same_adapter(la, lc);
+  ck_assert_int_eq(count_step_lines(c), count_step_lines(a));
   /* another seed gives another adapter */
   char d[400];
   snprintf(d, sizeof d, "%s/d", root);
   const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", d,
                         "--max-steps", "1", "--seed", "6", "--quiet", NULL};
   ck_assert_int_eq(run(pt_cmd_train, NULL, args), 0);
+}
+END_TEST
+
+/* A run killed with SIGKILL (at whatever step it has reached) and resumed
+ * ends with the uninterrupted run's adapter. */
+START_TEST(test_sigkill_resume) {
+  char train[4400], a[400], k[400], la[500], lk[500], ck[500];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(a, sizeof a, "%s/a", root);
+  snprintf(k, sizeof k, "%s/k", root);
+  int rc;
+  train_args(a, train, "--kill-test", NULL, &rc);
+  ck_assert_int_eq(rc, 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    train_args(k, train, "--kill-test", NULL, &rc);
+    _exit(rc);
+  }
+  snprintf(ck, sizeof ck, "%s/checkpoint.json", k);
+  for (int i = 0; i < 3000 && access(ck, F_OK) != 0; i++) usleep(1000);
+  kill(pid, SIGKILL);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(access(ck, F_OK) == 0, "no checkpoint before the kill (child status %d)", status);
+  train_args(k, train, "--kill-test", "--resume", &rc);
+  ck_assert_msg(rc == 0, "%s", pt_error_message());
+  snprintf(la, sizeof la, "%s/last", a);
+  snprintf(lk, sizeof lk, "%s/last", k);
+  same_adapter(la, lk);
 }
 END_TEST
 
@@ -573,6 +636,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_exact_sgd);
   tcase_add_test(tc, test_exact_adamw);
   tcase_add_test(tc, test_determinism_and_resume);
+  tcase_add_test(tc, test_sigkill_resume);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
   return s;
