@@ -57,6 +57,9 @@ static const option options[] = {
     {"--prefix-hidden-size", K_INT, OFF(prefix_hidden_size), T | I, "N (default 512)"},
     {"--init-adapter", K_STR, OFF(init_adapter), T,
      "DIR: start from this adapter (its config and id2label)"},
+    {"--hparams", K_STR, OFF(hparams), T,
+     "NAME: THUDM's run-script settings (boolq copa rte wic wsc conll03 conll04 conll05 squad);"
+     " other options override them"},
     {"--epochs", K_INT, OFF(epochs), T, "N (default 3)"},
     {"--max-steps", K_INT, OFF(max_steps), T, "N: optimizer steps (overrides --epochs)"},
     {"--batch-size", K_INT, OFF(batch_size), T | E | P, "N (default 8)"},
@@ -142,6 +145,7 @@ static pt_status parse_value(const option *o, const char *v, pt_run_args *a) {
       if (o->off == OFF(dropout)) {
         if (x >= 1) return pt_error(PT_ERR_ARG, "--dropout: must be below 1, got %s", v);
         a->dropout_set = true;
+        a->dropout_hidden_only = false;
       }
       return PT_OK;
     }
@@ -175,6 +179,11 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
   defaults(cmd, a);
   const char *name = argc > 0 ? argv[0] : "ptune";
   bool seq_len_set = false;
+  for (int i = 1; i + 1 < argc; i++) /* the preset first, so options override it */
+    if (!strcmp(argv[i], "--hparams") && (cmd & PT_CMD_TRAIN)) {
+      PT_TRY(pt_hparams_apply(argv[i + 1], a));
+      seq_len_set = true;
+    }
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {

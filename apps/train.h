@@ -48,12 +48,13 @@ typedef struct {
   bool hf_no_decay;
   pt_sched_kind schedule;
   double dropout;
-  bool dropout_set;
+  bool dropout_set, dropout_hidden_only; /* --hparams sets only the hidden one */
   int64_t max_seq_len, doc_stride;
   uint64_t seed;
   bool no_shuffle, resume;
   int64_t eval_every, save_every, log_every, threads, stop_after;
   bool quiet;
+  const char *hparams;
 } pt_run_args;
 
 /* Parses argv (argv[0] is the command name) for `cmd` into *a, with the
@@ -61,6 +62,9 @@ typedef struct {
  * an option the command does not take is PT_ERR_ARG with a one-line message.
  * --help sets a->help and returns PT_OK. */
 pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args *a);
+/* Fills *a with THUDM/P-tuning-v2's run-script hyperparameters for `name`
+ * (hparams.c); PT_ERR_ARG listing the names for an unknown one. */
+pt_status pt_hparams_apply(const char *name, pt_run_args *a);
 /* The options of `cmd`, one per line, for --help. */
 void pt_run_args_usage(pt_cmd_kind cmd, FILE *f);
 

@@ -101,7 +101,8 @@ static pt_status setup(trainer *t) {
   pt_bert_config bc;
   PT_TRY(pt_bert_config_load(a->model, &bc));
   PT_TRY(check_positions(a, &bc, &cfg));
-  if (a->dropout_set) bc.hidden_dropout = bc.attention_dropout = a->dropout;
+  if (a->dropout_set) bc.hidden_dropout = a->dropout;
+  if (a->dropout_set && !a->dropout_hidden_only) bc.attention_dropout = a->dropout;
   PT_TRY(pt_ptv2_model_init(&t->model, &bc, &cfg, a->seed));
   t->model_ok = true;
   PT_TRY(pt_bert_load_weights(&t->model.params, &t->model.bert, a->model));

@@ -607,6 +607,19 @@ START_TEST(test_errors) {
   ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m6, &a), PT_OK);
   ck_assert_int_ne(pt_train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "bad.jsonl:2"));
+  /* --hparams: THUDM's settings, overridden by explicit options */
+  const char *hp[] = {"train", "--lr", "0.5", "--task", "ner", "--model", model, "--train", train,
+                      "--out", out, "--hparams", "conll04", NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
+  ck_assert_int_eq(a.batch_size, 32);
+  ck_assert_int_eq(a.pre_seq_len, 128);
+  ck_assert_int_eq(a.epochs, 40);
+  ck_assert(a.lr == 0.5);
+  ck_assert(a.dropout == 0.2 && a.dropout_hidden_only);
+  ck_assert_int_eq(a.schedule, PT_SCHED_EXPONENTIAL);
+  hp[12] = "imdb";
+  ck_assert_int_ne(pt_run_args_parse(PT_CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "imdb"));
   /* option errors */
   const char *o1[] = {"train", "--task", "pos", NULL};
   ck_assert_int_ne(pt_run_args_parse(PT_CMD_TRAIN, 3, (char **)o1, &a), PT_OK);
