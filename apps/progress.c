@@ -1,5 +1,6 @@
 /* Training progress: on a terminal one redrawn line (bar, step/total, loss,
- * lr, tokens/s, ETA); otherwise a plain line per logged step. */
+ * lr, tokens/s, ETA), redrawn at most 10 times a second; otherwise a plain
+ * line per logged step. */
 #include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@ void pt_progress_init(pt_progress *p, FILE *f, int64_t total, int64_t start_step
   p->quiet = quiet;
   p->total = total;
   p->t0 = pt_now();
+  p->last_draw = 0;
   p->start_step = start_step;
   p->tokens = 0;
 }
@@ -29,7 +31,9 @@ static void eta_str(double s, char *buf, size_t cap) {
 
 void pt_progress_update(pt_progress *p, int64_t step, double loss, double lr, bool log) {
   if (p->quiet || (!p->tty && !log)) return;
-  double el = pt_now() - p->t0;
+  double now = pt_now(), el = now - p->t0;
+  if (p->tty && step < p->total && now - p->last_draw < 0.1) return; /* 10 redraws/s at most */
+  p->last_draw = now;
   int64_t done = step - p->start_step;
   double tps = el > 0 ? (double)p->tokens / el : 0;
   double eta = done > 0 ? el / (double)done * (double)(p->total - step) : 0;

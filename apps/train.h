@@ -171,7 +171,7 @@ typedef struct {
   FILE *f;
   bool tty, quiet;
   int64_t total;
-  double t0;
+  double t0, last_draw;
   int64_t start_step;
   int64_t tokens;
 } pt_progress;
