@@ -300,11 +300,25 @@ pt_status pt_task_data_encode(pt_task_data *td, const pt_tokenizer *tok, const p
     n = td->qa.n;
   }
   td->f = calloc((size_t)(n > 0 ? n : 1), sizeof(pt_feature));
-  if (!td->f) return pt_error(PT_ERR_NOMEM, "features: out of memory");
-  for (int64_t i = 0; i < n; i++) {
-    pt_status st = encode_one(td, tok, a, i, &td->f[i]);
-    td->n = i + 1;
-    if (st != PT_OK) return st;
+  pt_status *sts = calloc((size_t)(n > 0 ? n : 1), sizeof(pt_status));
+  if (!td->f || !sts) {
+    free(sts);
+    return pt_error(PT_ERR_NOMEM, "features: out of memory");
   }
-  return PT_OK;
+  td->n = n;
+  /* Examples encode independently (the tokenizer is safe to share between
+   * threads); the first failure is then redone serially for its message. */
+#pragma omp parallel for schedule(dynamic, 16) if (n > 64)
+  for (int64_t i = 0; i < n; i++) sts[i] = encode_one(td, tok, a, i, &td->f[i]);
+  pt_status st = PT_OK;
+  for (int64_t i = 0; i < n && st == PT_OK; i++)
+    if (sts[i] != PT_OK) {
+      pt_feature scratch = {0};
+      st = encode_one(td, tok, a, i, &scratch);
+      feature_free(&scratch);
+      if (st == PT_OK) st = pt_error(sts[i], "%s: example %lld could not be encoded", td->path,
+                                     (long long)i + 1);
+    }
+  free(sts);
+  return st;
 }
