@@ -8,6 +8,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,7 @@ START_TEST(test_ner_train_eval_predict) {
   ck_assert_ptr_nonnull(f);
   char line[8192];
   int steps = 0, evals = 0, summaries = 0;
+  double best_dev = -1;
   while (fgets(line, sizeof line, f)) {
     json_t *j = json_loads(line, 0, NULL);
     ck_assert_msg(j != NULL, "bad metrics line %s", line);
@@ -177,6 +179,7 @@ START_TEST(test_ner_train_eval_predict) {
       ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 3);
       ck_assert(json_real_value(json_object_get(s, "trainable_pct")) > 0);
       ck_assert(json_real_value(json_object_get(s, "trainable_pct")) < 100);
+      best_dev = json_number_value(json_object_get(s, "best_dev"));
     }
     json_decref(j);
   }
@@ -194,6 +197,16 @@ START_TEST(test_ner_train_eval_predict) {
   double f1 = json_real_value(json_object_get(j, "f1"));
   ck_assert(f1 >= 0 && f1 <= 1);
   ck_assert(json_is_object(json_object_get(j, "per_type")));
+  json_decref(j);
+  /* OUT/best scores what the summary says it scored on dev. */
+  char best[500];
+  snprintf(best, sizeof best, "%s/best", out);
+  eargs[6] = best;
+  ck_assert_int_eq(run(pt_cmd_eval, cap, eargs), 0);
+  j = read_json_line(cap);
+  ck_assert_msg(fabs(json_number_value(json_object_get(j, "f1")) - best_dev) < 1e-8,
+                "best adapter scores %g, summary says %g",
+                json_number_value(json_object_get(j, "f1")), best_dev);
   json_decref(j);
   snprintf(pred, sizeof pred, "%s/ner.pred.conll", root);
   const char *pargs[] = {"predict", "--task", "ner", "--model", model, "--adapter", last,
