@@ -9,7 +9,7 @@
 
 #include "models/pt_tokenizer.h"
 
-static void fuzz_check_encoding(const pt_tokenizer *tok, const pt_encoding *e, size_t len,
+static inline void fuzz_check_encoding(const pt_tokenizer *tok, const pt_encoding *e, size_t len,
                                 size_t pair_len) {
   int64_t vs = pt_tokenizer_vocab_size(tok);
   for (int64_t i = 0; i < e->n; i++) {
@@ -28,7 +28,7 @@ static void fuzz_check_encoding(const pt_tokenizer *tok, const pt_encoding *e, s
 }
 
 /* Encodes text (and a pair made of its two halves at `cut`) under `mode`. */
-static void fuzz_encode_all(pt_tokenizer *tok, const char *text, size_t len, unsigned mode) {
+static inline void fuzz_encode_all(pt_tokenizer *tok, const char *text, size_t len, unsigned mode) {
   pt_encode_opts opts = {0};
   opts.no_special_tokens = mode & 1;
   if (mode & 2) {

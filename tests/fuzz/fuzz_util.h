@@ -32,7 +32,7 @@ static void fuzz_cleanup_(void) {
 }
 
 /* The private directory (created on first use). */
-static const char *fuzz_dir(void) {
+static inline const char *fuzz_dir(void) {
   if (!fuzz_dir_[0]) {
     strcpy(fuzz_dir_, "/tmp/ptfuzz-XXXXXX");
     if (!mkdtemp(fuzz_dir_)) {
@@ -47,7 +47,7 @@ static const char *fuzz_dir(void) {
 
 /* Writes size bytes to <dir>/<name> and returns the path (static buffer,
  * overwritten by the next call). */
-static const char *fuzz_write(const char *name, const uint8_t *data, size_t size) {
+static inline const char *fuzz_write(const char *name, const uint8_t *data, size_t size) {
   static char path[4][512];
   static int slot;
   char *p = path[slot++ & 3];
@@ -61,15 +61,15 @@ static const char *fuzz_write(const char *name, const uint8_t *data, size_t size
 }
 
 /* Removes <dir>/<name> if it exists. */
-static void fuzz_remove(const char *name) {
+static inline void fuzz_remove(const char *name) {
   char p[512];
   snprintf(p, sizeof p, "%s/%s", fuzz_dir(), name);
   unlink(p);
 }
 
 /* Splits data at the first occurrence of `sep`: the part before goes to
- * *a/*na, the part after to *b/*nb (empty and NULL when absent). */
-static void fuzz_split(const uint8_t *data, size_t size, const char *sep, const uint8_t **a,
+ * (*a, *na), the part after to (*b, *nb) (NULL and 0 when absent). */
+static inline void fuzz_split(const uint8_t *data, size_t size, const char *sep, const uint8_t **a,
                        size_t *na, const uint8_t **b, size_t *nb) {
   size_t ls = strlen(sep);
   *a = data, *na = size, *b = NULL, *nb = 0;
