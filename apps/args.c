@@ -203,6 +203,7 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
     if (o->off == OFF(max_seq_len)) seq_len_set = true;
     PT_TRY(parse_value(o, argv[++i], a));
   }
+  a->max_seq_len_set = seq_len_set;
   if (!seq_len_set) a->max_seq_len = a->task == PT_APP_QA ? 384 : 128;
   if (a->batch_size < 1) return pt_error(PT_ERR_ARG, "%s: --batch-size must be at least 1", name);
   if (a->grad_accum < 1) return pt_error(PT_ERR_ARG, "%s: --grad-accum must be at least 1", name);
@@ -225,4 +226,19 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
   if (!a->task_set && cmd != PT_CMD_INSPECT)
     return pt_error(PT_ERR_ARG, "%s: --task is required (ner, qa, cls, mc or srl)", name);
   return PT_OK;
+}
+
+pt_status pt_fit_max_seq_len(pt_run_args *a, const pt_bert_config *bc, int64_t P) {
+  int64_t off = bc->arch == PT_ARCH_ROBERTA ? bc->pad_token_id + 1 : 0;
+  int64_t room = bc->max_position - P - off;
+  if (a->max_seq_len <= room) return PT_OK;
+  if (!a->max_seq_len_set && room >= 4) {
+    a->max_seq_len = room;
+    return PT_OK;
+  }
+  return pt_error(PT_ERR_ARG,
+                  "%s/config.json: prefix %lld + --max-seq-len %lld%s exceeds "
+                  "max_position_embeddings %lld",
+                  a->model, (long long)P, (long long)a->max_seq_len,
+                  off ? " + RoBERTa's position offset" : "", (long long)bc->max_position);
 }

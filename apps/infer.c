@@ -29,14 +29,9 @@ pt_status pt_infer_setup(const pt_run_args *a, bool need_labels, pt_infer *in) {
     st = pt_label_map_set(&in->map, (const char *const *)ac.id2label, ac.nlabels);
   pt_adapter_config_free(&ac);
   PT_TRY(st);
-  const pt_bert_config *bc = &in->model.bert.cfg;
+  pt_run_args fit = *a; /* max_seq_len may shrink to fit the model */
   int64_t P = in->model.cfg.method == PT_METHOD_FINETUNE ? 0 : in->model.cfg.pre_seq_len;
-  int64_t off = bc->arch == PT_ARCH_ROBERTA ? bc->pad_token_id + 1 : 0;
-  if (P + a->max_seq_len + off > bc->max_position)
-    return pt_error(PT_ERR_ARG,
-                    "%s/config.json: prefix %lld + --max-seq-len %lld exceeds "
-                    "max_position_embeddings %lld",
-                    a->model, (long long)P, (long long)a->max_seq_len, (long long)bc->max_position);
+  PT_TRY(pt_fit_max_seq_len(&fit, &in->model.bert.cfg, P));
   in->tok = pt_tokenizer_load(a->model);
   if (!in->tok) return pt_error_code();
   PT_TRY(pt_task_data_read(a, a->data, need_labels, &in->data));
@@ -44,5 +39,5 @@ pt_status pt_infer_setup(const pt_run_args *a, bool need_labels, pt_infer *in) {
     return pt_error(PT_ERR_FORMAT, "%s: no labels to score against", a->data);
   if (!need_labels) in->data.labelled = false;
   PT_TRY(pt_task_data_map_labels(&in->data, &in->map, false));
-  return pt_task_data_encode(&in->data, in->tok, a);
+  return pt_task_data_encode(&in->data, in->tok, &fit);
 }

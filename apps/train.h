@@ -50,6 +50,7 @@ typedef struct {
   double dropout;
   bool dropout_set, dropout_hidden_only; /* --hparams sets only the hidden one */
   int64_t max_seq_len, doc_stride;
+  bool max_seq_len_set; /* given on the command line (else a default that may shrink) */
   uint64_t seed;
   bool no_shuffle, resume;
   int64_t eval_every, save_every, log_every, threads, stop_after;
@@ -65,6 +66,10 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
 /* Fills *a with THUDM/P-tuning-v2's run-script hyperparameters for `name`
  * (hparams.c); PT_ERR_ARG listing the names for an unknown one. */
 pt_status pt_hparams_apply(const char *name, pt_run_args *a);
+/* Makes prefix P + max_seq_len fit the model's position table: a default
+ * length shrinks to fit, a length given with --max-seq-len that does not fit
+ * is PT_ERR_ARG naming the model's config.json. */
+pt_status pt_fit_max_seq_len(pt_run_args *a, const pt_bert_config *bc, int64_t P);
 /* The options of `cmd`, one per line, for --help. */
 void pt_run_args_usage(pt_cmd_kind cmd, FILE *f);
 

@@ -21,6 +21,7 @@
 #include "tensor/pt_file.h"
 
 typedef struct {
+  pt_run_args args; /* a copy: max_seq_len may shrink to fit the model */
   const pt_run_args *a;
   pt_tokenizer *tok;
   pt_label_map map;
@@ -46,19 +47,6 @@ static void epoch_order(const pt_run_args *a, int64_t epoch, int64_t *perm, int6
     perm[i] = perm[j];
     perm[j] = t;
   }
-}
-
-static pt_status check_positions(const pt_run_args *a, const pt_bert_config *bc,
-                                 const pt_ptv2_config *cfg) {
-  int64_t P = cfg->method == PT_METHOD_FINETUNE ? 0 : cfg->pre_seq_len;
-  int64_t offset = bc->arch == PT_ARCH_ROBERTA ? bc->pad_token_id + 1 : 0;
-  if (P + a->max_seq_len + offset > bc->max_position)
-    return pt_error(PT_ERR_ARG,
-                    "%s/config.json: prefix %lld + --max-seq-len %lld%s exceeds "
-                    "max_position_embeddings %lld",
-                    a->model, (long long)P, (long long)a->max_seq_len,
-                    offset ? " + RoBERTa's position offset" : "", (long long)bc->max_position);
-  return PT_OK;
 }
 
 /* Model, labels and data. */
@@ -100,7 +88,7 @@ static pt_status setup(trainer *t) {
     return pt_error(PT_ERR_FORMAT, "%s: no labels", a->train);
   pt_bert_config bc;
   PT_TRY(pt_bert_config_load(a->model, &bc));
-  PT_TRY(check_positions(a, &bc, &cfg));
+  PT_TRY(pt_fit_max_seq_len(&t->args, &bc, cfg.method == PT_METHOD_FINETUNE ? 0 : cfg.pre_seq_len));
   if (a->dropout_set) bc.hidden_dropout = a->dropout;
   if (a->dropout_set && !a->dropout_hidden_only) bc.attention_dropout = a->dropout;
   PT_TRY(pt_ptv2_model_init(&t->model, &bc, &cfg, a->seed));
@@ -378,7 +366,8 @@ pt_status pt_train_run(const pt_run_args *a) {
   if (a->threads > 0) omp_set_num_threads((int)a->threads);
   if (a->resume && !pt_checkpoint_exists(a->out))
     return pt_error(PT_ERR_IO, "%s/checkpoint.json: no checkpoint to resume from", a->out);
-  trainer t = {.a = a};
+  trainer t = {.args = *a};
+  t.a = &t.args;
   pt_status st = setup(&t);
   if (st == PT_OK) st = loop(&t);
   teardown(&t);

@@ -595,6 +595,11 @@ START_TEST(test_errors) {
   ck_assert_int_ne(pt_train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "max_position_embeddings"));
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "config.json"));
+  /* ... while the default length shrinks to fit (512 - 400 = 112 tokens) */
+  const char *m3b[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
+                       "--pre-seq-len", "400", "--max-steps", "1", "--quiet", NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 14, (char **)m3b, &a), PT_OK);
+  ck_assert_msg(pt_train_run(&a) == PT_OK, "%s", pt_error_message());
   /* a tag the adapter does not know */
   snprintf(adapter, sizeof adapter, "%s/small", root);
   const char *few[] = {"O", "B-PER", "I-PER"};
