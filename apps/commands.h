@@ -10,5 +10,6 @@ int pt_cmd_train(int argc, char **argv);
 int pt_cmd_eval(int argc, char **argv);
 int pt_cmd_predict(int argc, char **argv);
 int pt_cmd_inspect(int argc, char **argv);
+int pt_cmd_pretrain(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"eval", pt_cmd_eval, "score an adapter on labelled data (one JSON line)"},
     {"predict", pt_cmd_predict, "label data with an adapter"},
     {"inspect", pt_cmd_inspect, "architecture and (trainable) parameter counts"},
+    {"pretrain", pt_cmd_pretrain, "pretrain a BERT with masked-language modelling on plain text"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,88 @@
+/* The pieces behind `ptune pretrain`: a plain-text corpus packed into
+ * fixed-length sequences with a held-out split (pretrain_data.c), BERT
+ * masking (pretrain_data.c) and an SVG line plot (plot_svg.c).
+ *
+ * Packing (documented choice, as the PyTorch anchor did): the text is
+ * tokenized into one stream of wordpieces, file after file in the order
+ * given (directories: their *.txt files in name order), and cut into chunks
+ * of max_len − 2 wordpieces, each becoming [CLS] chunk [SEP]: every sequence
+ * is exactly max_len long, so no padding and no attention mask. A chunk may
+ * span the end of one file and the start of the next; only the final short
+ * remainder of the whole stream is dropped.
+ *
+ * Ownership: structs are caller-owned and released with their *_free
+ * (which also accept a zeroed struct). */
+#ifndef PT_APPS_PRETRAIN_H
+#define PT_APPS_PRETRAIN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "models/pt_tokenizer.h"
+
+/* Decodes a file's bytes to UTF-8 text with LF line ends: kept as is when
+ * valid UTF-8, else read as Latin-1 (*latin1 set); CRLF and lone CR become
+ * LF. *out is malloc'ed (free()), NUL-terminated, *out_n bytes long. */
+pt_status pt_text_normalize(const char *bytes, size_t n, char **out, size_t *out_n, bool *latin1);
+
+typedef struct {
+  int64_t max_len;        /* S */
+  int64_t n_seq;          /* sequences */
+  int64_t *ids;           /* [n_seq, S] */
+  int64_t n_train, n_heldout;
+  int64_t *train, *heldout; /* sequence indices (train in file order) */
+  int64_t n_pieces;       /* wordpieces read (before the remainder is dropped) */
+  int64_t n_files, n_latin1, n_unk;
+  int64_t *counts;        /* [V] occurrences of each id in the train sequences, specials excluded */
+  int64_t vocab_size;
+} pt_mlm_corpus;
+
+/* Reads every file (or directory's *.txt files) of paths[0..n), tokenizes
+ * and packs it, and holds out round(heldout_frac · n_seq) random sequences
+ * (seeded; at least one when heldout_frac > 0). Errors name the path. */
+pt_status pt_mlm_corpus_read(const char *const *paths, int n, const pt_tokenizer *tok,
+                             int64_t max_len, double heldout_frac, uint64_t seed,
+                             pt_mlm_corpus *c);
+void pt_mlm_corpus_free(pt_mlm_corpus *c);
+
+/* BERT masking: `prob` of the non-special tokens are chosen (each one, or
+ * with whole_word each word: a piece starting with "##" joins the word
+ * before it and shares its decision); a chosen token becomes [MASK] with
+ * probability 0.8, a uniformly random id in [0, V) with 0.1, and stays with
+ * 0.1; its label is the original id, every other label -100. Special tokens
+ * ([CLS], [SEP], [PAD], [UNK], [MASK]) are never chosen. */
+typedef struct {
+  int64_t vocab_size, mask_id;
+  uint8_t *special; /* [V] */
+  uint8_t *cont;    /* [V] 1 for "##" pieces */
+  double prob;
+  bool whole_word;
+} pt_masker;
+
+pt_status pt_masker_init(pt_masker *mk, const pt_tokenizer *tok, double prob, bool whole_word);
+void pt_masker_free(pt_masker *mk);
+/* Masks one sequence of S ids. The draws are a pure function of (seed,
+ * stream): the same stream masks the same way, whatever came before. */
+void pt_masker_apply(const pt_masker *mk, const int64_t *ids, int64_t S, uint64_t seed,
+                     uint64_t stream, int64_t *ids_out, int64_t *labels);
+
+/* The training sequence at global position p (0, 1, 2, ... over all
+ * epochs): epoch p / n_train visits the train sequences in a random order
+ * drawn from (seed, epoch). Returns the index into c->ids. *perm_cache
+ * (n_train entries, malloc'ed on first use, free() it) and *perm_epoch
+ * (start at -1) cache the current epoch's order. */
+int64_t pt_mlm_train_seq(const pt_mlm_corpus *c, uint64_t seed, int64_t p, int64_t **perm_cache,
+                         int64_t *perm_epoch);
+
+/* ---- plot_svg.c ---- */
+typedef struct {
+  const char *label, *color;
+  const double *x, *y;
+  int64_t n;
+} pt_plot_series;
+
+/* Writes an SVG line plot (axes with ticks, one polyline per series, a
+ * legend) to `path`, atomically. */
+pt_status pt_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                      const pt_plot_series *s, int ns);
+
+#endif

@@ -1,0 +1,242 @@
+/* BertForMaskedLM: encoder + transform/LayerNorm/tied-decoder head run on
+ * the masked rows only, and saving as a Hugging Face model directory. */
+#include "models/pt_mlm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/pt_autograd.h"
+#include "autograd/pt_ops.h"
+#include "autograd/pt_ops_index.h"
+#include "autograd/pt_ops_norm.h"
+#include "autograd/pt_ops_pointwise.h"
+#include "nn/pt_safetensors.h"
+#include "tensor/pt_file.h"
+
+pt_status pt_mlm_init(pt_mlm_model *m, const pt_bert_config *cfg, uint64_t seed) {
+  memset(m, 0, sizeof *m);
+  if (cfg->arch != PT_ARCH_BERT) return pt_error(PT_ERR_ARG, "mlm: only the bert architecture");
+  pt_rng rng;
+  pt_rng_init(&rng, seed);
+  pt_status st = pt_bert_init(&m->bert, &m->params, cfg, false, &rng);
+  int64_t H = cfg->hidden_size, V = cfg->vocab_size;
+  if (st == PT_OK)
+    st = pt_nn_linear_init(&m->transform, &m->params, "cls.predictions.transform.dense", H, H, true,
+                           &rng, cfg->init_std);
+  if (st == PT_OK)
+    st = pt_nn_layernorm_init(&m->transform_ln, &m->params, "cls.predictions.transform.LayerNorm",
+                              H, cfg->layer_norm_eps);
+  if (st == PT_OK) {
+    pt_tensor *b = pt_zeros(PT_F32, 1, PT_SHAPE(V));
+    st = b ? pt_params_add(&m->params, b, "cls.predictions.bias") : pt_error_code();
+    pt_tensor_free(b); /* the list holds it */
+    if (st == PT_OK) m->decoder_bias = b;
+  }
+  if (st == PT_OK) pt_params_set_trainable(&m->params, "", true);
+  if (st != PT_OK) pt_mlm_free(m);
+  return st;
+}
+
+void pt_mlm_free(pt_mlm_model *m) {
+  pt_bert_free(&m->bert);
+  pt_params_free(&m->params);
+  memset(m, 0, sizeof *m);
+}
+
+pt_tensor *pt_mlm_head(const pt_mlm_model *m, pt_tensor *hidden) {
+  pt_tensor *t = pt_nn_linear_forward(&m->transform, hidden);
+  pt_tensor *g = pt_gelu(t);
+  pt_tensor_free(t);
+  pt_tensor *n = pt_nn_layernorm_forward(&m->transform_ln, g);
+  pt_tensor_free(g);
+  /* decoder: n · Eᵀ + bias with E the word embedding [V, H] (tied) */
+  pt_tensor *logits = pt_linear(n, m->bert.word.weight, m->decoder_bias);
+  pt_tensor_free(n);
+  return logits;
+}
+
+/* Row-wise argmax of contiguous logits [N, V] compared with targets. */
+static int64_t count_correct(const pt_tensor *logits, const int64_t *targets, int64_t N) {
+  int64_t V = logits->shape[logits->ndim - 1], ok = 0;
+  pt_tensor *c = pt_is_contiguous(logits) && logits->dtype == PT_F32
+                     ? pt_tensor_ref((pt_tensor *)logits)
+                     : pt_to_dtype(logits, PT_F32);
+  if (!c) return -1;
+  const float *x = pt_data(c);
+  for (int64_t r = 0; r < N; r++) {
+    if (targets[r] < 0) continue;
+    const float *row = x + r * V;
+    int64_t best = 0;
+    for (int64_t v = 1; v < V; v++)
+      if (row[v] > row[best]) best = v;
+    ok += best == targets[r];
+  }
+  pt_tensor_free(c);
+  return ok;
+}
+
+pt_status pt_mlm_forward(const pt_mlm_model *m, const pt_tensor *input_ids,
+                         const pt_tensor *attention_mask, const pt_tensor *labels,
+                         pt_nn_mode mode, bool full_head, pt_mlm_outputs *out) {
+  memset(out, 0, sizeof *out);
+  if (!input_ids || !labels) return pt_error(PT_ERR_ARG, "mlm: input_ids and labels are required");
+  if (labels->dtype != PT_I64 || labels->ndim != 2 || input_ids->ndim != 2 ||
+      labels->shape[0] != input_ids->shape[0] || labels->shape[1] != input_ids->shape[1])
+    return pt_error(PT_ERR_SHAPE, "mlm: labels must be I64 of input_ids' shape [B, S]");
+  int64_t B = input_ids->shape[0], S = input_ids->shape[1], H = m->bert.cfg.hidden_size;
+  int64_t N = 0;
+  for (int64_t i = 0; i < B * S; i++) N += pt_get(labels, i) != -100;
+  if (N == 0) return pt_error(PT_ERR_ARG, "mlm: no masked position in the batch");
+  pt_bert_inputs in = {.input_ids = input_ids, .attention_mask = attention_mask};
+  pt_bert_outputs eo;
+  PT_TRY(pt_bert_forward(&m->bert, &in, mode, &eo));
+  pt_tensor *h2 = pt_reshape(eo.last_hidden, 2, PT_SHAPE(B * S, H));
+  pt_bert_outputs_free(&eo);
+  int64_t rows = full_head ? B * S : N;
+  pt_tensor *idx = pt_empty(PT_I64, 1, PT_SHAPE(N));
+  pt_tensor *tgt = pt_empty(PT_I64, 1, PT_SHAPE(rows));
+  pt_status st = h2 && idx && tgt ? PT_OK : pt_error_code();
+  if (st == PT_OK) {
+    int64_t *ip = pt_data(idx), *tp = pt_data(tgt), k = 0;
+    for (int64_t i = 0; i < B * S; i++) {
+      int64_t l = (int64_t)pt_get(labels, i);
+      if (full_head) tp[i] = l;
+      if (l != -100) {
+        ip[k] = i;
+        if (!full_head) tp[k] = l;
+        k++;
+      }
+    }
+  }
+  pt_tensor *rows_h = NULL, *logits = NULL;
+  if (st == PT_OK) rows_h = full_head ? pt_tensor_ref(h2) : pt_index_select(h2, 0, idx);
+  if (st == PT_OK) logits = rows_h ? pt_mlm_head(m, rows_h) : NULL;
+  if (st == PT_OK && !logits) st = pt_error_code();
+  if (st == PT_OK) {
+    out->loss = pt_cross_entropy(logits, tgt, -100, 0.0);
+    if (!out->loss) st = pt_error_code();
+  }
+  if (st == PT_OK) {
+    out->n_masked = N;
+    out->n_correct = count_correct(logits, pt_data(tgt), rows);
+    if (out->n_correct < 0) st = pt_error_code();
+  }
+  pt_tensor_free(logits);
+  pt_tensor_free(rows_h);
+  pt_tensor_free(h2);
+  pt_tensor_free(idx);
+  pt_tensor_free(tgt);
+  if (st != PT_OK) pt_mlm_outputs_free(out);
+  return st;
+}
+
+void pt_mlm_outputs_free(pt_mlm_outputs *out) {
+  pt_tensor_free(out->loss);
+  memset(out, 0, sizeof *out);
+}
+
+char *pt_mlm_config_json(const pt_bert_config *c) {
+  char *s = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&s, &n);
+  if (!f) return NULL;
+  fprintf(f,
+          "{\n"
+          "  \"architectures\": [\"BertForMaskedLM\"],\n"
+          "  \"model_type\": \"bert\",\n"
+          "  \"vocab_size\": %lld,\n"
+          "  \"hidden_size\": %lld,\n"
+          "  \"num_hidden_layers\": %lld,\n"
+          "  \"num_attention_heads\": %lld,\n"
+          "  \"intermediate_size\": %lld,\n"
+          "  \"hidden_act\": \"gelu\",\n"
+          "  \"hidden_dropout_prob\": %.17g,\n"
+          "  \"attention_probs_dropout_prob\": %.17g,\n"
+          "  \"max_position_embeddings\": %lld,\n"
+          "  \"type_vocab_size\": %lld,\n"
+          "  \"initializer_range\": %.17g,\n"
+          "  \"layer_norm_eps\": %.17g,\n"
+          "  \"pad_token_id\": %lld,\n"
+          "  \"position_embedding_type\": \"absolute\",\n"
+          "  \"tie_word_embeddings\": true,\n"
+          "  \"torch_dtype\": \"float32\"\n"
+          "}\n",
+          (long long)c->vocab_size, (long long)c->hidden_size, (long long)c->num_layers,
+          (long long)c->num_heads, (long long)c->intermediate_size, c->hidden_dropout,
+          c->attention_dropout, (long long)c->max_position, (long long)c->type_vocab_size,
+          c->init_std, c->layer_norm_eps, (long long)c->pad_token_id);
+  fclose(f);
+  return s;
+}
+
+static pt_status copy_file(const char *src, const char *dst) {
+  FILE *f = fopen(src, "rb");
+  if (!f) return pt_error(PT_ERR_IO, "%s: cannot open", src);
+  char *buf = NULL;
+  size_t n = 0, cap = 0, r;
+  char chunk[65536];
+  pt_status st = PT_OK;
+  while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (n + r > cap) {
+      cap = (n + r) * 2;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        st = pt_error(PT_ERR_NOMEM, "%s: out of memory", src);
+        break;
+      }
+      buf = nb;
+    }
+    memcpy(buf + n, chunk, r);
+    n += r;
+  }
+  fclose(f);
+  if (st == PT_OK) st = pt_write_file_atomic(dst, buf ? buf : "", n);
+  free(buf);
+  return st;
+}
+
+pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const char *vocab_path,
+                                 uint64_t seed) {
+  PT_TRY(pt_mkdirs(dir));
+  char path[4096];
+  const pt_bert_config *c = &m->bert.cfg;
+  char *cfg = pt_mlm_config_json(c);
+  if (!cfg) return pt_error(PT_ERR_NOMEM, "mlm: config.json: out of memory");
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  pt_status st = pt_write_file_atomic(path, cfg, strlen(cfg));
+  free(cfg);
+  if (st != PT_OK) return st;
+  /* parameters + an HF-initialized pooler (never trained by MLM) */
+  int n = m->params.count;
+  const char **names = calloc((size_t)n + 2, sizeof *names);
+  const pt_tensor **ts = calloc((size_t)n + 2, sizeof *ts);
+  int64_t H = c->hidden_size;
+  pt_tensor *pw = pt_zeros(PT_F32, 2, PT_SHAPE(H, H)), *pb = pt_zeros(PT_F32, 1, PT_SHAPE(H));
+  pt_rng rng;
+  pt_rng_init(&rng, seed ^ 0x706f6f6c6572ULL);
+  st = names && ts && pw && pb ? pt_init_normal(pw, &rng, c->init_std) : pt_error_code();
+  if (st == PT_OK && !(names && ts)) st = pt_error(PT_ERR_NOMEM, "mlm: out of memory");
+  if (st == PT_OK) {
+    for (int i = 0; i < n; i++) {
+      names[i] = m->params.items[i]->name;
+      ts[i] = m->params.items[i];
+    }
+    names[n] = "bert.pooler.dense.weight";
+    ts[n] = pw;
+    names[n + 1] = "bert.pooler.dense.bias";
+    ts[n + 1] = pb;
+    const char *mk[] = {"format"}, *mv[] = {"pt"};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    st = pt_safetensors_write(path, n + 2, names, ts, 1, mk, mv);
+  }
+  free(names);
+  free(ts);
+  pt_tensor_free(pw);
+  pt_tensor_free(pb);
+  if (st == PT_OK && vocab_path) {
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    st = copy_file(vocab_path, path);
+  }
+  return st;
+}

@@ -1,0 +1,65 @@
+/* BERT for masked-language-model pretraining: the encoder (models/pt_bert.h,
+ * no pooler, fully trainable) plus Hugging Face's BertForMaskedLM head
+ *   cls.predictions.transform.dense     (H x H)
+ *   -> GELU (erf)
+ *   -> cls.predictions.transform.LayerNorm
+ *   -> decoder tied to bert.embeddings.word_embeddings.weight
+ *      + cls.predictions.bias [V]
+ * all in one pt_params list. The head runs only on the masked rows: the
+ * encoder output [B, S, H] is gathered down to the N rows whose label is not
+ * -100 before the [N, V] decoder, which gives the same loss as running it on
+ * every row and ignoring the unmasked ones (about 7x less decoder work at a
+ * 15% masking rate).
+ *
+ * Ownership: pt_mlm_model is caller-owned, released with pt_mlm_free;
+ * pt_mlm_forward fills a pt_mlm_outputs released with pt_mlm_outputs_free. */
+#ifndef PT_MLM_H
+#define PT_MLM_H
+#include <stdbool.h>
+#include "models/pt_bert.h"
+
+typedef struct {
+  pt_params params; /* every parameter (owned) */
+  pt_bert bert;
+  pt_nn_linear transform;       /* cls.predictions.transform.dense */
+  pt_nn_layernorm transform_ln; /* cls.predictions.transform.LayerNorm */
+  pt_tensor *decoder_bias;      /* cls.predictions.bias [V] (borrowed from params) */
+} pt_mlm_model;
+
+/* Builds the model with HF initialization from `seed` (BERT arch only). */
+pt_status pt_mlm_init(pt_mlm_model *m, const pt_bert_config *cfg, uint64_t seed);
+void pt_mlm_free(pt_mlm_model *m);
+
+typedef struct {
+  pt_tensor *loss;   /* 0-dim mean cross-entropy over the masked positions */
+  int64_t n_masked;  /* positions with a label */
+  int64_t n_correct; /* of those, argmax of the logits == label */
+} pt_mlm_outputs;
+
+/* input_ids [B, S] I64; attention_mask [B, S] 0/1 or NULL; labels [B, S]
+ * I64 holding the original token at masked positions and -100 elsewhere.
+ * full_head runs the decoder on every row instead (same loss; for tests).
+ * No masked position at all is PT_ERR_ARG. */
+pt_status pt_mlm_forward(const pt_mlm_model *m, const pt_tensor *input_ids,
+                         const pt_tensor *attention_mask, const pt_tensor *labels,
+                         pt_nn_mode mode, bool full_head, pt_mlm_outputs *out);
+void pt_mlm_outputs_free(pt_mlm_outputs *out);
+
+/* The head on hidden rows [N, H] -> logits [N, V] (new reference). */
+pt_tensor *pt_mlm_head(const pt_mlm_model *m, pt_tensor *hidden);
+
+/* Writes `dir` (created if needed) as a Hugging Face bert model directory:
+ * config.json (architectures ["BertForMaskedLM"]), model.safetensors with
+ * the bert.* and cls.* tensors (the tied decoder weight is not stored twice:
+ * HF re-ties cls.predictions.decoder.weight to the word embeddings, as for
+ * its own checkpoints) and a copy of `vocab_path` as vocab.txt (skipped when
+ * NULL). A pooler (bert.pooler.dense.*), which MLM pretraining never
+ * trains, is written HF-initialized from `seed` so that heads reading it
+ * (sequence classification, multiple choice) can load the directory too. */
+pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const char *vocab_path,
+                                 uint64_t seed);
+
+/* config.json text for cfg (owned string, free()). */
+char *pt_mlm_config_json(const pt_bert_config *cfg);
+
+#endif
