@@ -281,6 +281,7 @@ def driver(out_path):
 
 
 def main():
+    global B, S, P
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["ptv2", "full", "infer", "gemm", "profile"])
     ap.add_argument("--out", default="bench_results.json")
@@ -289,7 +290,6 @@ def main():
     ap.add_argument("--seq", type=int, default=S)
     ap.add_argument("--prefix", type=int, default=P)
     a = ap.parse_args()
-    global B, S, P
     B, S, P = a.batch, a.seq, a.prefix
     BASE["max_position_embeddings"] = max(512, P + S)
     if a.mode == "profile":
