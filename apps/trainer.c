@@ -74,6 +74,7 @@ static pt_status setup(trainer *t) {
     grow = false;
   } else {
     PT_TRY(pt_task_data_preset_labels(a, &t->map));
+    grow = t->map.n == 0; /* a preset's label set is fixed too */
   }
   double t0 = pt_now(); /* reading (train + dev) */
   PT_TRY(pt_task_data_read(a, a->train, true, &t->train));

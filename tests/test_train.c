@@ -625,6 +625,14 @@ START_TEST(test_errors) {
   ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m6, &a), PT_OK);
   ck_assert_int_ne(pt_train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "bad.jsonl:2"));
+  /* a label outside the preset's set (CB data read as RTE) */
+  char cb[4400];
+  path(cb, sizeof cb, fx, "superglue/CB.val.excerpt.jsonl");
+  const char *m7[] = {"train", "--task", "cls", "--model", model, "--train", cb, "--out", out,
+                      "--preset", "rte", NULL};
+  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m7, &a), PT_OK);
+  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "CB.val.excerpt.jsonl:"));
   /* --hparams: THUDM's settings, overridden by explicit options */
   const char *hp[] = {"train", "--lr", "0.5", "--task", "ner", "--model", model, "--train", train,
                       "--out", out, "--hparams", "conll04", NULL};
