@@ -177,7 +177,6 @@ static pt_status parse_value(const option *o, const char *v, pt_run_args *a) {
 
 pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args *a) {
   defaults(cmd, a);
-  const char *name = argc > 0 ? argv[0] : "ptune";
   bool seq_len_set = false;
   for (int i = 1; i + 1 < argc; i++) /* the preset first, so options override it */
     if (!strcmp(argv[i], "--hparams") && (cmd & PT_CMD_TRAIN)) {
@@ -194,24 +193,24 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
     for (size_t j = 0; j < sizeof options / sizeof options[0]; j++)
       if (!strcmp(arg, options[j].name)) o = &options[j];
     if (!o || !(o->cmds & (int)cmd))
-      return pt_error(PT_ERR_ARG, "%s: unknown option '%s' (see --help)", name, arg);
+      return pt_error(PT_ERR_ARG, "unknown option '%s' (see --help)", arg);
     if (o->k == K_FLAG) {
       *(bool *)((char *)a + o->off) = true;
       continue;
     }
-    if (i + 1 >= argc) return pt_error(PT_ERR_ARG, "%s: %s needs a value", name, arg);
+    if (i + 1 >= argc) return pt_error(PT_ERR_ARG, "%s needs a value", arg);
     if (o->off == OFF(max_seq_len)) seq_len_set = true;
     PT_TRY(parse_value(o, argv[++i], a));
   }
   a->max_seq_len_set = seq_len_set;
   if (!seq_len_set) a->max_seq_len = a->task == PT_APP_QA ? 384 : 128;
-  if (a->batch_size < 1) return pt_error(PT_ERR_ARG, "%s: --batch-size must be at least 1", name);
-  if (a->grad_accum < 1) return pt_error(PT_ERR_ARG, "%s: --grad-accum must be at least 1", name);
-  if (a->max_seq_len < 4) return pt_error(PT_ERR_ARG, "%s: --max-seq-len must be at least 4", name);
+  if (a->batch_size < 1) return pt_error(PT_ERR_ARG, "--batch-size must be at least 1");
+  if (a->grad_accum < 1) return pt_error(PT_ERR_ARG, "--grad-accum must be at least 1");
+  if (a->max_seq_len < 4) return pt_error(PT_ERR_ARG, "--max-seq-len must be at least 4");
   if ((a->method == PT_METHOD_PTV2 || a->method == PT_METHOD_PROMPT) && a->pre_seq_len < 1)
-    return pt_error(PT_ERR_ARG, "%s: --pre-seq-len must be at least 1", name);
+    return pt_error(PT_ERR_ARG, "--pre-seq-len must be at least 1");
   if (a->prefix_hidden_size < 1)
-    return pt_error(PT_ERR_ARG, "%s: --prefix-hidden-size must be at least 1", name);
+    return pt_error(PT_ERR_ARG, "--prefix-hidden-size must be at least 1");
   /* Required options per command. */
   struct {
     const char *opt;
@@ -222,9 +221,9 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
              {"--data", a->data, E | P},           {"--output", a->output, P}};
   for (size_t j = 0; j < sizeof req / sizeof req[0]; j++)
     if ((req[j].cmds & (int)cmd) && !req[j].val)
-      return pt_error(PT_ERR_ARG, "%s: %s is required (see --help)", name, req[j].opt);
+      return pt_error(PT_ERR_ARG, "%s is required (see --help)", req[j].opt);
   if (!a->task_set && cmd != PT_CMD_INSPECT)
-    return pt_error(PT_ERR_ARG, "%s: --task is required (ner, qa, cls, mc or srl)", name);
+    return pt_error(PT_ERR_ARG, "--task is required (ner, qa, cls, mc or srl)");
   return PT_OK;
 }
 
