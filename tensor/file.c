@@ -12,6 +12,16 @@ pt_status pt_atomic_open(pt_atomic_file *f, const char *path) {
   if (strlen(path) >= sizeof f->path)
     return pt_error(PT_ERR_ARG, "%.64s...: path too long", path);
   snprintf(f->path, sizeof f->path, "%s", path);
+  f->tmp[0] = '\0';
+  /* /dev/null, a pipe or a terminal is written in place: renaming a file over
+   * a device would replace the device (as root) with a regular file. */
+  struct stat sb;
+  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    if (S_ISDIR(sb.st_mode)) return pt_error(PT_ERR_IO, "%s: is a directory", path);
+    f->fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (f->fd < 0) return pt_error(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return PT_OK;
+  }
   snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
   f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (f->fd < 0) return pt_error(PT_ERR_IO, "%s: cannot create %s: %s", path, f->tmp, strerror(errno));
@@ -34,7 +44,7 @@ pt_status pt_atomic_write(pt_atomic_file *f, const void *data, size_t n) {
 void pt_atomic_abort(pt_atomic_file *f) {
   if (f->fd >= 0) close(f->fd);
   f->fd = -1;
-  unlink(f->tmp);
+  if (f->tmp[0]) unlink(f->tmp);
 }
 
 /* fsync of the directory holding the file so the rename is durable (best
@@ -55,6 +65,11 @@ static void sync_parent(const char *path) {
 
 pt_status pt_atomic_commit(pt_atomic_file *f) {
   pt_status st = PT_OK;
+  if (!f->tmp[0]) { /* written in place (a device or pipe) */
+    if (close(f->fd) != 0) st = pt_error(PT_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));
+    f->fd = -1;
+    return st;
+  }
   if (fsync(f->fd) != 0) st = pt_error(PT_ERR_IO, "%s: fsync failed: %s", f->path, strerror(errno));
   if (close(f->fd) != 0 && st == PT_OK)
     st = pt_error(PT_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));

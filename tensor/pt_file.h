@@ -1,7 +1,8 @@
 /* Files that appear whole or not at all: data goes to "<path>.tmp.<pid>",
  * is fsynced, then renamed over `path` (and the directory fsynced). A crash
  * or a full disk at any point leaves the previous file intact and, after
- * pt_atomic_abort, no temp file. */
+ * pt_atomic_abort, no temp file. An existing target that is not a regular
+ * file (/dev/null, a pipe) is written in place instead. */
 #ifndef PT_FILE_H
 #define PT_FILE_H
 

@@ -9,7 +9,8 @@ trap 'rm -rf "$dest"' EXIT
 meson install -C "$BUILD" --destdir "$dest" >/dev/null
 pcdir=$(dirname "$(find "$dest" -name ptune.pc | head -n 1)")
 export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
-sed -n '/^```c$/,/^```$/p' README.md | sed '1d;$d' > "$dest/first.c"
+# the README's first C block only
+awk '/^```c$/ {on = 1; next} on && /^```$/ {exit} on' README.md > "$dest/first.c"
 inc=$(find "$dest" -type d -name include | head -n 1)
 cc -std=gnu11 -Wall -Werror "$dest/first.c" -I"$inc" $(pkg-config --cflags --libs ptune) -o "$dest/first"
 LD_LIBRARY_PATH="$pcdir/.." "$dest/first" | grep -q "dL/db"

@@ -4,6 +4,10 @@
 #include <string.h>
 
 #include "ptune.h"
+#include "tensor/pt_file.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 static pt_tensor *ramp(pt_dtype dt, int ndim, const int64_t *shape) {
   pt_tensor *t = pt_empty(dt, ndim, shape);
@@ -180,6 +184,25 @@ START_TEST(no_leaks_in_live_counter) {
 }
 END_TEST
 
+/* Atomic writes replace regular files whole, and write devices in place
+ * (renaming over /dev/null would turn it into a regular file). */
+START_TEST(atomic_writes_keep_devices_devices) {
+  ck_assert_int_eq(pt_write_file_atomic("/dev/null", "x", 1), PT_OK);
+  struct stat sb;
+  ck_assert_int_eq(stat("/dev/null", &sb), 0);
+  ck_assert(S_ISCHR(sb.st_mode));
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/pt_atomic_%ld", (long)getpid());
+  ck_assert_int_eq(pt_write_file_atomic(path, "old", 3), PT_OK);
+  ck_assert_int_eq(pt_write_file_atomic(path, "new!", 4), PT_OK);
+  ck_assert_int_eq(stat(path, &sb), 0);
+  ck_assert(S_ISREG(sb.st_mode));
+  ck_assert_int_eq(sb.st_size, 4);
+  unlink(path);
+  ck_assert_int_eq(pt_write_file_atomic("/tmp", "x", 1), PT_ERR_IO);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tensor");
   TCase *tc = tcase_create("core");
@@ -191,6 +214,7 @@ int main(void) {
   tcase_add_test(tc, rng_is_reproducible_and_sane);
   tcase_add_test(tc, half_conversions_round_trip);
   tcase_add_test(tc, no_leaks_in_live_counter);
+  tcase_add_test(tc, atomic_writes_keep_devices_devices);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
