@@ -535,6 +535,11 @@ int pt_cmd_pretrain(int argc, char **argv) {
   double train_time = 0, lsum = 0, asum = 0, gnorm = 0;
   int64_t lcount = 0, start_step = step;
   double hl = NAN, ha = NAN;
+  if (st == PT_OK && step == 0) { /* the untrained model, the curve's first point */
+    st = evaluate(&model, &held, B, &hl, &ha);
+    if (st == PT_OK)
+      fprintf(metrics, "{\"step\":0,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n", hl, ha);
+  }
   while (st == PT_OK && step < total) {
     double t0 = pt_now();
     double lr = pt_schedule_lr(&sched, step);

@@ -1,0 +1,691 @@
+/* ptune pretrain: text decoding (Latin-1 fallback, CRLF/CR), packing into
+ * [CLS] ... [SEP] sequences and the held-out split, BERT and whole-word
+ * masking statistics, the masked-rows-only MLM head against the full head,
+ * gradient into the tied word embedding from the lookup and the decoder,
+ * and a tiny pretraining run on tests/fixtures/data/corpus (held-out loss
+ * falls, the directory loads through pt_ptv2_model_from_pretrained, a
+ * resumed run ends with the uninterrupted run's weights). */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apps/commands.h"
+#include "apps/pretrain.h"
+#include "autograd/pt_autograd.h"
+#include "autograd/pt_ops.h"
+#include "autograd/pt_ops_norm.h"
+#include "models/pt_hf.h"
+#include "models/pt_mlm.h"
+#include "nn/pt_safetensors.h"
+#include "tensor/pt_file.h"
+
+static char root[256];
+static char corpus_dir[4096], vocab_dir[4096];
+
+static void write_bytes(const char *path, const char *s, size_t n) {
+  ck_assert_int_eq(pt_write_file_atomic(path, s, n), PT_OK);
+}
+
+static void setup(void) {
+  snprintf(root, sizeof root, "/tmp/ptune_pretrain_XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  const char *fix = getenv("PT_FIXTURES");
+  ck_assert_ptr_nonnull(fix);
+  snprintf(corpus_dir, sizeof corpus_dir, "%s/data/corpus", fix);
+  snprintf(vocab_dir, sizeof vocab_dir, "%s/vocab/bert-base-uncased", fix);
+}
+
+static void teardown(void) {
+  if (getenv("PT_KEEP")) return;
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static int run(const char *const *args) {
+  int argc = 0;
+  while (args[argc]) argc++;
+  fflush(stdout);
+  int saved = dup(1);
+  FILE *devnull = fopen("/dev/null", "w");
+  dup2(fileno(devnull), 1);
+  int rc = pt_cmd_pretrain(argc, (char **)args);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  fclose(devnull);
+  return rc;
+}
+
+START_TEST(test_text_normalize) {
+  char *o;
+  size_t n;
+  bool l1;
+  const char lat[] = "caf\xe9\r\nna\xefve\rend\n";
+  ck_assert_int_eq(pt_text_normalize(lat, sizeof lat - 1, &o, &n, &l1), PT_OK);
+  ck_assert(l1);
+  ck_assert_str_eq(o, "caf\xc3\xa9\nna\xc3\xafve\nend\n");
+  ck_assert_uint_eq(n, strlen(o));
+  free(o);
+  const char utf[] = "caf\xc3\xa9\r\n\r\n\xe2\x82\xac";
+  ck_assert_int_eq(pt_text_normalize(utf, sizeof utf - 1, &o, &n, &l1), PT_OK);
+  ck_assert(!l1);
+  ck_assert_str_eq(o, "caf\xc3\xa9\n\n\xe2\x82\xac");
+  free(o);
+  /* a truncated UTF-8 sequence makes the file Latin-1 */
+  const char bad[] = "ok \xe2\x82";
+  ck_assert_int_eq(pt_text_normalize(bad, sizeof bad - 1, &o, &n, &l1), PT_OK);
+  ck_assert(l1);
+  ck_assert_str_eq(o, "ok \xc3\xa2\xc2\x82");
+  free(o);
+
+  /* through the corpus reader: a Latin-1 CRLF file gives the same ids as
+   * its UTF-8 LF version */
+  pt_tokenizer *tok = pt_tokenizer_load(vocab_dir);
+  ck_assert_ptr_nonnull(tok);
+  char d1[400], d2[400];
+  snprintf(d1, sizeof d1, "%s/l1.txt", root);
+  snprintf(d2, sizeof d2, "%s/u8.txt", root);
+  const char l1text[] = "The caf\xe9 was na\xefve.\r\nIt rained; the caf\xe9 closed early.\r\n"
+                        "Nobody minded the rain.\rThe end of the story.\r\n";
+  const char u8text[] = "The caf\xc3\xa9 was na\xc3\xafve.\nIt rained; the caf\xc3\xa9 closed early.\n"
+                        "Nobody minded the rain.\nThe end of the story.\n";
+  write_bytes(d1, l1text, sizeof l1text - 1);
+  write_bytes(d2, u8text, sizeof u8text - 1);
+  const char *p1[] = {d1}, *p2[] = {d2};
+  pt_mlm_corpus c1, c2;
+  ck_assert_int_eq(pt_mlm_corpus_read(p1, 1, tok, 8, 0.0, 1, &c1), PT_OK);
+  ck_assert_int_eq(pt_mlm_corpus_read(p2, 1, tok, 8, 0.0, 1, &c2), PT_OK);
+  ck_assert_int_eq(c1.n_latin1, 1);
+  ck_assert_int_eq(c2.n_latin1, 0);
+  ck_assert_int_eq(c1.n_unk, 0);
+  ck_assert_int_eq(c1.n_seq, c2.n_seq);
+  ck_assert_int_ge(c1.n_seq, 2);
+  ck_assert_int_eq(memcmp(c1.ids, c2.ids, (size_t)(c1.n_seq * 8) * sizeof *c1.ids), 0);
+  ck_assert_int_eq(c1.ids[1], pt_tokenizer_token_id(tok, "the"));
+  ck_assert_int_eq(c1.ids[2], pt_tokenizer_token_id(tok, "cafe"));
+  pt_mlm_corpus_free(&c1);
+  pt_mlm_corpus_free(&c2);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+static int64_t *encode_file(const pt_tokenizer *tok, const char *path, int64_t *n) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_ptr_nonnull(f);
+  static char buf[1 << 16];
+  size_t len = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  pt_encode_opts o = {.no_special_tokens = true};
+  pt_encoding e = {0};
+  ck_assert_int_eq(pt_tokenizer_encode(tok, buf, len, NULL, 0, &o, &e), PT_OK);
+  int64_t *ids = malloc((size_t)e.n * sizeof *ids);
+  memcpy(ids, e.ids, (size_t)e.n * sizeof *ids);
+  *n = e.n;
+  pt_encoding_free(&e);
+  return ids;
+}
+
+START_TEST(test_packing) {
+  pt_tokenizer *tok = pt_tokenizer_load(vocab_dir);
+  ck_assert_ptr_nonnull(tok);
+  const char *paths[] = {corpus_dir};
+  pt_mlm_corpus c;
+  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.1, 5, &c), PT_OK);
+  ck_assert_int_eq(c.n_files, 2);
+  /* the stream: 1945-Truman then 1961-Kennedy (name order) */
+  char p[4300];
+  int64_t n1, n2;
+  snprintf(p, sizeof p, "%s/1945-Truman.txt", corpus_dir);
+  int64_t *a = encode_file(tok, p, &n1);
+  snprintf(p, sizeof p, "%s/1961-Kennedy.txt", corpus_dir);
+  int64_t *b = encode_file(tok, p, &n2);
+  ck_assert_int_eq(c.n_pieces, n1 + n2);
+  ck_assert_int_eq(c.n_seq, (n1 + n2) / 30);
+  for (int64_t s = 0; s < c.n_seq; s++) {
+    const int64_t *row = c.ids + s * 32;
+    ck_assert_int_eq(row[0], pt_tokenizer_cls_id(tok));
+    ck_assert_int_eq(row[31], pt_tokenizer_sep_id(tok));
+    for (int64_t j = 0; j < 30; j++) {
+      int64_t k = s * 30 + j;
+      ck_assert_int_eq(row[1 + j], k < n1 ? a[k] : b[k - n1]);
+    }
+  }
+  /* split: 10% held out, disjoint, covering */
+  ck_assert_int_eq(c.n_heldout, (int64_t)(0.1 * (double)c.n_seq + 0.5));
+  ck_assert_int_eq(c.n_train + c.n_heldout, c.n_seq);
+  char *seen = calloc((size_t)c.n_seq, 1);
+  for (int64_t i = 0; i < c.n_train; i++) seen[c.train[i]]++;
+  for (int64_t i = 0; i < c.n_heldout; i++) seen[c.heldout[i]]++;
+  for (int64_t i = 0; i < c.n_seq; i++) ck_assert_int_eq(seen[i], 1);
+  free(seen);
+  /* the same seed gives the same split, another seed another one */
+  pt_mlm_corpus c2, c3;
+  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.1, 5, &c2), PT_OK);
+  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.1, 6, &c3), PT_OK);
+  ck_assert_int_eq(memcmp(c.heldout, c2.heldout, (size_t)c.n_heldout * sizeof(int64_t)), 0);
+  ck_assert_int_ne(memcmp(c.heldout, c3.heldout, (size_t)c.n_heldout * sizeof(int64_t)), 0);
+  /* every epoch visits each train sequence once, in a new order */
+  int64_t *perm = NULL, pe = -1, first[2] = {0};
+  char *hit = calloc((size_t)c.n_seq, 1);
+  for (int64_t e = 0; e < 2; e++) {
+    memset(hit, 0, (size_t)c.n_seq);
+    for (int64_t i = 0; i < c.n_train; i++) {
+      int64_t s = pt_mlm_train_seq(&c, 3, e * c.n_train + i, &perm, &pe);
+      if (i == 0) first[e] = s;
+      hit[s]++;
+    }
+    for (int64_t i = 0; i < c.n_train; i++) ck_assert_int_eq(hit[c.train[i]], 1);
+    for (int64_t i = 0; i < c.n_heldout; i++) ck_assert_int_eq(hit[c.heldout[i]], 0);
+  }
+  (void)first;
+  free(hit);
+  free(perm);
+  /* too little text is an error */
+  ck_assert_int_ne(pt_mlm_corpus_read(paths, 1, tok, 100000, 0.1, 5, &c3), PT_OK);
+  pt_mlm_corpus_free(&c3);
+  pt_mlm_corpus_free(&c2);
+  pt_mlm_corpus_free(&c);
+  free(a);
+  free(b);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+START_TEST(test_masking_stats) {
+  pt_tokenizer *tok = pt_tokenizer_load(vocab_dir);
+  ck_assert_ptr_nonnull(tok);
+  const char *paths[] = {corpus_dir};
+  pt_mlm_corpus c;
+  const int64_t S = 32;
+  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, S, 0.0, 5, &c), PT_OK);
+  for (int ww = 0; ww < 2; ww++) {
+    pt_masker mk;
+    ck_assert_int_eq(pt_masker_init(&mk, tok, 0.15, ww), PT_OK);
+    int64_t out[32], lab[32], out2[32], lab2[32];
+    int64_t eligible = 0, chosen = 0, masked = 0, random = 0, kept = 0, words = 0, words_chosen = 0;
+    for (int64_t it = 0; it < 4000; it++) {
+      const int64_t *row = c.ids + (it % c.n_seq) * S;
+      pt_masker_apply(&mk, row, S, 11, (uint64_t)it, out, lab);
+      pt_masker_apply(&mk, row, S, 11, (uint64_t)it, out2, lab2);
+      ck_assert_int_eq(memcmp(out, out2, sizeof out), 0); /* a pure function of the stream */
+      ck_assert_int_eq(memcmp(lab, lab2, sizeof lab), 0);
+      for (int64_t i = 0; i < S; i++) {
+        bool special = mk.special[row[i]];
+        if (special) {
+          ck_assert_int_eq(lab[i], -100);
+          ck_assert_int_eq(out[i], row[i]);
+          continue;
+        }
+        eligible++;
+        bool cont = i > 0 && mk.cont[row[i]] && !mk.special[row[i - 1]];
+        if (ww && cont) /* a word's pieces share the decision */
+          ck_assert_int_eq(lab[i] >= 0, lab[i - 1] >= 0);
+        if (!cont) {
+          words++;
+          words_chosen += lab[i] >= 0;
+        }
+        if (lab[i] < 0) {
+          ck_assert_int_eq(out[i], row[i]);
+          continue;
+        }
+        ck_assert_int_eq(lab[i], row[i]);
+        chosen++;
+        if (out[i] == mk.mask_id)
+          masked++;
+        else if (out[i] == row[i])
+          kept++;
+        else
+          random++;
+      }
+    }
+    double fc = (double)chosen / (double)eligible;
+    double fw = (double)words_chosen / (double)words;
+    ck_assert_msg(fabs((ww ? fw : fc) - 0.15) < 0.01, "chosen share %.4f (words %.4f)", fc, fw);
+    ck_assert_msg(fabs((double)masked / (double)chosen - 0.8) < 0.02, "mask %lld/%lld",
+                  (long long)masked, (long long)chosen);
+    ck_assert_msg(fabs((double)random / (double)chosen - 0.1) < 0.015, "random");
+    ck_assert_msg(fabs((double)kept / (double)chosen - 0.1) < 0.015, "kept");
+    ck_assert_msg(fabs(fc - 0.15) < 0.02, "token share %.4f", fc);
+    pt_masker_free(&mk);
+  }
+  pt_mlm_corpus_free(&c);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
+static void tiny_config(pt_bert_config *cfg) {
+  pt_bert_config_default(cfg, PT_ARCH_BERT);
+  cfg->vocab_size = 40;
+  cfg->hidden_size = 16;
+  cfg->num_layers = 1;
+  cfg->num_heads = 2;
+  cfg->intermediate_size = 32;
+  cfg->max_position = 16;
+  cfg->hidden_dropout = cfg->attention_dropout = 0;
+}
+
+/* ids [2, 8] drawn from 1..29 (so rows 0 and 30..39 never appear), labels
+ * at 5 positions. */
+static void tiny_batch(pt_tensor **ids, pt_tensor **labels) {
+  int64_t id[16], lab[16];
+  for (int i = 0; i < 16; i++) {
+    id[i] = 1 + (i * 7 + 3) % 29;
+    lab[i] = -100;
+  }
+  int pos[] = {1, 4, 6, 9, 14};
+  for (int k = 0; k < 5; k++) lab[pos[k]] = 30 + k; /* labels outside the input ids */
+  *ids = pt_from_buffer(PT_I64, 2, PT_SHAPE(2, 8), id);
+  *labels = pt_from_buffer(PT_I64, 2, PT_SHAPE(2, 8), lab);
+}
+
+START_TEST(test_head_masked_rows_equals_full) {
+  pt_bert_config cfg;
+  tiny_config(&cfg);
+  pt_mlm_model m;
+  ck_assert_int_eq(pt_mlm_init(&m, &cfg, 3), PT_OK);
+  /* give the LayerNorm and the bias non-trivial values */
+  pt_rng r;
+  pt_rng_init(&r, 9);
+  ck_assert_int_eq(pt_rng_fill_normal(&r, m.decoder_bias, 0, 0.5), PT_OK);
+  pt_tensor *ids, *labels;
+  tiny_batch(&ids, &labels);
+  pt_tensor *gw[2] = {0}, *gb[2] = {0};
+  double loss[2];
+  int64_t ok[2], nm[2];
+  for (int full = 0; full < 2; full++) {
+    pt_mlm_outputs o;
+    ck_assert_int_eq(pt_mlm_forward(&m, ids, NULL, labels, (pt_nn_mode){0}, full, &o), PT_OK);
+    loss[full] = pt_get(o.loss, 0);
+    ok[full] = o.n_correct;
+    nm[full] = o.n_masked;
+    ck_assert_int_eq(pt_backward(o.loss, NULL, false), PT_OK);
+    gw[full] = pt_raw_clone(m.bert.word.weight->grad);
+    gb[full] = pt_raw_clone(m.decoder_bias->grad);
+    pt_params_zero_grad(&m.params);
+    pt_mlm_outputs_free(&o);
+  }
+  ck_assert_int_eq(nm[0], 5);
+  ck_assert_int_eq(nm[1], 5);
+  ck_assert_int_eq(ok[0], ok[1]);
+  ck_assert_msg(fabs(loss[0] - loss[1]) < 1e-6, "%g vs %g", loss[0], loss[1]);
+  ck_assert(loss[0] > 1.0);
+  for (int64_t i = 0; i < pt_numel(gw[0]); i++)
+    ck_assert_msg(fabs(pt_get(gw[0], i) - pt_get(gw[1], i)) < 1e-6, "word grad %lld", (long long)i);
+  for (int64_t i = 0; i < pt_numel(gb[0]); i++)
+    ck_assert(fabs(pt_get(gb[0], i) - pt_get(gb[1], i)) < 1e-6);
+  /* the loss is the mean of -log softmax at the labels over the masked rows:
+   * recompute it from the full head's logits */
+  pt_bert_inputs in = {.input_ids = ids};
+  pt_bert_outputs eo;
+  ck_assert_int_eq(pt_bert_forward(&m.bert, &in, (pt_nn_mode){0}, &eo), PT_OK);
+  pt_tensor *h = pt_reshape(eo.last_hidden, 2, PT_SHAPE(16, 16));
+  pt_tensor *lg = pt_mlm_head(&m, h);
+  double nll = 0;
+  for (int64_t row = 0; row < 16; row++) {
+    int64_t l = (int64_t)pt_get(labels, row);
+    if (l < 0) continue;
+    double mx = -INFINITY, se = 0;
+    for (int64_t v = 0; v < 40; v++) mx = fmax(mx, pt_get(lg, row * 40 + v));
+    for (int64_t v = 0; v < 40; v++) se += exp(pt_get(lg, row * 40 + v) - mx);
+    nll += -(pt_get(lg, row * 40 + l) - mx - log(se));
+  }
+  ck_assert_msg(fabs(nll / 5 - loss[0]) < 1e-5, "%g vs %g", nll / 5, loss[0]);
+  pt_tensor_free(lg);
+  pt_tensor_free(h);
+  pt_bert_outputs_free(&eo);
+  for (int k = 0; k < 2; k++) {
+    pt_tensor_free(gw[k]);
+    pt_tensor_free(gb[k]);
+  }
+  /* no masked position: an error, no crash */
+  pt_tensor *none = pt_full(PT_I64, 2, PT_SHAPE(2, 8), -100);
+  pt_mlm_outputs o;
+  ck_assert_int_ne(pt_mlm_forward(&m, ids, NULL, none, (pt_nn_mode){0}, false, &o), PT_OK);
+  pt_tensor_free(none);
+  pt_tensor_free(ids);
+  pt_tensor_free(labels);
+  pt_mlm_free(&m);
+}
+END_TEST
+
+static double loss_of(const pt_mlm_model *m, const pt_tensor *ids, const pt_tensor *labels) {
+  pt_mlm_outputs o;
+  pt_no_grad_enter();
+  ck_assert_int_eq(pt_mlm_forward(m, ids, NULL, labels, (pt_nn_mode){0}, false, &o), PT_OK);
+  pt_no_grad_exit();
+  double l = pt_get(o.loss, 0);
+  pt_mlm_outputs_free(&o);
+  return l;
+}
+
+START_TEST(test_tied_embedding_gradient) {
+  pt_bert_config cfg;
+  tiny_config(&cfg);
+  pt_mlm_model m;
+  ck_assert_int_eq(pt_mlm_init(&m, &cfg, 4), PT_OK);
+  /* the decoder weight is the word embedding itself: no separate tensor */
+  ck_assert_ptr_null(pt_params_find(&m.params, "cls.predictions.decoder.weight"));
+  ck_assert_ptr_nonnull(pt_params_find(&m.params, "cls.predictions.bias"));
+  pt_tensor *ids, *labels;
+  tiny_batch(&ids, &labels);
+  pt_mlm_outputs o;
+  ck_assert_int_eq(pt_mlm_forward(&m, ids, NULL, labels, (pt_nn_mode){0}, false, &o), PT_OK);
+  ck_assert_int_eq(pt_backward(o.loss, NULL, false), PT_OK);
+  pt_mlm_outputs_free(&o);
+  pt_tensor *W = m.bert.word.weight, *g = pt_raw_clone(W->grad);
+  int64_t H = cfg.hidden_size;
+  /* row 4: looked up and decoded; row 33: a label, decoded only; row 0
+   * (the padding row, never looked up): the decoder still updates it */
+  int rows[] = {4, 33, 0};
+  for (int k = 0; k < 3; k++) {
+    int64_t r = rows[k];
+    double gn = 0;
+    for (int64_t j = 0; j < H; j++) gn += fabs(pt_get(g, r * H + j));
+    ck_assert_msg(gn > 1e-6, "row %lld has no gradient", (long long)r);
+    /* central differences in F32 on two elements of the row */
+    for (int64_t j = 0; j < 2; j++) {
+      float *w = (float *)pt_data(W) + r * H + j, w0 = *w;
+      const float eps = 1e-2f;
+      *w = w0 + eps;
+      double lp = loss_of(&m, ids, labels);
+      *w = w0 - eps;
+      double lm = loss_of(&m, ids, labels);
+      *w = w0;
+      double fd = (lp - lm) / (2 * (double)eps), an = pt_get(g, r * H + j);
+      ck_assert_msg(fabs(fd - an) <= 0.03 * fabs(an) + 2e-4, "row %lld col %lld: fd %g analytic %g",
+                    (long long)r, (long long)j, fd, an);
+    }
+  }
+  /* row 4's gradient has both parts: without the lookup (the decoder part
+   * alone, computed with the encoder output detached) it differs */
+  pt_params_zero_grad(&m.params);
+  pt_bert_inputs in = {.input_ids = ids};
+  pt_bert_outputs eo;
+  ck_assert_int_eq(pt_bert_forward(&m.bert, &in, (pt_nn_mode){0}, &eo), PT_OK);
+  pt_tensor *hd = pt_detach(eo.last_hidden);
+  pt_tensor *h2 = pt_reshape(hd, 2, PT_SHAPE(16, H));
+  pt_tensor *lg = pt_mlm_head(&m, h2);
+  pt_tensor *tl = pt_reshape((pt_tensor *)labels, 1, PT_SHAPE(16));
+  pt_tensor *l = pt_cross_entropy(lg, tl, -100, 0);
+  ck_assert_int_eq(pt_backward(l, NULL, false), PT_OK);
+  double diff5 = 0, diff33 = 0;
+  for (int64_t j = 0; j < H; j++) {
+    diff5 += fabs(pt_get(W->grad, 4 * H + j) - pt_get(g, 4 * H + j));
+    diff33 += fabs(pt_get(W->grad, 33 * H + j) - pt_get(g, 33 * H + j));
+  }
+  ck_assert_msg(diff5 > 1e-6, "the lookup adds nothing to row 4");
+  ck_assert_msg(diff33 < 1e-6, "row 33 is not looked up: decoder gradient only (%g)", diff33);
+  pt_tensor_free(l);
+  pt_tensor_free(tl);
+  pt_tensor_free(lg);
+  pt_tensor_free(h2);
+  pt_tensor_free(hd);
+  pt_bert_outputs_free(&eo);
+  pt_tensor_free(g);
+  pt_tensor_free(ids);
+  pt_tensor_free(labels);
+  pt_mlm_free(&m);
+}
+END_TEST
+
+/* A vocabulary of the special tokens plus every wordpiece the corpus
+ * uses (same segmentation, ~1k entries, so a tiny run is fast). */
+static void make_small_vocab(const char *dir) {
+  pt_tokenizer *tok = pt_tokenizer_load(vocab_dir);
+  ck_assert_ptr_nonnull(tok);
+  const char *paths[] = {corpus_dir};
+  pt_mlm_corpus c;
+  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.0, 1, &c), PT_OK);
+  int64_t V = pt_tokenizer_vocab_size(tok);
+  char *used = calloc((size_t)V, 1);
+  for (int64_t i = 0; i < 104; i++) used[i] = 1; /* [PAD], [unused*], [UNK] [CLS] [SEP] [MASK] */
+  for (int64_t i = 0; i < c.n_seq * 32; i++) used[c.ids[i]] = 1;
+  ck_assert_int_eq(pt_mkdirs(dir), PT_OK);
+  char p[4400];
+  snprintf(p, sizeof p, "%s/vocab.txt", dir);
+  FILE *f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  for (int64_t v = 0; v < V; v++)
+    if (used[v]) fprintf(f, "%s\n", pt_tokenizer_id_to_token(tok, v));
+  fclose(f);
+  free(used);
+  pt_mlm_corpus_free(&c);
+  pt_tokenizer_free(tok);
+}
+
+static json_t *load_json(const char *dir, const char *name) {
+  char p[4400];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  json_error_t e;
+  json_t *j = json_load_file(p, 0, &e);
+  ck_assert_msg(j != NULL, "%s: %s", p, e.text);
+  return j;
+}
+
+static int n_cls_warnings;
+static void count_warning(const char *line, void *ctx) {
+  (void)ctx;
+  if (strstr(line, "cls.predictions")) n_cls_warnings++;
+}
+
+/* Every tensor of a's model.safetensors equals b's. */
+static void same_weights(const char *a, const char *b) {
+  char pa[4400], pb[4400];
+  snprintf(pa, sizeof pa, "%s/model.safetensors", a);
+  snprintf(pb, sizeof pb, "%s/model.safetensors", b);
+  pt_safetensors *fa, *fb;
+  ck_assert_int_eq(pt_safetensors_open(pa, &fa), PT_OK);
+  ck_assert_int_eq(pt_safetensors_open(pb, &fb), PT_OK);
+  ck_assert_int_eq(pt_safetensors_count(fa), pt_safetensors_count(fb));
+  for (int i = 0; i < pt_safetensors_count(fa); i++) {
+    const char *n = pt_safetensors_name(fa, i);
+    pt_tensor *x = pt_safetensors_get(fa, n), *y = pt_safetensors_get(fb, n);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(pt_numel(x), pt_numel(y));
+    ck_assert_msg(!memcmp(pt_data(x), pt_data(y), (size_t)pt_numel(x) * 4), "%s differs", n);
+    pt_tensor_free(x);
+    pt_tensor_free(y);
+  }
+  pt_safetensors_close(fa);
+  pt_safetensors_close(fb);
+}
+
+START_TEST(test_tiny_pretrain_run) {
+  char vdir[400], vfile[420], out[400], outa[400], outb[400];
+  snprintf(vdir, sizeof vdir, "%s/vocab", root);
+  snprintf(vfile, sizeof vfile, "%s/vocab.txt", vdir);
+  snprintf(out, sizeof out, "%s/run", root);
+  snprintf(outa, sizeof outa, "%s/full", root);
+  snprintf(outb, sizeof outb, "%s/resumed", root);
+  make_small_vocab(vdir);
+  const char *args[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--out", out,
+                        "--layers", "2", "--hidden", "32", "--heads", "2", "--intermediate", "64",
+                        "--max-seq-len", "32", "--batch-size", "16", "--lr", "1e-3",
+                        "--dropout", "0.1", "--heldout-frac", "0.25", "--steps", "300",
+                        "--eval-every", "30", "--log-every", "10", "--threads", "2", "--quiet",
+                        NULL};
+  ck_assert_msg(run(args) == 0, "%s", pt_error_message());
+  json_t *s = load_json(out, "summary.json");
+  double hl = json_number_value(json_object_get(s, "heldout_loss"));
+  double ul = json_number_value(json_object_get(s, "unigram_loss"));
+  double ha = json_number_value(json_object_get(s, "heldout_acc"));
+  double ua = json_number_value(json_object_get(s, "unigram_acc"));
+  ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 300);
+  /* the held-out loss falls from the untrained model's (step 0, about
+   * ln V) by more than half a nat. (On 2.7k wordpieces it does not get below
+   * the add-one unigram baseline, which is only reported.) */
+  char p[4400];
+  pt_bert_config bc;
+  ck_assert_int_eq(pt_bert_config_load(out, &bc), PT_OK);
+  ck_assert_int_eq(bc.num_layers, 2);
+  ck_assert_int_eq(bc.hidden_size, 32);
+  ck_assert(isfinite(ul) && ul > 0);
+  ck_assert(ha >= 0 && ha <= 1 && ua >= 0 && ua <= 1);
+  json_decref(s);
+  /* metrics.jsonl: 30 train lines + 11 held-out lines; plot written */
+  snprintf(p, sizeof p, "%s/metrics.jsonl", out);
+  FILE *f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  char line[512];
+  int nt = 0, nh = 0;
+  double first_train = 0, last_train = 0, h0 = 0;
+  while (fgets(line, sizeof line, f)) {
+    json_t *j = json_loads(line, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    if (json_object_get(j, "loss")) {
+      double l = json_number_value(json_object_get(j, "loss"));
+      if (!nt) first_train = l;
+      last_train = l;
+      nt++;
+    }
+    if (json_object_get(j, "heldout_loss")) {
+      double l = json_number_value(json_object_get(j, "heldout_loss"));
+      if (!nh) h0 = l;
+      nh++;
+    }
+    json_decref(j);
+  }
+  fclose(f);
+  ck_assert_int_eq(nt, 30);
+  ck_assert_int_eq(nh, 11); /* step 0 and every 30 steps */
+  ck_assert_msg(fabs(h0 - log((double)bc.vocab_size)) < 0.3, "untrained %g", h0);
+  ck_assert_msg(hl < h0 - 0.5, "held-out loss %g (untrained %g)", hl, h0);
+  ck_assert_msg(last_train < first_train - 1, "train loss %g -> %g", first_train, last_train);
+  snprintf(p, sizeof p, "%s/loss.svg", out);
+  f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  char svg[8192];
+  size_t n = fread(svg, 1, sizeof svg - 1, f);
+  svg[n] = 0;
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(svg, "<svg"));
+  ck_assert_ptr_nonnull(strstr(svg, "<polyline"));
+  ck_assert_ptr_nonnull(strstr(svg, "held-out"));
+
+  /* the directory loads as a bert model: encoder weights equal, the cls.*
+   * tensors reported unused */
+  pt_ptv2_model pm;
+  pt_ptv2_config pc = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, 4, false, 0, 3};
+  n_cls_warnings = 0;
+  pt_warn_set_handler(count_warning, NULL);
+  pt_status st = pt_ptv2_model_from_pretrained(&pm, out, &pc, 1);
+  pt_warn_reset_handler();
+  ck_assert_msg(st == PT_OK, "%s", pt_error_message());
+  ck_assert_int_ge(n_cls_warnings, 1);
+  snprintf(p, sizeof p, "%s/model.safetensors", out);
+  pt_safetensors *sf;
+  ck_assert_int_eq(pt_safetensors_open(p, &sf), PT_OK);
+  ck_assert_int_lt(pt_safetensors_find(sf, "cls.predictions.decoder.weight"), 0);
+  ck_assert_int_ge(pt_safetensors_find(sf, "cls.predictions.transform.LayerNorm.weight"), 0);
+  const char *check[] = {"bert.embeddings.word_embeddings.weight",
+                         "bert.encoder.layer.1.output.dense.weight"};
+  for (int k = 0; k < 2; k++) {
+    pt_tensor *x = pt_safetensors_load(sf, check[k], PT_F32), *y = pt_params_find(&pm.params, check[k]);
+    ck_assert_ptr_nonnull(y);
+    ck_assert(!memcmp(pt_data(x), pt_data(y), (size_t)pt_numel(x) * 4));
+    pt_tensor_free(x);
+  }
+  pt_safetensors_close(sf);
+  pt_ptv2_model_free(&pm);
+  /* a classification head (reads the pooler) loads too */
+  pt_ptv2_config pcls = {PT_METHOD_PTV2, PT_TASK_SEQUENCE_CLASSIFICATION, 4, false, 0, 2};
+  pt_warn_set_handler(count_warning, NULL);
+  st = pt_ptv2_model_from_pretrained(&pm, out, &pcls, 1);
+  pt_warn_reset_handler();
+  ck_assert_msg(st == PT_OK, "%s", pt_error_message());
+  pt_ptv2_model_free(&pm);
+
+  /* resume: 40 steps at once == 20 steps, stop, --resume to 40 */
+  const char *base[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "2",
+                        "--hidden", "32", "--heads", "2", "--intermediate", "64", "--max-seq-len",
+                        "32", "--batch-size", "8", "--dropout", "0.1", "--heldout-frac", "0.1",
+                        "--steps", "40", "--save-every", "15", "--quiet", "--out"};
+  int nb = (int)(sizeof base / sizeof *base);
+  const char *a1[40], *a2[40], *a3[40];
+  for (int i = 0; i < nb; i++) a1[i] = a2[i] = a3[i] = base[i];
+  a1[nb] = outa;
+  a1[nb + 1] = NULL;
+  a2[nb] = outb;
+  a2[nb + 1] = "--stop-after";
+  a2[nb + 2] = "20";
+  a2[nb + 3] = NULL;
+  a3[nb] = outb;
+  a3[nb + 1] = "--resume";
+  a3[nb + 2] = NULL;
+  ck_assert_msg(run(a1) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(a2) == 0, "%s", pt_error_message());
+  snprintf(p, sizeof p, "%s/model.safetensors", outb);
+  struct stat sb;
+  ck_assert_int_ne(stat(p, &sb), 0); /* stopped early: no model yet */
+  ck_assert_msg(run(a3) == 0, "%s", pt_error_message());
+  same_weights(outa, outb);
+  /* the resumed metrics have each step once */
+  snprintf(p, sizeof p, "%s/metrics.jsonl", outb);
+  f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  int steps_seen[41] = {0};
+  while (fgets(line, sizeof line, f)) {
+    json_t *j = json_loads(line, 0, NULL);
+    if (json_object_get(j, "loss")) steps_seen[json_integer_value(json_object_get(j, "step"))]++;
+    json_decref(j);
+  }
+  fclose(f);
+  for (int k = 10; k <= 40; k += 10) ck_assert_int_eq(steps_seen[k], 1);
+  /* a checkpoint made with other sizes is refused */
+  const char *bad[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "1",
+                       "--hidden", "32", "--heads", "2", "--intermediate", "64", "--max-seq-len",
+                       "32", "--batch-size", "8", "--steps", "40", "--quiet", "--resume", "--out",
+                       outb, NULL};
+  ck_assert_int_ne(run(bad), 0);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "other options"));
+}
+END_TEST
+
+START_TEST(test_errors) {
+  const char *a[] = {"pretrain", "--corpus", corpus_dir, "--out", root, "--steps", "1", NULL};
+  ck_assert_int_ne(run(a), 0); /* no --vocab */
+  char vf[4200];
+  snprintf(vf, sizeof vf, "%s/vocab.txt", vocab_dir);
+  const char *b[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vf, "--out", root, NULL};
+  ck_assert_int_ne(run(b), 0); /* neither --steps nor --minutes */
+  const char *c[] = {"pretrain", "--corpus", "/nonexistent/x", "--vocab", vf, "--out", root,
+                     "--steps", "1", "--quiet", NULL};
+  ck_assert_int_ne(run(c), 0);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent/x"));
+  const char *d[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vf, "--out", root,
+                     "--steps", "x", NULL};
+  ck_assert_int_ne(run(d), 0);
+  const char *h[] = {"pretrain", "--help", NULL};
+  ck_assert_int_eq(run(h), 0);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("pretrain");
+  TCase *tc = tcase_create("pretrain");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_text_normalize);
+  tcase_add_test(tc, test_packing);
+  tcase_add_test(tc, test_masking_stats);
+  tcase_add_test(tc, test_head_masked_rows_equals_full);
+  tcase_add_test(tc, test_tied_embedding_gradient);
+  tcase_add_test(tc, test_tiny_pretrain_run);
+  tcase_add_test(tc, test_errors);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
