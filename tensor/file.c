@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 pt_status pt_atomic_open(pt_atomic_file *f, const char *path) {
-  if (strlen(path) >= sizeof f->path)
-    return pt_error(PT_ERR_ARG, "%.64s...: path too long", path);
-  snprintf(f->path, sizeof f->path, "%s", path);
+  size_t len = strlen(path);
+  if (len >= sizeof f->path) return pt_error(PT_ERR_ARG, "%.64s...: path too long", path);
+  memcpy(f->path, path, len + 1);
   f->tmp[0] = '\0';
   /* /dev/null, a pipe or a terminal is written in place: renaming a file over
    * a device would replace the device (as root) with a regular file. */
