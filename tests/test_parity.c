@@ -139,6 +139,15 @@ static void expect_close(fixture *f, pt_safetensors *file, const char *name, con
   ck_assert_msg(want != NULL, "%s: %s", f->dir, pt_error_message());
   ck_assert_msg(pt_numel(want) == pt_numel(got), "%s: %s has %lld elements, want %lld", f->dir,
                 name, (long long)pt_numel(got), (long long)pt_numel(want));
+  /* Same shape too (e.g. multiple-choice logits [B, C], prompt hidden
+   * states [B, P+S, H]); a 0-dim loss is stored as [1]. */
+  if (got->ndim > 0) {
+    char s1[96], s2[96];
+    bool same = got->ndim == want->ndim;
+    for (int d = 0; same && d < got->ndim; d++) same = got->shape[d] == want->shape[d];
+    ck_assert_msg(same, "%s: %s has shape %s, want %s", f->dir, name,
+                  pt_shape_str(got, s1, sizeof s1), pt_shape_str(want, s2, sizeof s2));
+  }
   double worst = 0;
   int64_t at = 0;
   for (int64_t i = 0; i < pt_numel(want); i++) {
