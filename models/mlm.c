@@ -56,7 +56,7 @@ pt_tensor *pt_mlm_head(const pt_mlm_model *m, pt_tensor *hidden) {
   return logits;
 }
 
-/* Row-wise argmax of contiguous logits [N, V] compared with targets. */
+/* logits [N, V] row-major: each row's argmax compared with its target. */
 static int64_t count_correct(const pt_tensor *logits, const int64_t *targets, int64_t N) {
   int64_t V = logits->shape[logits->ndim - 1], ok = 0;
   pt_tensor *c = pt_is_contiguous(logits) && logits->dtype == PT_F32
@@ -64,6 +64,7 @@ static int64_t count_correct(const pt_tensor *logits, const int64_t *targets, in
                      : pt_to_dtype(logits, PT_F32);
   if (!c) return -1;
   const float *x = pt_data(c);
+#pragma omp parallel for reduction(+ : ok) schedule(static) if (N * V > (1 << 20))
   for (int64_t r = 0; r < N; r++) {
     if (targets[r] < 0) continue;
     const float *row = x + r * V;

@@ -186,9 +186,9 @@ START_TEST(test_packing) {
   (void)first;
   free(hit);
   free(perm);
+  pt_mlm_corpus_free(&c3);
   /* too little text is an error */
   ck_assert_int_ne(pt_mlm_corpus_read(paths, 1, tok, 100000, 0.1, 5, &c3), PT_OK);
-  pt_mlm_corpus_free(&c3);
   pt_mlm_corpus_free(&c2);
   pt_mlm_corpus_free(&c);
   free(a);
