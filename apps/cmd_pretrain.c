@@ -535,7 +535,7 @@ int pt_cmd_pretrain(int argc, char **argv) {
   double train_time = 0, lsum = 0, asum = 0, gnorm = 0;
   int64_t lcount = 0, start_step = step;
   double hl = NAN, ha = NAN;
-  if (st == PT_OK && step == 0) { /* the untrained model, the curve's first point */
+  if (st == PT_OK && step == 0 && held.n > 0) { /* the untrained model, the curve's first point */
     st = evaluate(&model, &held, B, &hl, &ha);
     if (st == PT_OK)
       fprintf(metrics, "{\"step\":0,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n", hl, ha);
@@ -567,7 +567,7 @@ int pt_cmd_pretrain(int argc, char **argv) {
       lsum = asum = 0;
       lcount = 0;
     }
-    if (step % eval_every == 0 || step == total) {
+    if (held.n > 0 && (step % eval_every == 0 || step == total)) {
       st = evaluate(&model, &held, B, &hl, &ha);
       if (st == PT_OK) {
         fprintf(metrics, "{\"step\":%lld,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n",
@@ -585,7 +585,7 @@ int pt_cmd_pretrain(int argc, char **argv) {
   pt_progress_done(&prog);
   if (metrics) fclose(metrics);
   bool finished = st == PT_OK && step >= total;
-  if (finished && isnan(hl)) st = evaluate(&model, &held, B, &hl, &ha);
+  if (finished && held.n > 0 && isnan(hl)) st = evaluate(&model, &held, B, &hl, &ha);
   if (finished && st == PT_OK) st = pt_mlm_save_pretrained(&model, a.out, vfile, a.seed);
   if (finished && st == PT_OK) st = plot_curves(a.out);
   if (finished && st == PT_OK) {
@@ -596,16 +596,20 @@ int pt_cmd_pretrain(int argc, char **argv) {
     if (!j) st = pt_error(PT_ERR_NOMEM, "pretrain: out of memory");
     else {
       const char *ut = pt_tokenizer_id_to_token(tok, held.unigram_id);
+      char nums[4][32];
+      const double vals[4] = {hl, ha, held.unigram_loss, held.unigram_acc};
+      for (int k = 0; k < 4; k++) /* JSON has no NaN (no held-out set) */
+        snprintf(nums[k], sizeof nums[k], isfinite(vals[k]) ? "%.6f" : "null", vals[k]);
       fprintf(j,
               "{\"steps\":%lld,\"tokens\":%lld,\"train_seconds\":%.1f,\"tokens_per_s\":%.1f,"
-              "\"heldout_loss\":%.6f,\"heldout_acc\":%.5f,\"heldout_masked\":%lld,"
-              "\"unigram_loss\":%.6f,\"unigram_acc\":%.5f,\"unigram_token\":\"%s\","
+              "\"heldout_loss\":%s,\"heldout_acc\":%s,\"heldout_masked\":%lld,"
+              "\"unigram_loss\":%s,\"unigram_acc\":%s,\"unigram_token\":\"%s\","
               "\"params\":%lld,\"sequences\":%lld,\"train_sequences\":%lld,"
               "\"heldout_sequences\":%lld,\"wordpieces\":%lld,\"epochs\":%.3f,"
               "\"layers\":%lld,\"hidden\":%lld,\"max_seq_len\":%lld,\"batch_size\":%lld,"
               "\"lr\":%g,\"warmup_frac\":%g,\"dropout\":%g,\"whole_word_mask\":%s}\n",
-              (long long)step, (long long)(step * B * S), train_time, tps, hl, ha,
-              (long long)held.n_masked, held.unigram_loss, held.unigram_acc,
+              (long long)step, (long long)(step * B * S), train_time, tps, nums[0], nums[1],
+              (long long)held.n_masked, nums[2], nums[3],
               ut && !strpbrk(ut, "\"\\") ? ut : "?", (long long)pt_params_numel(&model.params, false),
               (long long)corpus.n_seq, (long long)corpus.n_train, (long long)corpus.n_heldout,
               (long long)corpus.n_pieces, (double)(step * B) / (double)corpus.n_train,

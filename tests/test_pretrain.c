@@ -644,6 +644,18 @@ START_TEST(test_tiny_pretrain_run) {
                        outb, NULL};
   ck_assert_int_ne(run(bad), 0);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "other options"));
+  /* no held-out set: the summary says null, and is still JSON */
+  char outc[420];
+  snprintf(outc, sizeof outc, "%s/noheld", root);
+  const char *nh0[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "1",
+                       "--hidden", "16", "--heads", "2", "--intermediate", "32", "--max-seq-len",
+                       "32", "--batch-size", "4", "--steps", "3", "--heldout-frac", "0", "--quiet",
+                       "--out", outc, NULL};
+  ck_assert_msg(run(nh0) == 0, "%s", pt_error_message());
+  s = load_json(outc, "summary.json");
+  ck_assert(json_is_null(json_object_get(s, "heldout_loss")));
+  ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 3);
+  json_decref(s);
 }
 END_TEST
 
