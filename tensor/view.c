@@ -239,25 +239,29 @@ pt_status pt_copy_into(pt_tensor *dst, const pt_tensor *src) {
     return PT_OK;
   }
   if (dst->dtype == PT_F32 && src->dtype == PT_F32) {
-    /* Strided float copy without per-element index division. */
+    /* Strided float copy, one innermost row at a time; rows contiguous on
+     * both sides (a bias broadcast into a linear output, a permuted
+     * activation made contiguous) are one memmove each. Serial on purpose:
+     * an OpenMP split measured 8 ms against 0.57 ms serial for a [1024,
+     * 3072] bias broadcast on the shared 2-core machine. */
     int nd = dst->ndim;
-    int64_t idx[PT_MAX_DIMS] = {0};
     float *d = dst->storage->data;
     const float *s = src->storage->data;
-    int64_t od = dst->offset, os = src->offset;
     int64_t inner = nd ? dst->shape[nd - 1] : 1;
     int64_t isd = nd ? dst->strides[nd - 1] : 1, iss = nd ? src->strides[nd - 1] : 1;
-    for (int64_t done = 0; done < n; done += inner) {
-      for (int64_t k = 0; k < inner; k++) d[od + k * isd] = s[os + k * iss];
+    int64_t rows = inner ? n / inner : 0;
+    for (int64_t r = 0; r < rows; r++) {
+      int64_t od = dst->offset, os = src->offset, rem = r;
       for (int ax = nd - 2; ax >= 0; ax--) {
-        idx[ax]++;
-        od += dst->strides[ax];
-        os += src->strides[ax];
-        if (idx[ax] < dst->shape[ax]) break;
-        od -= dst->strides[ax] * dst->shape[ax];
-        os -= src->strides[ax] * src->shape[ax];
-        idx[ax] = 0;
+        int64_t i = rem % dst->shape[ax];
+        rem /= dst->shape[ax];
+        od += i * dst->strides[ax];
+        os += i * src->strides[ax];
       }
+      if (isd == 1 && iss == 1)
+        memmove(d + od, s + os, (size_t)inner * sizeof(float));
+      else
+        for (int64_t k = 0; k < inner; k++) d[od + k * isd] = s[os + k * iss];
     }
     return PT_OK;
   }
