@@ -51,13 +51,23 @@ pt_tensor *pt_raw_sum(const pt_tensor *t, int ndims, const int *dims, bool keepd
     else if (seen_kept && t->shape[d] != 1) leading = false;
   }
   if (leading && t->dtype == PT_F32) {
+    /* x is [cols reduced][rows kept]: walk each reduced row contiguously into
+     * a block of double accumulators, blocks of outputs split over threads.
+     * Each output still sums c = 0..cols-1 in order, whatever the threads. */
     const float *x = pt_data(t);
     float *o = pt_data(out);
+    enum { BLOCK = 512 };
+    int64_t nblocks = (rows + BLOCK - 1) / BLOCK;
 #pragma omp parallel for if (rows * cols > 65536) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-      double acc = 0;
-      for (int64_t c = 0; c < cols; c++) acc += x[c * rows + r];
-      o[r] = (float)acc;
+    for (int64_t b = 0; b < nblocks; b++) {
+      double acc[BLOCK];
+      int64_t r0 = b * BLOCK, n = rows - r0 < BLOCK ? rows - r0 : BLOCK;
+      for (int64_t r = 0; r < n; r++) acc[r] = 0;
+      for (int64_t c = 0; c < cols; c++) {
+        const float *row = x + c * rows + r0;
+        for (int64_t r = 0; r < n; r++) acc[r] += row[r];
+      }
+      for (int64_t r = 0; r < n; r++) o[r0 + r] = (float)acc[r];
     }
     return out;
   }
