@@ -81,7 +81,11 @@ typedef struct pt_tensor {
 
 /* ---- memory accounting (for leak and flat-memory tests) ---- */
 
-/* 64-byte aligned allocation counted in the live-allocation counters. */
+/* 64-byte aligned allocation counted in the live-allocation counters.
+ * Process-wide side effect: the first call raises glibc's mmap and trim
+ * thresholds to 1 GiB (mallopt), so the same-sized buffers of successive
+ * training steps reuse heap pages instead of being mapped and faulted in
+ * again; freed memory then stays with the process. */
 void *pt_alloc(size_t nbytes);
 void pt_free_bytes(void *p);
 /* Live blocks and bytes allocated through pt_alloc (storages and headers). */
