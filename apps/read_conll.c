@@ -308,15 +308,8 @@ static pt_status read_jsonl(builder *b, const pt_read_opts *opts) {
   PT_TRY(pt_lines_open(&r, path));
   pt_status st = PT_OK;
   for (;;) {
-    size_t len;
-    bool eof;
-    if ((st = pt_lines_next(&r, &len, &eof)) != PT_OK || eof) break;
-    if (pt_blank(r.buf)) continue;
-    json_t *o = pt_jsonl_object(r.buf, len, path, r.line);
-    if (!o) {
-      st = pt_error_code();
-      break;
-    }
+    json_t *o;
+    if ((st = pt_jsonl_next(&r, path, &o)) != PT_OK || !o) break;
     char where[512];
     st = json_sentence(b, o, pt_task_where(where, sizeof where, path, r.line, 0), r.line, opts);
     json_decref(o);

@@ -219,15 +219,8 @@ static pt_status read_cls_jsonl(const char *path, pt_data_format fmt, const pt_c
   int labelled = -1;
   pt_status st = PT_OK;
   for (;;) {
-    size_t len;
-    bool eof;
-    if ((st = pt_lines_next(&r, &len, &eof)) != PT_OK || eof) break;
-    if (pt_blank(r.buf)) continue;
-    json_t *o = pt_jsonl_object(r.buf, len, path, r.line);
-    if (!o) {
-      st = pt_error_code();
-      break;
-    }
+    json_t *o;
+    if ((st = pt_jsonl_next(&r, path, &o)) != PT_OK || !o) break;
     if ((st = grow((void **)&out->ex, &cap, out->n, sizeof *out->ex, path)) != PT_OK) {
       json_decref(o);
       break;
@@ -416,15 +409,8 @@ pt_status pt_read_mc(const char *path, pt_data_format fmt, const pt_read_opts *o
   int64_t cap = 0;
   int labelled = -1;
   while (st == PT_OK) {
-    size_t len;
-    bool eof;
-    if ((st = pt_lines_next(&r, &len, &eof)) != PT_OK || eof) break;
-    if (pt_blank(r.buf)) continue;
-    json_t *o = pt_jsonl_object(r.buf, len, path, r.line);
-    if (!o) {
-      st = pt_error_code();
-      break;
-    }
+    json_t *o;
+    if ((st = pt_jsonl_next(&r, path, &o)) != PT_OK || !o) break;
     if ((st = grow((void **)&out->ex, &cap, out->n, sizeof *out->ex, path)) != PT_OK) {
       json_decref(o);
       break;

@@ -101,15 +101,8 @@ pt_status pt_read_srl(const char *path, const pt_read_opts *opts, pt_srl_set *ou
   int64_t cap = 0;
   int tagged = -1;
   while (st == PT_OK) {
-    size_t len;
-    bool eof;
-    if ((st = pt_lines_next(&r, &len, &eof)) != PT_OK || eof) break;
-    if (pt_blank(r.buf)) continue;
-    json_t *o = pt_jsonl_object(r.buf, len, path, r.line);
-    if (!o) {
-      st = pt_error_code();
-      break;
-    }
+    json_t *o;
+    if ((st = pt_jsonl_next(&r, path, &o)) != PT_OK || !o) break;
     if (out->n == cap) {
       int64_t nc = cap ? 2 * cap : 64;
       pt_srl_example *ex = realloc(out->ex, (size_t)nc * sizeof *ex);

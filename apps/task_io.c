@@ -101,6 +101,19 @@ json_t *pt_jsonl_object(const char *line, size_t len, const char *path, int64_t 
   return v;
 }
 
+pt_status pt_jsonl_next(pt_line_reader *r, const char *path, json_t **obj) {
+  *obj = NULL;
+  for (;;) {
+    size_t len;
+    bool eof;
+    PT_TRY(pt_lines_next(r, &len, &eof));
+    if (eof) return PT_OK;
+    if (pt_blank(r->buf)) continue;
+    *obj = pt_jsonl_object(r->buf, len, path, r->line);
+    return *obj ? PT_OK : pt_error_code();
+  }
+}
+
 bool pt_blank(const char *s) {
   for (; *s; s++)
     if (*s != ' ' && *s != '\t') return false;

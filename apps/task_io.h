@@ -29,6 +29,10 @@ void pt_lines_close(pt_line_reader *r);
 /* Parses one JSON Lines line as an object; NULL with "file:line: ..." set. */
 json_t *pt_jsonl_object(const char *line, size_t len, const char *path, int64_t lineno);
 
+/* The next non-blank line of a JSON Lines file, parsed as an object: *obj
+ * is a new reference, or NULL at the end of the file. */
+pt_status pt_jsonl_next(pt_line_reader *r, const char *path, json_t **obj);
+
 /* True when the line holds only spaces and tabs. */
 bool pt_blank(const char *s);
 /* strdup that sets PT_ERR_NOMEM on failure. */
