@@ -137,7 +137,7 @@ void pt_mlm_outputs_free(pt_mlm_outputs *out) {
   memset(out, 0, sizeof *out);
 }
 
-char *pt_mlm_config_json(const pt_bert_config *c) {
+char *pt_mlm_config_json(const pt_bert_config *c, pt_dtype dtype) {
   char *s = NULL;
   size_t n = 0;
   FILE *f = open_memstream(&s, &n);
@@ -161,12 +161,13 @@ char *pt_mlm_config_json(const pt_bert_config *c) {
           "  \"pad_token_id\": %lld,\n"
           "  \"position_embedding_type\": \"absolute\",\n"
           "  \"tie_word_embeddings\": true,\n"
-          "  \"torch_dtype\": \"float32\"\n"
+          "  \"torch_dtype\": \"%s\"\n"
           "}\n",
           (long long)c->vocab_size, (long long)c->hidden_size, (long long)c->num_layers,
           (long long)c->num_heads, (long long)c->intermediate_size, c->hidden_dropout,
           c->attention_dropout, (long long)c->max_position, (long long)c->type_vocab_size,
-          c->init_std, c->layer_norm_eps, (long long)c->pad_token_id);
+          c->init_std, c->layer_norm_eps, (long long)c->pad_token_id,
+          dtype == PT_F16 ? "float16" : dtype == PT_BF16 ? "bfloat16" : "float32");
   fclose(f);
   return s;
 }
@@ -198,11 +199,13 @@ static pt_status copy_file(const char *src, const char *dst) {
 }
 
 pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const char *vocab_path,
-                                 uint64_t seed) {
+                                 uint64_t seed, pt_dtype dtype) {
+  if (dtype != PT_F32 && dtype != PT_F16 && dtype != PT_BF16)
+    return pt_error(PT_ERR_DTYPE, "mlm: weights are saved as F32, F16 or BF16");
   PT_TRY(pt_mkdirs(dir));
   char path[4096];
   const pt_bert_config *c = &m->bert.cfg;
-  char *cfg = pt_mlm_config_json(c);
+  char *cfg = pt_mlm_config_json(c, dtype);
   if (!cfg) return pt_error(PT_ERR_NOMEM, "mlm: config.json: out of memory");
   snprintf(path, sizeof path, "%s/config.json", dir);
   pt_status st = pt_write_file_atomic(path, cfg, strlen(cfg));
@@ -212,6 +215,7 @@ pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const c
   int n = m->params.count;
   const char **names = calloc((size_t)n + 2, sizeof *names);
   const pt_tensor **ts = calloc((size_t)n + 2, sizeof *ts);
+  pt_tensor **conv = calloc((size_t)n + 2, sizeof *conv); /* the dtype copies, owned here */
   int64_t H = c->hidden_size;
   pt_tensor *pw = pt_zeros(PT_F32, 2, PT_SHAPE(H, H)), *pb = pt_zeros(PT_F32, 1, PT_SHAPE(H));
   pt_rng rng;
@@ -227,10 +231,19 @@ pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const c
     ts[n] = pw;
     names[n + 1] = "bert.pooler.dense.bias";
     ts[n + 1] = pb;
+    for (int i = 0; i < n + 2 && st == PT_OK && dtype != PT_F32; i++) {
+      if (!conv) st = pt_error(PT_ERR_NOMEM, "mlm: out of memory");
+      else if (!(conv[i] = pt_to_dtype(ts[i], dtype))) st = pt_error_code();
+      else ts[i] = conv[i];
+    }
+  }
+  if (st == PT_OK) {
     const char *mk[] = {"format"}, *mv[] = {"pt"};
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     st = pt_safetensors_write(path, n + 2, names, ts, 1, mk, mv);
   }
+  for (int i = 0; conv && i < n + 2; i++) pt_tensor_free(conv[i]);
+  free(conv);
   free(names);
   free(ts);
   pt_tensor_free(pw);

@@ -55,11 +55,15 @@ pt_tensor *pt_mlm_head(const pt_mlm_model *m, pt_tensor *hidden);
  * its own checkpoints) and a copy of `vocab_path` as vocab.txt (skipped when
  * NULL). A pooler (bert.pooler.dense.*), which MLM pretraining never
  * trains, is written HF-initialized from `seed` so that heads reading it
- * (sequence classification, multiple choice) can load the directory too. */
+ * (sequence classification, multiple choice) can load the directory too.
+ * dtype (PT_F32, PT_F16 or PT_BF16) is the stored precision of every
+ * tensor; config.json's torch_dtype says which (F16 halves the file; the
+ * loaders convert back to F32). */
 pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const char *vocab_path,
-                                 uint64_t seed);
+                                 uint64_t seed, pt_dtype dtype);
 
-/* config.json text for cfg (owned string, free()). */
-char *pt_mlm_config_json(const pt_bert_config *cfg);
+/* config.json text for cfg with torch_dtype naming `dtype` (owned string,
+ * free()). */
+char *pt_mlm_config_json(const pt_bert_config *cfg, pt_dtype dtype);
 
 #endif

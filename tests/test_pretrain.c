@@ -509,7 +509,7 @@ START_TEST(test_tiny_pretrain_run) {
                         "--max-seq-len", "32", "--batch-size", "16", "--lr", "1e-3",
                         "--dropout", "0.1", "--heldout-frac", "0.25", "--steps", "300",
                         "--eval-every", "30", "--log-every", "10", "--threads", "2", "--quiet",
-                        NULL};
+                        "--bias-init", "zero", NULL};
   ck_assert_msg(run(args) == 0, "%s", pt_error_message());
   json_t *s = load_json(out, "summary.json");
   double hl = json_number_value(json_object_get(s, "heldout_loss"));
@@ -656,6 +656,49 @@ START_TEST(test_tiny_pretrain_run) {
   ck_assert(json_is_null(json_object_get(s, "heldout_loss")));
   ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 3);
   json_decref(s);
+
+  /* the default unigram decoder bias: the untrained model already scores
+   * about the unigram baseline; --save-dtype f16 stores F16 tensors, says so
+   * in config.json, and the directory still loads */
+  char outd[420];
+  snprintf(outd, sizeof outd, "%s/unigram", root);
+  const char *ug[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "1",
+                      "--hidden", "16", "--heads", "2", "--intermediate", "32", "--max-seq-len",
+                      "32", "--batch-size", "4", "--steps", "1", "--heldout-frac", "0.25",
+                      "--eval-every", "1", "--save-dtype", "f16", "--quiet", "--out", outd, NULL};
+  ck_assert_msg(run(ug) == 0, "%s", pt_error_message());
+  s = load_json(outd, "summary.json");
+  ul = json_number_value(json_object_get(s, "unigram_loss"));
+  ck_assert_str_eq(json_string_value(json_object_get(s, "bias_init")), "unigram");
+  json_decref(s);
+  snprintf(p, sizeof p, "%s/metrics.jsonl", outd);
+  f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  h0 = NAN;
+  while (fgets(line, sizeof line, f) && isnan(h0)) {
+    json_t *j = json_loads(line, 0, NULL);
+    if (json_object_get(j, "heldout_loss") && json_integer_value(json_object_get(j, "step")) == 0)
+      h0 = json_number_value(json_object_get(j, "heldout_loss"));
+    json_decref(j);
+  }
+  fclose(f);
+  ck_assert_msg(fabs(h0 - ul) < 0.3, "untrained %g, unigram %g", h0, ul);
+  json_t *cj = load_json(outd, "config.json");
+  ck_assert_str_eq(json_string_value(json_object_get(cj, "torch_dtype")), "float16");
+  json_decref(cj);
+  snprintf(p, sizeof p, "%s/model.safetensors", outd);
+  ck_assert_int_eq(pt_safetensors_open(p, &sf), PT_OK);
+  pt_dtype dt;
+  int64_t shape[PT_MAX_DIMS];
+  int nd;
+  ck_assert_int_eq(pt_safetensors_info(sf, "bert.embeddings.word_embeddings.weight", &dt, &nd, shape), PT_OK);
+  ck_assert_int_eq(dt, PT_F16);
+  pt_safetensors_close(sf);
+  pt_warn_set_handler(count_warning, NULL);
+  st = pt_ptv2_model_from_pretrained(&pm, outd, &pc, 1);
+  pt_warn_reset_handler();
+  ck_assert_msg(st == PT_OK, "%s", pt_error_message());
+  pt_ptv2_model_free(&pm);
 }
 END_TEST
 
