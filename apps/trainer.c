@@ -32,6 +32,8 @@ typedef struct {
   FILE *metrics;
   int64_t pad_id;
   double t_read, t_tokenize, t_batch, t_step, t_eval;
+  char *best_json; /* the best dev evaluation's metrics object (owned; NULL before one,
+                    * or after a --resume until a better one) */
 } trainer;
 
 /* The epoch's example order: identity with --no-shuffle, else a
@@ -130,6 +132,7 @@ static pt_status setup(trainer *t) {
 
 static void teardown(trainer *t) {
   if (t->metrics) fclose(t->metrics);
+  free(t->best_json);
   pt_optim_free(t->opt);
   if (t->model_ok) pt_ptv2_model_free(&t->model);
   pt_task_data_free(&t->train);
@@ -161,6 +164,8 @@ static pt_status dev_eval(trainer *t, pt_train_state *s, pt_progress *pg) {
     s->has_best = true;
     s->best = r.primary;
     s->best_step = s->step;
+    free(t->best_json);
+    t->best_json = strdup(r.json);
     st = save_adapter(t, "best");
   }
   pt_eval_result_free(&r);
@@ -351,6 +356,14 @@ static pt_status loop(trainer *t) {
             (long long)total_params, 100.0 * (double)trainable / (double)total_params,
             t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval);
     fflush(t->metrics);
+    /* the run's result as one JSON line on stdout, for scripts */
+    printf("{\"task\": \"%s\", \"method\": \"%s\", \"steps\": %lld, \"time_s\": %.1f, "
+           "\"best_dev\": %s, \"best_step\": %lld, \"dev\": %s, \"trainable\": %lld, "
+           "\"parameters\": %lld, \"trainable_pct\": %.4f}\n",
+           pt_app_task_name(a->task), pt_method_name(a->method), (long long)s.step, el, best,
+           (long long)s.best_step, t->best_json ? t->best_json : "null", (long long)trainable,
+           (long long)total_params, 100.0 * (double)trainable / (double)total_params);
+    fflush(stdout);
     if (!a->quiet)
       fprintf(stderr,
               "done: %.1f s, %lld steps, best dev %s (step %lld), trainable %lld of %lld "

@@ -153,7 +153,19 @@ START_TEST(test_ner_train_eval_predict) {
   const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--dev", train,
                         "--out", out, "--max-steps", "3", "--batch-size", "2", "--pre-seq-len",
                         "4", "--max-seq-len", "64", "--log-every", "1", "--quiet", NULL};
-  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  char tcap[400];
+  snprintf(tcap, sizeof tcap, "%s/train.json", root);
+  ck_assert_msg(run(pt_cmd_train, tcap, args) == 0, "%s", pt_error_message());
+  /* stdout: one JSON line with the run's result and the best dev metrics */
+  json_t *tj = read_json_line(tcap);
+  ck_assert_str_eq(json_string_value(json_object_get(tj, "task")), "ner");
+  ck_assert_str_eq(json_string_value(json_object_get(tj, "method")), "ptv2");
+  ck_assert_int_eq(json_integer_value(json_object_get(tj, "steps")), 3);
+  ck_assert(json_is_number(json_object_get(json_object_get(tj, "dev"), "f1")));
+  ck_assert(fabs(json_number_value(json_object_get(json_object_get(tj, "dev"), "f1")) -
+                 json_number_value(json_object_get(tj, "best_dev"))) < 1e-6);
+  ck_assert(json_real_value(json_object_get(tj, "trainable_pct")) > 0);
+  json_decref(tj);
   ck_assert(exists(out, "metrics.jsonl"));
   ck_assert(exists(out, "best/adapter_model.safetensors"));
   ck_assert(exists(out, "last/adapter_config.json"));
