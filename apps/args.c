@@ -57,6 +57,9 @@ static const option options[] = {
     {"--prefix-hidden-size", K_INT, OFF(prefix_hidden_size), T | I, "N (default 512)"},
     {"--init-adapter", K_STR, OFF(init_adapter), T,
      "DIR: start from this adapter (its config and id2label)"},
+    {"--random-backbone", K_FLAG, OFF(random_backbone), T,
+     "HF-initialize the backbone from config.json (--seed) instead of loading its weights:"
+     " the baseline that shows what pretraining buys"},
     {"--hparams", K_STR, OFF(hparams), T,
      "NAME: THUDM's run-script settings (boolq copa rte wic wsc conll03 conll04 conll05 squad);"
      " other options override them"},

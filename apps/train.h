@@ -53,6 +53,7 @@ typedef struct {
   bool max_seq_len_set; /* given on the command line (else a default that may shrink) */
   uint64_t seed;
   bool no_shuffle, resume;
+  bool random_backbone; /* train: skip loading the backbone weights (keep the HF init) */
   int64_t eval_every, save_every, log_every, threads, stop_after;
   bool quiet;
   const char *hparams;

@@ -581,6 +581,31 @@ START_TEST(test_sigkill_resume) {
 }
 END_TEST
 
+/* --random-backbone trains on the HF-initialized backbone: config.json and
+ * the vocabulary suffice, the weights are never read. */
+START_TEST(test_random_backbone) {
+  char dir[400], p[4400], q[4400], train[4400], out[400];
+  snprintf(dir, sizeof dir, "%s/config_only", root);
+  ck_assert_int_eq(pt_mkdirs(dir), PT_OK);
+  const char *files[] = {"config.json", "vocab.txt"};
+  for (int i = 0; i < 2; i++) {
+    path(p, sizeof p, model, files[i]);
+    path(q, sizeof q, dir, files[i]);
+    ck_assert_int_eq(symlink(p, q), 0);
+  }
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(out, sizeof out, "%s/random", root);
+  const char *no[] = {"train", "--task", "ner", "--model", dir, "--train", train, "--out", out,
+                      "--max-steps", "2", "--quiet", NULL};
+  ck_assert_int_ne(run(pt_cmd_train, "/dev/null", no), 0);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "config_only"));
+  const char *yes[] = {"train", "--task", "ner", "--model", dir, "--train", train, "--out", out,
+                       "--max-steps", "2", "--random-backbone", "--quiet", NULL};
+  ck_assert_msg(run(pt_cmd_train, "/dev/null", yes) == 0, "%s", pt_error_message());
+  ck_assert(exists(out, "last/adapter_model.safetensors"));
+}
+END_TEST
+
 START_TEST(test_errors) {
   char train[4400], out[400], adapter[400], bad[400];
   path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
@@ -688,6 +713,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_exact_adamw);
   tcase_add_test(tc, test_determinism_and_resume);
   tcase_add_test(tc, test_sigkill_resume);
+  tcase_add_test(tc, test_random_backbone);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
   return s;
