@@ -73,6 +73,8 @@ static const option options[] = {
     {"--hf-no-decay", K_FLAG, OFF(hf_no_decay), T, "no weight decay on biases and LayerNorm"},
     {"--momentum", K_DBL, OFF(momentum), T, "F: SGD momentum (default 0)"},
     {"--max-grad-norm", K_DBL, OFF(max_grad_norm), T, "F: clip the global norm (0: off)"},
+    {"--on-nonfinite", K_STR, OFF(on_nonfinite), T,
+     "stop|skip: a NaN/Inf loss or gradient norm ends the run (default) or skips that update"},
     {"--warmup", K_DBL, OFF(warmup), T, "F: warmup, a share of the steps if < 1, else steps"},
     {"--schedule", K_SCHED, OFF(schedule), T, "constant|linear|exp (default constant)"},
     {"--gamma", K_DBL, OFF(gamma), T, "F: exp schedule factor per epoch (default 0.95)"},
@@ -214,6 +216,8 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
     return pt_error(PT_ERR_ARG, "--pre-seq-len must be at least 1");
   if (a->prefix_hidden_size < 1)
     return pt_error(PT_ERR_ARG, "--prefix-hidden-size must be at least 1");
+  if (a->on_nonfinite && strcmp(a->on_nonfinite, "stop") && strcmp(a->on_nonfinite, "skip"))
+    return pt_error(PT_ERR_ARG, "--on-nonfinite: wants stop or skip, got '%s'", a->on_nonfinite);
   /* Required options per command. */
   struct {
     const char *opt;

@@ -45,6 +45,7 @@ typedef struct {
   double lr;
   pt_optim_kind optimizer;
   double weight_decay, warmup, momentum, max_grad_norm, gamma;
+  const char *on_nonfinite; /* --on-nonfinite: NULL or "stop" (end the run) or "skip" */
   bool hf_no_decay;
   pt_sched_kind schedule;
   double dropout;

@@ -3,6 +3,8 @@
  * epoch order (a fixed permutation per epoch from --seed, or file order), with
  * metrics lines, dev evaluations (OUT/best keeps the best adapter),
  * checkpoints every --save-every steps, and OUT/last at the end.
+ * A NaN/Inf loss or gradient norm stops the run before that update (the
+ * checkpoints stay as they were), or with --on-nonfinite skip drops it.
  *
  * Determinism: data order, dropout masks and initialization are functions of
  * the seed (counter-based RNG), and every kernel is deterministic for a given
@@ -34,6 +36,8 @@ typedef struct {
   double t_read, t_tokenize, t_batch, t_step, t_eval;
   char *best_json; /* the best dev evaluation's metrics object (owned; NULL before one,
                     * or after a --resume until a better one) */
+  int64_t last_ckpt; /* step of the last checkpoint written or resumed from; -1: none */
+  int64_t skipped;   /* updates skipped under --on-nonfinite skip (this process) */
 } trainer;
 
 /* The epoch's example order: identity with --no-shuffle, else a
@@ -172,9 +176,26 @@ static pt_status dev_eval(trainer *t, pt_train_state *s, pt_progress *pg) {
   return st;
 }
 
-/* One optimizer step over up to grad_accum batches; returns the mean loss. */
+/* A NaN/Inf loss or gradient norm at `step`: the one-line error of the
+ * default --on-nonfinite stop. */
+static pt_status nonfinite_error(const trainer *t, int64_t step, double loss, double gnorm) {
+  bool bad_loss = !isfinite(loss);
+  double v = bad_loss ? loss : gnorm;
+  const char *what = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
+  char ck[4300] = "none";
+  if (t->last_ckpt >= 0) snprintf(ck, sizeof ck, "%s/ckpt-%lld", t->a->out, (long long)t->last_ckpt);
+  return pt_error(PT_ERR_NUMERIC,
+                  "train: step %lld: the %s is %s; the adapter was not updated (last checkpoint: "
+                  "%s)",
+                  (long long)step, bad_loss ? "loss" : "gradient norm", what, ck);
+}
+
+/* One optimizer step over up to grad_accum batches; returns the mean loss.
+ * A NaN/Inf loss or gradient norm applies no update: an error, or with
+ * --on-nonfinite skip the gradients are dropped and *skipped is set. */
 static pt_status train_step(trainer *t, pt_train_state *s, const int64_t *perm, pt_rng *drop,
-                            const pt_schedule *sched, double *loss_out, int64_t *tokens) {
+                            const pt_schedule *sched, double *loss_out, int64_t *tokens,
+                            bool *skipped) {
   const pt_run_args *a = t->a;
   const pt_task_data *td = &t->train;
   const pt_feature **fb = malloc(sizeof(pt_feature *) * (size_t)a->batch_size);
@@ -213,15 +234,25 @@ static pt_status train_step(trainer *t, pt_train_state *s, const int64_t *perm, 
       pt_tensor *g = pt_optim_param(t->opt, i)->grad;
       for (int64_t j = 0; g && j < pt_numel(g); j++) pt_set(g, j, pt_get(g, j) / nmicro);
     }
-  if (a->max_grad_norm > 0) PT_TRY(pt_optim_clip_grad_norm(t->opt, a->max_grad_norm, NULL));
+  /* the global norm is needed for the finiteness check even without clipping
+   * (an infinite max_norm never scales) */
+  double gnorm = 0;
+  PT_TRY(pt_optim_clip_grad_norm(t->opt, a->max_grad_norm > 0 ? a->max_grad_norm : INFINITY,
+                                 &gnorm));
+  *loss_out = loss / (nmicro ? nmicro : 1);
+  *skipped = !isfinite(*loss_out) || !isfinite(gnorm);
+  if (*skipped) {
+    pt_optim_zero_grad(t->opt);
+    t->t_step += pt_now() - t1;
+    if (!a->on_nonfinite || strcmp(a->on_nonfinite, "skip"))
+      return nonfinite_error(t, s->step + 1, *loss_out, gnorm);
+    s->step++;
+    return PT_OK;
+  }
   pt_optim_set_lr(t->opt, pt_schedule_lr(sched, s->step));
   st = pt_optim_step(t->opt);
   pt_optim_zero_grad(t->opt);
   t->t_step += pt_now() - t1;
-  *loss_out = loss / (nmicro ? nmicro : 1);
-  if (st == PT_OK && !isfinite(*loss_out))
-    st = pt_error(PT_ERR_NUMERIC, "train: loss is %g at step %lld", *loss_out,
-                  (long long)s->step + 1);
   s->step++;
   return st;
 }
@@ -272,6 +303,7 @@ static pt_status loop(trainer *t) {
   PT_TRY(pt_mkdirs(a->out));
   if (a->resume) {
     PT_TRY(pt_checkpoint_load(a->out, &t->model, t->opt, &s));
+    t->last_ckpt = s.step;
     if (s.pos > nf) return pt_error(PT_ERR_FORMAT, "%s: checkpoint is past the data", a->out);
   }
   char p[4200];
@@ -299,23 +331,31 @@ static pt_status loop(trainer *t) {
   while (st == PT_OK && s.step < total) {
     double loss = 0;
     int64_t tokens = 0;
-    st = train_step(t, &s, perm, &s.rng, &sched, &loss, &tokens);
+    bool skipped = false;
+    st = train_step(t, &s, perm, &s.rng, &sched, &loss, &tokens, &skipped);
     if (st != PT_OK) break;
     pg.tokens += tokens;
     tok_win += tokens;
-    loss_acc += loss;
-    loss_n++;
+    if (skipped) {
+      t->skipped++;
+    } else {
+      loss_acc += loss;
+      loss_n++;
+    }
     evaluated_last = false;
-    bool log = s.step % a->log_every == 0 || s.step == total || s.step == 1;
+    bool log = skipped || s.step % a->log_every == 0 || s.step == total || s.step == 1;
     double lr = pt_optim_get_lr(t->opt);
     pt_progress_update(&pg, s.step, loss, lr, log);
     if (log) {
       double now = pt_now();
+      char mean[32] = "null"; /* JSON has no NaN: a window of skipped steps has no loss */
+      if (loss_n) snprintf(mean, sizeof mean, "%.9g", loss_acc / (double)loss_n);
       fprintf(t->metrics,
-              "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.9g, \"lr\": %.9g, "
-              "\"tokens_per_s\": %.1f}\n",
-              (long long)s.step, (long long)s.epoch, loss_acc / (double)loss_n, lr,
-              now > t_win ? (double)tok_win / (now - t_win) : 0.0);
+              "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s, \"lr\": %.9g, "
+              "\"tokens_per_s\": %.1f%s}\n",
+              (long long)s.step, (long long)s.epoch, mean, lr,
+              now > t_win ? (double)tok_win / (now - t_win) : 0.0,
+              skipped ? ", \"skipped\": true" : "");
       fflush(t->metrics);
       loss_acc = 0, loss_n = 0, tok_win = 0, t_win = now;
     }
@@ -330,8 +370,10 @@ static pt_status loop(trainer *t) {
       s.pos = 0;
       epoch_order(a, s.epoch, perm, nf);
     }
-    if (st == PT_OK && a->save_every > 0 && s.step % a->save_every == 0 && s.step < total)
+    if (st == PT_OK && a->save_every > 0 && s.step % a->save_every == 0 && s.step < total) {
       st = pt_checkpoint_save(a->out, &t->model, t->opt, &t->map, &s);
+      if (st == PT_OK) t->last_ckpt = s.step;
+    }
     if (st == PT_OK && a->stop_after > 0 && s.step >= a->stop_after && s.step < total) {
       stopped = true;
       break;
@@ -351,18 +393,19 @@ static pt_status loop(trainer *t) {
             "{\"summary\": {\"time_s\": %.3f, \"steps\": %lld, \"best_dev\": %s, \"best_step\": "
             "%lld, \"trainable\": %lld, \"parameters\": %lld, \"trainable_pct\": %.6f, "
             "\"read_s\": %.4f, \"tokenize_s\": %.4f, \"batch_s\": %.4f, \"step_s\": %.4f, "
-            "\"eval_s\": %.4f}}\n",
+            "\"eval_s\": %.4f, \"skipped_steps\": %lld}}\n",
             el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
             (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-            t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval);
+            t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval, (long long)t->skipped);
     fflush(t->metrics);
     /* the run's result as one JSON line on stdout, for scripts */
     printf("{\"task\": \"%s\", \"method\": \"%s\", \"steps\": %lld, \"time_s\": %.1f, "
            "\"best_dev\": %s, \"best_step\": %lld, \"dev\": %s, \"trainable\": %lld, "
-           "\"parameters\": %lld, \"trainable_pct\": %.4f}\n",
+           "\"parameters\": %lld, \"trainable_pct\": %.4f, \"skipped_steps\": %lld}\n",
            pt_app_task_name(a->task), pt_method_name(a->method), (long long)s.step, el, best,
            (long long)s.best_step, t->best_json ? t->best_json : "null", (long long)trainable,
-           (long long)total_params, 100.0 * (double)trainable / (double)total_params);
+           (long long)total_params, 100.0 * (double)trainable / (double)total_params,
+           (long long)t->skipped);
     fflush(stdout);
     if (!a->quiet)
       fprintf(stderr,
@@ -380,7 +423,7 @@ pt_status pt_train_run(const pt_run_args *a) {
   if (a->threads > 0) omp_set_num_threads((int)a->threads);
   if (a->resume && !pt_checkpoint_exists(a->out))
     return pt_error(PT_ERR_IO, "%s/checkpoint.json: no checkpoint to resume from", a->out);
-  trainer t = {.args = *a};
+  trainer t = {.args = *a, .last_ckpt = -1};
   t.a = &t.args;
   pt_status st = setup(&t);
   if (st == PT_OK) st = loop(&t);

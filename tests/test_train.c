@@ -606,6 +606,122 @@ START_TEST(test_random_backbone) {
 }
 END_TEST
 
+/* A copy of the tiny model whose embeddings overflow float for one word
+ * ("zebra"): token type row 0 and zebra's row are 2e38 each (finite), so
+ * their sum is Inf and every sentence with zebra has a NaN loss. */
+static void make_huge_model(const char *dir) {
+  char p[4400], q[4400];
+  ck_assert_int_eq(pt_mkdirs(dir), PT_OK);
+  const char *files[] = {"config.json", "vocab.txt"};
+  for (int i = 0; i < 2; i++) {
+    path(p, sizeof p, model, files[i]);
+    path(q, sizeof q, dir, files[i]);
+    ck_assert_int_eq(symlink(p, q), 0);
+  }
+  pt_tokenizer *tok = pt_tokenizer_load(model);
+  ck_assert_ptr_nonnull(tok);
+  int64_t zebra = pt_tokenizer_token_id(tok, "zebra");
+  ck_assert_int_gt(zebra, pt_tokenizer_unk_id(tok));
+  pt_tokenizer_free(tok);
+  pt_safetensors *f;
+  path(p, sizeof p, model, "model.safetensors");
+  ck_assert_int_eq(pt_safetensors_open(p, &f), PT_OK);
+  int n = pt_safetensors_count(f);
+  const char *names[256];
+  const pt_tensor *ts[256];
+  ck_assert_int_le(n, 256);
+  for (int i = 0; i < n; i++) {
+    names[i] = pt_safetensors_name(f, i);
+    pt_tensor *t = pt_safetensors_load(f, names[i], PT_F32);
+    ck_assert_ptr_nonnull(t);
+    float *w = pt_data(t);
+    int64_t H = t->shape[t->ndim - 1];
+    if (strstr(names[i], "word_embeddings"))
+      for (int64_t j = 0; j < H; j++) w[zebra * H + j] = 2e38f;
+    if (strstr(names[i], "token_type_embeddings"))
+      for (int64_t j = 0; j < H; j++) w[j] = 2e38f;
+    ts[i] = t;
+  }
+  path(p, sizeof p, dir, "model.safetensors");
+  ck_assert_int_eq(pt_safetensors_write(p, n, names, ts, 0, NULL, NULL), PT_OK);
+  for (int i = 0; i < n; i++) pt_tensor_free((pt_tensor *)ts[i]);
+  pt_safetensors_close(f);
+}
+
+/* Does metrics.jsonl in `dir` hold a line containing `s`? */
+static bool metrics_has(const char *dir, const char *s) {
+  char p[4400], line[8192];
+  path(p, sizeof p, dir, "metrics.jsonl");
+  FILE *f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) found = strstr(line, s) != NULL;
+  fclose(f);
+  return found;
+}
+
+/* A NaN loss at step 2 (of 4, file order, 2 sentences a step, the second
+ * pair has "zebra"): by default the run stops with one line naming the step
+ * and the last checkpoint, which the bad step left alone; with
+ * --on-nonfinite skip the run finishes with that update skipped, and a
+ * resume of the stopped run with skip ends with the same adapter. */
+START_TEST(test_nonfinite_loss) {
+  char huge[400], data[400], stop[400], skip[400], q[4400];
+  snprintf(huge, sizeof huge, "%s/huge", root);
+  make_huge_model(huge);
+  snprintf(data, sizeof data, "%s/zebra.conll", root);
+  write_text(data, "the DT B-NP O\ncat NN I-NP B-PER\n\nthe DT B-NP O\ndog NN I-NP B-PER\n\n"
+                   "a DT B-NP O\nzebra NN I-NP B-PER\n\nzebra NN B-NP B-PER\nruns VB B-VP O\n\n"
+                   "the DT B-NP O\ncat NN I-NP B-PER\n\nthe DT B-NP O\nbird NN I-NP B-PER\n\n"
+                   "a DT B-NP O\ndog NN I-NP B-PER\n\nthe DT B-NP O\nfox NN I-NP O\n\n");
+  snprintf(stop, sizeof stop, "%s/stop", root);
+  snprintf(skip, sizeof skip, "%s/skip", root);
+  const char *args[] = {"train", "--task", "ner", "--model", huge, "--train", data, "--out", stop,
+                        "--max-steps", "4", "--batch-size", "2", "--no-shuffle", "--pre-seq-len",
+                        "4", "--max-seq-len", "16", "--save-every", "1", "--seed", "3", "--quiet",
+                        NULL, NULL, NULL, NULL};
+  ck_assert_int_ne(run(pt_cmd_train, "/dev/null", args), 0);
+  const char *msg = pt_error_message();
+  ck_assert_msg(strstr(msg, "train: step 2: the loss is NaN; the adapter was not updated") != NULL,
+                "%s", msg);
+  snprintf(q, sizeof q, "(last checkpoint: %s/ckpt-1)", stop);
+  ck_assert_msg(strstr(msg, q) != NULL, "%s", msg);
+  ck_assert(!exists(stop, "last"));
+  ck_assert(exists(stop, "ckpt-1/adapter_model.safetensors"));
+  ck_assert(!exists(stop, "ckpt-2"));
+  pt_safetensors *f;
+  path(q, sizeof q, stop, "ckpt-1/adapter_model.safetensors");
+  ck_assert_int_eq(pt_safetensors_open(q, &f), PT_OK);
+  ck_assert_msg(pt_safetensors_check_all_finite(f) == PT_OK, "%s", pt_error_message());
+  pt_safetensors_close(f);
+  /* --on-nonfinite skip: finishes; step 2 is logged as skipped */
+  args[8] = skip;
+  args[23] = "--on-nonfinite";
+  args[24] = "skip";
+  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert(exists(skip, "last/adapter_model.safetensors"));
+  ck_assert(metrics_has(skip, "{\"step\": 2, \"epoch\": 0, \"loss\": null"));
+  ck_assert(metrics_has(skip, "\"skipped\": true"));
+  ck_assert(metrics_has(skip, "\"skipped_steps\": 1}"));
+  path(q, sizeof q, skip, "last/adapter_model.safetensors");
+  ck_assert_int_eq(pt_safetensors_open(q, &f), PT_OK);
+  ck_assert_msg(pt_safetensors_check_all_finite(f) == PT_OK, "%s", pt_error_message());
+  pt_safetensors_close(f);
+  /* the stopped run resumed from its checkpoint with skip: the same adapter */
+  args[8] = stop;
+  args[25] = "--resume";
+  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  char ls[500], lk[500];
+  snprintf(ls, sizeof ls, "%s/last", stop);
+  snprintf(lk, sizeof lk, "%s/last", skip);
+  same_adapter(ls, lk);
+  /* a bad value */
+  args[24] = "maybe";
+  ck_assert_int_ne(run(pt_cmd_train, "/dev/null", args), 0);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "--on-nonfinite"));
+}
+END_TEST
+
 START_TEST(test_errors) {
   char train[4400], out[400], adapter[400], bad[400];
   path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
@@ -715,6 +831,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_sigkill_resume);
   tcase_add_test(tc, test_random_backbone);
   tcase_add_test(tc, test_errors);
+  tcase_add_test(tc, test_nonfinite_loss);
   suite_add_tcase(s, tc);
   return s;
 }
