@@ -33,6 +33,7 @@ typedef struct {
   bool whole_word, resume, quiet, help;
   bool bias_zero; /* --bias-init zero: HF's textbook zero decoder bias */
   pt_dtype save_dtype; /* --save-dtype: model.safetensors precision */
+  bool pos_sinusoid;   /* --position-init sinusoid */
 } pt_pretrain_args;
 
 static void usage(FILE *f) {
@@ -51,6 +52,8 @@ static void usage(FILE *f) {
           "  --mask-prob 0.15 --whole-word-mask\n"
           "  --bias-init unigram|zero  decoder bias start: the log unigram frequencies of the\n"
           "                        training tokens (default; skips the first plateau) or zeros\n"
+          "  --position-init normal|sinusoid  position table start: HF's N(0, 0.02) (default) or\n"
+          "                        sin/cos waves of the same RMS (offsets are linear maps)\n"
           "  --save-dtype f32|f16|bf16  precision of the saved model.safetensors (default f32;\n"
           "                        training and checkpoints are always F32)\n"
           "  --heldout-frac 0.02 --eval-seed 999 --eval-every N (default total/10)\n"
@@ -87,6 +90,12 @@ static pt_status parse_args(int argc, char **argv, pt_pretrain_args *a) {
       if (strcmp(v, "unigram") && strcmp(v, "zero"))
         return pt_error(PT_ERR_ARG, "pretrain: --bias-init wants unigram or zero, got '%s'", v);
       a->bias_zero = !strcmp(v, "zero");
+      continue;
+    }
+    if (!strcmp(o, "--position-init")) {
+      if (strcmp(v, "normal") && strcmp(v, "sinusoid"))
+        return pt_error(PT_ERR_ARG, "pretrain: --position-init wants normal or sinusoid, got '%s'", v);
+      a->pos_sinusoid = !strcmp(v, "sinusoid");
       continue;
     }
     if (!strcmp(o, "--save-dtype")) {
@@ -221,6 +230,21 @@ static void bias_init_unigram(const pt_mlm_corpus *c, pt_tensor *bias) {
   float *b = pt_data(bias);
   for (int64_t v = 0; v < c->vocab_size; v++)
     b[v] = (float)log((double)(c->counts[v] + 1) / (double)(total + c->vocab_size));
+}
+
+/* The learned position table started as the Transformer's sin/cos waves,
+ * scaled to the RMS of HF's N(0, std) init: the embedding of position p+k
+ * is then a fixed rotation of that of p, so attention by relative offset
+ * (the previous/next-token heads MLM needs) is one linear map away. */
+static void position_init_sinusoid(pt_tensor *pos, double std) {
+  int64_t P = pos->shape[0], H = pos->shape[1];
+  float *w = pt_data(pos);
+  double scale = std * sqrt(2.0);
+  for (int64_t p = 0; p < P; p++)
+    for (int64_t i = 0; i < H; i++) {
+      double freq = pow(10000.0, -(double)(i / 2 * 2) / (double)H);
+      w[p * H + i] = (float)(scale * (i % 2 ? cos((double)p * freq) : sin((double)p * freq)));
+    }
 }
 
 static void heldout_free(heldout_set *h) {
@@ -495,6 +519,9 @@ int pt_cmd_pretrain(int argc, char **argv) {
   if (st == PT_OK) st = pt_mlm_init(&model, &cfg, a.seed);
   model_ok = st == PT_OK;
   if (model_ok && !a.bias_zero) bias_init_unigram(&corpus, model.decoder_bias);
+  if (model_ok && a.pos_sinusoid)
+    position_init_sinusoid(pt_params_find(&model.params, "bert.embeddings.position_embeddings.weight"),
+                           cfg.init_std);
   pt_adamw_opts ao = {.lr = a.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-6, .weight_decay = a.wd};
   if (st == PT_OK) {
     opt = pt_adamw_new(&ao);
@@ -639,14 +666,15 @@ int pt_cmd_pretrain(int argc, char **argv) {
               "\"params\":%lld,\"sequences\":%lld,\"train_sequences\":%lld,"
               "\"heldout_sequences\":%lld,\"wordpieces\":%lld,\"epochs\":%.3f,"
               "\"layers\":%lld,\"hidden\":%lld,\"max_seq_len\":%lld,\"batch_size\":%lld,"
-              "\"lr\":%g,\"warmup_frac\":%g,\"dropout\":%g,\"whole_word_mask\":%s,\"bias_init\":\"%s\"}\n",
+              "\"lr\":%g,\"warmup_frac\":%g,\"dropout\":%g,\"whole_word_mask\":%s,\"bias_init\":\"%s\",\"position_init\":\"%s\"}\n",
               (long long)step, (long long)(step * B * S), train_time, tps, nums[0], nums[1],
               (long long)held.n_masked, nums[2], nums[3],
               ut && !strpbrk(ut, "\"\\") ? ut : "?", (long long)pt_params_numel(&model.params, false),
               (long long)corpus.n_seq, (long long)corpus.n_train, (long long)corpus.n_heldout,
               (long long)corpus.n_pieces, (double)(step * B) / (double)corpus.n_train,
               (long long)a.layers, (long long)a.hidden, (long long)S, (long long)B, a.lr,
-              a.warmup_frac, a.dropout, a.whole_word ? "true" : "false", a.bias_zero ? "zero" : "unigram");
+              a.warmup_frac, a.dropout, a.whole_word ? "true" : "false", a.bias_zero ? "zero" : "unigram",
+              a.pos_sinusoid ? "sinusoid" : "normal");
       fclose(j);
       snprintf(path, sizeof path, "%s/summary.json", a.out);
       st = pt_write_file_atomic(path, js, jn);

@@ -665,7 +665,8 @@ START_TEST(test_tiny_pretrain_run) {
   const char *ug[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "1",
                       "--hidden", "16", "--heads", "2", "--intermediate", "32", "--max-seq-len",
                       "32", "--batch-size", "4", "--steps", "1", "--heldout-frac", "0.25",
-                      "--eval-every", "1", "--save-dtype", "f16", "--quiet", "--out", outd, NULL};
+                      "--eval-every", "1", "--save-dtype", "f16", "--position-init", "sinusoid",
+                      "--lr", "1e-6", "--quiet", "--out", outd, NULL};
   ck_assert_msg(run(ug) == 0, "%s", pt_error_message());
   s = load_json(outd, "summary.json");
   ul = json_number_value(json_object_get(s, "unigram_loss"));
@@ -693,6 +694,20 @@ START_TEST(test_tiny_pretrain_run) {
   int nd;
   ck_assert_int_eq(pt_safetensors_info(sf, "bert.embeddings.word_embeddings.weight", &dt, &nd, shape), PT_OK);
   ck_assert_int_eq(dt, PT_F16);
+  /* --position-init sinusoid: row p is sin/cos of p times 10000^(-2i/H),
+   * scaled to RMS 0.02 (one step at lr 1e-6 moves nothing visible) */
+  pt_tensor *pe = pt_safetensors_load(sf, "bert.embeddings.position_embeddings.weight", PT_F32);
+  ck_assert_ptr_nonnull(pe);
+  const float *w = pt_data(pe);
+  int64_t H = pe->shape[1];
+  for (int64_t q = 0; q < 3; q++)
+    for (int64_t i = 0; i < H; i++) {
+      double f = pow(10000.0, -(double)(i / 2 * 2) / (double)H);
+      double want = 0.02 * sqrt(2.0) * (i % 2 ? cos((double)q * f) : sin((double)q * f));
+      ck_assert_msg(fabs(w[q * H + i] - want) < 1e-4, "pos %lld col %lld: %g vs %g", (long long)q,
+                    (long long)i, w[q * H + i], want);
+    }
+  pt_tensor_free(pe);
   pt_safetensors_close(sf);
   pt_warn_set_handler(count_warning, NULL);
   st = pt_ptv2_model_from_pretrained(&pm, outd, &pc, 1);
