@@ -242,9 +242,11 @@ pt_status pt_fit_max_seq_len(pt_run_args *a, const pt_bert_config *bc, int64_t P
     a->max_seq_len = room;
     return PT_OK;
   }
+  char pre[48] = ""; /* the prefix's share, when there is one */
+  if (P > 0) snprintf(pre, sizeof pre, "--pre-seq-len %lld + ", (long long)P);
   return pt_error(PT_ERR_ARG,
-                  "%s/config.json: prefix %lld + --max-seq-len %lld%s exceeds "
+                  "%s/config.json: %s--max-seq-len %lld%s exceeds "
                   "max_position_embeddings %lld",
-                  a->model, (long long)P, (long long)a->max_seq_len,
+                  a->model, pre, (long long)a->max_seq_len,
                   off ? " + RoBERTa's position offset" : "", (long long)bc->max_position);
 }

@@ -201,8 +201,10 @@ pt_status pt_mlm_corpus_read(const char *const *paths, int n, const pt_tokenizer
   int64_t body = max_len - 2;
   c->n_seq = st == PT_OK ? stream.n / body : 0;
   if (st == PT_OK && c->n_seq < 2)
-    st = pt_error(PT_ERR_ARG,
-                  "pretrain: the corpus gives %lld sequence(s) of %lld tokens; need at least 2",
+    st = pt_error(PT_ERR_FORMAT,
+                  "%s%s: the corpus gives %lld sequence(s) of %lld tokens; pretraining needs at "
+                  "least 2",
+                  n > 0 ? paths[0] : "pretrain", n > 1 ? " (and the other --corpus paths)" : "",
                   (long long)c->n_seq, (long long)max_len);
   if (st == PT_OK) {
     c->ids = malloc((size_t)(c->n_seq * max_len) * sizeof *c->ids);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "nn/pt_json.h"
 #include "nn/pt_params_io.h"
@@ -96,6 +97,10 @@ static int checkpoint_files(const char *dir, char files[][4096], int cap) {
   if (file_exists(path)) {
     snprintf(files[0], 4096, "%s", path);
     return 1;
+  }
+  if (access(path, F_OK) == 0) { /* there, but a directory or the like */
+    pt_error(PT_ERR_IO, "%s: not a regular file (a directory?)", path);
+    return -1;
   }
   snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
   if (!file_exists(path)) {

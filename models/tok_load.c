@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 #include "models/tok_internal.h"
@@ -440,6 +441,13 @@ pt_tokenizer *pt_tokenizer_load(const char *dir) {
   snprintf(p_merges, dl, "%s/merges.txt", dir);
   snprintf(p_tj, dl, "%s/tokenizer.json", dir);
   snprintf(p_cfg, dl, "%s/tokenizer_config.json", dir);
+  /* a tokenizer file that is there but not a file (a directory) is named */
+  const char *const all[] = {p_vtxt, p_vjson, p_merges, p_tj, p_cfg};
+  for (int i = 0; i < 5; i++)
+    if (!file_exists(all[i]) && access(all[i], F_OK) == 0) {
+      st = pt_error(PT_ERR_IO, "%s: not a regular file (a directory?)", all[i]);
+      goto done;
+    }
 
   if (file_exists(p_cfg)) {
     cfg = load_config(p_cfg);

@@ -53,6 +53,13 @@ pt_status pt_params_load_safetensors(pt_params *ps, const char *path, pt_name_ma
                     fname, pname);
       break;
     }
+    pt_dtype sd;
+    if (pt_safetensors_info(f, fname, &sd, NULL, NULL) == PT_OK && pt_dtype_is_float(p->dtype) &&
+        (sd == PT_I32 || sd == PT_I64)) { /* integers are no weights (and would be cast silently) */
+      st = pt_error(PT_ERR_DTYPE, "%s: tensor '%s' has dtype %s but parameter '%s' is %s", path,
+                    fname, pt_dtype_name(sd), pname, pt_dtype_name(p->dtype));
+      break;
+    }
     pt_tensor *t = pt_safetensors_load(f, fname, p->dtype);
     if (!t) {
       st = pt_error_code();
