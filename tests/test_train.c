@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -722,6 +724,97 @@ START_TEST(test_nonfinite_loss) {
 }
 END_TEST
 
+/* Does any file under `dir` (two levels) have ".tmp." in its name? */
+static bool has_temp_file(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "find '%s' -maxdepth 2 -name '*.tmp.*' | grep -q .", dir);
+  return system(cmd) == 0;
+}
+
+static long file_size(const char *dir, const char *file) {
+  char p[4400];
+  struct stat sb;
+  path(p, sizeof p, dir, file);
+  ck_assert_msg(stat(p, &sb) == 0, "%s", p);
+  return (long)sb.st_size;
+}
+
+/* A full disk at checkpoint time, without root: a run resumed from its step-3
+ * checkpoint in a child whose file size limit (RLIMIT_FSIZE, SIGXFSZ
+ * ignored) lets the adapter through but not the optimizer state, so writing
+ * the step-4 checkpoint fails with EFBIG. The run fails with one line naming
+ * the file, leaves no temp file, the step-3 checkpoint stays the current
+ * one, and resuming without the limit ends with the uninterrupted run's
+ * adapter. */
+START_TEST(test_full_disk_checkpoint) {
+  char train[4400], a[400], k[400], la[500], lk[500], err[500], line[8192];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(a, sizeof a, "%s/a", root);
+  snprintf(k, sizeof k, "%s/k", root);
+  snprintf(la, sizeof la, "%s/last", a);
+  snprintf(lk, sizeof lk, "%s/last", k);
+  int rc;
+  train_args(a, train, "--kill-test", NULL, &rc); /* 12 steps, a checkpoint after each */
+  ck_assert_msg(rc == 0, "%s", pt_error_message());
+  const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", k,
+                        "--max-steps", "12", "--batch-size", "2", "--pre-seq-len", "4",
+                        "--prefix-projection", "--prefix-hidden-size", "8", "--max-seq-len", "64",
+                        "--save-every", "1", "--seed", "5", "--threads", "1", "--quiet",
+                        "--stop-after", "3", NULL};
+  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  long adapter = file_size(la, "adapter_model.safetensors");
+  long optim = file_size(k, "ckpt-3/optimizer.safetensors");
+  ck_assert_int_gt(optim, adapter + 2048);
+  long limit = adapter + 1024;
+  ck_assert_int_lt(file_size(k, "metrics.jsonl"), limit);
+  args[27] = "--resume"; /* in place of --stop-after 3 */
+  args[28] = NULL;
+  snprintf(err, sizeof err, "%s/child.err", root);
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) _exit(120);
+    dup2(fd, 2);
+    close(fd);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {(rlim_t)limit, (rlim_t)limit};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(121);
+    _exit(run(pt_cmd_train, NULL, args));
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "child status %d", status);
+  /* one error line (besides the tiny model's unused-pooler warning) */
+  FILE *f = fopen(err, "r");
+  ck_assert_ptr_nonnull(f);
+  char buf[8192];
+  int nerr = 0;
+  while (fgets(buf, sizeof buf, f))
+    if (strncmp(buf, "ptune: warning: ", 16)) {
+      snprintf(line, sizeof line, "%s", buf);
+      nerr++;
+    }
+  fclose(f);
+  ck_assert_msg(nerr == 1, "%d error lines, the last: %s", nerr, line);
+  ck_assert_msg(strstr(line, "ptune train: ") == line, "%s", line);
+  char want[4400];
+  snprintf(want, sizeof want, "%s/ckpt-4/optimizer.safetensors: ", k);
+  ck_assert_msg(strstr(line, want) != NULL, "%s", line);
+  ck_assert_msg(strstr(line, strerror(EFBIG)) != NULL, "%s", line);
+  ck_assert_msg(!has_temp_file(k), "a temp file was left in %s", k);
+  ck_assert(!exists(k, "last"));
+  json_t *cj = read_json_line(strcat(strcpy(want, k), "/checkpoint.json"));
+  ck_assert_str_eq(json_string_value(json_object_get(cj, "dir")), "ckpt-3");
+  json_decref(cj);
+  /* the previous checkpoint loads: resuming without the limit finishes */
+  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  same_adapter(la, lk);
+  ck_assert(!has_temp_file(k));
+}
+END_TEST
+
 START_TEST(test_errors) {
   char train[4400], out[400], adapter[400], bad[400];
   path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
@@ -832,6 +925,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_random_backbone);
   tcase_add_test(tc, test_errors);
   tcase_add_test(tc, test_nonfinite_loss);
+  tcase_add_test(tc, test_full_disk_checkpoint);
   suite_add_tcase(s, tc);
   return s;
 }
