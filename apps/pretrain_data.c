@@ -260,7 +260,9 @@ pt_status pt_masker_init(pt_masker *mk, const pt_tokenizer *tok, double prob, bo
   int64_t V = pt_tokenizer_vocab_size(tok);
   mk->vocab_size = V;
   mk->mask_id = pt_tokenizer_mask_id(tok);
-  if (mk->mask_id < 0) return pt_error(PT_ERR_ARG, "masking: the vocabulary has no [MASK] token");
+  if (mk->mask_id < 0)
+    return pt_error(PT_ERR_FORMAT, "%s: the vocabulary has no [MASK] token (masking needs it)",
+                    pt_tokenizer_source(tok));
   mk->prob = prob;
   mk->whole_word = whole_word;
   mk->special = calloc((size_t)V, 1);

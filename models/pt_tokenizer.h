@@ -128,6 +128,9 @@ int64_t pt_tokenizer_sep_id(const pt_tokenizer *tok);
 int64_t pt_tokenizer_pad_id(const pt_tokenizer *tok);
 int64_t pt_tokenizer_unk_id(const pt_tokenizer *tok);
 int64_t pt_tokenizer_mask_id(const pt_tokenizer *tok);
+/* The vocabulary file it was loaded from (vocab.txt, vocab.json or
+ * tokenizer.json), for messages. Borrowed. */
+const char *pt_tokenizer_source(const pt_tokenizer *tok);
 /* model_max_length of tokenizer_config.json (512 for BERT/RoBERTa), 0 when
  * absent or HF's "unlimited" 1e30 placeholder. */
 int64_t pt_tokenizer_model_max_length(const pt_tokenizer *tok);

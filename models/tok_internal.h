@@ -29,6 +29,7 @@ struct pt_tokenizer {
   int64_t vocab_size, id_cap;
   int64_t cls_id, sep_id, pad_id, unk_id, mask_id;
   int64_t model_max_length; /* tokenizer_config.json, 0 when absent or huge */
+  char *source;             /* the vocabulary file read (owned), for messages */
   /* WordPiece */
   bool lowercase, strip_accents; /* strip_accents: effective flag */
   int strip_mode;                /* -1: follows lowercase (HF None), 0, 1 */

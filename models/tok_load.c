@@ -518,6 +518,8 @@ pt_tokenizer *pt_tokenizer_load(const char *dir) {
     goto done;
   }
   tok->mask_id = lookup(tok, mask);
+  tok->source = strdup(src);
+  if (!tok->source) st = pt_error(PT_ERR_NOMEM, "tokenizer: out of memory");
   if (wp) {
     if (lower < 0) lower = !vocab_has_upper(tok);
     pt_tokenizer_set_lowercase(tok, lower);
@@ -542,8 +544,13 @@ void pt_tokenizer_free(pt_tokenizer *tok) {
   shfree(tok->vocab);
   shfree(tok->merges);
   free(tok->id_to_token);
+  free(tok->source);
   pthread_mutex_destroy(&tok->cache_lock);
   free(tok);
+}
+
+const char *pt_tokenizer_source(const pt_tokenizer *tok) {
+  return tok->source ? tok->source : "tokenizer";
 }
 
 void pt_tokenizer_set_lowercase(pt_tokenizer *tok, bool lowercase) {

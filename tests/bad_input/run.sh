@@ -333,6 +333,30 @@ check "SQuAD answer text not at answer_start" "$O/last" "squad_mismatch.json" --
 printf 'EU B-ALIEN\nrejects O\n\n' >"$T/alien.conll"
 check "label unknown to the adapter (eval)" - "alien.conll" "B-ALIEN" -- "$EXE" eval --task ner --model "$M" --adapter "$ADAPTER" --data "$T/alien.conll"
 
+printf '{"data": 5}\n' >"$T/squad_type.json"
+check "SQuAD file with data a number" "$O/last" "squad_type.json" "data" -- "$EXE" train --task qa --model "$M" --train "$T/squad_type.json" --out "$O" --max-steps 1 --quiet --pre-seq-len 4 --max-seq-len 32 --doc-stride 8
+
+printf '{"premise": "the council", "hypothesis": "it met", "label": "entailment", "idx": 0}\n{"premise": "a", "hypothesis": "b", "label": 3.5, "idx": 1}\n' >"$T/rte_type.jsonl"
+check "RTE jsonl with a number for the label" "$O/last" "rte_type.jsonl:2" -- "$EXE" train --task cls --preset rte --model "$M" --train "$T/rte_type.jsonl" --out "$O" --max-steps 1 --quiet --pre-seq-len 4 --max-seq-len 32
+
+: >"$T/empty_eval.conll"
+check "eval on an empty file" - "empty_eval.conll" -- "$EXE" eval --task ner --model "$M" --adapter "$ADAPTER" --data "$T/empty_eval.conll"
+
+mkdir -p "$T/pred_dir"
+check "predict --output is a directory" - "$T/pred_dir" -- "$EXE" predict --task ner --model "$M" --adapter "$ADAPTER" --data "$CONLL" --output "$T/pred_dir"
+
+printf 'not a directory\n' >"$T/out_file"
+check "train --out is a file" "$T/out_file" "$T/out_file" -- train1 "$M" "$T/out_file"
+
+m=$(newmodel index_malformed)
+rm "$m/$ST"
+printf '{"weight_map": {"bert.embeddings.word_embeddings.weight": 5}}\n' >"$m/model.safetensors.index.json"
+check "sharded index with a number for a shard" "$O/last" "$m/model.safetensors.index.json" -- train1 "$m" "$O"
+
+m=$(newmodel cfg_layers)
+printf '%s' "$(sed 's/"num_hidden_layers": 2/"num_hidden_layers": -2/' "$M/config.json")" >"$m/config.json"
+check "config.json with negative num_hidden_layers" - "$m/config.json" "num_hidden_layers" -- "$EXE" inspect --model "$m"
+
 # ---- options ----------------------------------------------------------------------
 
 check "--pre-seq-len over the position limit" "$O/last" "--pre-seq-len" "max_position_embeddings" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --quiet --pre-seq-len 100
@@ -354,7 +378,7 @@ mkdir "$T/no_txt"
 check "pretrain: corpus directory without text files" "$T/pre/model.safetensors" "$T/no_txt" -- "$EXE" pretrain --steps 1 --vocab "$M/vocab.txt" --corpus "$T/no_txt" --out "$T/pre"
 mkdir "$T/nomask"
 grep -v -x '\[MASK\]' "$M/vocab.txt" >"$T/nomask/vocab.txt"
-check "pretrain: vocab without [MASK]" "$T/pre/model.safetensors" "vocab" "[MASK]" -- "$EXE" pretrain --steps 1 --vocab "$T/nomask/vocab.txt" --corpus "$CORPUS" --out "$T/pre"
+check "pretrain: vocab without [MASK]" "$T/pre/model.safetensors" "$T/nomask/vocab.txt" "[MASK]" -- "$EXE" pretrain --steps 1 --vocab "$T/nomask/vocab.txt" --corpus "$CORPUS" --out "$T/pre"
 
 echo "$((cases - fails)) of $cases cases ok"
 [ "$fails" -eq 0 ]
