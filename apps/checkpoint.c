@@ -3,7 +3,8 @@
  * name); OUT/checkpoint.json (written atomically, last) names that
  * directory and holds the step, the data position, the dropout RNG state and
  * the best dev metric so far. A run killed at any moment resumes from the
- * last complete checkpoint. */
+ * last complete checkpoint; a checkpoint that cannot be written whole (a
+ * full disk) is removed again and the previous one stays current. */
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -37,18 +38,9 @@ bool pt_checkpoint_exists(const char *out) {
   return access(p, F_OK) == 0;
 }
 
-pt_status pt_checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_optim *o,
-                             const pt_label_map *map, const pt_train_state *s) {
-  char dir[4200], p[4400], old[4200] = "";
-  snprintf(p, sizeof p, "%s/checkpoint.json", out);
-  json_t *prev = access(p, F_OK) == 0 ? json_load_file(p, 0, NULL) : NULL;
-  const char *pd = prev ? json_string_value(json_object_get(prev, "dir")) : NULL;
-  if (pd) snprintf(old, sizeof old, "%s/%s", out, pd);
-  json_decref(prev);
-  char name[64];
-  snprintf(name, sizeof name, "ckpt-%lld", (long long)s->step);
-  snprintf(dir, sizeof dir, "%s/%s", out, name);
-  PT_TRY(pt_adapter_save(m, dir, (int)map->n, (const char *const *)map->names));
+/* OUT/<dir>/optimizer.safetensors: the optimizer state entries by name. */
+static pt_status save_optimizer(const pt_optim *o, const char *dir) {
+  char p[4400];
   int n = pt_optim_state_count(o);
   const char **names = malloc(sizeof(char *) * (size_t)(n + 1));
   const pt_tensor **ts = malloc(sizeof(pt_tensor *) * (size_t)(n + 1));
@@ -65,7 +57,12 @@ pt_status pt_checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_o
   pt_status st = pt_safetensors_write(p, n, names, ts, 0, NULL, NULL);
   free(names);
   free(ts);
-  if (st != PT_OK) return st;
+  return st;
+}
+
+/* OUT/checkpoint.json (atomically): names `name` and holds the loop state. */
+static pt_status save_state(const char *out, const char *name, const pt_train_state *s) {
+  char p[4400];
   json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:b, s:f, s:I}", "dir", name, "step",
                         (json_int_t)s->step, "epoch", (json_int_t)s->epoch, "pos",
                         (json_int_t)s->pos, "rng_seed", "", "rng_counter", "", "has_best",
@@ -81,10 +78,31 @@ pt_status pt_checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_o
   json_decref(j);
   if (!txt) return pt_error(PT_ERR_NOMEM, "checkpoint: out of memory");
   snprintf(p, sizeof p, "%s/checkpoint.json", out);
-  st = pt_write_file_atomic(p, txt, strlen(txt));
+  pt_status st = pt_write_file_atomic(p, txt, strlen(txt));
   free(txt);
-  if (st == PT_OK && old[0] && strcmp(old, dir)) remove_dir(old);
   return st;
+}
+
+pt_status pt_checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_optim *o,
+                             const pt_label_map *map, const pt_train_state *s) {
+  char dir[4200], p[4400], old[4200] = "";
+  snprintf(p, sizeof p, "%s/checkpoint.json", out);
+  json_t *prev = access(p, F_OK) == 0 ? json_load_file(p, 0, NULL) : NULL;
+  const char *pd = prev ? json_string_value(json_object_get(prev, "dir")) : NULL;
+  if (pd) snprintf(old, sizeof old, "%s/%s", out, pd);
+  json_decref(prev);
+  char name[64];
+  snprintf(name, sizeof name, "ckpt-%lld", (long long)s->step);
+  snprintf(dir, sizeof dir, "%s/%s", out, name);
+  pt_status st = pt_adapter_save(m, dir, (int)map->n, (const char *const *)map->names);
+  if (st == PT_OK) st = save_optimizer(o, dir);
+  if (st == PT_OK) st = save_state(out, name, s);
+  if (st != PT_OK) { /* e.g. a full disk: drop the half-written directory, keep the last one */
+    if (strcmp(old, dir)) remove_dir(dir);
+    return st;
+  }
+  if (old[0] && strcmp(old, dir)) remove_dir(old);
+  return PT_OK;
 }
 
 pt_status pt_checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, pt_train_state *s) {

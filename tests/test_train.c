@@ -3,8 +3,10 @@
  * layers) written into a temp directory, on the committed data excerpts:
  * files appear, metrics parse, the exact semantics of issue 4 hold bit for
  * bit against the model API (one SGD step; three AdamW steps), same seed ->
- * same adapter, a resumed run ends with the uninterrupted run's adapter, and
- * bad inputs fail with one line naming the file. */
+ * same adapter, a resumed run ends with the uninterrupted run's adapter
+ * (after --stop-after, SIGKILL, or a checkpoint write failing on a full
+ * disk), a NaN loss stops the run or (--on-nonfinite skip) skips the update,
+ * and bad inputs fail with one line naming the file. */
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -805,6 +807,8 @@ START_TEST(test_full_disk_checkpoint) {
   ck_assert_msg(strstr(line, strerror(EFBIG)) != NULL, "%s", line);
   ck_assert_msg(!has_temp_file(k), "a temp file was left in %s", k);
   ck_assert(!exists(k, "last"));
+  ck_assert(!exists(k, "ckpt-4")); /* the half-written checkpoint is dropped */
+  ck_assert(exists(k, "ckpt-3/optimizer.safetensors"));
   json_t *cj = read_json_line(strcat(strcpy(want, k), "/checkpoint.json"));
   ck_assert_str_eq(json_string_value(json_object_get(cj, "dir")), "ckpt-3");
   json_decref(cj);
