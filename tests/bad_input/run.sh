@@ -85,11 +85,12 @@ newmodel() {
   printf '%s' "$d"
 }
 
+# Train commands run without --quiet: a failure must be one line all the same.
 train1() { # train1 MODEL OUT [extra...]: one NER step
   local m=$1 o=$2
   shift 2
   "$EXE" train --task ner --model "$m" --train "$CONLL" --out "$o" --max-steps 1 \
-    --batch-size 2 --pre-seq-len 4 --max-seq-len 32 --quiet "$@"
+    --batch-size 2 --pre-seq-len 4 --max-seq-len 32 "$@"
 }
 
 ADAPTER=$T/base_run/last
@@ -315,29 +316,29 @@ check "missing adapter_config.json" - "$a/adapter_config.json" -- "$EXE" eval --
 # ---- data files ------------------------------------------------------------------
 
 printf 'EU B-ORG\nrejects\n\n' >"$T/notag.conll"
-check "CoNLL line without a tag column" "$O/last" "notag.conll:2" -- "$EXE" train --task ner --model "$M" --train "$T/notag.conll" --out "$O" --max-steps 1 --quiet
+check "CoNLL line without a tag column" "$O/last" "notag.conll:2" -- "$EXE" train --task ner --model "$M" --train "$T/notag.conll" --out "$O" --max-steps 1
 
 : >"$T/empty.conll"
-check "empty training file" "$O/last" "empty.conll" -- "$EXE" train --task ner --model "$M" --train "$T/empty.conll" --out "$O" --max-steps 1 --quiet
+check "empty training file" "$O/last" "empty.conll" -- "$EXE" train --task ner --model "$M" --train "$T/empty.conll" --out "$O" --max-steps 1
 
-check "training file is a directory" "$O/last" "$T" -- "$EXE" train --task ner --model "$M" --train "$T" --out "$O" --max-steps 1 --quiet
+check "training file is a directory" "$O/last" "$T" -- "$EXE" train --task ner --model "$M" --train "$T" --out "$O" --max-steps 1
 
-check "missing training file" "$O/last" "$T/none.conll" -- "$EXE" train --task ner --model "$M" --train "$T/none.conll" --out "$O" --max-steps 1 --quiet
+check "missing training file" "$O/last" "$T/none.conll" -- "$EXE" train --task ner --model "$M" --train "$T/none.conll" --out "$O" --max-steps 1
 
 printf '{"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "the council met", "qas": [{"id": "q1", "question": "who met?", "answers": [{"text": "council", "answer_start": 4}]}, {"id": "q2", "question": "when?", "answers": [{"text": "yesterday", "answer_start": 40}]}]}]}]}\n' >"$T/squad_out.json"
-check "SQuAD answer outside its context" "$O/last" "squad_out.json" "qas[1]" "outside the context" -- "$EXE" train --task qa --model "$M" --train "$T/squad_out.json" --out "$O" --max-steps 1 --quiet --pre-seq-len 4 --max-seq-len 32 --doc-stride 8
+check "SQuAD answer outside its context" "$O/last" "squad_out.json" "qas[1]" "outside the context" -- "$EXE" train --task qa --model "$M" --train "$T/squad_out.json" --out "$O" --max-steps 1 --pre-seq-len 4 --max-seq-len 32 --doc-stride 8
 
 printf '{"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "the council met", "qas": [{"id": "q1", "question": "who met?", "answers": [{"text": "council", "answer_start": 9}]}]}]}]}\n' >"$T/squad_mismatch.json"
-check "SQuAD answer text not at answer_start" "$O/last" "squad_mismatch.json" -- "$EXE" train --task qa --model "$M" --train "$T/squad_mismatch.json" --out "$O" --max-steps 1 --quiet --pre-seq-len 4 --max-seq-len 32 --doc-stride 8
+check "SQuAD answer text not at answer_start" "$O/last" "squad_mismatch.json" -- "$EXE" train --task qa --model "$M" --train "$T/squad_mismatch.json" --out "$O" --max-steps 1 --pre-seq-len 4 --max-seq-len 32 --doc-stride 8
 
 printf 'EU B-ALIEN\nrejects O\n\n' >"$T/alien.conll"
 check "label unknown to the adapter (eval)" - "alien.conll" "B-ALIEN" -- "$EXE" eval --task ner --model "$M" --adapter "$ADAPTER" --data "$T/alien.conll"
 
 printf '{"data": 5}\n' >"$T/squad_type.json"
-check "SQuAD file with data a number" "$O/last" "squad_type.json" "data" -- "$EXE" train --task qa --model "$M" --train "$T/squad_type.json" --out "$O" --max-steps 1 --quiet --pre-seq-len 4 --max-seq-len 32 --doc-stride 8
+check "SQuAD file with data a number" "$O/last" "squad_type.json" "data" -- "$EXE" train --task qa --model "$M" --train "$T/squad_type.json" --out "$O" --max-steps 1 --pre-seq-len 4 --max-seq-len 32 --doc-stride 8
 
 printf '{"premise": "the council", "hypothesis": "it met", "label": "entailment", "idx": 0}\n{"premise": "a", "hypothesis": "b", "label": 3.5, "idx": 1}\n' >"$T/rte_type.jsonl"
-check "RTE jsonl with a number for the label" "$O/last" "rte_type.jsonl:2" -- "$EXE" train --task cls --preset rte --model "$M" --train "$T/rte_type.jsonl" --out "$O" --max-steps 1 --quiet --pre-seq-len 4 --max-seq-len 32
+check "RTE jsonl with a number for the label" "$O/last" "rte_type.jsonl:2" -- "$EXE" train --task cls --preset rte --model "$M" --train "$T/rte_type.jsonl" --out "$O" --max-steps 1 --pre-seq-len 4 --max-seq-len 32
 
 : >"$T/empty_eval.conll"
 check "eval on an empty file" - "empty_eval.conll" -- "$EXE" eval --task ner --model "$M" --adapter "$ADAPTER" --data "$T/empty_eval.conll"
@@ -359,8 +360,8 @@ check "config.json with negative num_hidden_layers" - "$m/config.json" "num_hidd
 
 # ---- options ----------------------------------------------------------------------
 
-check "--pre-seq-len over the position limit" "$O/last" "--pre-seq-len" "max_position_embeddings" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --quiet --pre-seq-len 100
-check "--max-seq-len over the position limit" "$O/last" "--max-seq-len" "max_position_embeddings" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --quiet --max-seq-len 100
+check "--pre-seq-len over the position limit" "$O/last" "--pre-seq-len" "max_position_embeddings" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --pre-seq-len 100
+check "--max-seq-len over the position limit" "$O/last" "--max-seq-len" "max_position_embeddings" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --max-seq-len 100
 check "--batch-size not a number" "$O/last" "--batch-size" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --batch-size x
 check "missing model directory" "$O/last" "$T/nomodel" -- train1 "$T/nomodel" "$O"
 
