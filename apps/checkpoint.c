@@ -74,6 +74,7 @@ static pt_status save_state(const char *out, const char *name, const pt_train_st
   json_object_set_new(j, "rng_seed", json_string(buf));
   snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rng.counter);
   json_object_set_new(j, "rng_counter", json_string(buf));
+  json_object_set_new(j, "skipped_steps", json_integer((json_int_t)s->skipped));
   char *txt = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
   json_decref(j);
   if (!txt) return pt_error(PT_ERR_NOMEM, "checkpoint: out of memory");
@@ -112,7 +113,7 @@ pt_status pt_checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, pt_
   json_t *j = pt_json_load_object(p);
   if (!j) return pt_error_code();
   const char *name, *seed, *counter;
-  int64_t step, epoch, pos, best_step;
+  int64_t step, epoch, pos, best_step, skipped;
   bool has_best;
   double best;
   pt_status st = pt_json_string(j, p, "dir", &name);
@@ -124,6 +125,7 @@ pt_status pt_checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, pt_
   if (st == PT_OK) st = pt_json_double(j, p, "best", &best);
   if (st == PT_OK) st = pt_json_string(j, p, "rng_seed", &seed);
   if (st == PT_OK) st = pt_json_string(j, p, "rng_counter", &counter);
+  if (st == PT_OK) st = pt_json_int_or(j, p, "skipped_steps", 0, &skipped);
   if (st == PT_OK && (strchr(name, '/') || strchr(name, '.')))
     st = pt_error(PT_ERR_FORMAT, "%s: bad checkpoint dir '%s'", p, name);
   if (st == PT_OK) {
@@ -134,6 +136,7 @@ pt_status pt_checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, pt_
     s->best_step = best_step;
     s->has_best = has_best;
     s->best = best;
+    s->skipped = skipped;
     s->rng.seed = strtoull(seed, NULL, 10);
     s->rng.counter = strtoull(counter, NULL, 10);
   }

@@ -160,6 +160,7 @@ typedef struct {
   double best;
   int64_t best_step;
   bool has_best;
+  int64_t skipped; /* updates skipped under --on-nonfinite skip */
 } pt_train_state;
 
 /* Writes OUT/ckpt-<step>/ (adapter, optimizer state) and then, atomically,

@@ -37,7 +37,6 @@ typedef struct {
   char *best_json; /* the best dev evaluation's metrics object (owned; NULL before one,
                     * or after a --resume until a better one) */
   int64_t last_ckpt; /* step of the last checkpoint written or resumed from; -1: none */
-  int64_t skipped;   /* updates skipped under --on-nonfinite skip (this process) */
 } trainer;
 
 /* The epoch's example order: identity with --no-shuffle, else a
@@ -337,7 +336,7 @@ static pt_status loop(trainer *t) {
     pg.tokens += tokens;
     tok_win += tokens;
     if (skipped) {
-      t->skipped++;
+      s.skipped++;
     } else {
       loss_acc += loss;
       loss_n++;
@@ -396,7 +395,7 @@ static pt_status loop(trainer *t) {
             "\"eval_s\": %.4f, \"skipped_steps\": %lld}}\n",
             el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
             (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-            t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval, (long long)t->skipped);
+            t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval, (long long)s.skipped);
     fflush(t->metrics);
     /* the run's result as one JSON line on stdout, for scripts */
     printf("{\"task\": \"%s\", \"method\": \"%s\", \"steps\": %lld, \"time_s\": %.1f, "
@@ -405,7 +404,7 @@ static pt_status loop(trainer *t) {
            pt_app_task_name(a->task), pt_method_name(a->method), (long long)s.step, el, best,
            (long long)s.best_step, t->best_json ? t->best_json : "null", (long long)trainable,
            (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-           (long long)t->skipped);
+           (long long)s.skipped);
     fflush(stdout);
     if (!a->quiet)
       fprintf(stderr,

@@ -683,7 +683,7 @@ START_TEST(test_nonfinite_loss) {
   const char *args[] = {"train", "--task", "ner", "--model", huge, "--train", data, "--out", stop,
                         "--max-steps", "4", "--batch-size", "2", "--no-shuffle", "--pre-seq-len",
                         "4", "--max-seq-len", "16", "--save-every", "1", "--seed", "3", "--quiet",
-                        NULL, NULL, NULL, NULL};
+                        NULL, NULL, NULL, NULL, NULL, NULL};
   ck_assert_int_ne(run(pt_cmd_train, "/dev/null", args), 0);
   const char *msg = pt_error_message();
   ck_assert_msg(strstr(msg, "train: step 2: the loss is NaN; the adapter was not updated") != NULL,
@@ -719,6 +719,19 @@ START_TEST(test_nonfinite_loss) {
   snprintf(ls, sizeof ls, "%s/last", stop);
   snprintf(lk, sizeof lk, "%s/last", skip);
   same_adapter(ls, lk);
+  /* the count of skipped steps survives a resume (kept in the checkpoint) */
+  char skip2[400], l2[500];
+  snprintf(skip2, sizeof skip2, "%s/skip2", root);
+  args[8] = skip2;
+  args[25] = "--stop-after";
+  args[26] = "3";
+  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  args[25] = "--resume";
+  args[26] = NULL;
+  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert(metrics_has(skip2, "\"skipped_steps\": 1}"));
+  snprintf(l2, sizeof l2, "%s/last", skip2);
+  same_adapter(l2, lk);
   /* a bad value */
   args[24] = "maybe";
   ck_assert_int_ne(run(pt_cmd_train, "/dev/null", args), 0);
