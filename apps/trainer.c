@@ -397,15 +397,6 @@ static pt_status loop(trainer *t) {
             (long long)total_params, 100.0 * (double)trainable / (double)total_params,
             t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval, (long long)s.skipped);
     fflush(t->metrics);
-    /* the run's result as one JSON line on stdout, for scripts */
-    printf("{\"task\": \"%s\", \"method\": \"%s\", \"steps\": %lld, \"time_s\": %.1f, "
-           "\"best_dev\": %s, \"best_step\": %lld, \"dev\": %s, \"trainable\": %lld, "
-           "\"parameters\": %lld, \"trainable_pct\": %.4f, \"skipped_steps\": %lld}\n",
-           pt_app_task_name(a->task), pt_method_name(a->method), (long long)s.step, el, best,
-           (long long)s.best_step, t->best_json ? t->best_json : "null", (long long)trainable,
-           (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-           (long long)s.skipped);
-    fflush(stdout);
     if (!a->quiet)
       fprintf(stderr,
               "done: %.1f s, %lld steps, best dev %s (step %lld), trainable %lld of %lld "
@@ -414,6 +405,15 @@ static pt_status loop(trainer *t) {
               el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
               (long long)total_params, 100.0 * (double)trainable / (double)total_params,
               t->t_read, t->t_tokenize, t->t_batch, t->t_step);
+    /* the run's result as one JSON line on stdout, for scripts: the last line */
+    printf("{\"task\": \"%s\", \"method\": \"%s\", \"steps\": %lld, \"time_s\": %.1f, "
+           "\"best_dev\": %s, \"best_step\": %lld, \"dev\": %s, \"trainable\": %lld, "
+           "\"parameters\": %lld, \"trainable_pct\": %.4f, \"skipped_steps\": %lld}\n",
+           pt_app_task_name(a->task), pt_method_name(a->method), (long long)s.step, el, best,
+           (long long)s.best_step, t->best_json ? t->best_json : "null", (long long)trainable,
+           (long long)total_params, 100.0 * (double)trainable / (double)total_params,
+           (long long)s.skipped);
+    fflush(stdout);
   }
   return st;
 }
