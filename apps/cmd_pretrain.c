@@ -365,27 +365,6 @@ static pt_status ckpt_load(const char *out, pt_mlm_model *m, pt_optim *o, int64_
   return st;
 }
 
-/* Keeps the metrics.jsonl lines whose "step" is at most `step`. */
-static pt_status metrics_truncate(const char *path, int64_t step) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return PT_OK;
-  char *keep = NULL, *line = NULL;
-  size_t klen = 0, cap = 0;
-  FILE *k = open_memstream(&keep, &klen);
-  ssize_t r;
-  while (k && (r = getline(&line, &cap, f)) > 0) {
-    const char *s = strstr(line, "\"step\":");
-    if (s && strtoll(s + 7, NULL, 10) <= step) fputs(line, k);
-  }
-  free(line);
-  fclose(f);
-  if (!k) return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
-  fclose(k);
-  pt_status st = pt_write_file_atomic(path, keep, klen);
-  free(keep);
-  return st;
-}
-
 /* Reads the curves back from metrics.jsonl and plots them. */
 static pt_status plot_curves(const char *out) {
   char path[4096], svg[4096];
@@ -490,7 +469,7 @@ int pt_cmd_pretrain(int argc, char **argv) {
   pt_mlm_model model = {0};
   bool model_ok = false;
   pt_optim *opt = NULL;
-  FILE *metrics = NULL;
+  pt_metrics_log metrics = {0};
   int64_t *ids = NULL, *labels = NULL, *perm = NULL, perm_epoch = -1;
   st = pt_mlm_corpus_read(a.corpus, a.n_corpus, tok, a.max_seq_len, a.heldout_frac, a.seed, &corpus);
   if (st == PT_OK) st = pt_masker_init(&mk, tok, a.mask_prob, a.whole_word);
@@ -585,9 +564,7 @@ int pt_cmd_pretrain(int argc, char **argv) {
                        .total_steps = total};
   snprintf(path, sizeof path, "%s/metrics.jsonl", a.out);
   if (st == PT_OK) {
-    if (resumed) st = metrics_truncate(path, step);
-    metrics = st == PT_OK ? fopen(path, resumed ? "ab" : "wb") : NULL;
-    if (st == PT_OK && !metrics) st = pt_error(PT_ERR_IO, "%s: cannot open for writing", path);
+    st = pt_metrics_log_open(&metrics, path, resumed ? step : -1);
   }
   pt_progress prog;
   pt_progress_init(&prog, stderr, total, step, a.quiet);
@@ -597,7 +574,8 @@ int pt_cmd_pretrain(int argc, char **argv) {
   if (st == PT_OK && step == 0 && held.n > 0) { /* the untrained model, the curve's first point */
     st = evaluate(&model, &held, B, &hl, &ha);
     if (st == PT_OK)
-      fprintf(metrics, "{\"step\":0,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n", hl, ha);
+      pt_metrics_log_printf(&metrics, "{\"step\":0,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n",
+                            hl, ha);
   }
   while (st == PT_OK && step < total) {
     double t0 = pt_now();
@@ -617,7 +595,7 @@ int pt_cmd_pretrain(int argc, char **argv) {
     lcount++;
     bool logit = step % (a.log_every > 0 ? a.log_every : 1) == 0 || step == total;
     if (logit) {
-      fprintf(metrics,
+      pt_metrics_log_printf(&metrics,
               "{\"step\":%lld,\"loss\":%.6f,\"mlm_acc\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,"
               "\"tokens\":%lld,\"tokens_per_s\":%.1f}\n",
               (long long)step, lsum / (double)lcount, asum / (double)lcount, lr, gnorm,
@@ -629,20 +607,20 @@ int pt_cmd_pretrain(int argc, char **argv) {
     if (held.n > 0 && (step % eval_every == 0 || step == total)) {
       st = evaluate(&model, &held, B, &hl, &ha);
       if (st == PT_OK) {
-        fprintf(metrics, "{\"step\":%lld,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n",
-                (long long)step, hl, ha);
+        pt_metrics_log_printf(&metrics,
+                              "{\"step\":%lld,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n",
+                              (long long)step, hl, ha);
         pt_progress_line(&prog, "step %lld: held-out MLM loss %.4f, accuracy %.4f",
                          (long long)step, hl, ha);
       }
     }
-    fflush(metrics);
     bool stop = a.stop_after > 0 && step >= a.stop_after && step < total;
     if (st == PT_OK && ((a.save_every > 0 && step % a.save_every == 0) || stop || step == total))
       st = ckpt_save(a.out, &model, opt, step, total, &rng, fp);
     if (stop) break;
   }
   pt_progress_done(&prog);
-  if (metrics) fclose(metrics);
+  pt_metrics_log_close(&metrics);
   bool finished = st == PT_OK && step >= total;
   if (finished && held.n > 0 && isnan(hl)) st = evaluate(&model, &held, B, &hl, &ha);
   if (finished && st == PT_OK) st = pt_mlm_save_pretrained(&model, a.out, vfile, a.seed, a.save_dtype);

@@ -173,6 +173,24 @@ pt_status pt_checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_o
 pt_status pt_checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, pt_train_state *s);
 bool pt_checkpoint_exists(const char *out);
 
+/* ---- metrics log (metrics_log.c) --------------------------------------- */
+
+/* OUT/metrics.jsonl. A failed write warns once (pt_warn) and later lines are
+ * dropped; training is not stopped for it. */
+typedef struct {
+  FILE *f;
+  char path[4200];
+  bool failed;
+} pt_metrics_log;
+
+/* Opens PATH fresh (resume_step < 0) or, for a resumed run, keeps the lines
+ * up to resume_step and appends. Close with pt_metrics_log_close. */
+pt_status pt_metrics_log_open(pt_metrics_log *l, const char *path, int64_t resume_step);
+/* Writes one line (fmt includes the newline) and flushes it. */
+void pt_metrics_log_printf(pt_metrics_log *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void pt_metrics_log_close(pt_metrics_log *l);
+
 /* ---- progress (progress.c) --------------------------------------------- */
 
 typedef struct {

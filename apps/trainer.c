@@ -31,7 +31,7 @@ typedef struct {
   pt_ptv2_model model;
   bool model_ok;
   pt_optim *opt;
-  FILE *metrics;
+  pt_metrics_log metrics;
   int64_t pad_id;
   double t_read, t_tokenize, t_batch, t_step, t_eval;
   char *best_json; /* the best dev evaluation's metrics object (owned; NULL before one,
@@ -134,7 +134,7 @@ static pt_status setup(trainer *t) {
 }
 
 static void teardown(trainer *t) {
-  if (t->metrics) fclose(t->metrics);
+  pt_metrics_log_close(&t->metrics);
   free(t->best_json);
   pt_optim_free(t->opt);
   if (t->model_ok) pt_ptv2_model_free(&t->model);
@@ -157,9 +157,8 @@ static pt_status dev_eval(trainer *t, pt_train_state *s, pt_progress *pg) {
   pt_eval_result r;
   PT_TRY(pt_evaluate(&t->model, &t->dev, &t->map, t->a, t->pad_id, &r));
   t->t_eval += pt_now() - t0;
-  fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"eval\": %s}\n", (long long)s->step,
-          (long long)s->epoch, r.json);
-  fflush(t->metrics);
+  pt_metrics_log_printf(&t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"eval\": %s}\n",
+                        (long long)s->step, (long long)s->epoch, r.json);
   pt_progress_line(pg, "step %lld: dev %s %.4f  %s", (long long)s->step, r.primary_name,
                    r.primary, r.json);
   pt_status st = PT_OK;
@@ -256,38 +255,6 @@ static pt_status train_step(trainer *t, pt_train_state *s, const int64_t *perm, 
   return st;
 }
 
-/* On resume: metrics.jsonl keeps only the lines up to the checkpoint's step
- * (the killed run may have logged steps that are now redone). */
-static pt_status trim_metrics(const char *path, int64_t step) {
-  FILE *f = fopen(path, "r");
-  if (!f) return PT_OK;
-  size_t cap = 1 << 16, len = 0;
-  char *keep = malloc(cap), line[1 << 16];
-  pt_status st = keep ? PT_OK : pt_error(PT_ERR_NOMEM, "train: out of memory");
-  while (st == PT_OK && fgets(line, sizeof line, f)) {
-    json_t *j = json_loads(line, 0, NULL);
-    json_t *s = j ? json_object_get(j, "step") : NULL;
-    bool ok = s && json_is_integer(s) && json_integer_value(s) <= step;
-    json_decref(j);
-    if (!ok) continue;
-    size_t n = strlen(line);
-    if (len + n + 1 > cap) {
-      char *nk = realloc(keep, cap = 2 * (len + n + 1));
-      if (!nk) {
-        st = pt_error(PT_ERR_NOMEM, "train: out of memory");
-        break;
-      }
-      keep = nk;
-    }
-    memcpy(keep + len, line, n);
-    len += n;
-  }
-  fclose(f);
-  if (st == PT_OK) st = pt_write_file_atomic(path, keep, len);
-  free(keep);
-  return st;
-}
-
 static pt_status loop(trainer *t) {
   const pt_run_args *a = t->a;
   int64_t nf = t->train.n;
@@ -307,9 +274,7 @@ static pt_status loop(trainer *t) {
   }
   char p[4200];
   snprintf(p, sizeof p, "%s/metrics.jsonl", a->out);
-  if (a->resume) PT_TRY(trim_metrics(p, s.step));
-  t->metrics = fopen(p, a->resume ? "a" : "w");
-  if (!t->metrics) return pt_error(PT_ERR_IO, "%s: cannot open for writing", p);
+  PT_TRY(pt_metrics_log_open(&t->metrics, p, a->resume ? s.step : -1));
   int64_t *perm = malloc(sizeof(int64_t) * (size_t)nf);
   if (!perm) return pt_error(PT_ERR_NOMEM, "train: out of memory");
   epoch_order(a, s.epoch, perm, nf);
@@ -349,13 +314,12 @@ static pt_status loop(trainer *t) {
       double now = pt_now();
       char mean[32] = "null"; /* JSON has no NaN: a window of skipped steps has no loss */
       if (loss_n) snprintf(mean, sizeof mean, "%.9g", loss_acc / (double)loss_n);
-      fprintf(t->metrics,
+      pt_metrics_log_printf(&t->metrics,
               "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s, \"lr\": %.9g, "
               "\"tokens_per_s\": %.1f%s}\n",
               (long long)s.step, (long long)s.epoch, mean, lr,
               now > t_win ? (double)tok_win / (now - t_win) : 0.0,
               skipped ? ", \"skipped\": true" : "");
-      fflush(t->metrics);
       loss_acc = 0, loss_n = 0, tok_win = 0, t_win = now;
     }
     bool epoch_end = s.pos >= nf;
@@ -388,7 +352,7 @@ static pt_status loop(trainer *t) {
   char best[64] = "null";
   if (s.has_best) snprintf(best, sizeof best, "%.9g", s.best);
   if (st == PT_OK) {
-    fprintf(t->metrics,
+    pt_metrics_log_printf(&t->metrics,
             "{\"summary\": {\"time_s\": %.3f, \"steps\": %lld, \"best_dev\": %s, \"best_step\": "
             "%lld, \"trainable\": %lld, \"parameters\": %lld, \"trainable_pct\": %.6f, "
             "\"read_s\": %.4f, \"tokenize_s\": %.4f, \"batch_s\": %.4f, \"step_s\": %.4f, "
@@ -396,7 +360,6 @@ static pt_status loop(trainer *t) {
             el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
             (long long)total_params, 100.0 * (double)trainable / (double)total_params,
             t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval, (long long)s.skipped);
-    fflush(t->metrics);
     if (!a->quiet)
       fprintf(stderr,
               "done: %.1f s, %lld steps, best dev %s (step %lld), trainable %lld of %lld "

@@ -832,6 +832,41 @@ START_TEST(test_full_disk_checkpoint) {
 }
 END_TEST
 
+static int metrics_warnings, other_warnings;
+static char metrics_warning[512];
+static void sort_warning(const char *line, void *ctx) {
+  (void)ctx;
+  if (strstr(line, "metrics.jsonl")) {
+    metrics_warnings++;
+    snprintf(metrics_warning, sizeof metrics_warning, "%s", line);
+  } else {
+    other_warnings++;
+  }
+}
+
+/* A metrics.jsonl that cannot be written (here /dev/full: every flush fails
+ * with ENOSPC) costs one warning, not the run: the adapters are saved. */
+START_TEST(test_metrics_write_failure) {
+  char train[4400], out[400], log[500];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(out, sizeof out, "%s/fullmetrics", root);
+  snprintf(log, sizeof log, "%s/metrics.jsonl", out);
+  ck_assert_int_eq(mkdir(out, 0755), 0);
+  ck_assert_int_eq(symlink("/dev/full", log), 0);
+  metrics_warnings = other_warnings = 0;
+  pt_warn_set_handler(sort_warning, NULL);
+  int rc;
+  train_args(out, train, NULL, NULL, &rc);
+  pt_warn_reset_handler();
+  ck_assert_msg(rc == 0, "%s", pt_error_message());
+  ck_assert_int_eq(metrics_warnings, 1);
+  ck_assert_msg(strstr(metrics_warning, log) && strstr(metrics_warning, strerror(ENOSPC)), "%s",
+                metrics_warning);
+  ck_assert(exists(out, "last/adapter_model.safetensors"));
+  ck_assert(exists(out, "best/adapter_model.safetensors"));
+}
+END_TEST
+
 START_TEST(test_errors) {
   char train[4400], out[400], adapter[400], bad[400];
   path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
@@ -943,6 +978,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_errors);
   tcase_add_test(tc, test_nonfinite_loss);
   tcase_add_test(tc, test_full_disk_checkpoint);
+  tcase_add_test(tc, test_metrics_write_failure);
   suite_add_tcase(s, tc);
   return s;
 }
