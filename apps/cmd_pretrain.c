@@ -181,8 +181,9 @@ static pt_status vocab_paths(const char *vocab, char *dir, char *file, size_t ca
 typedef struct {
   int64_t n, S;
   int64_t *ids, *labels; /* [n, S] */
-  int64_t n_masked;
-  double unigram_loss, unigram_acc;
+  int64_t *mask_labels;  /* [n, S]: labels only where the input is [MASK] */
+  int64_t n_masked, n_mask_token;
+  double unigram_loss, unigram_acc, unigram_acc_mask;
   int64_t unigram_id;
 } heldout_set;
 
@@ -194,7 +195,9 @@ static pt_status heldout_make(const pt_mlm_corpus *c, const pt_masker *mk, uint6
   size_t cells = (size_t)(h->n * h->S);
   h->ids = malloc((cells ? cells : 1) * sizeof *h->ids);
   h->labels = malloc((cells ? cells : 1) * sizeof *h->labels);
-  if (!h->ids || !h->labels) return pt_error(PT_ERR_NOMEM, "pretrain: out of memory");
+  h->mask_labels = malloc((cells ? cells : 1) * sizeof *h->mask_labels);
+  if (!h->ids || !h->labels || !h->mask_labels)
+    return pt_error(PT_ERR_NOMEM, "pretrain: out of memory");
   for (int64_t i = 0; i < h->n; i++)
     pt_masker_apply(mk, c->ids + c->heldout[i] * h->S, h->S, eval_seed, (uint64_t)i,
                     h->ids + i * h->S, h->labels + i * h->S);
@@ -206,17 +209,22 @@ static pt_status heldout_make(const pt_mlm_corpus *c, const pt_masker *mk, uint6
     if (c->counts[v] > c->counts[best]) best = v;
   }
   double nll = 0;
-  int64_t hit = 0;
+  int64_t hit = 0, hit_mask = 0;
   for (size_t k = 0; k < cells; k++) {
     int64_t l = h->labels[k];
+    bool is_mask = l >= 0 && h->ids[k] == mk->mask_id;
+    h->mask_labels[k] = is_mask ? l : -100;
     if (l < 0) continue;
     h->n_masked++;
+    h->n_mask_token += is_mask;
     hit += l == best;
+    hit_mask += is_mask && l == best;
     nll -= log((double)(c->counts[l] + 1) / (double)(total + c->vocab_size));
   }
   h->unigram_id = best;
   h->unigram_loss = h->n_masked ? nll / (double)h->n_masked : NAN;
   h->unigram_acc = h->n_masked ? (double)hit / (double)h->n_masked : NAN;
+  h->unigram_acc_mask = h->n_mask_token ? (double)hit_mask / (double)h->n_mask_token : NAN;
   return PT_OK;
 }
 
@@ -250,12 +258,20 @@ static void position_init_sinusoid(pt_tensor *pos, double std) {
 static void heldout_free(heldout_set *h) {
   free(h->ids);
   free(h->labels);
+  free(h->mask_labels);
   memset(h, 0, sizeof *h);
 }
 
-/* Mean loss and accuracy over the held-out masked tokens (eval mode). */
-static pt_status evaluate(const pt_mlm_model *m, const heldout_set *h, int64_t B, double *loss,
-                          double *acc) {
+/* A finite number for JSON, or null (JSON has no NaN). */
+static const char *jnum(char buf[32], const char *fmt, double v) {
+  snprintf(buf, 32, isfinite(v) ? fmt : "null", v);
+  return buf;
+}
+
+/* Mean loss and accuracy over the held-out positions with a label in
+ * `labels` (eval mode). */
+static pt_status eval_labels(const pt_mlm_model *m, const heldout_set *h, const int64_t *labels,
+                             int64_t B, double *loss, double *acc) {
   double sum = 0;
   int64_t n = 0, ok = 0;
   pt_status st = PT_OK;
@@ -263,9 +279,9 @@ static pt_status evaluate(const pt_mlm_model *m, const heldout_set *h, int64_t B
   for (int64_t i = 0; i < h->n && st == PT_OK; i += B) {
     int64_t nb = h->n - i < B ? h->n - i : B;
     pt_tensor *ids = pt_from_buffer(PT_I64, 2, PT_SHAPE(nb, h->S), h->ids + i * h->S);
-    pt_tensor *lab = pt_from_buffer(PT_I64, 2, PT_SHAPE(nb, h->S), h->labels + i * h->S);
+    pt_tensor *lab = pt_from_buffer(PT_I64, 2, PT_SHAPE(nb, h->S), (int64_t *)labels + i * h->S);
     bool any = false;
-    for (int64_t k = 0; k < nb * h->S; k++) any |= h->labels[i * h->S + k] >= 0;
+    for (int64_t k = 0; k < nb * h->S; k++) any |= labels[i * h->S + k] >= 0;
     pt_mlm_outputs o = {0};
     if (!ids || !lab)
       st = pt_error_code();
@@ -286,11 +302,30 @@ static pt_status evaluate(const pt_mlm_model *m, const heldout_set *h, int64_t B
   return st;
 }
 
+/* The held-out scores: loss and accuracy over every chosen position (the
+ * 10% kept ones can be copied from the input), and accuracy over the [MASK]
+ * positions alone, the part that only context can predict. */
+typedef struct {
+  double loss, acc, acc_mask;
+} heldout_score;
+
+static pt_status evaluate(const pt_mlm_model *m, const heldout_set *h, int64_t B,
+                          heldout_score *r) {
+  double unused;
+  PT_TRY(eval_labels(m, h, h->labels, B, &r->loss, &r->acc));
+  if (!h->n_mask_token) {
+    r->acc_mask = NAN;
+    return PT_OK;
+  }
+  return eval_labels(m, h, h->mask_labels, B, &unused, &r->acc_mask);
+}
+
 /* ---- checkpoint: one safetensors file, written atomically ---- */
 #define CKPT_FILE "checkpoint.safetensors"
 
 static pt_status ckpt_save(const char *out, const pt_mlm_model *m, const pt_optim *o,
-                           int64_t step, int64_t total, const pt_rng *rng, const char *fingerprint) {
+                           int64_t step, int64_t total, const pt_rng *rng, double train_seconds,
+                           const char *fingerprint) {
   int np = m->params.count, no = pt_optim_state_count(o), n = np + no;
   char **names = calloc((size_t)n, sizeof *names);
   const pt_tensor **ts = calloc((size_t)n, sizeof *ts);
@@ -303,16 +338,17 @@ static pt_status ckpt_save(const char *out, const pt_mlm_model *m, const pt_opti
     if (!names[i]) st = pt_error(PT_ERR_NOMEM, "checkpoint: out of memory");
     else snprintf(names[i], len, "%s%s", i < np ? "model." : "optim.", nm);
   }
-  char sstep[32], stotal[32], sseed[32], scount[32], path[4096];
+  char sstep[32], stotal[32], sseed[32], scount[32], stime[32], path[4096];
   snprintf(sstep, sizeof sstep, "%lld", (long long)step);
   snprintf(stotal, sizeof stotal, "%lld", (long long)total);
   snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)rng->seed);
   snprintf(scount, sizeof scount, "%llu", (unsigned long long)rng->counter);
-  const char *mk[] = {"step", "total_steps", "rng_seed", "rng_counter", "config"};
-  const char *mv[] = {sstep, stotal, sseed, scount, fingerprint};
+  snprintf(stime, sizeof stime, "%.3f", train_seconds);
+  const char *mk[] = {"step", "total_steps", "rng_seed", "rng_counter", "train_seconds", "config"};
+  const char *mv[] = {sstep, stotal, sseed, scount, stime, fingerprint};
   snprintf(path, sizeof path, "%s/" CKPT_FILE, out);
   if (st == PT_OK)
-    st = pt_safetensors_write(path, n, (const char *const *)names, ts, 5, mk, mv);
+    st = pt_safetensors_write(path, n, (const char *const *)names, ts, 6, mk, mv);
   for (int i = 0; names && i < n; i++) free(names[i]);
   free(names);
   free(ts);
@@ -329,7 +365,8 @@ static pt_status meta_i64(const pt_safetensors *f, const char *key, int64_t *v) 
 }
 
 static pt_status ckpt_load(const char *out, pt_mlm_model *m, pt_optim *o, int64_t *step,
-                           int64_t *total, pt_rng *rng, const char *fingerprint) {
+                           int64_t *total, pt_rng *rng, double *train_seconds,
+                           const char *fingerprint) {
   char path[4096];
   snprintf(path, sizeof path, "%s/" CKPT_FILE, out);
   pt_safetensors *f = NULL;
@@ -346,6 +383,12 @@ static pt_status ckpt_load(const char *out, pt_mlm_model *m, pt_optim *o, int64_
   if (st == PT_OK) st = meta_i64(f, "rng_counter", &counter);
   rng->seed = (uint64_t)seed;
   rng->counter = (uint64_t)counter;
+  /* optional: checkpoints from before it was recorded count from 0 */
+  const char *ts_meta = pt_safetensors_metadata(f, "train_seconds");
+  char *end = NULL;
+  *train_seconds = ts_meta ? strtod(ts_meta, &end) : 0;
+  if (ts_meta && (end == ts_meta || *end || !(*train_seconds >= 0)))
+    st = pt_error(PT_ERR_FORMAT, "%s: bad 'train_seconds'", path);
   char name[512];
   for (int i = 0; i < m->params.count && st == PT_OK; i++) {
     pt_tensor *p = m->params.items[i];
@@ -521,11 +564,12 @@ int pt_cmd_pretrain(int argc, char **argv) {
   pt_rng rng;
   pt_rng_init(&rng, a.seed ^ 0x64726f706f7574ULL);
   int64_t step = 0, total = a.steps;
+  double prior_time = 0; /* training seconds of the runs before a --resume */
   snprintf(path, sizeof path, "%s/" CKPT_FILE, a.out);
   struct stat sb;
   bool resumed = false;
   if (st == PT_OK && a.resume && stat(path, &sb) == 0) {
-    st = ckpt_load(a.out, &model, opt, &step, &total, &rng, fp);
+    st = ckpt_load(a.out, &model, opt, &step, &total, &rng, &prior_time, fp);
     resumed = st == PT_OK;
     if (resumed && a.steps > 0) total = a.steps; /* --steps may extend the run */
     if (resumed && log) fprintf(log, "resuming from %s at step %lld\n", path, (long long)step);
@@ -569,13 +613,16 @@ int pt_cmd_pretrain(int argc, char **argv) {
   pt_progress prog;
   pt_progress_init(&prog, stderr, total, step, a.quiet);
   double train_time = 0, lsum = 0, asum = 0, gnorm = 0;
-  int64_t lcount = 0, start_step = step;
-  double hl = NAN, ha = NAN;
+  int64_t lcount = 0;
+  heldout_score hs = {NAN, NAN, NAN};
   if (st == PT_OK && step == 0 && held.n > 0) { /* the untrained model, the curve's first point */
-    st = evaluate(&model, &held, B, &hl, &ha);
+    st = evaluate(&model, &held, B, &hs);
+    char am[32];
     if (st == PT_OK)
-      pt_metrics_log_printf(&metrics, "{\"step\":0,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n",
-                            hl, ha);
+      pt_metrics_log_printf(&metrics,
+                            "{\"step\":0,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f,"
+                            "\"heldout_acc_mask\":%s}\n",
+                            hs.loss, hs.acc, jnum(am, "%.5f", hs.acc_mask));
   }
   while (st == PT_OK && step < total) {
     double t0 = pt_now();
@@ -605,48 +652,54 @@ int pt_cmd_pretrain(int argc, char **argv) {
       lcount = 0;
     }
     if (held.n > 0 && (step % eval_every == 0 || step == total)) {
-      st = evaluate(&model, &held, B, &hl, &ha);
+      st = evaluate(&model, &held, B, &hs);
       if (st == PT_OK) {
+        char am[32];
         pt_metrics_log_printf(&metrics,
-                              "{\"step\":%lld,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f}\n",
-                              (long long)step, hl, ha);
-        pt_progress_line(&prog, "step %lld: held-out MLM loss %.4f, accuracy %.4f",
-                         (long long)step, hl, ha);
+                              "{\"step\":%lld,\"heldout_loss\":%.6f,\"heldout_acc\":%.5f,"
+                              "\"heldout_acc_mask\":%s}\n",
+                              (long long)step, hs.loss, hs.acc, jnum(am, "%.5f", hs.acc_mask));
+        pt_progress_line(&prog,
+                         "step %lld: held-out MLM loss %.4f, accuracy %.4f ([MASK] positions %.4f)",
+                         (long long)step, hs.loss, hs.acc, hs.acc_mask);
       }
     }
     bool stop = a.stop_after > 0 && step >= a.stop_after && step < total;
     if (st == PT_OK && ((a.save_every > 0 && step % a.save_every == 0) || stop || step == total))
-      st = ckpt_save(a.out, &model, opt, step, total, &rng, fp);
+      st = ckpt_save(a.out, &model, opt, step, total, &rng, prior_time + train_time, fp);
     if (stop) break;
   }
   pt_progress_done(&prog);
   pt_metrics_log_close(&metrics);
   bool finished = st == PT_OK && step >= total;
-  if (finished && held.n > 0 && isnan(hl)) st = evaluate(&model, &held, B, &hl, &ha);
+  if (finished && held.n > 0 && isnan(hs.loss)) st = evaluate(&model, &held, B, &hs);
   if (finished && st == PT_OK) st = pt_mlm_save_pretrained(&model, a.out, vfile, a.seed, a.save_dtype);
   if (finished && st == PT_OK) st = plot_curves(a.out);
   if (finished && st == PT_OK) {
-    double tps = train_time > 0 ? (double)((step - start_step) * B * S) / train_time : 0;
+    double seconds = prior_time + train_time;
+    double tps = seconds > 0 ? (double)(step * B * S) / seconds : 0;
     char *js = NULL;
     size_t jn = 0;
     FILE *j = open_memstream(&js, &jn);
     if (!j) st = pt_error(PT_ERR_NOMEM, "pretrain: out of memory");
     else {
       const char *ut = pt_tokenizer_id_to_token(tok, held.unigram_id);
-      char nums[4][32];
-      const double vals[4] = {hl, ha, held.unigram_loss, held.unigram_acc};
-      for (int k = 0; k < 4; k++) /* JSON has no NaN (no held-out set) */
-        snprintf(nums[k], sizeof nums[k], isfinite(vals[k]) ? "%.6f" : "null", vals[k]);
+      char nums[6][32];
+      const double vals[6] = {hs.loss, hs.acc, hs.acc_mask,
+                              held.unigram_loss, held.unigram_acc, held.unigram_acc_mask};
+      for (int k = 0; k < 6; k++) jnum(nums[k], "%.6f", vals[k]); /* null: no held-out set */
       fprintf(j,
               "{\"steps\":%lld,\"tokens\":%lld,\"train_seconds\":%.1f,\"tokens_per_s\":%.1f,"
-              "\"heldout_loss\":%s,\"heldout_acc\":%s,\"heldout_masked\":%lld,"
-              "\"unigram_loss\":%s,\"unigram_acc\":%s,\"unigram_token\":\"%s\","
+              "\"heldout_loss\":%s,\"heldout_acc\":%s,\"heldout_acc_mask\":%s,"
+              "\"heldout_masked\":%lld,\"heldout_mask_tokens\":%lld,"
+              "\"unigram_loss\":%s,\"unigram_acc\":%s,\"unigram_acc_mask\":%s,"
+              "\"unigram_token\":\"%s\","
               "\"params\":%lld,\"sequences\":%lld,\"train_sequences\":%lld,"
               "\"heldout_sequences\":%lld,\"wordpieces\":%lld,\"epochs\":%.3f,"
               "\"layers\":%lld,\"hidden\":%lld,\"max_seq_len\":%lld,\"batch_size\":%lld,"
               "\"lr\":%g,\"warmup_frac\":%g,\"dropout\":%g,\"whole_word_mask\":%s,\"bias_init\":\"%s\",\"position_init\":\"%s\"}\n",
-              (long long)step, (long long)(step * B * S), train_time, tps, nums[0], nums[1],
-              (long long)held.n_masked, nums[2], nums[3],
+              (long long)step, (long long)(step * B * S), seconds, tps, nums[0], nums[1], nums[2],
+              (long long)held.n_masked, (long long)held.n_mask_token, nums[3], nums[4], nums[5],
               ut && !strpbrk(ut, "\"\\") ? ut : "?", (long long)pt_params_numel(&model.params, false),
               (long long)corpus.n_seq, (long long)corpus.n_train, (long long)corpus.n_heldout,
               (long long)corpus.n_pieces, (double)(step * B) / (double)corpus.n_train,
@@ -658,9 +711,10 @@ int pt_cmd_pretrain(int argc, char **argv) {
       st = pt_write_file_atomic(path, js, jn);
       if (st == PT_OK && log)
         fprintf(log,
-                "held-out MLM loss %.4f, accuracy %.4f (unigram baseline: %.4f, %.4f); %.0f "
-                "tokens/s\n",
-                hl, ha, held.unigram_loss, held.unigram_acc, tps);
+                "held-out MLM loss %.4f, accuracy %.4f, on [MASK] positions %.4f (unigram "
+                "baseline: %.4f, %.4f, %.4f); %.0f tokens/s\n",
+                hs.loss, hs.acc, hs.acc_mask, held.unigram_loss, held.unigram_acc,
+                held.unigram_acc_mask, tps);
       if (st == PT_OK) fputs(js, stdout);
       free(js);
     }

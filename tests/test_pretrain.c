@@ -527,6 +527,15 @@ START_TEST(test_tiny_pretrain_run) {
   ck_assert_int_eq(bc.hidden_size, 32);
   ck_assert(isfinite(ul) && ul > 0);
   ck_assert(ha >= 0 && ha <= 1 && ua >= 0 && ua <= 1);
+  /* the [MASK]-only accuracy counts the 80% of chosen positions shown as
+   * [MASK] (the rest are random or kept tokens) */
+  int64_t n_sel = json_integer_value(json_object_get(s, "heldout_masked"));
+  int64_t n_mask = json_integer_value(json_object_get(s, "heldout_mask_tokens"));
+  double ham = json_number_value(json_object_get(s, "heldout_acc_mask"));
+  double uam = json_number_value(json_object_get(s, "unigram_acc_mask"));
+  ck_assert_msg(n_mask > 0.6 * (double)n_sel && n_mask < 0.95 * (double)n_sel, "%lld of %lld",
+                (long long)n_mask, (long long)n_sel);
+  ck_assert(ham >= 0 && ham <= 1 && uam >= 0 && uam <= 1);
   json_decref(s);
   /* metrics.jsonl: 30 train lines + 11 held-out lines; plot written */
   snprintf(p, sizeof p, "%s/metrics.jsonl", out);
@@ -637,6 +646,34 @@ START_TEST(test_tiny_pretrain_run) {
   }
   fclose(f);
   for (int k = 10; k <= 40; k += 10) ck_assert_int_eq(steps_seen[k], 1);
+  /* the training time survives a resume: stop at 20 (its checkpoint records
+   * the seconds so far), resume with --steps 20 (nothing left to run): the
+   * summary reports the first part's seconds */
+  char oute[420];
+  snprintf(oute, sizeof oute, "%s/timed", root);
+  a2[nb] = oute;
+  ck_assert_msg(run(a2) == 0, "%s", pt_error_message());
+  snprintf(p, sizeof p, "%s/checkpoint.safetensors", oute);
+  pt_safetensors *cf = NULL;
+  ck_assert_int_eq(pt_safetensors_open(p, &cf), PT_OK);
+  const char *secs = pt_safetensors_metadata(cf, "train_seconds");
+  ck_assert_ptr_nonnull(secs);
+  double first_part = strtod(secs, NULL);
+  pt_safetensors_close(cf);
+  ck_assert(first_part > 0);
+  const char *a4[40];
+  for (int i = 0; i < nb; i++) a4[i] = base[i];
+  a4[nb] = oute;
+  a4[nb + 1] = "--resume";
+  a4[nb + 2] = "--steps";
+  a4[nb + 3] = "20";
+  a4[nb + 4] = NULL;
+  ck_assert_msg(run(a4) == 0, "%s", pt_error_message());
+  s = load_json(oute, "summary.json");
+  ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 20);
+  double secs_sum = json_number_value(json_object_get(s, "train_seconds"));
+  ck_assert_msg(fabs(secs_sum - first_part) <= 0.051, "%g vs %g", secs_sum, first_part);
+  json_decref(s);
   /* a checkpoint made with other sizes is refused */
   const char *bad[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "1",
                        "--hidden", "32", "--heads", "2", "--intermediate", "64", "--max-seq-len",
