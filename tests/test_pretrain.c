@@ -754,6 +754,55 @@ START_TEST(test_tiny_pretrain_run) {
 }
 END_TEST
 
+/* The committed model (assets/tiny-bert-uncased): its files agree with each
+ * other and with the summary of the run that made it, and it loads as a
+ * backbone with every encoder tensor present and finite. */
+START_TEST(test_bundled_model) {
+  char dir[4200], p[4400];
+  snprintf(dir, sizeof dir, "%s/../../assets/tiny-bert-uncased", getenv("PT_FIXTURES"));
+  json_t *sum = load_json(dir, "summary.json");
+  pt_bert_config bc;
+  ck_assert_msg(pt_bert_config_load(dir, &bc) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(bc.num_layers, json_integer_value(json_object_get(sum, "layers")));
+  ck_assert_int_eq(bc.hidden_size, json_integer_value(json_object_get(sum, "hidden")));
+  ck_assert_int_eq(bc.max_position,
+                   json_integer_value(json_object_get(sum, "max_seq_len")));
+  /* every stored tensor is F16 and they add up to the run's parameter count */
+  snprintf(p, sizeof p, "%s/model.safetensors", dir);
+  pt_safetensors *sf = NULL;
+  ck_assert_msg(pt_safetensors_open(p, &sf) == PT_OK, "%s", pt_error_message());
+  int64_t total = 0;
+  for (int i = 0; i < pt_safetensors_count(sf); i++) {
+    pt_dtype dt;
+    int64_t shape[PT_MAX_DIMS], n = 1;
+    int nd;
+    ck_assert_int_eq(pt_safetensors_info(sf, pt_safetensors_name(sf, i), &dt, &nd, shape), PT_OK);
+    ck_assert_int_eq(dt, PT_F16);
+    for (int d = 0; d < nd; d++) n *= shape[d];
+    total += n;
+  }
+  pt_safetensors_close(sf);
+  /* the file also holds an untrained pooler (H x H + H) for BertModel */
+  ck_assert_int_eq(total, json_integer_value(json_object_get(sum, "params")) +
+                              bc.hidden_size * bc.hidden_size + bc.hidden_size);
+  json_decref(sum);
+  /* the vocabulary has a line per embedding row */
+  pt_tokenizer *tok = pt_tokenizer_load(dir);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
+  ck_assert_int_eq(pt_tokenizer_vocab_size(tok), bc.vocab_size);
+  pt_tokenizer_free(tok);
+  pt_ptv2_model pm;
+  pt_ptv2_config pc = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, 16, false, 0, 9};
+  n_cls_warnings = 0;
+  pt_warn_set_handler(count_warning, NULL);
+  pt_status st = pt_ptv2_model_from_pretrained(&pm, dir, &pc, 1);
+  pt_warn_reset_handler();
+  ck_assert_msg(st == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(n_cls_warnings, 1); /* the MLM head is reported unused, once */
+  pt_ptv2_model_free(&pm);
+}
+END_TEST
+
 START_TEST(test_errors) {
   const char *a[] = {"pretrain", "--corpus", corpus_dir, "--out", root, "--steps", "1", NULL};
   ck_assert_int_ne(run(a), 0); /* no --vocab */
@@ -784,6 +833,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_head_masked_rows_equals_full);
   tcase_add_test(tc, test_tied_embedding_gradient);
   tcase_add_test(tc, test_tiny_pretrain_run);
+  tcase_add_test(tc, test_bundled_model);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
   return s;
