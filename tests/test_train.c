@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apps/commands.h"
@@ -573,10 +574,17 @@ START_TEST(test_sigkill_resume) {
   }
   snprintf(ck, sizeof ck, "%s/checkpoint.json", k);
   for (int i = 0; i < 3000 && access(ck, F_OK) != 0; i++) usleep(1000);
+  /* then a random moment: mid-step, mid-checkpoint or between them */
+  unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+  usleep(rand_r(&seed) % 4000);
   kill(pid, SIGKILL);
   int status;
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
   ck_assert_msg(access(ck, F_OK) == 0, "no checkpoint before the kill (child status %d)", status);
+  json_t *cj = read_json_line(ck);
+  fprintf(stderr, "sigkill_resume: killed with the checkpoint at step %lld\n",
+          (long long)json_integer_value(json_object_get(cj, "step")));
+  json_decref(cj);
   train_args(k, train, "--kill-test", "--resume", &rc);
   ck_assert_msg(rc == 0, "%s", pt_error_message());
   snprintf(la, sizeof la, "%s/last", a);
