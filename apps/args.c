@@ -1,6 +1,7 @@
 /* Command-line options of `ptune train`, `eval`, `predict` and `inspect`:
  * one table says which command takes which option and where it goes. */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ pt_task_kind pt_app_task_kind(pt_app_task t) {
   }
 }
 
-typedef enum { K_STR, K_INT, K_DBL, K_FLAG, K_TASK, K_METHOD, K_OPTIM, K_SCHED } kind;
+/* K_DBL: a finite number >= 0; K_REAL: any finite number */
+typedef enum { K_STR, K_INT, K_DBL, K_REAL, K_FLAG, K_TASK, K_METHOD, K_OPTIM, K_SCHED } kind;
 
 #define T PT_CMD_TRAIN
 #define E PT_CMD_EVAL
@@ -81,6 +83,11 @@ static const option options[] = {
     {"--dropout", K_DBL, OFF(dropout), T, "F: overrides the model's hidden/attention dropout"},
     {"--max-seq-len", K_INT, OFF(max_seq_len), T | E | P, "N (default 128; qa 384)"},
     {"--doc-stride", K_INT, OFF(doc_stride), T | E | P, "N: qa window overlap (default 128)"},
+    {"--n-best", K_INT, OFF(n_best), T | E | P, "N: qa start/end candidates per window (default 20)"},
+    {"--max-answer-len", K_INT, OFF(max_answer_len), T | E | P,
+     "N: qa longest answer in tokens (default 30)"},
+    {"--null-threshold", K_REAL, OFF(null_threshold), T | E | P,
+     "F: SQuAD 2.0: answer nothing when the null score beats the best span by more (default 0)"},
     {"--seed", K_INT, OFF(seed), T, "N (default 42)"},
     {"--no-shuffle", K_FLAG, OFF(no_shuffle), T, "keep the file order"},
     {"--eval-every", K_INT, OFF(eval_every), T, "N steps (default 0: once per epoch)"},
@@ -113,6 +120,8 @@ static void defaults(pt_cmd_kind cmd, pt_run_args *a) {
   a->schedule = PT_SCHED_CONSTANT;
   a->gamma = 0.95;
   a->doc_stride = 128;
+  a->n_best = 20;
+  a->max_answer_len = 30;
   a->seed = 42;
   a->save_every = 200;
   a->log_every = 10;
@@ -140,11 +149,14 @@ static pt_status parse_value(const option *o, const char *v, pt_run_args *a) {
       else *(int64_t *)dst = x;
       return PT_OK;
     }
+    case K_REAL:
     case K_DBL: {
       char *end;
       errno = 0;
       double x = strtod(v, &end);
-      if (errno || end == v || *end || !(x == x) || x < 0 || x > 1e300)
+      if (errno || end == v || *end || !isfinite(x))
+        return pt_error(PT_ERR_ARG, "%s: '%s' is not a number", o->name, v);
+      if (o->k == K_DBL && x < 0)
         return pt_error(PT_ERR_ARG, "%s: '%s' is not a non-negative number", o->name, v);
       *(double *)dst = x;
       if (o->off == OFF(dropout)) {
@@ -216,6 +228,8 @@ pt_status pt_run_args_parse(pt_cmd_kind cmd, int argc, char **argv, pt_run_args 
     return pt_error(PT_ERR_ARG, "--pre-seq-len must be at least 1");
   if (a->prefix_hidden_size < 1)
     return pt_error(PT_ERR_ARG, "--prefix-hidden-size must be at least 1");
+  if (a->n_best < 1) return pt_error(PT_ERR_ARG, "--n-best must be at least 1");
+  if (a->max_answer_len < 1) return pt_error(PT_ERR_ARG, "--max-answer-len must be at least 1");
   if (a->on_nonfinite && strcmp(a->on_nonfinite, "stop") && strcmp(a->on_nonfinite, "skip"))
     return pt_error(PT_ERR_ARG, "--on-nonfinite: wants stop or skip, got '%s'", a->on_nonfinite);
   /* Required options per command. */

@@ -109,6 +109,9 @@ static pt_status score(const pt_task_data *td, const pt_label_map *map, const pt
     case PT_APP_QA: {
       const pt_squad_set *set = &td->squad;
       pt_qa_post_opts po = pt_qa_post_opts_default(set->v2);
+      po.n_best = a->n_best;
+      po.max_answer_len = a->max_answer_len;
+      po.null_threshold = a->null_threshold;
       pt_qa_window *wins = malloc(sizeof(pt_qa_window) * (size_t)(td->qa.n + 1));
       if (!wins) return pt_error(PT_ERR_NOMEM, "eval: out of memory");
       int64_t w = 0;

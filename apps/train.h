@@ -51,6 +51,10 @@ typedef struct {
   double dropout;
   bool dropout_set, dropout_hidden_only; /* --hparams sets only the hidden one */
   int64_t max_seq_len, doc_stride;
+  /* qa post-processing (HF run_qa's n_best_size, max_answer_length,
+   * null_score_diff_threshold): 20, 30, 0.0 */
+  int64_t n_best, max_answer_len;
+  double null_threshold;
   bool max_seq_len_set; /* given on the command line (else a default that may shrink) */
   uint64_t seed;
   bool no_shuffle, resume;

@@ -325,6 +325,22 @@ START_TEST(test_cls_mc_srl_qa) {
   double em = json_real_value(json_object_get(j, "exact_match"));
   ck_assert(em >= 0 && em <= 100);
   json_decref(j);
+  /* SQuAD 2.0: --null-threshold moves answers to and from "no answer"
+   * (HF's null_score_diff_threshold): far below any score difference every
+   * question is answered with nothing, far above every one gets a span */
+  const char *nt_lo[] = {"--max-seq-len", "96", "--doc-stride", "32", "--null-threshold", "-1e9",
+                         NULL};
+  const char *nt_hi[] = {"--max-seq-len", "96", "--doc-stride", "32", "--null-threshold", "1e9",
+                         NULL};
+  j = train_eval_predict("qa", "squad/dev-v2.0.excerpt.json", "squad/dev-v2.0.excerpt.json", nt_lo,
+                         NULL, "qa2lo");
+  ck_assert_double_eq_tol(json_number_value(json_object_get(j, "NoAns_exact")), 100.0, 1e-9);
+  ck_assert_double_eq_tol(json_number_value(json_object_get(j, "HasAns_exact")), 0.0, 1e-9);
+  json_decref(j);
+  j = train_eval_predict("qa", "squad/dev-v2.0.excerpt.json", "squad/dev-v2.0.excerpt.json", nt_hi,
+                         NULL, "qa2hi");
+  ck_assert_double_eq_tol(json_number_value(json_object_get(j, "NoAns_exact")), 0.0, 1e-9);
+  json_decref(j);
   /* QA predictions are {id: answer} for every question. */
   char p[400];
   snprintf(p, sizeof p, "%s/qa.pred", root);
