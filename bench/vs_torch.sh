@@ -7,6 +7,8 @@
 #
 #   bench/vs_torch.sh                   # ptv2, full, infer at batch 8 x 128, prefix 16
 #   bench/vs_torch.sh --scaling         # also ptv2 at seq 64/128/256/384 and prefix 8/16/64/128
+#   bench/vs_torch.sh --mlm             # only MLM pretraining steps of the demo model's shapes
+#                                       # (4 x 256 as the anchor, 4 x 224 as bundled; batch 32 x 128)
 #   PTUNE=build/apps/ptune bench/vs_torch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,29 @@ print(f"{mode:6s} seq {seq:>4s} prefix {prefix:>4s} | ptune {p[key]:8.1f} ms ({p
 PYEOF
 }
 
+run_mlm() { # layers hidden
+  local p t
+  p=$("$PTUNE" bench model --mode mlm --layers "$1" --hidden "$2" --json 2>/dev/null | tail -n 1)
+  t=$("$PY" bench/bench_torch_mlm.py --layers "$1" --hidden "$2" | tail -n 1)
+  echo "{\"mode\": \"mlm\", \"layers\": $1, \"hidden\": $2, \"ptune\": $p, \"torch\": $t}" >> "$OUT"
+  "$PY" - "$1" "$2" "$p" "$t" <<'PYEOF'
+import json, sys
+L, H = sys.argv[1:3]
+p, t = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+k = "ms_per_step_median"
+print(f"mlm    {L} x {H:>4s} batch 32x128 | ptune {p[k]:8.1f} ms ({p['ms_min']:.0f}-{p['ms_max']:.0f})"
+      f" {p['tokens_per_s']:6.0f} tok/s {p['peak_rss_mib']:6.0f} MiB | torch {t[k]:8.1f} ms"
+      f" ({t['ms_min']:.0f}-{t['ms_max']:.0f}) {t['tokens_per_s']:6.0f} tok/s {t['peak_rss_mib']:6.0f} MiB"
+      f" | speed-up {t[k] / p[k]:.2f}x, params {p['total_params']} vs {t['trainable_params']}")
+PYEOF
+}
+
 echo "ptune vs PyTorch, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; raw rows in $OUT"
+if [ "${1:-}" = "--mlm" ]; then
+  run_mlm 4 256
+  run_mlm 4 224
+  exit 0
+fi
 for mode in ptv2 full infer; do run_pair "$mode" 128 16; done
 if [ "${1:-}" = "--scaling" ]; then
   for seq in 64 256 384; do run_pair ptv2 "$seq" 16; done
