@@ -46,10 +46,12 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* mlm: the number of masked positions, every 1000/150-th one (15%). */
+/* mlm: position i is masked when it starts a new 1000/150-th (15%, spread evenly). */
+static bool mlm_is_masked(int64_t i) { return i * 150 / 1000 != (i + 1) * 150 / 1000; }
+
 static int64_t mlm_masked(const bench_opts *o) {
   int64_t n = 0;
-  for (int64_t i = 0; i < o->batch * o->seq; i++) n += i * 150 / 1000 != (i + 1) * 150 / 1000;
+  for (int64_t i = 0; i < o->batch * o->seq; i++) n += mlm_is_masked(i);
   return n;
 }
 
@@ -263,7 +265,7 @@ int pt_cmd_bench_model(int argc, char **argv) {
   for (int64_t i = 0; i < B * S; i++) {
     int64_t id = (int64_t)pt_rng_below(&r.rng, (uint64_t)o.vocab);
     if (r.mlm) { /* 15% of the positions masked, spread evenly; their label the original id */
-      bool masked = i * 150 / 1000 != (i + 1) * 150 / 1000;
+      bool masked = mlm_is_masked(i);
       pt_set(r.ids, i, masked ? 103.0 : (double)id);
       pt_set(r.labels, i, masked ? (double)id : -100.0);
     } else {
