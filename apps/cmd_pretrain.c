@@ -34,6 +34,7 @@ typedef struct {
   bool bias_zero; /* --bias-init zero: HF's textbook zero decoder bias */
   pt_dtype save_dtype; /* --save-dtype: model.safetensors precision */
   bool pos_sinusoid;   /* --position-init sinusoid */
+  bool attn_offset;    /* --attention-init offset */
 } pt_pretrain_args;
 
 static void usage(FILE *f) {
@@ -54,6 +55,9 @@ static void usage(FILE *f) {
           "                        training tokens (default; skips the first plateau) or zeros\n"
           "  --position-init normal|sinusoid  position table start: HF's N(0, 0.02) (default) or\n"
           "                        sin/cos waves of the same RMS (offsets are linear maps)\n"
+          "  --attention-init normal|offset  query/key start: HF's N(0, 0.02) (default) or heads\n"
+          "                        that attend to the tokens at offsets -1, +1, -2, +2, ...\n"
+          "                        (needs --position-init sinusoid)\n"
           "  --save-dtype f32|f16|bf16  precision of the saved model.safetensors (default f32;\n"
           "                        training and checkpoints are always F32)\n"
           "  --heldout-frac 0.02 --eval-seed 999 --eval-every N (default total/10)\n"
@@ -96,6 +100,12 @@ static pt_status parse_args(int argc, char **argv, pt_pretrain_args *a) {
       if (strcmp(v, "normal") && strcmp(v, "sinusoid"))
         return pt_error(PT_ERR_ARG, "pretrain: --position-init wants normal or sinusoid, got '%s'", v);
       a->pos_sinusoid = !strcmp(v, "sinusoid");
+      continue;
+    }
+    if (!strcmp(o, "--attention-init")) {
+      if (strcmp(v, "normal") && strcmp(v, "offset"))
+        return pt_error(PT_ERR_ARG, "pretrain: --attention-init wants normal or offset, got '%s'", v);
+      a->attn_offset = !strcmp(v, "offset");
       continue;
     }
     if (!strcmp(o, "--save-dtype")) {
@@ -152,6 +162,8 @@ static pt_status parse_args(int argc, char **argv, pt_pretrain_args *a) {
   if (a->max_position == 0) a->max_position = a->max_seq_len;
   if (a->max_position < a->max_seq_len)
     return pt_error(PT_ERR_ARG, "pretrain: --max-position must be at least --max-seq-len");
+  if (a->attn_offset && !a->pos_sinusoid)
+    return pt_error(PT_ERR_ARG, "pretrain: --attention-init offset needs --position-init sinusoid");
   return PT_OK;
 }
 
@@ -226,33 +238,6 @@ static pt_status heldout_make(const pt_mlm_corpus *c, const pt_masker *mk, uint6
   h->unigram_acc = h->n_masked ? (double)hit / (double)h->n_masked : NAN;
   h->unigram_acc_mask = h->n_mask_token ? (double)hit_mask / (double)h->n_mask_token : NAN;
   return PT_OK;
-}
-
-/* The decoder bias set to the add-one smoothed log frequencies of the
- * training tokens: the model starts out predicting the unigram distribution
- * (loss ~6.7 nats instead of ln V ~10.3) instead of spending its first
- * few hundred steps learning it through Adam steps of size lr. */
-static void bias_init_unigram(const pt_mlm_corpus *c, pt_tensor *bias) {
-  int64_t total = 0;
-  for (int64_t v = 0; v < c->vocab_size; v++) total += c->counts[v];
-  float *b = pt_data(bias);
-  for (int64_t v = 0; v < c->vocab_size; v++)
-    b[v] = (float)log((double)(c->counts[v] + 1) / (double)(total + c->vocab_size));
-}
-
-/* The learned position table started as the Transformer's sin/cos waves,
- * scaled to the RMS of HF's N(0, std) init: the embedding of position p+k
- * is then a fixed rotation of that of p, so attention by relative offset
- * (the previous/next-token heads MLM needs) is one linear map away. */
-static void position_init_sinusoid(pt_tensor *pos, double std) {
-  int64_t P = pos->shape[0], H = pos->shape[1];
-  float *w = pt_data(pos);
-  double scale = std * sqrt(2.0);
-  for (int64_t p = 0; p < P; p++)
-    for (int64_t i = 0; i < H; i++) {
-      double freq = pow(10000.0, -(double)(i / 2 * 2) / (double)H);
-      w[p * H + i] = (float)(scale * (i % 2 ? cos((double)p * freq) : sin((double)p * freq)));
-    }
 }
 
 static void heldout_free(heldout_set *h) {
@@ -540,10 +525,12 @@ int pt_cmd_pretrain(int argc, char **argv) {
   if (st == PT_OK) st = pt_bert_config_validate(&cfg, "pretrain");
   if (st == PT_OK) st = pt_mlm_init(&model, &cfg, a.seed);
   model_ok = st == PT_OK;
-  if (model_ok && !a.bias_zero) bias_init_unigram(&corpus, model.decoder_bias);
+  if (model_ok && !a.bias_zero) pt_pretrain_bias_unigram(&corpus, model.decoder_bias);
   if (model_ok && a.pos_sinusoid)
-    position_init_sinusoid(pt_params_find(&model.params, "bert.embeddings.position_embeddings.weight"),
-                           cfg.init_std);
+    pt_pretrain_position_sinusoid(
+        pt_params_find(&model.params, "bert.embeddings.position_embeddings.weight"), cfg.init_std);
+  if (model_ok && a.attn_offset)
+    st = pt_pretrain_attention_offset(&model.params, cfg.num_layers, cfg.num_heads, cfg.hidden_size);
   pt_adamw_opts ao = {.lr = a.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-6, .weight_decay = a.wd};
   if (st == PT_OK) {
     opt = pt_adamw_new(&ao);
@@ -697,7 +684,8 @@ int pt_cmd_pretrain(int argc, char **argv) {
               "\"params\":%lld,\"sequences\":%lld,\"train_sequences\":%lld,"
               "\"heldout_sequences\":%lld,\"wordpieces\":%lld,\"epochs\":%.3f,"
               "\"layers\":%lld,\"hidden\":%lld,\"max_seq_len\":%lld,\"batch_size\":%lld,"
-              "\"lr\":%g,\"warmup_frac\":%g,\"dropout\":%g,\"whole_word_mask\":%s,\"bias_init\":\"%s\",\"position_init\":\"%s\"}\n",
+              "\"lr\":%g,\"warmup_frac\":%g,\"dropout\":%g,\"whole_word_mask\":%s,\"bias_init\":\"%s\",\"position_init\":\"%s\","
+              "\"attention_init\":\"%s\"}\n",
               (long long)step, (long long)(step * B * S), seconds, tps, nums[0], nums[1], nums[2],
               (long long)held.n_masked, (long long)held.n_mask_token, nums[3], nums[4], nums[5],
               ut && !strpbrk(ut, "\"\\") ? ut : "?", (long long)pt_params_numel(&model.params, false),
@@ -705,7 +693,7 @@ int pt_cmd_pretrain(int argc, char **argv) {
               (long long)corpus.n_pieces, (double)(step * B) / (double)corpus.n_train,
               (long long)a.layers, (long long)a.hidden, (long long)S, (long long)B, a.lr,
               a.warmup_frac, a.dropout, a.whole_word ? "true" : "false", a.bias_zero ? "zero" : "unigram",
-              a.pos_sinusoid ? "sinusoid" : "normal");
+              a.pos_sinusoid ? "sinusoid" : "normal", a.attn_offset ? "offset" : "normal");
       fclose(j);
       snprintf(path, sizeof path, "%s/summary.json", a.out);
       st = pt_write_file_atomic(path, js, jn);

@@ -1,6 +1,7 @@
 /* The pieces behind `ptune pretrain`: a plain-text corpus packed into
  * fixed-length sequences with a held-out split (pretrain_data.c), BERT
- * masking (pretrain_data.c) and an SVG line plot (plot_svg.c).
+ * masking (pretrain_data.c), starting points for the weights
+ * (pretrain_init.c) and an SVG line plot (plot_svg.c).
  *
  * Packing (documented choice, as the PyTorch anchor did): the text is
  * tokenized into one stream of wordpieces, file after file in the order
@@ -18,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "models/pt_tokenizer.h"
+#include "nn/pt_params.h"
+#include "tensor/pt_tensor.h"
 
 /* Decodes a file's bytes to UTF-8 text with LF line ends: kept as is when
  * valid UTF-8, else read as Latin-1 (*latin1 set); CRLF and lone CR become
@@ -72,6 +75,38 @@ void pt_masker_apply(const pt_masker *mk, const int64_t *ids, int64_t S, uint64_
  * (start at -1) cache the current epoch's order. */
 int64_t pt_mlm_train_seq(const pt_mlm_corpus *c, uint64_t seed, int64_t p, int64_t **perm_cache,
                          int64_t *perm_epoch);
+
+/* ---- pretrain_init.c: weight starting points (the model keeps HF's
+ * architecture and names; only the initial values differ) ---- */
+
+/* The decoder bias set to the add-one smoothed log frequencies of the
+ * training tokens: the model starts out predicting the unigram
+ * distribution (loss ~6.7 nats instead of ln V ~10.3) instead of spending
+ * its first few hundred steps learning it through Adam steps of size lr. */
+void pt_pretrain_bias_unigram(const pt_mlm_corpus *c, pt_tensor *bias);
+
+/* The learned position table [P, H] started as the Transformer's sin/cos
+ * waves (even dimensions sin, odd cos; pair k shifted by phase k times the
+ * golden angle, so rows have near-zero mean), scaled to the RMS of HF's
+ * N(0, std) init: the embedding of position p + d is then a fixed rotation
+ * of that of p, so attention by relative offset is one linear map away. */
+void pt_pretrain_position_sinusoid(pt_tensor *pos, double std);
+
+/* The relative offset head h of every layer attends to at the start under
+ * pt_pretrain_attention_offset: -1, +1, -2, +2, -3, ... */
+int64_t pt_pretrain_head_offset(int64_t h);
+
+/* Sets the query and key weights of every layer's heads so that head h
+ * starts out attending around position i + pt_pretrain_head_offset(h)
+ * from position i, given a sinusoid position table (see above): MLM at a
+ * [MASK] can only beat the unigram guess by reading its neighbours, and
+ * with near-uniform attention over 128 positions the gradient towards
+ * doing so is ~1/128 as strong: the plateau small BERTs sit on. The
+ * heads read dimensions [0, head size), which the word and token-type
+ * embeddings leave at zero to start with. Biases stay zero; value/output
+ * weights keep their random start. Fails (status and message) for an odd
+ * head size or missing weights. */
+pt_status pt_pretrain_attention_offset(pt_params *ps, int64_t layers, int64_t heads, int64_t hidden);
 
 /* ---- plot_svg.c ---- */
 typedef struct {

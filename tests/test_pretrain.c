@@ -745,8 +745,9 @@ START_TEST(test_tiny_pretrain_run) {
   int nd;
   ck_assert_int_eq(pt_safetensors_info(sf, "bert.embeddings.word_embeddings.weight", &dt, &nd, shape), PT_OK);
   ck_assert_int_eq(dt, PT_F16);
-  /* --position-init sinusoid: row p is sin/cos of p times 10000^(-2i/H),
-   * scaled to RMS 0.02 (one step at lr 1e-6 moves nothing visible) */
+  /* --position-init sinusoid: row p is sin/cos of p times 10000^(-2k/H)
+   * plus k times the golden angle for pair k, scaled to RMS 0.02 (one step
+   * at lr 1e-6 moves nothing visible) */
   pt_tensor *pe = pt_safetensors_load(sf, "bert.embeddings.position_embeddings.weight", PT_F32);
   ck_assert_ptr_nonnull(pe);
   const float *w = pt_data(pe);
@@ -754,7 +755,8 @@ START_TEST(test_tiny_pretrain_run) {
   for (int64_t q = 0; q < 3; q++)
     for (int64_t i = 0; i < H; i++) {
       double f = pow(10000.0, -(double)(i / 2 * 2) / (double)H);
-      double want = 0.02 * sqrt(2.0) * (i % 2 ? cos((double)q * f) : sin((double)q * f));
+      double a = (double)q * f + (double)(i / 2) * 2.399963229728653;
+      double want = 0.02 * sqrt(2.0) * (i % 2 ? cos(a) : sin(a));
       ck_assert_msg(fabs(w[q * H + i] - want) < 1e-4, "pos %lld col %lld: %g vs %g", (long long)q,
                     (long long)i, w[q * H + i], want);
     }
@@ -810,6 +812,78 @@ START_TEST(test_bundled_model) {
 }
 END_TEST
 
+/* --attention-init offset: with the model's own embedding tables (random
+ * tokens, token type 0, sinusoid positions) through a plain LayerNorm,
+ * head h of every layer at query position i puts its largest weight on
+ * key position i + offset(h) (in at least 90% of rows: content still adds
+ * some noise) and on average a large share of it (uniform would be 1/32). */
+START_TEST(test_attention_offset_init) {
+  pt_bert_config cfg;
+  tiny_config(&cfg);
+  cfg.hidden_size = 224; /* the bundled model's width: 4 heads of 56 */
+  cfg.num_heads = 4;
+  cfg.num_layers = 2;
+  cfg.max_position = 32;
+  pt_mlm_model m;
+  ck_assert_int_eq(pt_mlm_init(&m, &cfg, 5), PT_OK);
+  pt_tensor *pos = pt_params_find(&m.params, "bert.embeddings.position_embeddings.weight");
+  pt_pretrain_position_sinusoid(pos, cfg.init_std);
+  ck_assert_int_eq(pt_pretrain_attention_offset(&m.params, 2, 4, 224), PT_OK);
+  ck_assert_int_eq(pt_pretrain_head_offset(0), -1);
+  ck_assert_int_eq(pt_pretrain_head_offset(3), 2);
+  enum { P = 32, H = 224, NH = 4, DH = 56 };
+  static double x[P][H], q[P][H], k[P][H];
+  const float *pw = pt_data(pos);
+  const float *ww = pt_data(pt_params_find(&m.params, "bert.embeddings.word_embeddings.weight"));
+  const float *tw = pt_data(pt_params_find(&m.params, "bert.embeddings.token_type_embeddings.weight"));
+  for (int i = 0; i < P; i++) {
+    int64_t tok = 1 + (i * 13 + 5) % 39;
+    double e[H], mean = 0, var = 0;
+    for (int c = 0; c < H; c++) e[c] = ww[tok * H + c] + pw[i * H + c] + tw[c], mean += e[c] / H;
+    for (int c = 0; c < H; c++) var += (e[c] - mean) * (e[c] - mean) / H;
+    for (int c = 0; c < H; c++) x[i][c] = (e[c] - mean) / sqrt(var + 1e-12);
+  }
+  for (int l = 0; l < 2; l++) {
+    char name[96];
+    snprintf(name, sizeof name, "bert.encoder.layer.%d.attention.self.query.weight", l);
+    const float *wq = pt_data(pt_params_find(&m.params, name));
+    snprintf(name, sizeof name, "bert.encoder.layer.%d.attention.self.key.weight", l);
+    const float *wk = pt_data(pt_params_find(&m.params, name));
+    for (int i = 0; i < P; i++)
+      for (int o = 0; o < H; o++) {
+        q[i][o] = k[i][o] = 0;
+        for (int c = 0; c < H; c++) {
+          q[i][o] += wq[o * H + c] * x[i][c];
+          k[i][o] += wk[o * H + c] * x[i][c];
+        }
+      }
+    for (int h = 0; h < NH; h++) {
+      int d = (int)pt_pretrain_head_offset(h), rows = 0, hits = 0;
+      double share = 0;
+      for (int i = 0; i < P; i++) {
+        if (i + d < 0 || i + d >= P) continue;
+        double sc[P], mx = -1e300, z = 0;
+        int best = -1;
+        for (int j = 0; j < P; j++) {
+          sc[j] = 0;
+          for (int e = h * DH; e < (h + 1) * DH; e++) sc[j] += q[i][e] * k[j][e];
+          sc[j] /= sqrt((double)DH);
+          if (sc[j] > mx) mx = sc[j], best = j;
+        }
+        for (int j = 0; j < P; j++) z += exp(sc[j] - mx);
+        rows++;
+        hits += best == i + d;
+        share += exp(sc[i + d] - mx) / z;
+      }
+      ck_assert_msg(hits >= rows * 9 / 10, "layer %d head %d (offset %d): %d of %d rows peak at the offset",
+                    l, h, d, hits, rows);
+      ck_assert_double_gt(share / rows, 0.3);
+    }
+  }
+  pt_mlm_free(&m);
+}
+END_TEST
+
 START_TEST(test_errors) {
   const char *a[] = {"pretrain", "--corpus", corpus_dir, "--out", root, "--steps", "1", NULL};
   ck_assert_int_ne(run(a), 0); /* no --vocab */
@@ -824,6 +898,10 @@ START_TEST(test_errors) {
   const char *d[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vf, "--out", root,
                      "--steps", "x", NULL};
   ck_assert_int_ne(run(d), 0);
+  const char *e[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vf, "--out", root,
+                     "--steps", "1", "--attention-init", "offset", NULL};
+  ck_assert_int_ne(run(e), 0); /* offset heads need the sinusoid table */
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "--position-init sinusoid"));
   const char *h[] = {"pretrain", "--help", NULL};
   ck_assert_int_eq(run(h), 0);
 }
@@ -841,6 +919,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_tied_embedding_gradient);
   tcase_add_test(tc, test_tiny_pretrain_run);
   tcase_add_test(tc, test_bundled_model);
+  tcase_add_test(tc, test_attention_offset_init);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
   return s;
