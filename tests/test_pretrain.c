@@ -2,6 +2,8 @@
  * [CLS] ... [SEP] sequences and the held-out split, BERT and whole-word
  * masking statistics, the masked-rows-only MLM head against the full head,
  * gradient into the tied word embedding from the lookup and the decoder,
+ * parity of loss and every gradient with PyTorch (tests/fixtures/mlm), the
+ * --attention-init offset start,
  * and a tiny pretraining run on tests/fixtures/data/corpus (held-out loss
  * falls, the directory loads through pt_ptv2_model_from_pretrained, a
  * resumed run ends with the uninterrupted run's weights). */
@@ -21,6 +23,7 @@
 #include "autograd/pt_ops_norm.h"
 #include "models/pt_hf.h"
 #include "models/pt_mlm.h"
+#include "nn/pt_params_io.h"
 #include "nn/pt_safetensors.h"
 #include "tensor/pt_file.h"
 
@@ -363,6 +366,84 @@ static double loss_of(const pt_mlm_model *m, const pt_tensor *ids, const pt_tens
   pt_mlm_outputs_free(&o);
   return l;
 }
+
+/* Parity with PyTorch (tests/fixtures/mlm, made by make_fixture.py there
+ * from torch_ptv2.MaskedLM = HF BertForMaskedLM): the masked-rows loss, the
+ * accuracy count, and the gradient of every parameter, including the tied
+ * word embedding (lookup + decoder) and the decoder bias; padded row and
+ * 80/10/10 replaced inputs included. The full-sequence head gives the same
+ * loss. */
+static double max_abs_diff(const pt_tensor *got, const pt_tensor *want) {
+  ck_assert_int_eq(pt_numel(got), pt_numel(want));
+  double worst = 0;
+  for (int64_t i = 0; i < pt_numel(want); i++) {
+    double d = fabs(pt_get(got, i) - pt_get(want, i));
+    if (!(d <= worst)) worst = d;
+  }
+  return worst;
+}
+
+START_TEST(test_mlm_parity) {
+  char dir[4200], p[4400];
+  snprintf(dir, sizeof dir, "%s/mlm", getenv("PT_FIXTURES"));
+  pt_bert_config cfg;
+  ck_assert_msg(pt_bert_config_load(dir, &cfg) == PT_OK, "%s", pt_error_message());
+  pt_mlm_model m;
+  ck_assert_int_eq(pt_mlm_init(&m, &cfg, 1), PT_OK);
+  bool filled[64] = {false};
+  ck_assert_int_le(m.params.count, 64);
+  pt_load_report rep;
+  snprintf(p, sizeof p, "%s/model.safetensors", dir);
+  ck_assert_msg(pt_params_load_safetensors(&m.params, p, NULL, NULL, filled, &rep) == PT_OK, "%s",
+                pt_error_message());
+  ck_assert_int_eq(rep.unused, 0);
+  for (int i = 0; i < m.params.count; i++) ck_assert_msg(filled[i], "%s not in the fixture", m.params.items[i]->name);
+  pt_safetensors *in = NULL, *out = NULL;
+  snprintf(p, sizeof p, "%s/inputs.safetensors", dir);
+  ck_assert_int_eq(pt_safetensors_open(p, &in), PT_OK);
+  snprintf(p, sizeof p, "%s/outputs.safetensors", dir);
+  ck_assert_int_eq(pt_safetensors_open(p, &out), PT_OK);
+  pt_tensor *ids = pt_safetensors_load(in, "input_ids", PT_I64);
+  pt_tensor *mask = pt_safetensors_load(in, "attention_mask", PT_I64);
+  pt_tensor *labels = pt_safetensors_load(in, "labels", PT_I64);
+  pt_tensor *want_loss = pt_safetensors_load(out, "loss", PT_F64);
+  pt_tensor *want_correct = pt_safetensors_load(out, "n_correct", PT_I64);
+  ck_assert_ptr_nonnull(ids);
+  ck_assert_ptr_nonnull(want_correct);
+
+  pt_mlm_outputs o;
+  ck_assert_int_eq(pt_mlm_forward(&m, ids, mask, labels, (pt_nn_mode){0}, false, &o), PT_OK);
+  ck_assert_double_le(fabs(pt_get(o.loss, 0) - pt_get(want_loss, 0)), 1e-5);
+  ck_assert_int_eq(o.n_correct, (int64_t)pt_get(want_correct, 0));
+  ck_assert_int_gt(o.n_correct, 0);
+  ck_assert_int_lt(o.n_correct, o.n_masked);
+  ck_assert_int_eq(pt_backward(o.loss, NULL, false), PT_OK);
+  double worst = 0;
+  for (int i = 0; i < m.params.count; i++) {
+    const pt_tensor *w = m.params.items[i];
+    char name[256];
+    snprintf(name, sizeof name, "grad.%s", w->name);
+    pt_tensor *want = pt_safetensors_load(out, name, PT_F64);
+    ck_assert_msg(want != NULL && w->grad != NULL, "%s", name);
+    double d = max_abs_diff(w->grad, want);
+    ck_assert_msg(d <= 1e-5, "%s differs by %.3g", name, d);
+    if (d > worst) worst = d;
+    pt_tensor_free(want);
+  }
+  pt_mlm_outputs_free(&o);
+  pt_params_zero_grad(&m.params);
+  ck_assert_int_eq(pt_mlm_forward(&m, ids, mask, labels, (pt_nn_mode){0}, true, &o), PT_OK);
+  ck_assert_double_le(fabs(pt_get(o.loss, 0) - pt_get(want_loss, 0)), 1e-5);
+  printf("mlm parity: loss %.7f (torch %.7f), %lld/%lld correct, worst gradient difference %.2e\n",
+         pt_get(o.loss, 0), pt_get(want_loss, 0), (long long)o.n_correct, (long long)o.n_masked, worst);
+  pt_mlm_outputs_free(&o);
+  pt_tensor *t[] = {ids, mask, labels, want_loss, want_correct};
+  for (int i = 0; i < 5; i++) pt_tensor_free(t[i]);
+  pt_safetensors_close(in);
+  pt_safetensors_close(out);
+  pt_mlm_free(&m);
+}
+END_TEST
 
 START_TEST(test_tied_embedding_gradient) {
   pt_bert_config cfg;
@@ -917,6 +998,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_masking_stats);
   tcase_add_test(tc, test_head_masked_rows_equals_full);
   tcase_add_test(tc, test_tied_embedding_gradient);
+  tcase_add_test(tc, test_mlm_parity);
   tcase_add_test(tc, test_tiny_pretrain_run);
   tcase_add_test(tc, test_bundled_model);
   tcase_add_test(tc, test_attention_offset_init);
