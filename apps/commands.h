@@ -11,5 +11,6 @@ int pt_cmd_eval(int argc, char **argv);
 int pt_cmd_predict(int argc, char **argv);
 int pt_cmd_inspect(int argc, char **argv);
 int pt_cmd_pretrain(int argc, char **argv);
+int pt_cmd_fill_mask(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"predict", pt_cmd_predict, "label data with an adapter"},
     {"inspect", pt_cmd_inspect, "architecture and (trainable) parameter counts"},
     {"pretrain", pt_cmd_pretrain, "pretrain a BERT with masked-language modelling on plain text"},
+    {"fill-mask", pt_cmd_fill_mask, "a masked-LM model's top guesses for each [MASK] of a text"},
 };
 
 static void usage(FILE *f) {

@@ -99,7 +99,7 @@ static pt_status setup(trainer *t) {
   if (a->dropout_set && !a->dropout_hidden_only) bc.attention_dropout = a->dropout;
   PT_TRY(pt_ptv2_model_init(&t->model, &bc, &cfg, a->seed));
   t->model_ok = true;
-  if (!a->random_backbone) PT_TRY(pt_bert_load_weights(&t->model.params, &t->model.bert, a->model));
+  if (!a->random_backbone) PT_TRY(pt_bert_load_weights(&t->model.params, &t->model.bert, a->model, NULL));
   if (a->init_adapter) {
     PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
     pt_status st = pt_adapter_check_base(&ac, &bc, a->init_adapter);

@@ -143,7 +143,8 @@ static int checkpoint_files(const char *dir, char files[][4096], int cap) {
   return n;
 }
 
-pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *dir) {
+pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *dir,
+                               const char *also_required) {
   enum { MAX_SHARDS = 64 };
   char(*files)[4096] = pt_alloc(sizeof(char[4096]) * MAX_SHARDS);
   if (!files) return pt_error(PT_ERR_NOMEM, "%s: out of memory", dir);
@@ -172,7 +173,9 @@ pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *d
     bool pooler_missing = false;
     for (int i = 0; i < ps->count; i++) {
       const char *name = ps->items[i]->name;
-      if (filled[i] || strncmp(name, bert->prefix, bl) || name[bl] != '.') continue;
+      bool required = (!strncmp(name, bert->prefix, bl) && name[bl] == '.') ||
+                      (also_required && !strncmp(name, also_required, strlen(also_required)));
+      if (filled[i] || !required) continue;
       if (!strncmp(name, pooler, strlen(pooler)) && bert->cfg.arch == PT_ARCH_ROBERTA) {
         pooler_missing = true;
         continue;
@@ -183,7 +186,7 @@ pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *d
       }
     }
     if (nmissing)
-      st = pt_error(PT_ERR_FORMAT, "%s: %d encoder tensors missing from the checkpoint: %s%s", dir,
+      st = pt_error(PT_ERR_FORMAT, "%s: %d tensors missing from the checkpoint: %s%s", dir,
                     nmissing, missing, nmissing > 5 ? ", ..." : "");
     else if (pooler_missing)
       pt_warn("%s: the checkpoint has no pooler; %s.pooler.dense starts from a random init", dir,
@@ -201,7 +204,7 @@ pt_status pt_ptv2_model_from_pretrained(pt_ptv2_model *m, const char *dir,
   pt_bert_config bc;
   PT_TRY(pt_bert_config_load(dir, &bc));
   PT_TRY(pt_ptv2_model_init(m, &bc, cfg, seed));
-  pt_status st = pt_bert_load_weights(&m->params, &m->bert, dir);
+  pt_status st = pt_bert_load_weights(&m->params, &m->bert, dir, NULL);
   if (st != PT_OK) pt_ptv2_model_free(m);
   return st;
 }

@@ -11,6 +11,7 @@
 #include "autograd/pt_ops_index.h"
 #include "autograd/pt_ops_norm.h"
 #include "autograd/pt_ops_pointwise.h"
+#include "models/pt_hf.h"
 #include "nn/pt_safetensors.h"
 #include "tensor/pt_file.h"
 
@@ -77,6 +78,54 @@ static int64_t count_correct(const pt_tensor *logits, const int64_t *targets, in
   return ok;
 }
 
+pt_status pt_mlm_from_pretrained(pt_mlm_model *m, const char *dir) {
+  pt_bert_config cfg;
+  PT_TRY(pt_bert_config_load(dir, &cfg));
+  if (cfg.arch != PT_ARCH_BERT)
+    return pt_error(PT_ERR_FORMAT, "%s/config.json: masked-LM head only for model_type bert", dir);
+  PT_TRY(pt_mlm_init(m, &cfg, 0));
+  pt_status st = pt_bert_load_weights(&m->params, &m->bert, dir, "cls.predictions.");
+  if (st != PT_OK) pt_mlm_free(m);
+  return st;
+}
+
+/* The head's logits [n, V] at the flat positions rows[0..n) of the encoder
+ * output for input_ids [B, S] (new reference; NULL with the error set). */
+static pt_tensor *head_at_rows(const pt_mlm_model *m, const pt_tensor *input_ids,
+                               const pt_tensor *attention_mask, pt_nn_mode mode,
+                               const pt_tensor *rows) {
+  int64_t B = input_ids->shape[0], S = input_ids->shape[1], H = m->bert.cfg.hidden_size;
+  pt_bert_inputs in = {.input_ids = input_ids, .attention_mask = attention_mask};
+  pt_bert_outputs eo;
+  if (pt_bert_forward(&m->bert, &in, mode, &eo) != PT_OK) return NULL;
+  pt_tensor *h2 = pt_reshape(eo.last_hidden, 2, PT_SHAPE(B * S, H));
+  pt_bert_outputs_free(&eo);
+  pt_tensor *sel = !h2 ? NULL : rows ? pt_index_select(h2, 0, rows) : pt_tensor_ref(h2);
+  pt_tensor *logits = sel ? pt_mlm_head(m, sel) : NULL;
+  pt_tensor_free(sel);
+  pt_tensor_free(h2);
+  return logits;
+}
+
+pt_tensor *pt_mlm_logits_at(const pt_mlm_model *m, const pt_tensor *input_ids,
+                            const pt_tensor *attention_mask, const int64_t *rows, int64_t n) {
+  if (!input_ids || input_ids->ndim != 2 || input_ids->dtype != PT_I64 || n < 1) {
+    pt_error(PT_ERR_ARG, "mlm: logits_at wants I64 input_ids [B, S] and at least one row");
+    return NULL;
+  }
+  int64_t BS = input_ids->shape[0] * input_ids->shape[1];
+  for (int64_t i = 0; i < n; i++)
+    if (rows[i] < 0 || rows[i] >= BS) {
+      pt_error(PT_ERR_ARG, "mlm: row %lld outside the %lld positions", (long long)rows[i],
+               (long long)BS);
+      return NULL;
+    }
+  pt_tensor *idx = pt_from_buffer(PT_I64, 1, PT_SHAPE(n), rows);
+  pt_tensor *logits = idx ? head_at_rows(m, input_ids, attention_mask, (pt_nn_mode){0}, idx) : NULL;
+  pt_tensor_free(idx);
+  return logits;
+}
+
 pt_status pt_mlm_forward(const pt_mlm_model *m, const pt_tensor *input_ids,
                          const pt_tensor *attention_mask, const pt_tensor *labels,
                          pt_nn_mode mode, bool full_head, pt_mlm_outputs *out) {
@@ -85,19 +134,14 @@ pt_status pt_mlm_forward(const pt_mlm_model *m, const pt_tensor *input_ids,
   if (labels->dtype != PT_I64 || labels->ndim != 2 || input_ids->ndim != 2 ||
       labels->shape[0] != input_ids->shape[0] || labels->shape[1] != input_ids->shape[1])
     return pt_error(PT_ERR_SHAPE, "mlm: labels must be I64 of input_ids' shape [B, S]");
-  int64_t B = input_ids->shape[0], S = input_ids->shape[1], H = m->bert.cfg.hidden_size;
+  int64_t B = input_ids->shape[0], S = input_ids->shape[1];
   int64_t N = 0;
   for (int64_t i = 0; i < B * S; i++) N += pt_get(labels, i) != -100;
   if (N == 0) return pt_error(PT_ERR_ARG, "mlm: no masked position in the batch");
-  pt_bert_inputs in = {.input_ids = input_ids, .attention_mask = attention_mask};
-  pt_bert_outputs eo;
-  PT_TRY(pt_bert_forward(&m->bert, &in, mode, &eo));
-  pt_tensor *h2 = pt_reshape(eo.last_hidden, 2, PT_SHAPE(B * S, H));
-  pt_bert_outputs_free(&eo);
   int64_t rows = full_head ? B * S : N;
   pt_tensor *idx = pt_empty(PT_I64, 1, PT_SHAPE(N));
   pt_tensor *tgt = pt_empty(PT_I64, 1, PT_SHAPE(rows));
-  pt_status st = h2 && idx && tgt ? PT_OK : pt_error_code();
+  pt_status st = idx && tgt ? PT_OK : pt_error_code();
   if (st == PT_OK) {
     int64_t *ip = pt_data(idx), *tp = pt_data(tgt), k = 0;
     for (int64_t i = 0; i < B * S; i++) {
@@ -110,9 +154,8 @@ pt_status pt_mlm_forward(const pt_mlm_model *m, const pt_tensor *input_ids,
       }
     }
   }
-  pt_tensor *rows_h = NULL, *logits = NULL;
-  if (st == PT_OK) rows_h = full_head ? pt_tensor_ref(h2) : pt_index_select(h2, 0, idx);
-  if (st == PT_OK) logits = rows_h ? pt_mlm_head(m, rows_h) : NULL;
+  pt_tensor *logits = NULL;
+  if (st == PT_OK) logits = head_at_rows(m, input_ids, attention_mask, mode, full_head ? NULL : idx);
   if (st == PT_OK && !logits) st = pt_error_code();
   if (st == PT_OK) {
     out->loss = pt_cross_entropy(logits, tgt, -100, 0.0);
@@ -124,8 +167,6 @@ pt_status pt_mlm_forward(const pt_mlm_model *m, const pt_tensor *input_ids,
     if (out->n_correct < 0) st = pt_error_code();
   }
   pt_tensor_free(logits);
-  pt_tensor_free(rows_h);
-  pt_tensor_free(h2);
   pt_tensor_free(idx);
   pt_tensor_free(tgt);
   if (st != PT_OK) pt_mlm_outputs_free(out);

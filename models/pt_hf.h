@@ -13,9 +13,11 @@ pt_status pt_bert_config_load(const char *dir, pt_bert_config *cfg);
  * Accepts names with or without the "bert."/"roberta." prefix and the
  * legacy LayerNorm names gamma/beta. Checkpoint tensors that belong to no
  * parameter (an MLM head, say) are reported with pt_warn; encoder
- * parameters missing from the checkpoint are an error listing them, except
- * a RoBERTa pooler, which keeps its random init with a warning, as HF does. */
-pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *dir);
+ * parameters, and those whose names start with `also_required` (NULL:
+ * none), missing from the checkpoint are an error listing them, except a
+ * RoBERTa pooler, which keeps its random init with a warning, as HF does. */
+pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *dir,
+                               const char *also_required);
 
 /* pt_ptv2_model_init from `dir`/config.json, then the weights. */
 pt_status pt_ptv2_model_from_pretrained(pt_ptv2_model *m, const char *dir,

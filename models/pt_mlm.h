@@ -45,6 +45,20 @@ pt_status pt_mlm_forward(const pt_mlm_model *m, const pt_tensor *input_ids,
                          pt_nn_mode mode, bool full_head, pt_mlm_outputs *out);
 void pt_mlm_outputs_free(pt_mlm_outputs *out);
 
+/* Builds the model from a Hugging Face bert model directory (config.json,
+ * model.safetensors or shards): the encoder and cls.predictions.* must be in
+ * the checkpoint (a BertForMaskedLM or BertForPreTraining checkpoint, or
+ * what pt_mlm_save_pretrained wrote); other tensors (pooler, NSP head, the
+ * tied decoder weight) are reported unused with pt_warn, as HF does. */
+pt_status pt_mlm_from_pretrained(pt_mlm_model *m, const char *dir);
+
+/* Eval-mode logits [n, V] (new reference, NULL with the error set) of the
+ * head at the flat positions rows[0..n) (b·S + s) of input_ids [B, S] I64;
+ * attention_mask [B, S] or NULL. Call under pt_no_grad_enter() unless the
+ * graph is wanted. */
+pt_tensor *pt_mlm_logits_at(const pt_mlm_model *m, const pt_tensor *input_ids,
+                            const pt_tensor *attention_mask, const int64_t *rows, int64_t n);
+
 /* The head on hidden rows [N, H] -> logits [N, V] (new reference). */
 pt_tensor *pt_mlm_head(const pt_mlm_model *m, pt_tensor *hidden);
 

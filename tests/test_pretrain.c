@@ -445,6 +445,98 @@ START_TEST(test_mlm_parity) {
 }
 END_TEST
 
+static void ignore_warning(const char *line, void *ctx) {
+  (void)line;
+  (void)ctx;
+}
+
+/* The inference side of the MLM model: pt_mlm_from_pretrained on the
+ * parity fixture gives PyTorch's logits at the labelled rows through
+ * pt_mlm_logits_at; a checkpoint without the MLM head is refused naming
+ * the missing tensors; `ptune fill-mask --json` on the bundled model prints
+ * top-k guesses in falling order that are real vocabulary entries. */
+START_TEST(test_fill_mask) {
+  char dir[4200], p[4400];
+  snprintf(dir, sizeof dir, "%s/mlm", getenv("PT_FIXTURES"));
+  pt_mlm_model m;
+  ck_assert_msg(pt_mlm_from_pretrained(&m, dir) == PT_OK, "%s", pt_error_message());
+  pt_safetensors *in = NULL, *out = NULL;
+  snprintf(p, sizeof p, "%s/inputs.safetensors", dir);
+  ck_assert_int_eq(pt_safetensors_open(p, &in), PT_OK);
+  snprintf(p, sizeof p, "%s/outputs.safetensors", dir);
+  ck_assert_int_eq(pt_safetensors_open(p, &out), PT_OK);
+  pt_tensor *ids = pt_safetensors_load(in, "input_ids", PT_I64);
+  pt_tensor *mask = pt_safetensors_load(in, "attention_mask", PT_I64);
+  pt_tensor *labels = pt_safetensors_load(in, "labels", PT_I64);
+  pt_tensor *want = pt_safetensors_load(out, "logits", PT_F64);
+  int64_t rows[64], n = 0;
+  for (int64_t i = 0; i < pt_numel(labels) && n < 64; i++)
+    if (pt_get(labels, i) != -100) rows[n++] = i;
+  pt_no_grad_enter();
+  pt_tensor *got = pt_mlm_logits_at(&m, ids, mask, rows, n);
+  pt_no_grad_exit();
+  ck_assert_ptr_nonnull(got);
+  ck_assert_double_le(max_abs_diff(got, want), 1e-5);
+  ck_assert_ptr_null(pt_mlm_logits_at(&m, ids, mask, (int64_t[]){999}, 1)); /* row out of range */
+  pt_tensor *t[] = {ids, mask, labels, want, got};
+  for (int i = 0; i < 5; i++) pt_tensor_free(t[i]);
+  pt_safetensors_close(in);
+  pt_safetensors_close(out);
+  pt_mlm_free(&m);
+
+  snprintf(dir, sizeof dir, "%s/ptv2/bert_finetune_seqcls", getenv("PT_FIXTURES"));
+  pt_warn_set_handler(ignore_warning, NULL);
+  ck_assert_int_ne(pt_mlm_from_pretrained(&m, dir), PT_OK);
+  pt_warn_reset_handler();
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "cls.predictions"));
+
+  char model[4200], outp[400];
+  snprintf(model, sizeof model, "%s/../../assets/tiny-bert-uncased", getenv("PT_FIXTURES"));
+  snprintf(outp, sizeof outp, "%s/fill.jsonl", root);
+  const char *a[] = {"fill-mask", "--model", model, "--json", "--top-k", "3", "--threads", "1",
+                     "the united [MASK] of america .", NULL};
+  fflush(stdout);
+  int saved = dup(1);
+  FILE *f = fopen(outp, "w");
+  dup2(fileno(f), 1);
+  pt_warn_set_handler(ignore_warning, NULL);
+  int rc = pt_cmd_fill_mask(9, (char **)a);
+  pt_warn_reset_handler();
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  fclose(f);
+  ck_assert_int_eq(rc, 0);
+  json_error_t err;
+  json_t *j = json_load_file(outp, 0, &err);
+  ck_assert_msg(j != NULL, "%s", err.text);
+  json_t *masks = json_object_get(j, "masks");
+  ck_assert_int_eq(json_array_size(masks), 1);
+  json_t *g = json_array_get(masks, 0);
+  ck_assert_int_eq(json_array_size(g), 3);
+  pt_tokenizer *tok = pt_tokenizer_load(model);
+  ck_assert_ptr_nonnull(tok);
+  double prev = 1.0, sum = 0;
+  for (size_t k = 0; k < 3; k++) {
+    json_t *e = json_array_get(g, k);
+    double score = json_real_value(json_object_get(e, "score"));
+    ck_assert(score > 0 && score <= prev);
+    prev = score;
+    sum += score;
+    const char *s = pt_tokenizer_id_to_token(tok, json_integer_value(json_object_get(e, "token")));
+    ck_assert_str_eq(json_string_value(json_object_get(e, "token_str")), s);
+  }
+  ck_assert_double_le(sum, 1.0 + 1e-9);
+  pt_tokenizer_free(tok);
+  json_decref(j);
+  const char *b[] = {"fill-mask", "--model", model, "no mask here", NULL};
+  pt_warn_set_handler(ignore_warning, NULL);
+  ck_assert_int_eq(pt_cmd_fill_mask(4, (char **)b), 1);
+  pt_warn_reset_handler();
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "no [MASK] in"));
+}
+END_TEST
+
 START_TEST(test_tied_embedding_gradient) {
   pt_bert_config cfg;
   tiny_config(&cfg);
@@ -999,6 +1091,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_head_masked_rows_equals_full);
   tcase_add_test(tc, test_tied_embedding_gradient);
   tcase_add_test(tc, test_mlm_parity);
+  tcase_add_test(tc, test_fill_mask);
   tcase_add_test(tc, test_tiny_pretrain_run);
   tcase_add_test(tc, test_bundled_model);
   tcase_add_test(tc, test_attention_offset_init);
