@@ -381,5 +381,15 @@ mkdir "$T/nomask"
 grep -v -x '\[MASK\]' "$M/vocab.txt" >"$T/nomask/vocab.txt"
 check "pretrain: vocab without [MASK]" "$T/pre/model.safetensors" "$T/nomask/vocab.txt" "[MASK]" -- "$EXE" pretrain --steps 1 --vocab "$T/nomask/vocab.txt" --corpus "$CORPUS" --out "$T/pre"
 
+# ---- fill-mask ------------------------------------------------------------------------
+
+check "fill-mask: checkpoint without the MLM head" - "$M" "cls.predictions" -- "$EXE" fill-mask --model "$M" "the [MASK] ."
+MLM=$T/mlm
+mkdir "$MLM"
+cp "$FX/mlm/config.json" "$FX/mlm/model.safetensors" "$M/vocab.txt" "$MLM/"
+check "fill-mask: text without [MASK]" - "no [MASK]" -- "$EXE" fill-mask --model "$MLM" "the sheep ."
+check "fill-mask: --top-k 0" - "--top-k" -- "$EXE" fill-mask --model "$MLM" --top-k 0 "the [MASK] ."
+check "fill-mask: missing model directory" - "$T/nomodel" -- "$EXE" fill-mask --model "$T/nomodel" "the [MASK] ."
+
 echo "$((cases - fails)) of $cases cases ok"
 [ "$fails" -eq 0 ]
