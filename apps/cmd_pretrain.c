@@ -53,11 +53,12 @@ static void usage(FILE *f) {
           "  --mask-prob 0.15 --whole-word-mask\n"
           "  --bias-init unigram|zero  decoder bias start: the log unigram frequencies of the\n"
           "                        training tokens (default; skips the first plateau) or zeros\n"
-          "  --position-init normal|sinusoid  position table start: HF's N(0, 0.02) (default) or\n"
-          "                        sin/cos waves of the same RMS (offsets are linear maps)\n"
-          "  --attention-init normal|offset  query/key start: HF's N(0, 0.02) (default) or heads\n"
-          "                        that attend to the tokens at offsets -1, +1, -2, +2, ...\n"
-          "                        (needs --position-init sinusoid)\n"
+          "  --position-init sinusoid|normal  position table start: sin/cos waves of HF's\n"
+          "                        RMS (default; offsets are linear maps) or HF's N(0, 0.02)\n"
+          "  --attention-init offset|normal  query/key start: heads attending to the tokens\n"
+          "                        at offsets -1, +1, -2, +2, ... (default; needs the sinusoid\n"
+          "                        table and an even head size) or HF's N(0, 0.02), which\n"
+          "                        leaves small models on the unigram plateau much longer\n"
           "  --save-dtype f32|f16|bf16  precision of the saved model.safetensors (default f32;\n"
           "                        training and checkpoints are always F32)\n"
           "  --heldout-frac 0.02 --eval-seed 999 --eval-every N (default total/10)\n"
@@ -69,7 +70,8 @@ static pt_status parse_args(int argc, char **argv, pt_pretrain_args *a) {
                           .max_seq_len = 128, .batch = 32, .lr = 5e-4, .warmup_frac = 0.05,
                           .wd = 0.01, .clip = 1.0, .dropout = 0.1, .heldout_frac = 0.02,
                           .mask_prob = 0.15, .save_every = 500, .log_every = 10, .seed = 42,
-                          .eval_seed = 999, .save_dtype = PT_F32};
+                          .eval_seed = 999, .save_dtype = PT_F32, .pos_sinusoid = true,
+                          .attn_offset = true};
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
@@ -163,7 +165,8 @@ static pt_status parse_args(int argc, char **argv, pt_pretrain_args *a) {
   if (a->max_position < a->max_seq_len)
     return pt_error(PT_ERR_ARG, "pretrain: --max-position must be at least --max-seq-len");
   if (a->attn_offset && !a->pos_sinusoid)
-    return pt_error(PT_ERR_ARG, "pretrain: --attention-init offset needs --position-init sinusoid");
+    return pt_error(PT_ERR_ARG, "pretrain: --attention-init offset (the default) needs --position-init "
+                    "sinusoid; add --attention-init normal");
   return PT_OK;
 }
 

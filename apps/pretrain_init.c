@@ -62,7 +62,8 @@ pt_status pt_pretrain_attention_offset(pt_params *ps, int64_t layers, int64_t he
   if (heads <= 0 || hidden % heads) return pt_error(PT_ERR_ARG, "pretrain: hidden %lld is not a multiple of %lld heads", (long long)hidden, (long long)heads);
   int64_t dh = hidden / heads;
   if (dh % 2)
-    return pt_error(PT_ERR_ARG, "pretrain: --attention-init offset needs an even head size, got %lld",
+    return pt_error(PT_ERR_ARG, "pretrain: --attention-init offset (the default) needs an even head size, got %lld; "
+                    "add --attention-init normal",
                     (long long)dh);
   double c = sqrt(PEAK_LOGIT * sqrt((double)dh) / ((2.0 / 3.0) * (double)(dh / 2)));
   char name[128];
