@@ -454,7 +454,8 @@ static void ignore_warning(const char *line, void *ctx) {
  * parity fixture gives PyTorch's logits at the labelled rows through
  * pt_mlm_logits_at; a checkpoint without the MLM head is refused naming
  * the missing tensors; `ptune fill-mask --json` on the bundled model prints
- * top-k guesses in falling order that are real vocabulary entries. */
+ * top-k guesses in falling order that are real vocabulary entries, the
+ * first being the one a model of this corpus must give. */
 START_TEST(test_fill_mask) {
   char dir[4200], p[4400];
   snprintf(dir, sizeof dir, "%s/mlm", getenv("PT_FIXTURES"));
@@ -527,6 +528,10 @@ START_TEST(test_fill_mask) {
     ck_assert_str_eq(json_string_value(json_object_get(e, "token_str")), s);
   }
   ck_assert_double_le(sum, 1.0 + 1e-9);
+  /* the bundled model knows its corpus (65 State of the Union addresses):
+   * a wrong weight mapping (tied decoder, bias, LayerNorm names) or a
+   * tokenizer mismatch would not give this */
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(g, 0), "token_str")), "states");
   pt_tokenizer_free(tok);
   json_decref(j);
   const char *b[] = {"fill-mask", "--model", model, "no mask here", NULL};
