@@ -47,7 +47,8 @@ int64_t pt_pretrain_head_offset(int64_t h) { return (h / 2 + 1) * (h % 2 ? 1 : -
  * their content would otherwise add noise of the same size (the token at
  * i itself scores highest through the near-identity rotations of the slow
  * pairs, and the head looks at the [MASK] instead of its neighbour). With
- * that, a head puts ~55% of its weight on i + d and ~95% on i + d ± 1.
+ * that, a head puts about 58% of its weight on i + d at width 224
+ * (test_attention_offset_init prints it).
  *
  * Scale: after the embedding LayerNorm (three N(0, σ²)-sized sources, the
  * sinusoid with amplitude σ√2), a pair's amplitude is about √(2/3). With
@@ -59,11 +60,14 @@ int64_t pt_pretrain_head_offset(int64_t h) { return (h / 2 + 1) * (h % 2 ? 1 : -
 
 pt_status pt_pretrain_attention_offset(pt_params *ps, int64_t layers, int64_t heads,
                                        int64_t hidden) {
-  if (heads <= 0 || hidden % heads) return pt_error(PT_ERR_ARG, "pretrain: hidden %lld is not a multiple of %lld heads", (long long)hidden, (long long)heads);
+  if (heads <= 0 || hidden % heads)
+    return pt_error(PT_ERR_ARG, "pretrain: hidden %lld is not a multiple of %lld heads",
+                    (long long)hidden, (long long)heads);
   int64_t dh = hidden / heads;
   if (dh % 2)
-    return pt_error(PT_ERR_ARG, "pretrain: --attention-init offset (the default) needs an even head size, got %lld; "
-                    "add --attention-init normal",
+    return pt_error(PT_ERR_ARG,
+                    "pretrain: --attention-init offset (the default) needs an even head size, "
+                    "got %lld; add --attention-init normal",
                     (long long)dh);
   double c = sqrt(PEAK_LOGIT * sqrt((double)dh) / ((2.0 / 3.0) * (double)(dh / 2)));
   char name[128];
