@@ -31,6 +31,12 @@ pt_tensor *pt_log_softmax(pt_tensor *x, int dim);
  * backward; dweight/dbias are computed only for a weight/bias that
  * requires grad, and x is not saved when only the bias trains. */
 pt_tensor *pt_layer_norm(pt_tensor *x, pt_tensor *weight, pt_tensor *bias, double eps);
+/* pt_layer_norm(x + residual, ...) as one op (residual: x's shape and
+ * dtype, no broadcasting): the post-LN transformer's residual join without
+ * a separate add pass, and without storing the sum unless the backward
+ * needs it. x and residual both receive d(sum). */
+pt_tensor *pt_add_layer_norm(pt_tensor *x, pt_tensor *residual, pt_tensor *weight,
+                             pt_tensor *bias, double eps);
 
 /* Cross-entropy of logits [..., C] against class indices (I64 or I32,
  * logits' shape without the last dim; never differentiated). Targets equal

@@ -44,11 +44,9 @@ static pt_tensor *dense_dropout_residual_ln(const pt_nn_linear *dense, const pt_
                                             pt_nn_mode mode) {
   pt_tensor *d = pt_nn_linear_forward(dense, x);
   pt_tensor *dd = pt_dropout(d, p, mode.training, mode.rng);
-  pt_tensor *r = pt_add(dd, residual);
-  pt_tensor *out = pt_nn_layernorm_forward(ln, r);
+  pt_tensor *out = pt_nn_layernorm_add_forward(ln, dd, residual);
   pt_tensor_free(d);
   pt_tensor_free(dd);
-  pt_tensor_free(r);
   return out;
 }
 

@@ -72,3 +72,7 @@ pt_status pt_nn_layernorm_init(pt_nn_layernorm *m, pt_params *ps, const char *pr
 pt_tensor *pt_nn_layernorm_forward(const pt_nn_layernorm *m, pt_tensor *x) {
   return pt_layer_norm(x, m->weight, m->bias, m->eps);
 }
+
+pt_tensor *pt_nn_layernorm_add_forward(const pt_nn_layernorm *m, pt_tensor *x, pt_tensor *residual) {
+  return pt_add_layer_norm(x, residual, m->weight, m->bias, m->eps);
+}

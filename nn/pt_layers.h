@@ -56,6 +56,8 @@ typedef struct {
 pt_status pt_nn_layernorm_init(pt_nn_layernorm *m, pt_params *ps, const char *prefix, int64_t dim,
                                double eps);
 pt_tensor *pt_nn_layernorm_forward(const pt_nn_layernorm *m, pt_tensor *x);
+/* LN(x + residual) in one op (pt_add_layer_norm). */
+pt_tensor *pt_nn_layernorm_add_forward(const pt_nn_layernorm *m, pt_tensor *x, pt_tensor *residual);
 
 /* ---- transformer encoder (HF BertLayer naming) ---- */
 

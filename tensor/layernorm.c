@@ -1,5 +1,7 @@
 /* LayerNorm over the last dim: fused forward (saving mean and rstd per row)
  * and fused backward (dx per row; dweight/dbias over blocks of rows).
+ * The forward optionally adds a residual first (post-LN transformers'
+ * LN(x + residual)) without a separate add pass.
  *
  * Layout: x contiguous [R, H] (R = all leading dims), weight/bias [H].
  * Row sums are omp simd reductions in double, so they vectorize without
@@ -61,32 +63,53 @@ static pt_tensor *contig_opt(const pt_tensor *t, bool *ok) {
 
 pt_tensor *pt_raw_layer_norm(const pt_tensor *x, const pt_tensor *weight, const pt_tensor *bias,
                              double eps, pt_tensor **mean_out, pt_tensor **rstd_out) {
+  return pt_raw_add_layer_norm(x, NULL, weight, bias, eps, NULL, mean_out, rstd_out);
+}
+
+pt_tensor *pt_raw_add_layer_norm(const pt_tensor *x, const pt_tensor *residual,
+                                 const pt_tensor *weight, const pt_tensor *bias, double eps,
+                                 pt_tensor **sum_out, pt_tensor **mean_out, pt_tensor **rstd_out) {
+  if (sum_out) *sum_out = NULL;
   if (mean_out) *mean_out = NULL;
   if (rstd_out) *rstd_out = NULL;
   if (check_args(x, weight, bias, eps) != PT_OK) return NULL;
+  if (residual && (!pt_same_shape(x, residual) || residual->dtype != x->dtype)) {
+    char s1[96], s2[96];
+    pt_error(PT_ERR_SHAPE, "layer_norm: residual %s %s does not match x %s %s",
+             pt_dtype_name(residual->dtype), pt_shape_str(residual, s1, sizeof s1),
+             pt_dtype_name(x->dtype), pt_shape_str(x, s2, sizeof s2));
+    return NULL;
+  }
   bool ok = true;
-  pt_tensor *xc = contig_opt(x, &ok), *wc = contig_opt(weight, &ok), *bc = contig_opt(bias, &ok);
+  pt_tensor *xc = contig_opt(x, &ok), *rc = contig_opt(residual, &ok);
+  pt_tensor *wc = contig_opt(weight, &ok), *bc = contig_opt(bias, &ok);
   pt_tensor *y = ok ? pt_empty_like(x) : NULL;
+  pt_tensor *sum = y && residual && sum_out ? pt_empty_like(x) : NULL;
   pt_tensor *mean = y && mean_out ? pt_empty(x->dtype, x->ndim - 1, x->shape) : NULL;
   pt_tensor *rstd = y && rstd_out ? pt_empty(x->dtype, x->ndim - 1, x->shape) : NULL;
-  if (!y || (mean_out && !mean) || (rstd_out && !rstd)) {
+  if (!y || (residual && sum_out && !sum) || (mean_out && !mean) || (rstd_out && !rstd)) {
     pt_tensor_free(y);
     y = NULL;
     goto done;
   }
   int64_t H = x->shape[x->ndim - 1], R = H ? pt_numel(x) / H : 0;
+#define DATA_OR_NULL(t) ((t) ? pt_data(t) : NULL)
   if (x->dtype == PT_F32)
-    fwd_f32(pt_data(xc), wc ? pt_data(wc) : NULL, bc ? pt_data(bc) : NULL, pt_data(y),
-            mean ? pt_data(mean) : NULL, rstd ? pt_data(rstd) : NULL, R, H, eps);
+    fwd_f32(pt_data(xc), DATA_OR_NULL(rc), DATA_OR_NULL(wc), DATA_OR_NULL(bc), pt_data(y),
+            DATA_OR_NULL(sum), DATA_OR_NULL(mean), DATA_OR_NULL(rstd), R, H, eps);
   else
-    fwd_f64(pt_data(xc), wc ? pt_data(wc) : NULL, bc ? pt_data(bc) : NULL, pt_data(y),
-            mean ? pt_data(mean) : NULL, rstd ? pt_data(rstd) : NULL, R, H, eps);
+    fwd_f64(pt_data(xc), DATA_OR_NULL(rc), DATA_OR_NULL(wc), DATA_OR_NULL(bc), pt_data(y),
+            DATA_OR_NULL(sum), DATA_OR_NULL(mean), DATA_OR_NULL(rstd), R, H, eps);
+#undef DATA_OR_NULL
+  if (sum_out) *sum_out = sum, sum = NULL;
   if (mean_out) *mean_out = mean, mean = NULL;
   if (rstd_out) *rstd_out = rstd, rstd = NULL;
 done:
+  pt_tensor_free(sum);
   pt_tensor_free(mean);
   pt_tensor_free(rstd);
   pt_tensor_free(xc);
+  pt_tensor_free(rc);
   pt_tensor_free(wc);
   pt_tensor_free(bc);
   return y;

@@ -18,6 +18,15 @@
 pt_tensor *pt_raw_layer_norm(const pt_tensor *x, const pt_tensor *weight, const pt_tensor *bias,
                              double eps, pt_tensor **mean_out, pt_tensor **rstd_out);
 
+/* LayerNorm of x + residual (same shape and dtype; residual NULL: plain
+ * pt_raw_layer_norm) in one pass over the rows, without materializing the
+ * sum unless sum_out is not NULL: then *sum_out receives it (new, x's
+ * shape), as the backward's x. With a NULL residual *sum_out is set to
+ * NULL. mean_out / rstd_out as above. */
+pt_tensor *pt_raw_add_layer_norm(const pt_tensor *x, const pt_tensor *residual,
+                                 const pt_tensor *weight, const pt_tensor *bias, double eps,
+                                 pt_tensor **sum_out, pt_tensor **mean_out, pt_tensor **rstd_out);
+
 /* Backward of pt_raw_layer_norm given g = dL/dy (x's shape), x, the saved
  * mean and rstd, and weight (NULL when the forward had none). Each of dx,
  * dweight, dbias is computed only when its pointer is not NULL, and is then

@@ -372,6 +372,51 @@ START_TEST(layer_norm_errors) {
 }
 END_TEST
 
+/* LN(x + residual) as one op equals the add followed by layer_norm, bit for
+ * bit in the forward (the same float sum is normalized) and in every
+ * gradient; the no-grad path (the sum written into the output and
+ * normalized in place) gives the same values; a mismatched residual is
+ * refused naming both shapes. */
+START_TEST(add_layer_norm_matches_add_then_layer_norm) {
+  pt_rng rng;
+  pt_rng_init(&rng, 21);
+  int64_t R = 64, H = 96;
+  pt_tensor *x = pt_randn(&rng, PT_F32, PT_DIMS(R, H)), *res = pt_randn(&rng, PT_F32, PT_DIMS(R, H));
+  pt_tensor *w = pt_randn(&rng, PT_F32, PT_DIMS(H)), *b = pt_randn(&rng, PT_F32, PT_DIMS(H));
+  pt_tensor *g = pt_randn(&rng, PT_F32, PT_DIMS(R, H));
+  pt_tensor *in[4] = {x, res, w, b}, *grads[2][4];
+  pt_tensor *ys[2];
+  for (int fused = 0; fused < 2; fused++) {
+    for (int i = 0; i < 4; i++) {
+      pt_zero_grad(in[i]);
+      pt_set_requires_grad(in[i], true);
+    }
+    pt_tensor *sum = fused ? NULL : pt_add(x, res);
+    ys[fused] = fused ? pt_add_layer_norm(x, res, w, b, 1e-12) : pt_layer_norm(sum, w, b, 1e-12);
+    pt_tensor_free(sum);
+    ck_assert_int_eq(pt_backward(ys[fused], g, false), PT_OK);
+    for (int i = 0; i < 4; i++) grads[fused][i] = pt_tensor_ref(in[i]->grad);
+  }
+  for (int64_t i = 0; i < R * H; i++) ck_assert_float_eq(pt_get(ys[0], i), pt_get(ys[1], i));
+  for (int k = 0; k < 4; k++)
+    for (int64_t i = 0; i < pt_numel(grads[0][k]); i++)
+      ck_assert_float_eq(pt_get(grads[0][k], i), pt_get(grads[1][k], i));
+  pt_no_grad_enter();
+  pt_tensor *yn = pt_add_layer_norm(x, res, w, b, 1e-12);
+  pt_no_grad_exit();
+  ck_assert_ptr_null(yn->grad_fn);
+  for (int64_t i = 0; i < R * H; i++) ck_assert_float_eq(pt_get(yn, i), pt_get(ys[0], i));
+  pt_tensor *short_res = pt_zeros(PT_F32, PT_DIMS(R, H - 1));
+  ck_assert_ptr_null(pt_add_layer_norm(x, short_res, w, b, 1e-12));
+  ck_assert(strstr(pt_error_message(), "residual F32 [64,95] does not match x F32 [64,96]") != NULL);
+  pt_tensor *objs[] = {x, res, w, b, g, ys[0], ys[1], yn, short_res};
+  for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) pt_tensor_free(objs[i]);
+  for (int f = 0; f < 2; f++)
+    for (int k = 0; k < 4; k++) pt_tensor_free(grads[f][k]);
+  ck_assert_int_eq(pt_live_nodes(), 0);
+}
+END_TEST
+
 /* ---- cross_entropy ---- */
 
 /* torch 1.13, float64: logits [[2,1,0.1],[0.5,2.5,-1],[1,1,3],[0,-2,1]],
@@ -578,6 +623,7 @@ int main(void) {
   tcase_add_test(tc, layer_norm_normalizes_rows);
   tcase_add_test(tc, layer_norm_frozen_weight);
   tcase_add_test(tc, layer_norm_errors);
+  tcase_add_test(tc, add_layer_norm_matches_add_then_layer_norm);
   tcase_add_test(tc, cross_entropy_matches_torch);
   tcase_add_test(tc, cross_entropy_all_ignored_is_nan);
   tcase_add_test(tc, cross_entropy_errors);
