@@ -1,6 +1,7 @@
 /* tensor/: creation, views, copies, broadcasting, kernels, RNG, halves. */
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "ptune.h"
@@ -203,6 +204,44 @@ START_TEST(atomic_writes_keep_devices_devices) {
 }
 END_TEST
 
+/* Flushing is per thread: after pt_set_flush_denormal(true) every OpenMP
+ * thread reads a denormal input as 0 (DAZ) and rounds a denormal result to
+ * 0 (FTZ), and a GEMM on denormal operands returns exact zeros; switched
+ * off, the same arithmetic gives the IEEE denormals again. */
+static int denormal_survivors(void) {
+  int survivors = 0;
+#pragma omp parallel reduction(+ : survivors)
+  {
+    volatile float tiny = 1e-40f, normal_min = 1.17549435e-38f;
+    float in = tiny * 1.0f, out = normal_min * 0.25f;
+    survivors += (in != 0.0f) + (out != 0.0f);
+  }
+  return survivors;
+}
+
+START_TEST(flush_denormal_applies_to_every_thread) {
+  int threads = omp_get_max_threads();
+  /* made before flushing is on: a holds real denormals */
+  pt_tensor *a = pt_full(PT_F32, PT_DIMS(64, 64), 1e-39), *b = pt_full(PT_F32, PT_DIMS(64, 64), 1.0);
+  ck_assert(pt_get(a, 0) > 0.0);
+  ck_assert_int_eq(denormal_survivors(), 2 * threads);
+  ck_assert(pt_set_flush_denormal(true));
+  ck_assert(pt_flush_denormal());
+  ck_assert_int_eq(denormal_survivors(), 0);
+  pt_tensor *c = pt_raw_matmul(a, b, false, false);
+  for (int64_t i = 0; i < 64 * 64; i++) ck_assert_float_eq(pt_get(c, i), 0.0);
+  pt_tensor_free(c);
+  ck_assert(pt_set_flush_denormal(false));
+  ck_assert(!pt_flush_denormal());
+  ck_assert_int_eq(denormal_survivors(), 2 * threads);
+  c = pt_raw_matmul(a, b, false, false);
+  ck_assert_float_eq_tol(pt_get(c, 0), 64e-39, 64e-42); /* 1e-39 is a denormal: ~20 bits */
+  pt_tensor_free(a);
+  pt_tensor_free(b);
+  pt_tensor_free(c);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tensor");
   TCase *tc = tcase_create("core");
@@ -215,6 +254,7 @@ int main(void) {
   tcase_add_test(tc, half_conversions_round_trip);
   tcase_add_test(tc, no_leaks_in_live_counter);
   tcase_add_test(tc, atomic_writes_keep_devices_devices);
+  tcase_add_test(tc, flush_denormal_applies_to_every_thread);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
@@ -222,3 +262,4 @@ int main(void) {
   srunner_free(sr);
   return failed ? 1 : 0;
 }
+
