@@ -20,6 +20,7 @@
 #include "models/pt_mlm.h"
 #include "models/pt_ptv2.h"
 #include "optim/pt_optim.h"
+#include "tensor/pt_fpmode.h"
 #include "tensor/pt_matmul.h"
 
 typedef struct {
@@ -167,11 +168,13 @@ static void report(const bench_opts *o, double *times, double gflop, int64_t tra
            "\"tokens_per_s\": %.1f, \"%s\": %.2f, \"gflops\": %.1f, \"sgemm_peak_gflops\": %.1f, "
            "\"share_of_peak\": %.3f, \"trainable_params\": %lld, \"total_params\": %lld, "
            "\"rss_after_build_mib\": %.1f, \"peak_rss_mib\": %.1f, \"threads\": %d, "
-           "\"batch\": %lld, \"seq\": %lld, \"prefix\": %lld, \"layers\": %lld, \"hidden\": %lld}\n",
+           "\"batch\": %lld, \"seq\": %lld, \"prefix\": %lld, \"layers\": %lld, \"hidden\": %lld, "
+           "\"flush_denormal\": %s}\n",
            o->mode, ms_key, med * 1e3, meas[0] * 1e3, meas[o->steps - 1] * 1e3, tps, gf_key, gflop,
            gflops, peak, gflops / peak, (long long)trainable, (long long)total, rss_build,
            peak_rss_mib(), omp_get_max_threads(), (long long)o->batch, (long long)o->seq,
-           (long long)o->prefix, (long long)o->layers, (long long)o->hidden);
+           (long long)o->prefix, (long long)o->layers, (long long)o->hidden,
+           pt_flush_denormal() ? "true" : "false");
   else
     printf("ptune %s: median %.1f ms (min %.1f, max %.1f) over %d steps, %.0f tokens/s, "
            "%.1f GFLOP/s = %.0f%% of the %.0f GFLOP/s sgemm peak, peak RSS %.0f MiB\n",

@@ -289,14 +289,18 @@ def main():
     ap.add_argument("--batch", type=int, default=B)
     ap.add_argument("--seq", type=int, default=S)
     ap.add_argument("--prefix", type=int, default=P)
+    # Added for ptune's comparison: ptune's command flushes denormals, so PyTorch is also
+    # measured with torch.set_flush_denormal(True) (vs_torch.sh keeps the faster run).
+    ap.add_argument("--flush-denormal", action="store_true")
     a = ap.parse_args()
     B, S, P = a.batch, a.seq, a.prefix
+    torch.set_flush_denormal(a.flush_denormal)
     BASE["max_position_embeddings"] = max(512, P + S)
     if a.mode == "profile":
         torch.set_num_threads(THREADS)
         print(profile())
     elif a.mode:
-        print(json.dumps(child(a.mode)))
+        print(json.dumps({**child(a.mode), "flush_denormal": a.flush_denormal}))
     else:
         driver(a.out)
 

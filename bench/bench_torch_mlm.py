@@ -35,8 +35,10 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flush-denormal", action="store_true")  # as ptune's command does
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(a.flush_denormal)
     H, L, B, S = a.hidden, a.layers, a.batch, a.seq
     cfg = make_config("bert", vocab_size=VOCAB, hidden_size=H, num_hidden_layers=L, num_attention_heads=4,
                       intermediate_size=4 * H, max_position_embeddings=max(S, 128))
@@ -77,7 +79,7 @@ def main():
                       "gflops": gflop / (ms / 1e3), "trainable_params": sum(p.numel() for p in model.parameters()),
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "threads": torch.get_num_threads(), "batch": B, "seq": S, "layers": L, "hidden": H,
-                      "torch": torch.__version__}))
+                      "torch": torch.__version__, "flush_denormal": a.flush_denormal}))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 # each implementation in its own process (so peak RSS is per mode), then the
 # ratios. PyTorch is measured at its best: bench_torch*.py set
 # OMP_WAIT_POLICY=PASSIVE for themselves, and each PyTorch measurement runs
-# twice, with the environment as it is and as the tiny-BERT anchor ran it
+# three times, with the environment as it is, as the tiny-BERT anchor ran it
 # (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, glibc malloc thresholds
-# raised), keeping the faster. ptune runs once, with the environment as it
-# is. Needs Debian's python3-torch for the PyTorch side.
+# raised), and that with denormals flushed, keeping the fastest. ptune runs
+# once, with the environment as it is (its command flushes denormals).
+# Needs Debian's python3-torch for the PyTorch side.
 #
 #   bench/vs_torch.sh                   # ptv2, full, infer at batch 8 x 128, prefix 16
 #   bench/vs_torch.sh --scaling         # also ptv2 at seq 64/128/256/384 and prefix 8/16/64/128
@@ -21,17 +22,25 @@ OUT=${OUT:-bench/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 [ -x "$PTUNE" ] || { echo "vs_torch.sh: $PTUNE not built (ninja -C build)" >&2; exit 1; }
 "$PY" -c 'import torch' 2>/dev/null || { echo "vs_torch.sh: $PY has no torch (apt-get install python3-torch)" >&2; exit 1; }
 
-# PyTorch's faster run of the two environments: torch_best KEY SCRIPT ARGS...
+# PyTorch's fastest run of three: the environment as it is, the anchor's
+# environment, and the anchor's with torch.set_flush_denormal(True) (ptune's
+# command flushes denormals): torch_best KEY SCRIPT ARGS...
 torch_best() {
-  local key=$1 a b
+  local key=$1 a b c
   shift
+  anchor_env() {
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 \
+      MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456 "$@"
+  }
   a=$("$PY" "$@" | tail -n 1)
-  b=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 \
-      MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456 "$PY" "$@" | tail -n 1)
+  b=$(anchor_env "$PY" "$@" | tail -n 1)
+  c=$(anchor_env "$PY" "$@" --flush-denormal | tail -n 1)
   "$PY" -c 'import json, sys
-k, a, b = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-a["env"], b["env"] = "as_is", "anchor"
-print(json.dumps(a if a[k] <= b[k] else b))' "$key" "$a" "$b"
+k = sys.argv[1]
+runs = [json.loads(r) for r in sys.argv[2:]]
+for r, env in zip(runs, ("as_is", "anchor", "anchor+flush_denormal")):
+    r["env"] = env
+print(json.dumps(min(runs, key=lambda r: r[k])))' "$key" "$a" "$b" "$c"
 }
 
 run_pair() { # mode seq prefix
