@@ -162,7 +162,8 @@ pt_tensor *pt_raw_alias(const pt_tensor *t);
 pt_tensor *pt_raw_contiguous(const pt_tensor *t);
 /* A contiguous copy always. */
 pt_tensor *pt_raw_clone(const pt_tensor *t);
-/* Copies src into dst elementwise (same shape; dtypes converted; any strides). */
+/* Copies src into dst elementwise (same shape; dtypes converted; any strides).
+ * Large copies run on all threads, so dst must not overlap src's memory. */
 pt_status pt_copy_into(pt_tensor *dst, const pt_tensor *src);
 /* A contiguous copy in another dtype (F16/BF16 read, float/int converted). */
 pt_tensor *pt_to_dtype(const pt_tensor *t, pt_dtype dt);
