@@ -2,9 +2,9 @@
  * the copies that make data contiguous or change its dtype. */
 #include <string.h>
 
-#define PT_COPY_PAR_MIN 65536 /* elements: below, the fork/join costs more than it saves */
-
 #include "tensor/pt_tensor.h"
+
+#define PT_COPY_PAR_MIN 65536 /* elements: below, the fork/join costs more than it saves */
 
 static pt_tensor *same_storage(const pt_tensor *t, int64_t offset, int ndim,
                                const int64_t *shape, const int64_t *strides) {
