@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "apps/commands.h"
+#include "apps/cmd/commands.h"
 #include "tensor/pt_fpmode.h"
 
 typedef struct {
@@ -12,15 +12,15 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"gradcheck", pt_cmd_gradcheck, "check every op's gradient against finite differences"},
-    {"bench", pt_cmd_bench, "measure matmul and row-op speed against cblas and memcpy"},
-    {"tokenize", pt_cmd_tokenize, "tokenize jsonl texts (and pairs) with a BERT or RoBERTa tokenizer"},
-    {"train", pt_cmd_train, "train a P-Tuning v2 / prompt / fine-tuned model on ner, qa, cls, mc or srl"},
-    {"eval", pt_cmd_eval, "score an adapter on labelled data (one JSON line)"},
-    {"predict", pt_cmd_predict, "label data with an adapter"},
-    {"inspect", pt_cmd_inspect, "architecture and (trainable) parameter counts"},
-    {"pretrain", pt_cmd_pretrain, "pretrain a BERT with masked-language modelling on plain text"},
-    {"fill-mask", pt_cmd_fill_mask, "a masked-LM model's top guesses for each [MASK] of a text"},
+    {"gradcheck", cmd_gradcheck, "check every op's gradient against finite differences"},
+    {"bench", cmd_bench, "measure matmul and row-op speed against cblas and memcpy"},
+    {"tokenize", cmd_tokenize, "tokenize jsonl texts (and pairs) with a BERT or RoBERTa tokenizer"},
+    {"train", cmd_train, "train a P-Tuning v2 / prompt / fine-tuned model on ner, qa, cls, mc or srl"},
+    {"eval", cmd_eval, "score an adapter on labelled data (one JSON line)"},
+    {"predict", cmd_predict, "label data with an adapter"},
+    {"inspect", cmd_inspect, "architecture and (trainable) parameter counts"},
+    {"pretrain", cmd_pretrain, "pretrain a BERT with masked-language modelling on plain text"},
+    {"fill-mask", cmd_fill_mask, "a masked-LM model's top guesses for each [MASK] of a text"},
 };
 
 static void usage(FILE *f) {

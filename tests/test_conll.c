@@ -1,9 +1,9 @@
-/* apps/read_conll.c and apps/read_srl.c: tagging schemes to IOB2, CoNLL text
+/* apps/tasks/ner/read.c and apps/tasks/srl/read.c: tagging schemes to IOB2, CoNLL text
  * and CoNLL04 JSON, SRL jsonl, label maps, and the messages for bad input. */
 #include <check.h>
 #include <string.h>
 
-#include "apps/task_data.h"
+#include "apps/tasks/data.h"
 #include "task_test_util.h"
 
 /* Converts a space-separated tag string and compares with `want`. */
@@ -13,7 +13,7 @@ static void iob2_case(const char *in, const char *want) {
   int64_t n = 0;
   char *save = NULL;
   for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) tags[n++] = t;
-  ck_assert_int_eq(pt_tags_to_iob2(tags, n), PT_OK);
+  ck_assert_int_eq(tags_to_iob2(tags, n), PT_OK);
   char got[256] = "";
   for (int64_t i = 0; i < n; i++) {
     if (i) strcat(got, " ");
@@ -38,13 +38,13 @@ START_TEST(schemes_convert_to_iob2) {
   iob2_case("B-AM-TMP I-AM-TMP I-C-A1", "B-AM-TMP I-AM-TMP B-C-A1");
   char bad[] = "X-PER", o[] = "O", empty[] = "B-";
   char *t1[] = {o, bad}, *t2[] = {empty};
-  ck_assert_int_eq(pt_tags_to_iob2(t1, 2), PT_ERR_FORMAT);
+  ck_assert_int_eq(tags_to_iob2(t1, 2), PT_ERR_FORMAT);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "'X-PER'"));
-  ck_assert_int_eq(pt_tags_to_iob2(t2, 1), PT_ERR_FORMAT);
+  ck_assert_int_eq(tags_to_iob2(t2, 1), PT_ERR_FORMAT);
 }
 END_TEST
 
-static void assert_sentence(const pt_sentence *s, const char *words, const char *tags) {
+static void assert_sentence(const sentence *s, const char *words, const char *tags) {
   char w[1024] = "", t[1024] = "";
   for (int64_t i = 0; i < s->n; i++) {
     if (i) strcat(w, " "), strcat(t, " ");
@@ -56,9 +56,9 @@ static void assert_sentence(const pt_sentence *s, const char *words, const char 
 }
 
 START_TEST(conll2003_excerpt_reads_as_iob2) {
-  pt_sentence_set set;
+  sentence_set set;
   const char *path = fixture("conll2003/eng.train.excerpt");
-  ck_assert_int_eq(pt_read_ner(path, NULL, &set), PT_OK);
+  ck_assert_int_eq(read_ner(path, NULL, &set), PT_OK);
   ck_assert(set.has_tags);
   ck_assert_int_eq(set.n, 4); /* -DOCSTART- is not a sentence */
   assert_sentence(&set.sents[0], "EU rejects German call to boycott British lamb .",
@@ -68,7 +68,7 @@ START_TEST(conll2003_excerpt_reads_as_iob2) {
   ck_assert_int_eq(set.sents[2].line, 16);
   assert_sentence(&set.sents[2], "BRUSSELS 1996-08-22", "B-LOC O");
   /* IOB1's B-LOC between two locations stays B-LOC; I-LOC after O becomes B-LOC */
-  const pt_sentence *s = &set.sents[3];
+  const sentence *s = &set.sents[3];
   ck_assert_int_eq(s->line, 19);
   ck_assert_int_eq(s->n, 30);
   for (int64_t i = 0; i < s->n; i++) {
@@ -78,37 +78,37 @@ START_TEST(conll2003_excerpt_reads_as_iob2) {
     if (!strcmp(s->words[i], "Syria")) ck_assert_str_eq(s->tags[i], "B-LOC");
   }
   /* label map from training data, then the same labels are known */
-  pt_label_map map;
-  pt_label_map_init(&map);
-  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, true), PT_OK);
+  label_map map;
+  label_map_init(&map);
+  ck_assert_int_eq(sentences_map_labels(&set, &map, true), PT_OK);
   ck_assert_int_eq(map.n, 7); /* B-ORG O B-MISC B-PER I-PER B-LOC I-LOC */
   ck_assert_str_eq(map.names[0], "B-ORG");
   ck_assert_int_eq(set.sents[0].tag_ids[1], 1);
-  ck_assert_int_eq(set.sents[1].tag_ids[1], pt_label_map_find(&map, "I-PER"));
-  ck_assert_int_eq(pt_label_map_complete_bio(&map), PT_OK);
+  ck_assert_int_eq(set.sents[1].tag_ids[1], label_map_find(&map, "I-PER"));
+  ck_assert_int_eq(label_map_complete_bio(&map), PT_OK);
   ck_assert_int_eq(map.n, 9); /* + I-ORG, I-MISC */
-  ck_assert_int_ge(pt_label_map_find(&map, "I-MISC"), 7);
-  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, false), PT_OK);
+  ck_assert_int_ge(label_map_find(&map, "I-MISC"), 7);
+  ck_assert_int_eq(sentences_map_labels(&set, &map, false), PT_OK);
   /* the HF/THUDM order for CoNLL-2003 */
   const char *const *names;
   int64_t n;
-  ck_assert_int_eq(pt_ner_preset_labels("conll2003", &names, &n), PT_OK);
-  ck_assert_int_eq(pt_label_map_set(&map, names, n), PT_OK);
-  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, false), PT_OK);
+  ck_assert_int_eq(ner_preset_labels("conll2003", &names, &n), PT_OK);
+  ck_assert_int_eq(label_map_set(&map, names, n), PT_OK);
+  ck_assert_int_eq(sentences_map_labels(&set, &map, false), PT_OK);
   ck_assert_int_eq(set.sents[0].tag_ids[0], 3); /* B-ORG */
   ck_assert_int_eq(set.sents[0].tag_ids[1], 0); /* O */
-  ck_assert_int_eq(pt_ner_preset_labels("ontonotes", &names, &n), PT_ERR_ARG);
-  pt_label_map_free(&map);
-  pt_sentence_set_free(&set);
+  ck_assert_int_eq(ner_preset_labels("ontonotes", &names, &n), PT_ERR_ARG);
+  label_map_free(&map);
+  sentence_set_free(&set);
   ck_assert_int_eq(set.n, 0);
 }
 END_TEST
 
 START_TEST(conll04_json_bilou_reads_as_iob2) {
-  pt_sentence_set set;
-  ck_assert_int_eq(pt_read_ner(fixture("conll2004/conll04_train.excerpt.json"), NULL, &set), PT_OK);
+  sentence_set set;
+  ck_assert_int_eq(read_ner(fixture("conll2004/conll04_train.excerpt.json"), NULL, &set), PT_OK);
   ck_assert_int_eq(set.n, 3);
-  const pt_sentence *s = &set.sents[0];
+  const sentence *s = &set.sents[0];
   ck_assert_int_eq(s->n, 20);
   ck_assert_int_eq(s->line, 0);
   ck_assert_str_eq(s->words[4], "U.S.");
@@ -118,7 +118,7 @@ START_TEST(conll04_json_bilou_reads_as_iob2) {
   for (int i = 0; i < 20; i++) ck_assert_str_eq(s->tags[i], want[i]);
   ck_assert_int_eq(set.sents[1].n, 50);
   ck_assert_int_eq(set.sents[2].item, 2);
-  pt_sentence_set_free(&set);
+  sentence_set_free(&set);
 }
 END_TEST
 
@@ -127,17 +127,17 @@ START_TEST(spert_entities_and_jsonl) {
                            "[{\"tokens\": [\"John\", \"Smith\", \"left\", \"Paris\"],"
                            " \"entities\": [{\"start\": 3, \"end\": 4, \"type\": \"Loc\"},"
                            " {\"start\": 0, \"end\": 2, \"type\": \"Peop\"}], \"relations\": []}]", -1);
-  pt_sentence_set set;
-  ck_assert_int_eq(pt_read_ner(p, NULL, &set), PT_OK);
+  sentence_set set;
+  ck_assert_int_eq(read_ner(p, NULL, &set), PT_OK);
   assert_sentence(&set.sents[0], "John Smith left Paris", "B-Peop I-Peop O B-Loc");
-  pt_sentence_set_free(&set);
+  sentence_set_free(&set);
   p = tmp_file("a.jsonl", "{\"tokens\": [\"a\", \"b\"], \"tags\": [\"S-X\", \"O\"]}\n\n"
                           "{\"tokens\": [\"c\"], \"tags\": [\"U-Y\"]}\n", -1);
-  ck_assert_int_eq(pt_read_ner(p, NULL, &set), PT_OK);
+  ck_assert_int_eq(read_ner(p, NULL, &set), PT_OK);
   ck_assert_int_eq(set.n, 2);
   ck_assert_int_eq(set.sents[1].line, 3);
   assert_sentence(&set.sents[1], "c", "B-Y");
-  pt_sentence_set_free(&set);
+  sentence_set_free(&set);
   tmp_cleanup();
 }
 END_TEST
@@ -145,8 +145,8 @@ END_TEST
 /* Reads `text` as file `name` and expects failure with "<path><rest>". */
 static void ner_fails(const char *name, const char *text, long len, const char *rest) {
   const char *p = tmp_file(name, text, len);
-  pt_sentence_set set;
-  ck_assert_int_ne(pt_read_ner(p, NULL, &set), PT_OK);
+  sentence_set set;
+  ck_assert_int_ne(read_ner(p, NULL, &set), PT_OK);
   expect_msg(p, rest);
   ck_assert_int_eq(set.n, 0);
   ck_assert_ptr_null(set.sents);
@@ -177,55 +177,55 @@ START_TEST(bad_ner_input_is_reported_by_line) {
             -1, ":2: invalid JSON at column 31: '}' expected near end of file");
   ner_fails("v.jsonl", "[1]\n", -1, ":1: expected a JSON object, got an array");
   /* a missing file and a directory */
-  pt_sentence_set set;
-  ck_assert_int_eq(pt_read_ner("/nonexistent/eng.train", NULL, &set), PT_ERR_IO);
+  sentence_set set;
+  ck_assert_int_eq(read_ner("/nonexistent/eng.train", NULL, &set), PT_ERR_IO);
   ck_assert_str_eq(pt_error_message(), "/nonexistent/eng.train: cannot open: No such file or directory");
-  ck_assert_int_eq(pt_read_ner("/tmp", NULL, &set), PT_ERR_IO);
+  ck_assert_int_eq(read_ner("/tmp", NULL, &set), PT_ERR_IO);
   tmp_cleanup();
 }
 END_TEST
 
 START_TEST(unknown_dev_label_names_file_and_line) {
-  pt_sentence_set train, dev;
-  ck_assert_int_eq(pt_read_ner(tmp_file("train.txt", "a B-PER\nb O\n", -1), NULL, &train), PT_OK);
+  sentence_set train, dev;
+  ck_assert_int_eq(read_ner(tmp_file("train.txt", "a B-PER\nb O\n", -1), NULL, &train), PT_OK);
   const char *dp = tmp_file("dev.txt", "a O\n\nb O\nc I-PER\nd I-FOO\n", -1);
-  ck_assert_int_eq(pt_read_ner(dp, NULL, &dev), PT_OK);
-  pt_label_map map;
-  pt_label_map_init(&map);
-  ck_assert_int_eq(pt_sentences_map_labels(&train, &map, true), PT_OK);
-  ck_assert_int_eq(pt_sentences_map_labels(&dev, &map, false), PT_ERR_FORMAT);
+  ck_assert_int_eq(read_ner(dp, NULL, &dev), PT_OK);
+  label_map map;
+  label_map_init(&map);
+  ck_assert_int_eq(sentences_map_labels(&train, &map, true), PT_OK);
+  ck_assert_int_eq(sentences_map_labels(&dev, &map, false), PT_ERR_FORMAT);
   /* c I-PER after O is B-PER in IOB2 (known); d I-FOO becomes B-FOO (line 5) */
   expect_msg(dp, ":5: unknown label 'B-FOO' (the label set is: B-PER, O)");
   /* a given label map (e.g. an adapter's id2label) */
   const char *names[] = {"O", "B-PER", "I-PER", "B-FOO"};
-  ck_assert_int_eq(pt_label_map_set(&map, names, 4), PT_OK);
-  ck_assert_int_eq(pt_sentences_map_labels(&dev, &map, false), PT_OK);
+  ck_assert_int_eq(label_map_set(&map, names, 4), PT_OK);
+  ck_assert_int_eq(sentences_map_labels(&dev, &map, false), PT_OK);
   ck_assert_int_eq(dev.sents[1].tag_ids[1], 1);
   ck_assert_int_eq(dev.sents[1].tag_ids[2], 3);
   const char *dup[] = {"O", "O"};
-  ck_assert_int_eq(pt_label_map_set(&map, dup, 2), PT_ERR_ARG);
+  ck_assert_int_eq(label_map_set(&map, dup, 2), PT_ERR_ARG);
   ck_assert_int_eq(map.n, 4); /* unchanged */
-  pt_label_map_free(&map);
-  pt_sentence_set_free(&train);
-  pt_sentence_set_free(&dev);
+  label_map_free(&map);
+  sentence_set_free(&train);
+  sentence_set_free(&dev);
   tmp_cleanup();
 }
 END_TEST
 
 START_TEST(unlabelled_input_when_allowed) {
-  pt_read_opts opts = {.labels_optional = true};
-  pt_sentence_set set;
+  read_opts opts = {.labels_optional = true};
+  sentence_set set;
   const char *p = tmp_file("words.txt", "EU\nrejects\n\nPeter\n", -1);
-  ck_assert_int_eq(pt_read_ner(p, &opts, &set), PT_OK);
+  ck_assert_int_eq(read_ner(p, &opts, &set), PT_OK);
   ck_assert(!set.has_tags);
   ck_assert_int_eq(set.n, 2);
   ck_assert_ptr_null(set.sents[0].tags[0]);
-  pt_label_map map;
-  pt_label_map_init(&map);
-  ck_assert_int_eq(pt_sentences_map_labels(&set, &map, true), PT_ERR_ARG);
-  pt_sentence_set_free(&set);
+  label_map map;
+  label_map_init(&map);
+  ck_assert_int_eq(sentences_map_labels(&set, &map, true), PT_ERR_ARG);
+  sentence_set_free(&set);
   p = tmp_file("mixed.txt", "EU B-ORG\nrejects\n", -1);
-  ck_assert_int_eq(pt_read_ner(p, &opts, &set), PT_ERR_FORMAT);
+  ck_assert_int_eq(read_ner(p, &opts, &set), PT_ERR_FORMAT);
   expect_msg(p, ":2: has no tags, unlike the sentences before it");
   tmp_cleanup();
 }
@@ -245,38 +245,38 @@ START_TEST(ner_predictions_file) {
   /* CoNLL text: every word line gets the predicted tag appended */
   const char *src = tmp_file("in.txt", "-DOCSTART- -X- O O\n\nEU NNP I-ORG\nrejects VBZ O\n\n"
                                        "Peter NNP I-PER\n", -1);
-  pt_sentence_set set;
-  ck_assert_int_eq(pt_read_ner(src, NULL, &set), PT_OK);
+  sentence_set set;
+  ck_assert_int_eq(read_ner(src, NULL, &set), PT_OK);
   char b_org[] = "B-ORG", o[] = "O", b_loc[] = "B-LOC";
   char *p0[] = {b_org, o}, *p1[] = {b_loc};
   char **pred[] = {p0, p1};
   char out[600];
   snprintf(out, sizeof out, "%s", tmp_file("out.txt", "", 0));
-  ck_assert_int_eq(pt_write_ner_predictions(&set, pred, out), PT_OK);
+  ck_assert_int_eq(write_ner_predictions(&set, pred, out), PT_OK);
   ck_assert_str_eq(slurp(out), "-DOCSTART- -X- O O\n\nEU NNP I-ORG B-ORG\nrejects VBZ O O\n\n"
                                "Peter NNP I-PER B-LOC\n");
   /* a file edited after reading is caught */
   tmp_file("in.txt", "EU NNP I-ORG\n", -1);
-  ck_assert_int_eq(pt_write_ner_predictions(&set, pred, out), PT_ERR_STATE);
-  pt_sentence_set_free(&set);
+  ck_assert_int_eq(write_ner_predictions(&set, pred, out), PT_ERR_STATE);
+  sentence_set_free(&set);
   /* JSON input: "word gold pred" lines */
-  ck_assert_int_eq(pt_read_ner(fixture("conll2004/conll04_train.excerpt.json"), NULL, &set), PT_OK);
+  ck_assert_int_eq(read_ner(fixture("conll2004/conll04_train.excerpt.json"), NULL, &set), PT_OK);
   char **gold[3] = {set.sents[0].tags, set.sents[1].tags, set.sents[2].tags};
-  ck_assert_int_eq(pt_write_ner_predictions(&set, gold, out), PT_OK);
+  ck_assert_int_eq(write_ner_predictions(&set, gold, out), PT_OK);
   const char *want = "Newspaper O O\n` O O\n";
   ck_assert(strncmp(slurp(out), want, strlen(want)) == 0);
   ck_assert_ptr_nonnull(strstr(slurp(out), "\nU.S. B-Loc B-Loc\n"));
-  pt_sentence_set_free(&set);
+  sentence_set_free(&set);
   tmp_cleanup();
 }
 END_TEST
 
 START_TEST(srl_jsonl_sample) {
-  pt_srl_set set;
-  ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/train.excerpt.jsonl"), NULL, &set), PT_OK);
+  srl_set set;
+  ck_assert_int_eq(read_srl(fixture("conll2005-srl/train.excerpt.jsonl"), NULL, &set), PT_OK);
   ck_assert_int_eq(set.n, 3);
   ck_assert(set.has_tags);
-  const pt_srl_example *e = &set.ex[0];
+  const srl_example *e = &set.ex[0];
   ck_assert_int_eq(e->s.n, 49);
   ck_assert_int_eq(e->pred_index, 17);
   ck_assert_int_eq(e->n_pred_words, 1);
@@ -286,45 +286,45 @@ START_TEST(srl_jsonl_sample) {
   ck_assert_str_eq(e->s.tags[17], "B-V");
   ck_assert_str_eq(e->s.tags[18], "B-A1");
   ck_assert_int_eq(e->s.line, 1);
-  pt_label_map map;
-  pt_label_map_init(&map);
-  ck_assert_int_eq(pt_srl_map_labels(&set, &map, true), PT_OK);
-  ck_assert_int_eq(set.ex[0].s.tag_ids[17], pt_label_map_find(&map, "B-V"));
-  pt_label_map_free(&map);
-  pt_srl_set_free(&set);
+  label_map map;
+  label_map_init(&map);
+  ck_assert_int_eq(srl_map_labels(&set, &map, true), PT_OK);
+  ck_assert_int_eq(set.ex[0].s.tag_ids[17], label_map_find(&map, "B-V"));
+  label_map_free(&map);
+  srl_set_free(&set);
 
-  ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/dev.line81.jsonl"), NULL, &set), PT_OK);
+  ck_assert_int_eq(read_srl(fixture("conll2005-srl/dev.line81.jsonl"), NULL, &set), PT_OK);
   ck_assert_int_eq(set.ex[0].pred_index, 20); /* "pull off" */
   ck_assert_int_eq(set.ex[0].n_pred_words, 2);
   ck_assert_int_eq(set.ex[0].verb_mask[21], 1);
   ck_assert_str_eq(set.ex[0].pred_word, "pull");
   ck_assert_str_eq(set.ex[0].s.tags[21], "I-V");
-  pt_srl_set_free(&set);
+  srl_set_free(&set);
 
-  ck_assert_int_eq(pt_read_srl(fixture("conll2005-srl/train.line13.jsonl"), NULL, &set), PT_OK);
+  ck_assert_int_eq(read_srl(fixture("conll2005-srl/train.line13.jsonl"), NULL, &set), PT_OK);
   ck_assert_int_eq(set.ex[0].pred_index, -1); /* no predicate in this sentence */
   ck_assert_int_eq(set.ex[0].n_pred_words, 0);
   ck_assert_ptr_null(set.ex[0].pred_word);
-  pt_srl_set_free(&set);
+  srl_set_free(&set);
 
   /* a split predicate ("screwed things up", as in wsj-test.json line 96) */
   const char *p = tmp_file("split.jsonl",
                            "{\"tokens\": [\"They\", \"screwed\", \"things\", \"up\"],"
                            " \"verb_indicator\": [0, 1, 0, 1], \"tags\": [\"B-A0\", \"B-V\", \"B-A1\", \"B-C-V\"]}\n", -1);
-  ck_assert_int_eq(pt_read_srl(p, NULL, &set), PT_OK);
+  ck_assert_int_eq(read_srl(p, NULL, &set), PT_OK);
   ck_assert_int_eq(set.ex[0].pred_index, 1);
   ck_assert_int_eq(set.ex[0].n_pred_words, 2);
   ck_assert_int_eq(set.ex[0].verb_mask[2], 0);
   ck_assert_int_eq(set.ex[0].verb_mask[3], 1);
-  pt_srl_set_free(&set);
+  srl_set_free(&set);
   tmp_cleanup();
 }
 END_TEST
 
 static void srl_fails(const char *line, const char *rest) {
   const char *p = tmp_file("srl.jsonl", line, -1);
-  pt_srl_set set;
-  ck_assert_int_ne(pt_read_srl(p, NULL, &set), PT_OK);
+  srl_set set;
+  ck_assert_int_ne(read_srl(p, NULL, &set), PT_OK);
   expect_msg(p, rest);
   ck_assert_ptr_null(set.ex);
 }

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apps/commands.h"
-#include "apps/pretrain.h"
+#include "apps/cmd/commands.h"
+#include "apps/pretrain/pretrain.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_ops.h"
 #include "autograd/pt_ops_norm.h"
@@ -57,7 +57,7 @@ static int run(const char *const *args) {
   int saved = dup(1);
   FILE *devnull = fopen("/dev/null", "w");
   dup2(fileno(devnull), 1);
-  int rc = pt_cmd_pretrain(argc, (char **)args);
+  int rc = cmd_pretrain(argc, (char **)args);
   fflush(stdout);
   dup2(saved, 1);
   close(saved);
@@ -70,19 +70,19 @@ START_TEST(test_text_normalize) {
   size_t n;
   bool l1;
   const char lat[] = "caf\xe9\r\nna\xefve\rend\n";
-  ck_assert_int_eq(pt_text_normalize(lat, sizeof lat - 1, &o, &n, &l1), PT_OK);
+  ck_assert_int_eq(text_normalize(lat, sizeof lat - 1, &o, &n, &l1), PT_OK);
   ck_assert(l1);
   ck_assert_str_eq(o, "caf\xc3\xa9\nna\xc3\xafve\nend\n");
   ck_assert_uint_eq(n, strlen(o));
   free(o);
   const char utf[] = "caf\xc3\xa9\r\n\r\n\xe2\x82\xac";
-  ck_assert_int_eq(pt_text_normalize(utf, sizeof utf - 1, &o, &n, &l1), PT_OK);
+  ck_assert_int_eq(text_normalize(utf, sizeof utf - 1, &o, &n, &l1), PT_OK);
   ck_assert(!l1);
   ck_assert_str_eq(o, "caf\xc3\xa9\n\n\xe2\x82\xac");
   free(o);
   /* a truncated UTF-8 sequence makes the file Latin-1 */
   const char bad[] = "ok \xe2\x82";
-  ck_assert_int_eq(pt_text_normalize(bad, sizeof bad - 1, &o, &n, &l1), PT_OK);
+  ck_assert_int_eq(text_normalize(bad, sizeof bad - 1, &o, &n, &l1), PT_OK);
   ck_assert(l1);
   ck_assert_str_eq(o, "ok \xc3\xa2\xc2\x82");
   free(o);
@@ -101,9 +101,9 @@ START_TEST(test_text_normalize) {
   write_bytes(d1, l1text, sizeof l1text - 1);
   write_bytes(d2, u8text, sizeof u8text - 1);
   const char *p1[] = {d1}, *p2[] = {d2};
-  pt_mlm_corpus c1, c2;
-  ck_assert_int_eq(pt_mlm_corpus_read(p1, 1, tok, 8, 0.0, 1, &c1), PT_OK);
-  ck_assert_int_eq(pt_mlm_corpus_read(p2, 1, tok, 8, 0.0, 1, &c2), PT_OK);
+  mlm_corpus c1, c2;
+  ck_assert_int_eq(mlm_corpus_read(p1, 1, tok, 8, 0.0, 1, &c1), PT_OK);
+  ck_assert_int_eq(mlm_corpus_read(p2, 1, tok, 8, 0.0, 1, &c2), PT_OK);
   ck_assert_int_eq(c1.n_latin1, 1);
   ck_assert_int_eq(c2.n_latin1, 0);
   ck_assert_int_eq(c1.n_unk, 0);
@@ -112,8 +112,8 @@ START_TEST(test_text_normalize) {
   ck_assert_int_eq(memcmp(c1.ids, c2.ids, (size_t)(c1.n_seq * 8) * sizeof *c1.ids), 0);
   ck_assert_int_eq(c1.ids[1], pt_tokenizer_token_id(tok, "the"));
   ck_assert_int_eq(c1.ids[2], pt_tokenizer_token_id(tok, "cafe"));
-  pt_mlm_corpus_free(&c1);
-  pt_mlm_corpus_free(&c2);
+  mlm_corpus_free(&c1);
+  mlm_corpus_free(&c2);
   pt_tokenizer_free(tok);
 }
 END_TEST
@@ -138,8 +138,8 @@ START_TEST(test_packing) {
   pt_tokenizer *tok = pt_tokenizer_load(vocab_dir);
   ck_assert_ptr_nonnull(tok);
   const char *paths[] = {corpus_dir};
-  pt_mlm_corpus c;
-  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.1, 5, &c), PT_OK);
+  mlm_corpus c;
+  ck_assert_int_eq(mlm_corpus_read(paths, 1, tok, 32, 0.1, 5, &c), PT_OK);
   ck_assert_int_eq(c.n_files, 2);
   /* the stream: 1945-Truman then 1961-Kennedy (name order) */
   char p[4300];
@@ -168,9 +168,9 @@ START_TEST(test_packing) {
   for (int64_t i = 0; i < c.n_seq; i++) ck_assert_int_eq(seen[i], 1);
   free(seen);
   /* the same seed gives the same split, another seed another one */
-  pt_mlm_corpus c2, c3;
-  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.1, 5, &c2), PT_OK);
-  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.1, 6, &c3), PT_OK);
+  mlm_corpus c2, c3;
+  ck_assert_int_eq(mlm_corpus_read(paths, 1, tok, 32, 0.1, 5, &c2), PT_OK);
+  ck_assert_int_eq(mlm_corpus_read(paths, 1, tok, 32, 0.1, 6, &c3), PT_OK);
   ck_assert_int_eq(memcmp(c.heldout, c2.heldout, (size_t)c.n_heldout * sizeof(int64_t)), 0);
   ck_assert_int_ne(memcmp(c.heldout, c3.heldout, (size_t)c.n_heldout * sizeof(int64_t)), 0);
   /* every epoch visits each train sequence once, in a new order */
@@ -179,7 +179,7 @@ START_TEST(test_packing) {
   for (int64_t e = 0; e < 2; e++) {
     memset(hit, 0, (size_t)c.n_seq);
     for (int64_t i = 0; i < c.n_train; i++) {
-      int64_t s = pt_mlm_train_seq(&c, 3, e * c.n_train + i, &perm, &pe);
+      int64_t s = mlm_train_seq(&c, 3, e * c.n_train + i, &perm, &pe);
       if (i == 0) first[e] = s;
       hit[s]++;
     }
@@ -189,11 +189,11 @@ START_TEST(test_packing) {
   (void)first;
   free(hit);
   free(perm);
-  pt_mlm_corpus_free(&c3);
+  mlm_corpus_free(&c3);
   /* too little text is an error */
-  ck_assert_int_ne(pt_mlm_corpus_read(paths, 1, tok, 100000, 0.1, 5, &c3), PT_OK);
-  pt_mlm_corpus_free(&c2);
-  pt_mlm_corpus_free(&c);
+  ck_assert_int_ne(mlm_corpus_read(paths, 1, tok, 100000, 0.1, 5, &c3), PT_OK);
+  mlm_corpus_free(&c2);
+  mlm_corpus_free(&c);
   free(a);
   free(b);
   pt_tokenizer_free(tok);
@@ -204,18 +204,18 @@ START_TEST(test_masking_stats) {
   pt_tokenizer *tok = pt_tokenizer_load(vocab_dir);
   ck_assert_ptr_nonnull(tok);
   const char *paths[] = {corpus_dir};
-  pt_mlm_corpus c;
+  mlm_corpus c;
   const int64_t S = 32;
-  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, S, 0.0, 5, &c), PT_OK);
+  ck_assert_int_eq(mlm_corpus_read(paths, 1, tok, S, 0.0, 5, &c), PT_OK);
   for (int ww = 0; ww < 2; ww++) {
-    pt_masker mk;
-    ck_assert_int_eq(pt_masker_init(&mk, tok, 0.15, ww), PT_OK);
+    masker mk;
+    ck_assert_int_eq(masker_init(&mk, tok, 0.15, ww), PT_OK);
     int64_t out[32], lab[32], out2[32], lab2[32];
     int64_t eligible = 0, chosen = 0, masked = 0, random = 0, kept = 0, words = 0, words_chosen = 0;
     for (int64_t it = 0; it < 4000; it++) {
       const int64_t *row = c.ids + (it % c.n_seq) * S;
-      pt_masker_apply(&mk, row, S, 11, (uint64_t)it, out, lab);
-      pt_masker_apply(&mk, row, S, 11, (uint64_t)it, out2, lab2);
+      masker_apply(&mk, row, S, 11, (uint64_t)it, out, lab);
+      masker_apply(&mk, row, S, 11, (uint64_t)it, out2, lab2);
       ck_assert_int_eq(memcmp(out, out2, sizeof out), 0); /* a pure function of the stream */
       ck_assert_int_eq(memcmp(lab, lab2, sizeof lab), 0);
       for (int64_t i = 0; i < S; i++) {
@@ -255,9 +255,9 @@ START_TEST(test_masking_stats) {
     ck_assert_msg(fabs((double)random / (double)chosen - 0.1) < 0.015, "random");
     ck_assert_msg(fabs((double)kept / (double)chosen - 0.1) < 0.015, "kept");
     ck_assert_msg(fabs(fc - 0.15) < 0.02, "token share %.4f", fc);
-    pt_masker_free(&mk);
+    masker_free(&mk);
   }
-  pt_mlm_corpus_free(&c);
+  mlm_corpus_free(&c);
   pt_tokenizer_free(tok);
 }
 END_TEST
@@ -506,7 +506,7 @@ START_TEST(test_fill_mask) {
   FILE *f = fopen(outp, "w");
   dup2(fileno(f), 1);
   pt_warn_set_handler(ignore_warning, NULL);
-  int rc = pt_cmd_fill_mask(9, (char **)a);
+  int rc = cmd_fill_mask(9, (char **)a);
   pt_warn_reset_handler();
   fflush(stdout);
   dup2(saved, 1);
@@ -541,7 +541,7 @@ START_TEST(test_fill_mask) {
   json_decref(j);
   const char *b[] = {"fill-mask", "--model", model, "no mask here", NULL};
   pt_warn_set_handler(ignore_warning, NULL);
-  ck_assert_int_eq(pt_cmd_fill_mask(4, (char **)b), 1);
+  ck_assert_int_eq(cmd_fill_mask(4, (char **)b), 1);
   pt_warn_reset_handler();
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "no [MASK] in"));
 }
@@ -623,8 +623,8 @@ static void make_small_vocab(const char *dir) {
   pt_tokenizer *tok = pt_tokenizer_load(vocab_dir);
   ck_assert_ptr_nonnull(tok);
   const char *paths[] = {corpus_dir};
-  pt_mlm_corpus c;
-  ck_assert_int_eq(pt_mlm_corpus_read(paths, 1, tok, 32, 0.0, 1, &c), PT_OK);
+  mlm_corpus c;
+  ck_assert_int_eq(mlm_corpus_read(paths, 1, tok, 32, 0.0, 1, &c), PT_OK);
   int64_t V = pt_tokenizer_vocab_size(tok);
   char *used = calloc((size_t)V, 1);
   for (int64_t i = 0; i < 104; i++) used[i] = 1; /* [PAD], [unused*], [UNK] [CLS] [SEP] [MASK] */
@@ -638,7 +638,7 @@ static void make_small_vocab(const char *dir) {
     if (used[v]) fprintf(f, "%s\n", pt_tokenizer_id_to_token(tok, v));
   fclose(f);
   free(used);
-  pt_mlm_corpus_free(&c);
+  mlm_corpus_free(&c);
   pt_tokenizer_free(tok);
 }
 
@@ -1010,10 +1010,10 @@ START_TEST(test_attention_offset_init) {
   pt_mlm_model m;
   ck_assert_int_eq(pt_mlm_init(&m, &cfg, 5), PT_OK);
   pt_tensor *pos = pt_params_find(&m.params, "bert.embeddings.position_embeddings.weight");
-  pt_pretrain_position_sinusoid(pos, cfg.init_std);
-  ck_assert_int_eq(pt_pretrain_attention_offset(&m.params, 2, 4, 224), PT_OK);
-  ck_assert_int_eq(pt_pretrain_head_offset(0), -1);
-  ck_assert_int_eq(pt_pretrain_head_offset(3), 2);
+  pretrain_position_sinusoid(pos, cfg.init_std);
+  ck_assert_int_eq(pretrain_attention_offset(&m.params, 2, 4, 224), PT_OK);
+  ck_assert_int_eq(pretrain_head_offset(0), -1);
+  ck_assert_int_eq(pretrain_head_offset(3), 2);
   enum { P = 32, H = 224, NH = 4, DH = 56 };
   static double x[P][H], q[P][H], k[P][H];
   const float *pw = pt_data(pos);
@@ -1041,7 +1041,7 @@ START_TEST(test_attention_offset_init) {
         }
       }
     for (int h = 0; h < NH; h++) {
-      int d = (int)pt_pretrain_head_offset(h), rows = 0, hits = 0;
+      int d = (int)pretrain_head_offset(h), rows = 0, hits = 0;
       double share = 0;
       for (int i = 0; i < P; i++) {
         if (i + d < 0 || i + d >= P) continue;

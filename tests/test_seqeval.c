@@ -1,15 +1,15 @@
-/* apps/metrics_seqeval.c and apps/metrics_span.c: entity scores with
+/* apps/metrics/seqeval.c and apps/metrics/span.c: entity scores with
  * seqeval's default-mode semantics (hand-computed from seqeval 1.2.2's
  * get_entities rules and its README example) and SRL span F1 without V. */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "apps/task_metrics.h"
+#include "apps/metrics/metrics.h"
 
 #define TOL 1e-12
 
-/* Splits space-separated tag strings into the form pt_seqeval takes. */
+/* Splits space-separated tag strings into the form seqeval takes. */
 typedef struct {
   char buf[8][256];
   char *tags[8][32];
@@ -30,15 +30,15 @@ static void make(seqs *s, const char *const *lines, int64_t n) {
   }
 }
 
-static void score(const char *const *gold, const char *const *pred, int64_t n, pt_span_scores *out) {
+static void score(const char *const *gold, const char *const *pred, int64_t n, span_scores *out) {
   static seqs g, p;
   make(&g, gold, n);
   make(&p, pred, n);
   for (int64_t i = 0; i < n; i++) ck_assert_int_eq(g.lens[i], p.lens[i]);
-  ck_assert_int_eq(pt_seqeval(g.seqs, p.seqs, g.lens, n, out), PT_OK);
+  ck_assert_int_eq(seqeval(g.seqs, p.seqs, g.lens, n, out), PT_OK);
 }
 
-static const pt_span_score *type(const pt_span_scores *s, const char *name) {
+static const span_score *type(const span_scores *s, const char *name) {
   for (int64_t i = 0; i < s->n_types; i++)
     if (strcmp(s->types[i].type, name) == 0) return &s->types[i];
   ck_abort_msg("type %s not scored", name);
@@ -50,7 +50,7 @@ START_TEST(readme_example) {
    * classification_report: MISC 0.00 0.00 0.00 support 1, PER 1.00 1.00 1.00 support 1 */
   const char *gold[] = {"O O O B-MISC I-MISC I-MISC O", "B-PER I-PER O"};
   const char *pred[] = {"O O B-MISC I-MISC I-MISC I-MISC O", "B-PER I-PER O"};
-  pt_span_scores s;
+  span_scores s;
   score(gold, pred, 2, &s);
   ck_assert_double_eq_tol(s.micro.precision, 0.5, TOL);
   ck_assert_double_eq_tol(s.micro.recall, 0.5, TOL);
@@ -66,7 +66,7 @@ START_TEST(readme_example) {
   ck_assert_double_eq_tol(s.macro_f1, 0.5, TOL);
   ck_assert_double_eq_tol(s.weighted_f1, 0.5, TOL);
   ck_assert_double_eq_tol(s.token_accuracy, 0.8, TOL); /* README: accuracy_score 0.80 */
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
 }
 END_TEST
 
@@ -74,10 +74,10 @@ START_TEST(i_after_o_starts_an_entity) {
   /* gold "I-PER I-PER" is one PER span [0,1], the same as "B-PER I-PER" */
   const char *gold[] = {"I-PER I-PER O"};
   const char *pred[] = {"B-PER I-PER O"};
-  pt_span_scores s;
+  span_scores s;
   score(gold, pred, 1, &s);
   ck_assert_double_eq_tol(s.micro.f1, 1.0, TOL);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
   /* gold PER [1,2] (I after O), pred PER [0,1]: no match */
   const char *gold2[] = {"O I-PER I-PER"};
   const char *pred2[] = {"B-PER I-PER O"};
@@ -86,7 +86,7 @@ START_TEST(i_after_o_starts_an_entity) {
   ck_assert_int_eq(s.micro.n_pred, 1);
   ck_assert_int_eq(s.micro.n_true, 1);
   ck_assert_double_eq_tol(s.micro.f1, 0.0, TOL);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
 }
 END_TEST
 
@@ -94,12 +94,12 @@ START_TEST(type_change_ends_an_entity) {
   /* gold: PER [0,0], ORG [1,2]; pred "B-PER I-PER I-ORG": PER [0,1], ORG [2,2] */
   const char *gold[] = {"B-PER I-ORG I-ORG"};
   const char *pred[] = {"B-PER I-PER I-ORG"};
-  pt_span_scores s;
+  span_scores s;
   score(gold, pred, 1, &s);
   ck_assert_int_eq(s.micro.n_true, 2);
   ck_assert_int_eq(s.micro.n_pred, 2);
   ck_assert_int_eq(s.micro.tp, 0);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
   /* B-X then B-X: two entities; B-PER I-PER across sentences: two entities */
   const char *g3[] = {"B-LOC B-LOC", "B-PER", "I-PER"};
   const char *p3[] = {"B-LOC I-LOC", "B-PER", "I-PER"};
@@ -113,7 +113,7 @@ START_TEST(type_change_ends_an_entity) {
   ck_assert_double_eq_tol(s.micro.precision, 2.0 / 3.0, TOL);
   ck_assert_double_eq_tol(s.micro.recall, 0.5, TOL);
   ck_assert_double_eq_tol(s.micro.f1, 4.0 / 7.0, TOL);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
 }
 END_TEST
 
@@ -122,7 +122,7 @@ START_TEST(bioes_tags) {
   const char *gold[] = {"B-PER E-PER S-LOC O S-PER S-PER"};
   const char *pred[] = {"B-PER I-PER B-LOC O B-PER I-PER"};
   /* pred: PER[0,1] LOC[2,2] PER[4,5] */
-  pt_span_scores s;
+  span_scores s;
   score(gold, pred, 1, &s);
   ck_assert_int_eq(type(&s, "PER")->n_true, 3);
   ck_assert_int_eq(type(&s, "PER")->n_pred, 2);
@@ -135,14 +135,14 @@ START_TEST(bioes_tags) {
   ck_assert_double_eq_tol(s.weighted_f1, 0.55, TOL);
   /* micro: tp 2, pred 3, true 4 */
   ck_assert_double_eq_tol(s.micro.f1, 4.0 / 7.0, TOL);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
 }
 END_TEST
 
 START_TEST(types_only_predicted_and_empty_input) {
   const char *gold[] = {"B-PER O"};
   const char *pred[] = {"B-PER B-ORG"};
-  pt_span_scores s;
+  span_scores s;
   score(gold, pred, 1, &s);
   ck_assert_int_eq(s.n_types, 2);
   ck_assert_str_eq(s.types[0].type, "ORG");
@@ -150,22 +150,22 @@ START_TEST(types_only_predicted_and_empty_input) {
   ck_assert_double_eq_tol(s.types[0].recall, 0.0, TOL);
   ck_assert_double_eq_tol(s.micro.precision, 0.5, TOL);
   ck_assert_double_eq_tol(s.micro.recall, 1.0, TOL);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
   /* all O: no entities, every score 0 (seqeval's zero_division) */
   const char *o[] = {"O O"};
   score(o, o, 1, &s);
   ck_assert_int_eq(s.n_types, 0);
   ck_assert_double_eq_tol(s.micro.f1, 0.0, TOL);
-  pt_span_scores_free(&s);
-  ck_assert_int_eq(pt_seqeval(NULL, NULL, NULL, 0, &s), PT_OK);
+  span_scores_free(&s);
+  ck_assert_int_eq(seqeval(NULL, NULL, NULL, 0, &s), PT_OK);
   ck_assert_int_eq(s.micro.n_true, 0);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
   /* an empty tag string is an error, not a crash */
   char e[] = "", b[] = "B-X";
   char *g1[] = {b}, *p1[] = {e};
   char **gs[] = {g1}, **ps[] = {p1};
   int64_t len = 1;
-  ck_assert_int_eq(pt_seqeval(gs, ps, &len, 1, &s), PT_ERR_ARG);
+  ck_assert_int_eq(seqeval(gs, ps, &len, 1, &s), PT_ERR_ARG);
   ck_assert_str_eq(pt_error_message(), "seqeval: predicted sentence 0 has an empty tag at 0");
 }
 END_TEST
@@ -178,8 +178,8 @@ START_TEST(srl_span_f1_leaves_out_v) {
   static seqs g, p;
   make(&g, gold, 2);
   make(&p, pred, 2);
-  pt_span_scores s;
-  ck_assert_int_eq(pt_srl_span_f1(g.seqs, p.seqs, g.lens, 2, &s), PT_OK);
+  span_scores s;
+  ck_assert_int_eq(srl_span_f1(g.seqs, p.seqs, g.lens, 2, &s), PT_OK);
   /* A0 1/1, A1 0/1, C-A1 1/1 (its own type) -> tp 2, pred 3, true 3 */
   ck_assert_int_eq(s.micro.tp, 2);
   ck_assert_int_eq(s.micro.n_true, 3);
@@ -187,14 +187,14 @@ START_TEST(srl_span_f1_leaves_out_v) {
   ck_assert_int_eq(s.n_types, 3);
   ck_assert_str_eq(s.types[0].type, "A0");
   ck_assert_str_eq(s.types[2].type, "C-A1");
-  pt_span_scores_free(&s);
-  ck_assert_int_eq(pt_seqeval(g.seqs, p.seqs, g.lens, 2, &s), PT_OK);
+  span_scores_free(&s);
+  ck_assert_int_eq(seqeval(g.seqs, p.seqs, g.lens, 2, &s), PT_OK);
   /* + the two V spans (both found) and the C-V span (missed): tp 4, pred 5,
    * true 6 -> f1 8/11 */
   ck_assert_int_eq(s.micro.tp, 4);
   ck_assert_int_eq(s.micro.n_true, 6);
   ck_assert_double_eq_tol(s.micro.f1, 8.0 / 11.0, TOL);
-  pt_span_scores_free(&s);
+  span_scores_free(&s);
 }
 END_TEST
 

@@ -1,13 +1,13 @@
-/* The qa task: apps/read_squad.c on committed excerpts and on broken files,
- * apps/metrics_squad.c (the official v1.1/v2.0 evaluators) on hand-computed
- * cases, apps/qa_postprocess.c on synthetic logits whose best span is known,
- * and apps/qa_features.c windows with the real bert-base-uncased and
+/* The qa task: apps/tasks/qa/read.c on committed excerpts and on broken files,
+ * apps/tasks/qa/evaluate.c (the official v1.1/v2.0 evaluators) on hand-computed
+ * cases, apps/tasks/qa/postprocess.c on synthetic logits whose best span is known,
+ * and apps/tasks/qa/features.c windows with the real bert-base-uncased and
  * roberta-base vocabularies. Reads only tests/fixtures and temp files. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/squad.h"
+#include "apps/tasks/qa/squad.h"
 #include "task_test_util.h"
 
 #define TOL 1e-12
@@ -15,7 +15,7 @@
 /* ---- the evaluator ------------------------------------------------------- */
 
 static void expect_norm(const char *in, const char *want) {
-  char *n = pt_squad_normalize(in);
+  char *n = squad_normalize(in);
   ck_assert_ptr_nonnull(n);
   ck_assert_msg(strcmp(n, want) == 0, "normalize('%s') = '%s', want '%s'", in, n, want);
   free(n);
@@ -23,8 +23,8 @@ static void expect_norm(const char *in, const char *want) {
 
 START_TEST(normalize_answer) {
   expect_norm("The  Cat!", "cat");
-  ck_assert_double_eq(pt_squad_exact("cat", "The  Cat!"), 1.0);
-  ck_assert_double_eq(pt_squad_exact("cat", "cats"), 0.0);
+  ck_assert_double_eq(squad_exact("cat", "The  Cat!"), 1.0);
+  ck_assert_double_eq(squad_exact("cat", "cats"), 0.0);
   expect_norm("an apple a day", "apple day");
   expect_norm("Theatre and Anthem", "theatre and anthem"); /* whole words only */
   expect_norm("(a) an, the.", "");                         /* punctuation first */
@@ -43,19 +43,19 @@ END_TEST
 
 START_TEST(token_f1) {
   /* gold cat sat on mat / pred cat on mat mat: overlap 3 of 4 and 4 */
-  ck_assert_double_eq_tol(pt_squad_f1("the cat sat on the mat", "cat on a mat mat", false), 0.75,
+  ck_assert_double_eq_tol(squad_f1("the cat sat on the mat", "cat on a mat mat", false), 0.75,
                           TOL);
   /* Counter overlap: "mat mat" against one "mat" counts once */
-  ck_assert_double_eq_tol(pt_squad_f1("mat", "mat mat", false), 2 * 0.5 * 1 / 1.5, TOL);
+  ck_assert_double_eq_tol(squad_f1("mat", "mat mat", false), 2 * 0.5 * 1 / 1.5, TOL);
   /* P = 2/3, R = 1 */
-  ck_assert_double_eq_tol(pt_squad_f1("Denver Broncos", "the Denver Broncos won", true), 0.8, TOL);
-  ck_assert_double_eq(pt_squad_f1("Denver", "Carolina", true), 0.0);
+  ck_assert_double_eq_tol(squad_f1("Denver Broncos", "the Denver Broncos won", true), 0.8, TOL);
+  ck_assert_double_eq(squad_f1("Denver", "Carolina", true), 0.0);
   /* empty sides: v1 scores 0 (no overlap), v2 scores 1 when both are empty */
-  ck_assert_double_eq(pt_squad_f1("", "", false), 0.0);
-  ck_assert_double_eq(pt_squad_f1("", "", true), 1.0);
-  ck_assert_double_eq(pt_squad_f1("the", "", true), 1.0);
-  ck_assert_double_eq(pt_squad_f1("", "an answer", true), 0.0);
-  ck_assert_double_eq(pt_squad_exact("", "the"), 1.0);
+  ck_assert_double_eq(squad_f1("", "", false), 0.0);
+  ck_assert_double_eq(squad_f1("", "", true), 1.0);
+  ck_assert_double_eq(squad_f1("the", "", true), 1.0);
+  ck_assert_double_eq(squad_f1("", "an answer", true), 0.0);
+  ck_assert_double_eq(squad_exact("", "the"), 1.0);
 }
 END_TEST
 
@@ -70,24 +70,24 @@ static const char *v1_json =
     "\"answer_start\": 19}]}]}]}]}";
 
 START_TEST(evaluate_v1) {
-  pt_squad_set set;
-  pt_status s = pt_read_squad(tmp_file("v1.json", v1_json, -1), NULL, &set);
+  squad_set set;
+  pt_status s = read_squad(tmp_file("v1.json", v1_json, -1), NULL, &set);
   ck_assert_msg(s == PT_OK, "%s", pt_error_message());
   ck_assert(!set.v2);
   /* q1: max over golds (EM 1 via "Broncos"); q2: P 1, R 2/3 -> F1 0.8;
    * q3: no prediction, scores 0 and counts */
   const char *preds[] = {"Broncos", "Santa Clara", NULL};
-  pt_squad_scores sc;
-  ck_assert_int_eq(pt_squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
+  squad_scores sc;
+  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
   ck_assert_int_eq(sc.total, 3);
   ck_assert_int_eq(sc.missing, 1);
   ck_assert_double_eq_tol(sc.exact, 100.0 / 3, 1e-9);
   ck_assert_double_eq_tol(sc.f1, 100.0 * 1.8 / 3, 1e-9);
   ck_assert(!sc.has_best);
-  char *js = pt_squad_scores_json(&sc, false);
+  char *js = squad_scores_json(&sc, false);
   ck_assert_str_eq(js, "{\"exact_match\": 33.333333333333336, \"f1\": 60.0}");
   free(js);
-  pt_squad_set_free(&set);
+  squad_set_free(&set);
   tmp_cleanup();
 }
 END_TEST
@@ -100,8 +100,8 @@ START_TEST(python_float_repr) {
       {0.30000000000000004, "0.30000000000000004"}, {2.5e-7, "2.5e-07"}, {0.0, "0.0"},
       {-3.0, "-3.0"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    pt_squad_scores sc = {.exact = cases[i].x, .f1 = 1.0};
-    char *js = pt_squad_scores_json(&sc, false);
+    squad_scores sc = {.exact = cases[i].x, .f1 = 1.0};
+    char *js = squad_scores_json(&sc, false);
     char want[128];
     snprintf(want, sizeof want, "{\"exact_match\": %s, \"f1\": 1.0}", cases[i].s);
     ck_assert_str_eq(js, want);
@@ -122,8 +122,8 @@ static const char *v2_json =
     "{\"id\": \"d\", \"question\": \"When?\", \"answers\": [], \"is_impossible\": true}]}]}]}";
 
 START_TEST(evaluate_v2) {
-  pt_squad_set set;
-  pt_status s = pt_read_squad(tmp_file("v2.json", v2_json, -1), NULL, &set);
+  squad_set set;
+  pt_status s = read_squad(tmp_file("v2.json", v2_json, -1), NULL, &set);
   ck_assert_msg(s == PT_OK, "%s", pt_error_message());
   ck_assert(set.v2);
   ck_assert_int_eq(set.qs[2].n_plausible, 1);
@@ -131,8 +131,8 @@ START_TEST(evaluate_v2) {
   /* a: EM 0 F1 0.8; b: EM 1 ("black cat" = "the black cat"); c: "" on a
    * no-answer question is right; d: an answer to a no-answer question */
   const char *preds[] = {"the Denver Broncos won", "black cat", "", "something"};
-  pt_squad_scores sc;
-  ck_assert_int_eq(pt_squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
+  squad_scores sc;
+  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
   ck_assert_int_eq(sc.total, 4);
   ck_assert_double_eq_tol(sc.exact, 50.0, TOL);
   ck_assert_double_eq_tol(sc.f1, 70.0, TOL);
@@ -148,40 +148,40 @@ START_TEST(evaluate_v2) {
    * 2 no-answer questions: EM 2 -> 3 (b) -> 3 -> 2 -> 2, best 3 at 0.1;
    * F1 2 -> 3 -> 3.8 (a) -> 2.8 -> 2.8, best 3.8 at 0.3 */
   const double na[] = {0.3, 0.1, 0.9, 0.6};
-  ck_assert_int_eq(pt_squad_evaluate(&set, preds, na, 1.0, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, na, 1.0, &sc), PT_OK);
   ck_assert(sc.has_best);
   ck_assert_double_eq_tol(sc.exact, 50.0, TOL); /* no na_prob above 1.0 */
   ck_assert_double_eq_tol(sc.best_exact, 75.0, TOL);
   ck_assert_double_eq_tol(sc.best_exact_thresh, 0.1, TOL);
   ck_assert_double_eq_tol(sc.best_f1, 95.0, TOL);
   ck_assert_double_eq_tol(sc.best_f1_thresh, 0.3, TOL);
-  char *js = pt_squad_scores_json(&sc, true);
+  char *js = squad_scores_json(&sc, true);
   ck_assert_str_eq(js, "{\"exact\": 50.0, \"f1\": 70.0, \"total\": 4, \"HasAns_exact\": 50.0, "
                        "\"HasAns_f1\": 90.0, \"HasAns_total\": 2, \"NoAns_exact\": 50.0, "
                        "\"NoAns_f1\": 50.0, \"NoAns_total\": 2, \"best_exact\": 75.0, "
                        "\"best_exact_thresh\": 0.1, \"best_f1\": 95.0, \"best_f1_thresh\": 0.3}");
   free(js);
   /* na_prob_thresh 0.5: c and d count as predicted no-answer */
-  ck_assert_int_eq(pt_squad_evaluate(&set, preds, na, 0.5, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, na, 0.5, &sc), PT_OK);
   ck_assert_double_eq_tol(sc.exact, 75.0, TOL);
   ck_assert_double_eq_tol(sc.f1, 95.0, TOL);
   ck_assert_double_eq_tol(sc.no_ans_exact, 100.0, TOL);
 
   /* the official v2 script fails on a missing prediction; so do we */
   const char *missing[] = {"x", NULL, "", ""};
-  ck_assert_int_eq(pt_squad_evaluate(&set, missing, NULL, 1.0, &sc), PT_ERR_ARG);
+  ck_assert_int_eq(squad_evaluate(&set, missing, NULL, 1.0, &sc), PT_ERR_ARG);
   ck_assert_str_eq(pt_error_message(), "squad evaluate: no prediction for question id 'b'");
-  pt_squad_set_free(&set);
+  squad_set_free(&set);
   tmp_cleanup();
 }
 END_TEST
 
 START_TEST(prediction_files) {
-  pt_squad_set set;
-  ck_assert_int_eq(pt_read_squad(tmp_file("v2.json", v2_json, -1), NULL, &set), PT_OK);
+  squad_set set;
+  ck_assert_int_eq(read_squad(tmp_file("v2.json", v2_json, -1), NULL, &set), PT_OK);
   const char *answers[] = {"Denver Broncos", "caf\xc3\xa9 \"cat\"", "", "x"};
   const char *pp = tmp_file("predictions.json", "", 0);
-  ck_assert_int_eq(pt_write_squad_predictions(&set, answers, pp), PT_OK);
+  ck_assert_int_eq(write_squad_predictions(&set, answers, pp), PT_OK);
   /* HF's json.dumps(indent=4) layout, ASCII escapes */
   FILE *f = fopen(pp, "rb");
   char buf[512] = {0};
@@ -191,32 +191,32 @@ START_TEST(prediction_files) {
                         "    \"c\": \"\",\n    \"d\": \"x\"\n}\n");
   char **preds;
   int64_t found;
-  ck_assert_int_eq(pt_read_squad_predictions(pp, &set, &preds, &found), PT_OK);
+  ck_assert_int_eq(read_squad_predictions(pp, &set, &preds, &found), PT_OK);
   ck_assert_int_eq(found, 4);
   for (int i = 0; i < 4; i++) ck_assert_str_eq(preds[i], answers[i]);
-  pt_squad_predictions_free(preds, set.n);
+  squad_predictions_free(preds, set.n);
   /* extra ids are ignored, missing ones are NULL; a number is an error */
   const char *p2 = tmp_file("p2.json", "{\"zz\": \"q\", \"b\": \"cat\"}", -1);
-  ck_assert_int_eq(pt_read_squad_predictions(p2, &set, &preds, &found), PT_OK);
+  ck_assert_int_eq(read_squad_predictions(p2, &set, &preds, &found), PT_OK);
   ck_assert_int_eq(found, 1);
   ck_assert_ptr_null(preds[0]);
   ck_assert_str_eq(preds[1], "cat");
-  pt_squad_predictions_free(preds, set.n);
+  squad_predictions_free(preds, set.n);
   const char *p3 = tmp_file("p3.json", "{\"a\": 3}", -1);
-  ck_assert_int_eq(pt_read_squad_predictions(p3, &set, &preds, &found), PT_ERR_FORMAT);
+  ck_assert_int_eq(read_squad_predictions(p3, &set, &preds, &found), PT_ERR_FORMAT);
   expect_msg(p3, ": the answer to 'a' must be a string, got an integer");
   /* scores round trip; a missing id is an error */
   const double sc[] = {0.25, -1.5, 3.0, 0.1};
   const char *ps = tmp_file("null_odds.json", "", 0);
-  ck_assert_int_eq(pt_write_squad_scores(&set, sc, ps), PT_OK);
+  ck_assert_int_eq(write_squad_scores(&set, sc, ps), PT_OK);
   double *na;
-  ck_assert_int_eq(pt_read_squad_scores(ps, &set, &na), PT_OK);
+  ck_assert_int_eq(read_squad_scores(ps, &set, &na), PT_OK);
   for (int i = 0; i < 4; i++) ck_assert(na[i] == sc[i]);
   free(na);
   const char *p4 = tmp_file("na.json", "{\"a\": 0.5, \"b\": 1, \"c\": 0}", -1);
-  ck_assert_int_eq(pt_read_squad_scores(p4, &set, &na), PT_ERR_FORMAT);
+  ck_assert_int_eq(read_squad_scores(p4, &set, &na), PT_ERR_FORMAT);
   expect_msg(p4, ": no score for question id 'd'");
-  pt_squad_set_free(&set);
+  squad_set_free(&set);
   tmp_cleanup();
 }
 END_TEST
@@ -224,8 +224,8 @@ END_TEST
 /* ---- the reader ------------------------------------------------------------ */
 
 START_TEST(read_excerpts) {
-  pt_squad_set set;
-  pt_status s = pt_read_squad(fixture("squad/dev-v1.1.excerpt.json"), NULL, &set);
+  squad_set set;
+  pt_status s = read_squad(fixture("squad/dev-v1.1.excerpt.json"), NULL, &set);
   ck_assert_msg(s == PT_OK, "%s", pt_error_message());
   ck_assert_str_eq(set.version, "1.1");
   ck_assert(!set.v2);
@@ -233,7 +233,7 @@ START_TEST(read_excerpts) {
   ck_assert_int_eq(set.n_paras, 3);
   ck_assert_int_eq(set.n, 40);
   ck_assert_str_eq(set.titles[1], "Warsaw");
-  const pt_squad_question *q = &set.qs[0];
+  const squad_question *q = &set.qs[0];
   ck_assert_str_eq(q->id, "56be4db0acb8001400a502ec");
   ck_assert_str_eq(q->question, "Which NFL team represented the AFC at Super Bowl 50?");
   ck_assert_int_eq(q->n_answers, 3);
@@ -244,20 +244,20 @@ START_TEST(read_excerpts) {
   ck_assert_int_eq(set.qs[39].para_in_article, 1);
   ck_assert_int_eq(set.qs[39].qa_in_para, 4);
   /* "24–10": an en dash, so code points and bytes differ after it */
-  const pt_squad_paragraph *p = &set.paras[0];
+  const squad_paragraph *p = &set.paras[0];
   ck_assert_int_eq(p->n_chars, 775);
   ck_assert_int_eq((int64_t)p->len, 775 + 2);
   /* gold answers predicted back score 100 */
   const char *preds[40];
   for (int i = 0; i < 40; i++) preds[i] = set.qs[i].answers[set.qs[i].n_answers - 1].text;
-  pt_squad_scores sc;
-  ck_assert_int_eq(pt_squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
+  squad_scores sc;
+  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
   ck_assert_double_eq_tol(sc.exact, 100.0, TOL);
   ck_assert_double_eq_tol(sc.f1, 100.0, TOL);
-  pt_squad_set_free(&set);
-  pt_squad_set_free(&set); /* harmless */
+  squad_set_free(&set);
+  squad_set_free(&set); /* harmless */
 
-  s = pt_read_squad(fixture("squad/dev-v2.0.excerpt.json"), NULL, &set);
+  s = read_squad(fixture("squad/dev-v2.0.excerpt.json"), NULL, &set);
   ck_assert_msg(s == PT_OK, "%s", pt_error_message());
   ck_assert(set.v2);
   ck_assert_str_eq(set.version, "v2.0");
@@ -271,7 +271,7 @@ START_TEST(read_excerpts) {
     }
   }
   ck_assert_int_eq(imp, 9);
-  pt_squad_set_free(&set);
+  squad_set_free(&set);
 }
 END_TEST
 
@@ -286,8 +286,8 @@ static const char *one_q(const char *name, const char *ctx, const char *qa) {
 }
 
 static void expect_bad(const char *path, const char *rest) {
-  pt_squad_set set;
-  ck_assert_int_eq(pt_read_squad(path, NULL, &set), PT_ERR_FORMAT);
+  squad_set set;
+  ck_assert_int_eq(read_squad(path, NULL, &set), PT_ERR_FORMAT);
   expect_msg(path, rest);
   ck_assert_int_eq(set.n, 0);
   ck_assert_ptr_null(set.qs);
@@ -357,23 +357,23 @@ START_TEST(bad_input_is_reported) {
   p = tmp_file("empty.json", "{\"version\": \"1.1\", \"data\": []}", -1);
   expect_bad(p, ": no questions");
   p = tmp_file("array.json", "[1, 2]", -1);
-  pt_squad_set set;
-  ck_assert_int_eq(pt_read_squad(p, NULL, &set), PT_ERR_FORMAT);
+  squad_set set;
+  ck_assert_int_eq(read_squad(p, NULL, &set), PT_ERR_FORMAT);
   ck_assert(strncmp(pt_error_message(), p, strlen(p)) == 0);
   p = tmp_file("broken.json", "{\"data\": [\n{\"title\": }]}", -1);
-  ck_assert_int_eq(pt_read_squad(p, NULL, &set), PT_ERR_FORMAT);
+  ck_assert_int_eq(read_squad(p, NULL, &set), PT_ERR_FORMAT);
   char want[600];
   snprintf(want, sizeof want, "%s:2:", p);
   ck_assert_msg(strncmp(pt_error_message(), want, strlen(want)) == 0, "%s", pt_error_message());
-  ck_assert_int_eq(pt_read_squad("/nonexistent/dev.json", NULL, &set), PT_ERR_IO);
+  ck_assert_int_eq(read_squad("/nonexistent/dev.json", NULL, &set), PT_ERR_IO);
 
   /* predict data may come without answers */
   p = one_q("unlabelled.json", ctx, "{\"id\": \"x\", \"question\": \"q\"}");
-  pt_read_opts opts = {.labels_optional = true};
-  ck_assert_int_eq(pt_read_squad(p, &opts, &set), PT_OK);
+  read_opts opts = {.labels_optional = true};
+  ck_assert_int_eq(read_squad(p, &opts, &set), PT_OK);
   ck_assert_int_eq(set.n, 1);
   ck_assert_int_eq(set.qs[0].n_answers, 0);
-  pt_squad_set_free(&set);
+  squad_set_free(&set);
   tmp_cleanup();
 }
 END_TEST
@@ -408,10 +408,10 @@ START_TEST(mutated_files_fail_cleanly) {
     f = fopen(path, "wb");
     ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
     fclose(f);
-    pt_squad_set set;
-    if (pt_read_squad(path, NULL, &set) == PT_OK) {
+    squad_set set;
+    if (read_squad(path, NULL, &set) == PT_OK) {
       ok++;
-      pt_squad_set_free(&set);
+      squad_set_free(&set);
     } else {
       failed++;
       ck_assert(strncmp(pt_error_message(), path, strlen(path)) == 0);
@@ -433,33 +433,33 @@ static const int64_t offs4[20] = {-1, -1, -1, -1, -1, -1, -1, -1, 0,  5,
                                   6,  11, 12, 19, 20, 25, -1, -1, -1, -1};
 static const uint8_t isctx4[10] = {0, 0, 0, 0, 1, 1, 1, 1, 0, 0};
 
-static pt_qa_window win4(const float *s, const float *e) {
-  return (pt_qa_window){.n = 10, .start_logits = s, .end_logits = e, .offsets = offs4,
+static qa_window win4(const float *s, const float *e) {
+  return (qa_window){.n = 10, .start_logits = s, .end_logits = e, .offsets = offs4,
                         .is_context = isctx4};
 }
 
-static void expect_answer(const pt_qa_window *w, int64_t nw, const pt_qa_post_opts *o,
+static void expect_answer(const qa_window *w, int64_t nw, const qa_post_opts *o,
                           const char *want) {
-  pt_qa_answer a;
-  pt_status s = pt_qa_best_answer(ctx4, strlen(ctx4), w, nw, o, &a);
+  qa_answer a;
+  pt_status s = qa_best_answer(ctx4, strlen(ctx4), w, nw, o, &a);
   ck_assert_msg(s == PT_OK, "%s", pt_error_message());
   ck_assert_str_eq(a.text, want);
-  pt_qa_answer_free(&a);
+  qa_answer_free(&a);
 }
 
 START_TEST(postprocess_spans) {
-  pt_qa_post_opts o = pt_qa_post_opts_default(false);
+  qa_post_opts o = qa_post_opts_default(false);
   /* the highest start (10) and end (9) are question tokens: skipped */
   const float s1[10] = {0, 10, 0, 0, 1, 5, 0, 0, 0, 0};
   const float e1[10] = {0, 0, 9, 0, 0, 0, 4, 1, 0, 0};
-  pt_qa_window w = win4(s1, e1);
-  pt_qa_answer a;
-  ck_assert_int_eq(pt_qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
+  qa_window w = win4(s1, e1);
+  qa_answer a;
+  ck_assert_int_eq(qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
   ck_assert_str_eq(a.text, "bravo charlie");
   ck_assert_int_eq(a.char_start, 6);
   ck_assert_int_eq(a.char_end, 19);
   ck_assert(a.score == 9.0f);
-  pt_qa_answer_free(&a);
+  qa_answer_free(&a);
   /* end before start (delta .. alpha, 16) is skipped; next: charlie .. delta */
   const float s2[10] = {0, 0, 0, 0, 0, 0, 3, 8, 0, 0};
   const float e2[10] = {0, 0, 0, 0, 8, 0, 0, 2, 0, 0};
@@ -481,33 +481,33 @@ START_TEST(postprocess_spans) {
   /* two windows: the best span of the second wins; text from its offsets */
   const float s4[10] = {0, 0, 0, 0, 0, 0, 0, 12, 0, 0};
   const float e4[10] = {0, 0, 0, 0, 0, 0, 0, 12, 0, 0};
-  pt_qa_window ws[2] = {win4(s1, e1), win4(s4, e4)};
+  qa_window ws[2] = {win4(s1, e1), win4(s4, e4)};
   expect_answer(ws, 2, &o, "delta");
   /* a non-finite logit is an error */
   const float bad[10] = {0, 0, 0, 0, 0, 0, 0, 1.0f / 0.0f, 0, 0};
   w = win4(bad, e1);
-  ck_assert_int_eq(pt_qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_ERR_NUMERIC);
+  ck_assert_int_eq(qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_ERR_NUMERIC);
 }
 END_TEST
 
 START_TEST(postprocess_null_answer) {
-  pt_qa_post_opts o = pt_qa_post_opts_default(true);
+  qa_post_opts o = qa_post_opts_default(true);
   /* best span bravo..charlie = 9; null = 2 + 2 = 4; diff -5 -> answer */
   float s[10] = {2, 10, 0, 0, 1, 5, 0, 0, 0, 0};
   float e[10] = {2, 0, 9, 0, 0, 0, 4, 1, 0, 0};
-  pt_qa_window w = win4(s, e);
-  pt_qa_answer a;
-  ck_assert_int_eq(pt_qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
+  qa_window w = win4(s, e);
+  qa_answer a;
+  ck_assert_int_eq(qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
   ck_assert_str_eq(a.text, "bravo charlie");
   ck_assert(a.null_score == 4.0f);
   ck_assert(a.score_diff == -5.0f);
-  pt_qa_answer_free(&a);
+  qa_answer_free(&a);
   /* null 6 + 6 = 12 > 9: diff 3 > 0 -> "" */
   s[0] = e[0] = 6;
-  ck_assert_int_eq(pt_qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
+  ck_assert_int_eq(qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
   ck_assert_str_eq(a.text, "");
   ck_assert(a.score_diff == 3.0f);
-  pt_qa_answer_free(&a);
+  qa_answer_free(&a);
   /* a threshold of 5 keeps the span */
   o.null_threshold = 5.0;
   expect_answer(&w, 1, &o, "bravo charlie");
@@ -516,18 +516,18 @@ START_TEST(postprocess_null_answer) {
    * low [CLS] score makes the span win again (null 1 + 1 = 2 < 9) */
   float s2[10] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   float e2[10] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  pt_qa_window ws[2] = {w, win4(s2, e2)};
-  ck_assert_int_eq(pt_qa_best_answer(ctx4, strlen(ctx4), ws, 2, &o, &a), PT_OK);
+  qa_window ws[2] = {w, win4(s2, e2)};
+  ck_assert_int_eq(qa_best_answer(ctx4, strlen(ctx4), ws, 2, &o, &a), PT_OK);
   ck_assert_str_eq(a.text, "bravo charlie");
   ck_assert(a.null_score == 2.0f);
-  pt_qa_answer_free(&a);
+  qa_answer_free(&a);
   /* no valid span at all: HF's "empty" (scores 0) against the null score */
   o.n_best = 1;
   s[1] = 20;
   e[2] = 20;
-  ck_assert_int_eq(pt_qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
+  ck_assert_int_eq(qa_best_answer(ctx4, strlen(ctx4), &w, 1, &o, &a), PT_OK);
   ck_assert_str_eq(a.text, ""); /* null 12 - 0 > 0 */
-  pt_qa_answer_free(&a);
+  qa_answer_free(&a);
   s[0] = e[0] = -1;
   expect_answer(&w, 1, &o, "empty"); /* null -2 - 0 <= 0 */
 }
@@ -553,19 +553,19 @@ static int64_t n_chars(const char *s) {
 
 START_TEST(windows_bert) {
   pt_tokenizer *tok = load_vocab("bert-base-uncased");
-  pt_squad_set set;
-  ck_assert_int_eq(pt_read_squad(fixture("squad/dev-v1.1.excerpt.json"), NULL, &set), PT_OK);
+  squad_set set;
+  ck_assert_int_eq(read_squad(fixture("squad/dev-v1.1.excerpt.json"), NULL, &set), PT_OK);
   int64_t cls = pt_tokenizer_cls_id(tok), sep = pt_tokenizer_sep_id(tok);
   /* defaults: every excerpt context fits one 384-token window */
-  pt_qa_feature_opts o = pt_qa_feature_opts_default();
-  pt_qa_features fs = {0};
+  qa_feature_opts o = qa_feature_opts_default();
+  qa_features fs = {0};
   for (int64_t i = 0; i < set.n; i++)
-    ck_assert_int_eq(pt_qa_question_features(tok, &set, i, &o, &fs), PT_OK);
+    ck_assert_int_eq(qa_question_features(tok, &set, i, &o, &fs), PT_OK);
   ck_assert_int_eq(fs.n, set.n);
   for (int64_t k = 0; k < fs.n; k++) {
-    const pt_qa_feature *f = &fs.f[k];
-    const pt_squad_question *q = &set.qs[f->question];
-    const pt_squad_paragraph *p = &set.paras[q->para];
+    const qa_feature *f = &fs.f[k];
+    const squad_question *q = &set.qs[f->question];
+    const squad_paragraph *p = &set.paras[q->para];
     ck_assert_int_eq(f->n, 384);
     ck_assert_int_eq(f->ids[0], cls);
     ck_assert_int_eq(f->ids[f->ctx_first - 1], sep);
@@ -584,24 +584,24 @@ START_TEST(windows_bert) {
     ck_assert_int_lt(f->offsets[2 * (f->end_pos - 1) + 1], a1);
   }
   /* Super Bowl q0: "Denver Broncos" = tokens denver, broncos */
-  const pt_qa_feature *f0 = &fs.f[0];
+  const qa_feature *f0 = &fs.f[0];
   ck_assert_int_eq(f0->end_pos - f0->start_pos, 1);
   ck_assert_str_eq(pt_tokenizer_id_to_token(tok, f0->ids[f0->start_pos]), "denver");
   ck_assert_str_eq(pt_tokenizer_id_to_token(tok, f0->ids[f0->end_pos]), "broncos");
-  pt_qa_features_free(&fs);
+  qa_features_free(&fs);
 
   /* small windows over the long Warsaw paragraph (question 39): consecutive
    * windows start room - stride context tokens apart, so they share exactly
    * doc_stride tokens, and the last one reaches the end */
-  o = (pt_qa_feature_opts){.max_seq_len = 64, .doc_stride = 16, .pad_to_max_length = false};
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, 39, &o, &fs), PT_OK);
+  o = (qa_feature_opts){.max_seq_len = 64, .doc_stride = 16, .pad_to_max_length = false};
+  ck_assert_int_eq(qa_question_features(tok, &set, 39, &o, &fs), PT_OK);
   ck_assert_int_gt(fs.n, 5);
   int64_t room = fs.f[0].ctx_last - fs.f[0].ctx_first + 1;
   ck_assert_int_eq(fs.f[0].n, 64);
   ck_assert_int_eq(room, 64 - fs.f[0].ctx_first - 1);
   int64_t found = 0;
   for (int64_t k = 0; k + 1 < fs.n; k++) {
-    const pt_qa_feature *a = &fs.f[k], *b = &fs.f[k + 1];
+    const qa_feature *a = &fs.f[k], *b = &fs.f[k + 1];
     int64_t shift = room - o.doc_stride;
     for (int64_t t = 0; t < o.doc_stride; t++) {
       ck_assert_int_eq(b->ids[b->ctx_first + t], a->ids[a->ctx_first + shift + t]);
@@ -610,23 +610,23 @@ START_TEST(windows_bert) {
   }
   for (int64_t k = 0; k < fs.n; k++) found += fs.f[k].start_pos > 0;
   ck_assert_int_ge(found, 1);
-  const pt_qa_feature *last = &fs.f[fs.n - 1];
+  const qa_feature *last = &fs.f[fs.n - 1];
   ck_assert_int_le(last->n, 64);
   ck_assert_int_eq(last->offsets[2 * last->ctx_last + 1], set.paras[2].n_chars);
   ck_assert_int_eq(last->ids[last->n - 1], sep);
-  pt_qa_features_free(&fs);
+  qa_features_free(&fs);
 
   /* a stride as large as the room, and a question that does not fit */
-  o = (pt_qa_feature_opts){.max_seq_len = 64, .doc_stride = 60, .pad_to_max_length = true};
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, 39, &o, &fs), PT_ERR_ARG);
+  o = (qa_feature_opts){.max_seq_len = 64, .doc_stride = 60, .pad_to_max_length = true};
+  ck_assert_int_eq(qa_question_features(tok, &set, 39, &o, &fs), PT_ERR_ARG);
   ck_assert(strstr(pt_error_message(), "doc_stride 60 must be less than") != NULL);
   o.max_seq_len = 8;
   o.doc_stride = 2;
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, 39, &o, &fs), PT_ERR_ARG);
+  ck_assert_int_eq(qa_question_features(tok, &set, 39, &o, &fs), PT_ERR_ARG);
   ck_assert(strstr(pt_error_message(), "of max_seq_len 8 tokens") != NULL);
   ck_assert_int_eq(fs.n, 0);
-  pt_qa_features_free(&fs);
-  pt_squad_set_free(&set);
+  qa_features_free(&fs);
+  squad_set_free(&set);
   pt_tokenizer_free(tok);
 }
 END_TEST
@@ -641,14 +641,14 @@ START_TEST(windows_targets_edge_cases) {
       "{\"id\": \"b\", \"question\": \"last?\", \"answers\": [{\"text\": \"eight\", "
       "\"answer_start\": 34}]},"
       "{\"id\": \"c\", \"question\": \"none?\", \"answers\": [], \"is_impossible\": true}]}]}]}";
-  pt_squad_set set;
-  pt_status s = pt_read_squad(tmp_file("edge.json", json, -1), NULL, &set);
+  squad_set set;
+  pt_status s = read_squad(tmp_file("edge.json", json, -1), NULL, &set);
   ck_assert_msg(s == PT_OK, "%s", pt_error_message());
   /* [CLS] which ? [SEP] one ... eight [SEP]: room 4 with max 9, stride 2:
    * windows one..four, three..six, five..eight */
-  pt_qa_feature_opts o = {.max_seq_len = 9, .doc_stride = 2, .pad_to_max_length = true};
-  pt_qa_features fs = {0};
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, 0, &o, &fs), PT_OK);
+  qa_feature_opts o = {.max_seq_len = 9, .doc_stride = 2, .pad_to_max_length = true};
+  qa_features fs = {0};
+  ck_assert_int_eq(qa_question_features(tok, &set, 0, &o, &fs), PT_OK);
   ck_assert_int_eq(fs.n, 3);
   ck_assert_str_eq(pt_tokenizer_id_to_token(tok, fs.f[0].ids[1]), "which"); /* lstripped */
   ck_assert_int_eq(fs.f[0].ctx_first, 4);
@@ -660,24 +660,24 @@ START_TEST(windows_targets_edge_cases) {
   ck_assert_int_eq(fs.f[1].end_pos, 0);
   ck_assert_int_eq(fs.f[2].start_pos, 5);
   ck_assert_int_eq(fs.f[2].end_pos, 6);
-  pt_qa_features_free(&fs);
+  qa_features_free(&fs);
   /* the answer in the window's last context token: HF's start loop runs on
    * through [SEP] and padding (offsets (0,0)) to the last position */
   o.max_seq_len = 16;
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, 1, &o, &fs), PT_OK);
+  ck_assert_int_eq(qa_question_features(tok, &set, 1, &o, &fs), PT_OK);
   ck_assert_int_eq(fs.n, 1);
   ck_assert_int_eq(fs.f[0].ctx_last, 11);
   ck_assert_int_eq(fs.f[0].start_pos, 15);
   ck_assert_int_eq(fs.f[0].end_pos, 11);
-  pt_qa_features_free(&fs);
+  qa_features_free(&fs);
   /* no answer: [CLS] */
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, 2, &o, &fs), PT_OK);
+  ck_assert_int_eq(qa_question_features(tok, &set, 2, &o, &fs), PT_OK);
   ck_assert_int_eq(fs.f[0].start_pos, 0);
   ck_assert_int_eq(fs.f[0].end_pos, 0);
   ck_assert_int_eq(fs.f[0].ids[15], pt_tokenizer_pad_id(tok));
   ck_assert_int_eq(fs.f[0].offsets[30], -1);
-  pt_qa_features_free(&fs);
-  pt_squad_set_free(&set);
+  qa_features_free(&fs);
+  squad_set_free(&set);
   pt_tokenizer_free(tok);
   tmp_cleanup();
 }
@@ -686,49 +686,49 @@ END_TEST
 /* Windows -> logits peaking at each window's training targets -> answers
  * -> evaluator: the pipeline recovers every gold answer that token
  * boundaries allow ("golden" is one WordPiece, the gold is "gold"). */
-static void oracle(pt_tokenizer *tok, const char *rel, const pt_qa_feature_opts *o,
+static void oracle(pt_tokenizer *tok, const char *rel, const qa_feature_opts *o,
                    double *em, int64_t *n_windows) {
-  pt_squad_set set;
-  ck_assert_int_eq(pt_read_squad(fixture(rel), NULL, &set), PT_OK);
+  squad_set set;
+  ck_assert_int_eq(read_squad(fixture(rel), NULL, &set), PT_OK);
   char **answers = calloc((size_t)set.n, sizeof *answers);
   *n_windows = 0;
   for (int64_t i = 0; i < set.n; i++) {
-    pt_qa_features fs = {0};
-    ck_assert_int_eq(pt_qa_question_features(tok, &set, i, o, &fs), PT_OK);
+    qa_features fs = {0};
+    ck_assert_int_eq(qa_question_features(tok, &set, i, o, &fs), PT_OK);
     *n_windows += fs.n;
-    pt_qa_window *w = calloc((size_t)fs.n, sizeof *w);
+    qa_window *w = calloc((size_t)fs.n, sizeof *w);
     float *logits = calloc((size_t)fs.n * 2 * (size_t)o->max_seq_len, sizeof *logits);
     for (int64_t k = 0; k < fs.n; k++) {
       float *sl = logits + 2 * k * o->max_seq_len, *el = sl + o->max_seq_len;
       sl[fs.f[k].start_pos] += 5;
       el[fs.f[k].end_pos] += 5;
-      w[k] = pt_qa_feature_window(&fs.f[k], sl, el);
+      w[k] = qa_feature_window(&fs.f[k], sl, el);
     }
-    pt_qa_post_opts po = pt_qa_post_opts_default(set.v2);
-    pt_qa_answer a;
-    const pt_squad_paragraph *p = &set.paras[set.qs[i].para];
-    ck_assert_int_eq(pt_qa_best_answer(p->context, p->len, w, fs.n, &po, &a), PT_OK);
+    qa_post_opts po = qa_post_opts_default(set.v2);
+    qa_answer a;
+    const squad_paragraph *p = &set.paras[set.qs[i].para];
+    ck_assert_int_eq(qa_best_answer(p->context, p->len, w, fs.n, &po, &a), PT_OK);
     answers[i] = a.text;
     free(logits);
     free(w);
-    pt_qa_features_free(&fs);
+    qa_features_free(&fs);
   }
-  pt_squad_scores sc;
-  ck_assert_int_eq(pt_squad_evaluate(&set, (const char *const *)answers, NULL, 1.0, &sc), PT_OK);
+  squad_scores sc;
+  ck_assert_int_eq(squad_evaluate(&set, (const char *const *)answers, NULL, 1.0, &sc), PT_OK);
   *em = sc.exact;
-  pt_squad_predictions_free(answers, set.n);
-  pt_squad_set_free(&set);
+  squad_predictions_free(answers, set.n);
+  squad_set_free(&set);
 }
 
 START_TEST(windows_to_answers) {
   pt_tokenizer *tok = load_vocab("bert-base-uncased");
-  pt_qa_feature_opts o = pt_qa_feature_opts_default();
+  qa_feature_opts o = qa_feature_opts_default();
   double em;
   int64_t nw;
   oracle(tok, "squad/dev-v1.1.excerpt.json", &o, &em, &nw);
   ck_assert_int_eq(nw, 40);
   ck_assert_double_eq_tol(em, 100.0 * 39 / 40, 1e-9);
-  o = (pt_qa_feature_opts){.max_seq_len = 96, .doc_stride = 32, .pad_to_max_length = true};
+  o = (qa_feature_opts){.max_seq_len = 96, .doc_stride = 32, .pad_to_max_length = true};
   oracle(tok, "squad/dev-v1.1.excerpt.json", &o, &em, &nw);
   ck_assert_int_gt(nw, 40);
   ck_assert_double_eq_tol(em, 100.0 * 39 / 40, 1e-9);
@@ -741,13 +741,13 @@ END_TEST
 
 START_TEST(windows_roberta) {
   pt_tokenizer *tok = load_vocab("roberta-base");
-  pt_squad_set set;
-  ck_assert_int_eq(pt_read_squad(fixture("squad/dev-v2.0.excerpt.json"), NULL, &set), PT_OK);
-  pt_qa_feature_opts o = pt_qa_feature_opts_default();
-  pt_qa_features fs = {0};
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, 0, &o, &fs), PT_OK);
+  squad_set set;
+  ck_assert_int_eq(read_squad(fixture("squad/dev-v2.0.excerpt.json"), NULL, &set), PT_OK);
+  qa_feature_opts o = qa_feature_opts_default();
+  qa_features fs = {0};
+  ck_assert_int_eq(qa_question_features(tok, &set, 0, &o, &fs), PT_OK);
   ck_assert_int_eq(fs.n, 1);
-  const pt_qa_feature *f = &fs.f[0];
+  const qa_feature *f = &fs.f[0];
   /* <s> q </s></s> context </s> <pad>..., token types all 0 */
   int64_t bos = pt_tokenizer_cls_id(tok), eos = pt_tokenizer_sep_id(tok);
   ck_assert_int_eq(f->ids[0], bos);
@@ -757,32 +757,32 @@ START_TEST(windows_roberta) {
   ck_assert_int_eq(f->ids[f->ctx_last + 2], pt_tokenizer_pad_id(tok));
   for (int64_t i = 0; i < f->n; i++) ck_assert_int_eq(f->type_ids[i], 0);
   /* "In what country is Normandy located?" -> "France" */
-  const pt_squad_question *q = &set.qs[0];
+  const squad_question *q = &set.qs[0];
   ck_assert_str_eq(q->answers[0].text, "France");
   ck_assert_int_eq(f->start_pos, f->end_pos);
   ck_assert_int_eq(f->offsets[2 * f->start_pos], q->answers[0].start);
   /* logits peaking on the target span give back the gold answer */
   float *sl = calloc((size_t)f->n, sizeof *sl), *el = calloc((size_t)f->n, sizeof *el);
   sl[f->start_pos] = el[f->end_pos] = 5;
-  pt_qa_window win = pt_qa_feature_window(f, sl, el);
-  pt_qa_post_opts po = pt_qa_post_opts_default(true);
-  pt_qa_answer ans;
-  const pt_squad_paragraph *p = &set.paras[q->para];
-  ck_assert_int_eq(pt_qa_best_answer(p->context, p->len, &win, 1, &po, &ans), PT_OK);
+  qa_window win = qa_feature_window(f, sl, el);
+  qa_post_opts po = qa_post_opts_default(true);
+  qa_answer ans;
+  const squad_paragraph *p = &set.paras[q->para];
+  ck_assert_int_eq(qa_best_answer(p->context, p->len, &win, 1, &po, &ans), PT_OK);
   ck_assert_str_eq(ans.text, "France");
-  pt_qa_answer_free(&ans);
+  qa_answer_free(&ans);
   free(sl);
   free(el);
   /* an unanswerable question targets position 0 */
   int64_t imp = -1;
   for (int64_t i = 0; i < set.n && imp < 0; i++)
     if (set.qs[i].is_impossible) imp = i;
-  ck_assert_int_eq(pt_qa_question_features(tok, &set, imp, &o, &fs), PT_OK);
+  ck_assert_int_eq(qa_question_features(tok, &set, imp, &o, &fs), PT_OK);
   ck_assert_int_eq(fs.n, 2);
   ck_assert_int_eq(fs.f[1].start_pos, 0);
   ck_assert_int_eq(fs.f[1].end_pos, 0);
-  pt_qa_features_free(&fs);
-  pt_squad_set_free(&set);
+  qa_features_free(&fs);
+  squad_set_free(&set);
   pt_tokenizer_free(tok);
 }
 END_TEST

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apps/commands.h"
-#include "apps/train.h"
+#include "apps/cmd/commands.h"
+#include "apps/train/train.h"
 #include "autograd/pt_autograd.h"
 #include "models/pt_adapter.h"
 #include "models/pt_hf.h"
@@ -160,7 +160,7 @@ START_TEST(test_ner_train_eval_predict) {
                         "4", "--max-seq-len", "64", "--log-every", "1", "--quiet", NULL};
   char tcap[400];
   snprintf(tcap, sizeof tcap, "%s/train.json", root);
-  ck_assert_msg(run(pt_cmd_train, tcap, args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, tcap, args) == 0, "%s", pt_error_message());
   /* stdout: one JSON line with the run's result and the best dev metrics */
   json_t *tj = read_json_line(tcap);
   ck_assert_str_eq(json_string_value(json_object_get(tj, "task")), "ner");
@@ -208,7 +208,7 @@ START_TEST(test_ner_train_eval_predict) {
   snprintf(cap, sizeof cap, "%s/eval.json", root);
   const char *eargs[] = {"eval", "--task", "ner", "--model", model, "--adapter", last,
                          "--data", train, "--max-seq-len", "64", NULL};
-  ck_assert_int_eq(run(pt_cmd_eval, cap, eargs), 0);
+  ck_assert_int_eq(run(cmd_eval, cap, eargs), 0);
   json_t *j = read_json_line(cap);
   ck_assert_str_eq(json_string_value(json_object_get(j, "task")), "ner");
   double f1 = json_real_value(json_object_get(j, "f1"));
@@ -219,7 +219,7 @@ START_TEST(test_ner_train_eval_predict) {
   char best[500];
   snprintf(best, sizeof best, "%s/best", out);
   eargs[6] = best;
-  ck_assert_int_eq(run(pt_cmd_eval, cap, eargs), 0);
+  ck_assert_int_eq(run(cmd_eval, cap, eargs), 0);
   j = read_json_line(cap);
   ck_assert_msg(fabs(json_number_value(json_object_get(j, "f1")) - best_dev) < 1e-8,
                 "best adapter scores %g, summary says %g",
@@ -228,7 +228,7 @@ START_TEST(test_ner_train_eval_predict) {
   snprintf(pred, sizeof pred, "%s/ner.pred.conll", root);
   const char *pargs[] = {"predict", "--task", "ner", "--model", model, "--adapter", last,
                          "--data", train, "--output", pred, "--max-seq-len", "64", NULL};
-  ck_assert_int_eq(run(pt_cmd_predict, NULL, pargs), 0);
+  ck_assert_int_eq(run(cmd_predict, NULL, pargs), 0);
   /* Each word line gains one column; -DOCSTART- and blank lines do not. */
   FILE *in = fopen(train, "r"), *po = fopen(pred, "r");
   ck_assert(in && po);
@@ -252,7 +252,7 @@ START_TEST(test_ner_train_eval_predict) {
   /* inspect with the adapter */
   snprintf(cap, sizeof cap, "%s/inspect.txt", root);
   const char *iargs[] = {"inspect", "--model", model, "--adapter", last, NULL};
-  ck_assert_int_eq(run(pt_cmd_inspect, cap, iargs), 0);
+  ck_assert_int_eq(run(cmd_inspect, cap, iargs), 0);
   f = fopen(cap, "r");
   bool found = false;
   while (fgets(line, sizeof line, f)) found |= strstr(line, "trainable: ") != NULL;
@@ -277,21 +277,21 @@ static json_t *train_eval_predict(const char *task, const char *train_file, cons
   for (int i = 0; extra[i]; i++) args[n++] = extra[i];
   if (train_only) args[n++] = "--method", args[n++] = train_only;
   args[n] = NULL;
-  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s train: %s", task, pt_error_message());
+  ck_assert_msg(run(cmd_train, NULL, args) == 0, "%s train: %s", task, pt_error_message());
   ck_assert(exists(out, "best/adapter_model.safetensors"));
   snprintf(cap, sizeof cap, "%s/%s.eval.json", root, out_name);
   const char *eargs[40] = {"eval", "--task", task, "--model", model, "--adapter", last, "--data", dev};
   n = 9;
   for (int i = 0; extra[i]; i++) eargs[n++] = extra[i];
   eargs[n] = NULL;
-  ck_assert_msg(run(pt_cmd_eval, cap, eargs) == 0, "%s eval: %s", task, pt_error_message());
+  ck_assert_msg(run(cmd_eval, cap, eargs) == 0, "%s eval: %s", task, pt_error_message());
   snprintf(pred, sizeof pred, "%s/%s.pred", root, out_name);
   const char *pargs[40] = {"predict", "--task", task, "--model", model, "--adapter",
                            last, "--data", dev, "--output", pred};
   n = 11;
   for (int i = 0; extra[i]; i++) pargs[n++] = extra[i];
   pargs[n] = NULL;
-  ck_assert_msg(run(pt_cmd_predict, NULL, pargs) == 0, "%s predict: %s", task, pt_error_message());
+  ck_assert_msg(run(cmd_predict, NULL, pargs) == 0, "%s predict: %s", task, pt_error_message());
   ck_assert(access(pred, F_OK) == 0);
   return read_json_line(cap);
 }
@@ -364,11 +364,11 @@ static const char *const conll_labels[] = {"O", "B-PER", "I-PER", "B-ORG", "I-OR
                                            "B-LOC", "I-LOC", "B-MISC", "I-MISC"};
 
 /* The first n sentences of `file`, encoded and batched by hand. */
-static void hand_batch(const char *file, int64_t n, pt_tokenizer *tok, pt_batch *b,
-                       pt_label_map *map) {
-  pt_sentence_set set = {0};
-  ck_assert_int_eq(pt_read_ner(file, NULL, &set), PT_OK);
-  ck_assert_int_eq(pt_sentences_map_labels(&set, map, false), PT_OK);
+static void hand_batch(const char *file, int64_t n, pt_tokenizer *tok, task_batch *b,
+                       label_map *map) {
+  sentence_set set = {0};
+  ck_assert_int_eq(read_ner(file, NULL, &set), PT_OK);
+  ck_assert_int_eq(sentences_map_labels(&set, map, false), PT_OK);
   int64_t S = 0;
   pt_encoding enc[8];
   for (int64_t i = 0; i < n; i++) {
@@ -394,7 +394,7 @@ static void hand_batch(const char *file, int64_t n, pt_tokenizer *tok, pt_batch 
     pt_encoding_free(&enc[i]);
   }
   b->b = (pt_ptv2_batch){b->ids, b->mask, b->types, b->labels, NULL, NULL};
-  pt_sentence_set_free(&set);
+  sentence_set_free(&set);
 }
 
 static void exact_case(const char *file, int64_t n, bool adamw) {
@@ -412,18 +412,18 @@ static void exact_case(const char *file, int64_t n, bool adamw) {
                         "--dropout", "0", "--no-shuffle", "--optimizer", "adamw", "--lr", "0.01",
                         "--weight-decay", "0.01", "--max-steps", "3", "--batch-size", bs,
                         "--init-adapter", adapter, "--max-seq-len", "64", "--quiet", NULL};
-  ck_assert_msg(run(pt_cmd_train, NULL, adamw ? adam : sgd) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, NULL, adamw ? adam : sgd) == 0, "%s", pt_error_message());
   /* By hand: the model API on the same batch. */
   pt_ptv2_model m;
   pt_adapter_config ac;
   ck_assert_int_eq(pt_adapter_load_model(&m, model, adapter, &ac), PT_OK);
-  pt_label_map map;
-  pt_label_map_init(&map);
-  ck_assert_int_eq(pt_label_map_set(&map, (const char *const *)ac.id2label, ac.nlabels), PT_OK);
+  label_map map;
+  label_map_init(&map);
+  ck_assert_int_eq(label_map_set(&map, (const char *const *)ac.id2label, ac.nlabels), PT_OK);
   pt_adapter_config_free(&ac);
   pt_tokenizer *tok = pt_tokenizer_load(model);
   ck_assert_ptr_nonnull(tok);
-  pt_batch b;
+  task_batch b;
   hand_batch(file, n, tok, &b, &map);
   pt_optim *o;
   if (adamw) {
@@ -461,10 +461,10 @@ static void exact_case(const char *file, int64_t n, bool adamw) {
   ck_assert(memcmp(pt_data(before), pt_data(after), (size_t)pt_numel(before) * 4) != 0);
   pt_tensor_free(before);
   pt_safetensors_close(fa);
-  pt_batch_free(&b);
+  task_batch_free(&b);
   pt_optim_free(o);
   pt_tokenizer_free(tok);
-  pt_label_map_free(&map);
+  label_map_free(&map);
   pt_ptv2_model_free(&m);
 }
 
@@ -489,10 +489,10 @@ START_TEST(test_exact_adamw) {
   }
   fclose(in);
   fclose(o);
-  pt_sentence_set set = {0};
-  ck_assert_int_eq(pt_read_ner(f, NULL, &set), PT_OK);
+  sentence_set set = {0};
+  ck_assert_int_eq(read_ner(f, NULL, &set), PT_OK);
   int64_t n = set.n;
-  pt_sentence_set_free(&set);
+  sentence_set_free(&set);
   ck_assert_int_ge(n, 2);
   exact_case(f, n, true);
 }
@@ -512,7 +512,7 @@ static void train_args(const char *out, const char *train, const char *extra1, c
     const char *more[] = {"--max-steps", "12", "--save-every", "1", "--threads", "1", extra2, NULL};
     for (int i = 0; i < 8; i++) args[25 + i] = more[i];
   }
-  *rc = run(pt_cmd_train, NULL, args);
+  *rc = run(cmd_train, NULL, args);
 }
 
 static int count_step_lines(const char *dir) {
@@ -567,7 +567,7 @@ START_TEST(test_determinism_and_resume) {
   snprintf(d, sizeof d, "%s/d", root);
   const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", d,
                         "--max-steps", "1", "--seed", "6", "--quiet", NULL};
-  ck_assert_int_eq(run(pt_cmd_train, NULL, args), 0);
+  ck_assert_int_eq(run(cmd_train, NULL, args), 0);
 }
 END_TEST
 
@@ -625,11 +625,11 @@ START_TEST(test_random_backbone) {
   snprintf(out, sizeof out, "%s/random", root);
   const char *no[] = {"train", "--task", "ner", "--model", dir, "--train", train, "--out", out,
                       "--max-steps", "2", "--quiet", NULL};
-  ck_assert_int_ne(run(pt_cmd_train, "/dev/null", no), 0);
+  ck_assert_int_ne(run(cmd_train, "/dev/null", no), 0);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "config_only"));
   const char *yes[] = {"train", "--task", "ner", "--model", dir, "--train", train, "--out", out,
                        "--max-steps", "2", "--random-backbone", "--quiet", NULL};
-  ck_assert_msg(run(pt_cmd_train, "/dev/null", yes) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, "/dev/null", yes) == 0, "%s", pt_error_message());
   ck_assert(exists(out, "last/adapter_model.safetensors"));
 }
 END_TEST
@@ -708,7 +708,7 @@ START_TEST(test_nonfinite_loss) {
                         "--max-steps", "4", "--batch-size", "2", "--no-shuffle", "--pre-seq-len",
                         "4", "--max-seq-len", "16", "--save-every", "1", "--seed", "3", "--quiet",
                         NULL, NULL, NULL, NULL, NULL, NULL};
-  ck_assert_int_ne(run(pt_cmd_train, "/dev/null", args), 0);
+  ck_assert_int_ne(run(cmd_train, "/dev/null", args), 0);
   const char *msg = pt_error_message();
   ck_assert_msg(strstr(msg, "train: step 2: the loss is NaN; the adapter was not updated") != NULL,
                 "%s", msg);
@@ -726,7 +726,7 @@ START_TEST(test_nonfinite_loss) {
   args[8] = skip;
   args[23] = "--on-nonfinite";
   args[24] = "skip";
-  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
   ck_assert(exists(skip, "last/adapter_model.safetensors"));
   ck_assert(metrics_has(skip, "{\"step\": 2, \"epoch\": 0, \"loss\": null"));
   ck_assert(metrics_has(skip, "\"skipped\": true"));
@@ -738,7 +738,7 @@ START_TEST(test_nonfinite_loss) {
   /* the stopped run resumed from its checkpoint with skip: the same adapter */
   args[8] = stop;
   args[25] = "--resume";
-  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
   char ls[500], lk[500];
   snprintf(ls, sizeof ls, "%s/last", stop);
   snprintf(lk, sizeof lk, "%s/last", skip);
@@ -749,16 +749,16 @@ START_TEST(test_nonfinite_loss) {
   args[8] = skip2;
   args[25] = "--stop-after";
   args[26] = "3";
-  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
   args[25] = "--resume";
   args[26] = NULL;
-  ck_assert_msg(run(pt_cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
   ck_assert(metrics_has(skip2, "\"skipped_steps\": 1}"));
   snprintf(l2, sizeof l2, "%s/last", skip2);
   same_adapter(l2, lk);
   /* a bad value */
   args[24] = "maybe";
-  ck_assert_int_ne(run(pt_cmd_train, "/dev/null", args), 0);
+  ck_assert_int_ne(run(cmd_train, "/dev/null", args), 0);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "--on-nonfinite"));
 }
 END_TEST
@@ -800,7 +800,7 @@ START_TEST(test_full_disk_checkpoint) {
                         "--prefix-projection", "--prefix-hidden-size", "8", "--max-seq-len", "64",
                         "--save-every", "1", "--seed", "5", "--threads", "1", "--quiet",
                         "--stop-after", "3", NULL};
-  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, NULL, args) == 0, "%s", pt_error_message());
   long adapter = file_size(la, "adapter_model.safetensors");
   long optim = file_size(k, "ckpt-3/optimizer.safetensors");
   ck_assert_int_gt(optim, adapter + 2048);
@@ -820,7 +820,7 @@ START_TEST(test_full_disk_checkpoint) {
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit rl = {(rlim_t)limit, (rlim_t)limit};
     if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(121);
-    _exit(run(pt_cmd_train, NULL, args));
+    _exit(run(cmd_train, NULL, args));
   }
   int status;
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -850,7 +850,7 @@ START_TEST(test_full_disk_checkpoint) {
   ck_assert_str_eq(json_string_value(json_object_get(cj, "dir")), "ckpt-3");
   json_decref(cj);
   /* the previous checkpoint loads: resuming without the limit finishes */
-  ck_assert_msg(run(pt_cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cmd_train, NULL, args) == 0, "%s", pt_error_message());
   same_adapter(la, lk);
   ck_assert(!has_temp_file(k));
 }
@@ -895,70 +895,70 @@ START_TEST(test_errors) {
   char train[4400], out[400], adapter[400], bad[400];
   path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
   snprintf(out, sizeof out, "%s/err", root);
-  pt_run_args a;
+  run_args a;
   /* missing model directory */
   const char *m1[] = {"train", "--task", "ner", "--model", "/nonexistent/model", "--train", train,
                       "--out", out, NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 9, (char **)m1, &a), PT_OK);
-  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 9, (char **)m1, &a), PT_OK);
+  ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent/model"));
   ck_assert_ptr_null(strchr(pt_error_message(), '\n'));
-  ck_assert_int_ne(run(pt_cmd_train, NULL, m1), 0);
+  ck_assert_int_ne(run(cmd_train, NULL, m1), 0);
   /* missing train file */
   const char *m2[] = {"train", "--task", "ner", "--model", model, "--train", "/nonexistent.conll",
                       "--out", out, NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 9, (char **)m2, &a), PT_OK);
-  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 9, (char **)m2, &a), PT_OK);
+  ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent.conll"));
   /* prefix + max-seq-len over max_position_embeddings (512) */
   const char *m3[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                       "--pre-seq-len", "16", "--max-seq-len", "500", NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 13, (char **)m3, &a), PT_OK);
-  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 13, (char **)m3, &a), PT_OK);
+  ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "max_position_embeddings"));
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "config.json"));
   /* ... while the default length shrinks to fit (512 - 400 = 112 tokens) */
   const char *m3b[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                        "--pre-seq-len", "400", "--max-steps", "1", "--quiet", NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 14, (char **)m3b, &a), PT_OK);
-  ck_assert_msg(pt_train_run(&a) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 14, (char **)m3b, &a), PT_OK);
+  ck_assert_msg(train_run(&a) == PT_OK, "%s", pt_error_message());
   /* a tag the adapter does not know */
   snprintf(adapter, sizeof adapter, "%s/small", root);
   const char *few[] = {"O", "B-PER", "I-PER"};
   make_ner_adapter(adapter, few, 3);
   const char *m4[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                       "--init-adapter", adapter, NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m4, &a), PT_OK);
-  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 11, (char **)m4, &a), PT_OK);
+  ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "eng.train.excerpt"));
   const char *e4[] = {"eval", "--task", "ner", "--model", model, "--adapter", adapter, "--data",
                       train, NULL};
-  ck_assert_int_ne(run(pt_cmd_eval, NULL, e4), 0);
+  ck_assert_int_ne(run(cmd_eval, NULL, e4), 0);
   /* wrong task for the adapter */
   const char *e5[] = {"eval", "--task", "cls", "--model", model, "--adapter", adapter, "--data",
                       train, "--preset", "rte", NULL};
-  ck_assert_int_ne(run(pt_cmd_eval, NULL, e5), 0);
+  ck_assert_int_ne(run(cmd_eval, NULL, e5), 0);
   /* a malformed data file: file:line */
   snprintf(bad, sizeof bad, "%s/bad.jsonl", root);
   write_text(bad, "{\"premise\": \"x\", \"hypothesis\": \"y\", \"label\": \"entailment\", \"idx\": 0}\n"
                   "{not json\n");
   const char *m6[] = {"train", "--task", "cls", "--model", model, "--train", bad, "--out", out,
                       "--preset", "rte", NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m6, &a), PT_OK);
-  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 11, (char **)m6, &a), PT_OK);
+  ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "bad.jsonl:2"));
   /* a label outside the preset's set (CB data read as RTE) */
   char cb[4400];
   path(cb, sizeof cb, fx, "superglue/CB.val.excerpt.jsonl");
   const char *m7[] = {"train", "--task", "cls", "--model", model, "--train", cb, "--out", out,
                       "--preset", "rte", NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 11, (char **)m7, &a), PT_OK);
-  ck_assert_int_ne(pt_train_run(&a), PT_OK);
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 11, (char **)m7, &a), PT_OK);
+  ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "CB.val.excerpt.jsonl:"));
   /* --hparams: THUDM's settings, overridden by explicit options */
   const char *hp[] = {"train", "--lr", "0.5", "--task", "ner", "--model", model, "--train", train,
                       "--out", out, "--hparams", "conll04", NULL};
-  ck_assert_int_eq(pt_run_args_parse(PT_CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
   ck_assert_int_eq(a.batch_size, 32);
   ck_assert_int_eq(a.pre_seq_len, 128);
   ck_assert_int_eq(a.epochs, 40);
@@ -966,24 +966,24 @@ START_TEST(test_errors) {
   ck_assert(a.dropout == 0.2 && a.dropout_hidden_only);
   ck_assert_int_eq(a.schedule, PT_SCHED_EXPONENTIAL);
   hp[12] = "imdb";
-  ck_assert_int_ne(pt_run_args_parse(PT_CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
+  ck_assert_int_ne(run_args_parse(CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "imdb"));
   /* option errors */
   const char *o1[] = {"train", "--task", "pos", NULL};
-  ck_assert_int_ne(pt_run_args_parse(PT_CMD_TRAIN, 3, (char **)o1, &a), PT_OK);
+  ck_assert_int_ne(run_args_parse(CMD_TRAIN, 3, (char **)o1, &a), PT_OK);
   const char *o2[] = {"eval", "--lr", "0.1", NULL};
-  ck_assert_int_ne(pt_run_args_parse(PT_CMD_EVAL, 3, (char **)o2, &a), PT_OK);
+  ck_assert_int_ne(run_args_parse(CMD_EVAL, 3, (char **)o2, &a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "--lr"));
   const char *o3[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                       "--batch-size", "x", NULL};
-  ck_assert_int_ne(run(pt_cmd_train, NULL, o3), 0);
+  ck_assert_int_ne(run(cmd_train, NULL, o3), 0);
   /* resume without a checkpoint */
   const char *o4[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out",
                       "/nonexistent/out", "--resume", NULL};
-  ck_assert_int_ne(run(pt_cmd_train, NULL, o4), 0);
+  ck_assert_int_ne(run(cmd_train, NULL, o4), 0);
   /* help exits 0 */
   const char *h[] = {"train", "--help", NULL};
-  ck_assert_int_eq(run(pt_cmd_train, "/dev/null", h), 0);
+  ck_assert_int_eq(run(cmd_train, "/dev/null", h), 0);
 }
 END_TEST
 

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the SQuAD reader (apps/squad.h) and what runs on its
+/* libFuzzer harness: the SQuAD reader (apps/tasks/qa/squad.h) and what runs on its
  * output — the official evaluator with the first gold answers as
  * predictions, the predictions and na_prob file readers, and the sliding
  * windows of the first questions with bert-base-uncased and roberta-base.
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "apps/squad.h"
+#include "apps/tasks/qa/squad.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #ifndef PT_FUZZ_VOCAB_DIR
@@ -43,15 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_split(data + 1, size - 1, SEP, &sq, &nsq, &rest, &nrest);
   if (rest) fuzz_split(rest, nrest, SEP, &preds, &npreds, &scores, &nscores);
   const char *path = fuzz_write("dev.json", sq, nsq);
-  pt_read_opts opts = {.labels_optional = mode & 1};
-  pt_squad_set set = {0};
-  if (pt_read_squad(path, &opts, &set) != PT_OK) {
-    pt_squad_set_free(&set);
+  read_opts opts = {.labels_optional = mode & 1};
+  squad_set set = {0};
+  if (read_squad(path, &opts, &set) != PT_OK) {
+    squad_set_free(&set);
     pt_error_clear();
     return 0;
   }
   for (int64_t p = 0; p < set.n_paras; p++) {
-    const pt_squad_paragraph *pg = &set.paras[p];
+    const squad_paragraph *pg = &set.paras[p];
     if (pg->char_to_byte[pg->n_chars] != (int32_t)pg->len) abort();
   }
   /* The evaluator, with each question's first answer (or "") predicted. */
@@ -62,42 +62,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       pred[i] = set.qs[i].n_answers ? set.qs[i].answers[0].text : "";
       na[i] = (double)(i % 3) / 2.0;
     }
-    pt_squad_scores sc;
-    if (pt_squad_evaluate(&set, pred, (mode & 2) ? na : NULL, 1.0, &sc) == PT_OK)
-      free(pt_squad_scores_json(&sc, set.v2));
+    squad_scores sc;
+    if (squad_evaluate(&set, pred, (mode & 2) ? na : NULL, 1.0, &sc) == PT_OK)
+      free(squad_scores_json(&sc, set.v2));
   }
   free(pred);
   free(na);
   if (preds) {
     char **pr = NULL;
     int64_t found = 0;
-    if (pt_read_squad_predictions(fuzz_write("predictions.json", preds, npreds), &set, &pr,
+    if (read_squad_predictions(fuzz_write("predictions.json", preds, npreds), &set, &pr,
                                   &found) == PT_OK)
-      pt_squad_predictions_free(pr, set.n);
+      squad_predictions_free(pr, set.n);
   }
   if (scores) {
     double *s = NULL;
-    if (pt_read_squad_scores(fuzz_write("na_prob.json", scores, nscores), &set, &s) == PT_OK)
+    if (read_squad_scores(fuzz_write("na_prob.json", scores, nscores), &set, &s) == PT_OK)
       free(s);
   }
   /* Windows of the first questions, small so contexts need several. */
-  pt_qa_feature_opts fo = {.max_seq_len = 24 + (mode >> 3 & 7) * 8,
+  qa_feature_opts fo = {.max_seq_len = 24 + (mode >> 3 & 7) * 8,
                            .doc_stride = 4 + (mode >> 6) * 4,
                            .pad_to_max_length = mode & 4};
   const pt_tokenizer *tok = toks[(mode >> 2) & 1];
-  pt_qa_features fs = {0};
+  qa_features fs = {0};
   for (int64_t i = 0; i < set.n && i < 4; i++)
-    (void)pt_qa_question_features(tok, &set, i, &fo, &fs);
+    (void)qa_question_features(tok, &set, i, &fo, &fs);
   for (int64_t k = 0; k < fs.n; k++) {
-    const pt_qa_feature *f = &fs.f[k];
-    const pt_squad_paragraph *pg = &set.paras[set.qs[f->question].para];
+    const qa_feature *f = &fs.f[k];
+    const squad_paragraph *pg = &set.paras[set.qs[f->question].para];
     for (int64_t t = 0; t < f->n; t++)
       if (f->offsets[2 * t] > f->offsets[2 * t + 1] || f->offsets[2 * t + 1] > pg->n_chars) abort();
     if (f->start_pos < 0 || f->start_pos >= f->n || f->end_pos < 0 || f->end_pos >= f->n) abort();
   }
-  pt_qa_features_free(&fs);
-  pt_squad_set_free(&set);
-  pt_squad_set_free(&set);
+  qa_features_free(&fs);
+  squad_set_free(&set);
+  squad_set_free(&set);
   pt_error_clear();
   return 0;
 }

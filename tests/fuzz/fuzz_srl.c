@@ -1,19 +1,19 @@
-/* libFuzzer harness: the SRL JSON Lines reader of apps/task_data.h, then
+/* libFuzzer harness: the SRL JSON Lines reader of apps/tasks/data.h, then
  * label mapping. The first input byte picks the options. */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apps/task_data.h"
+#include "apps/tasks/data.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   const char *path = fuzz_write("train.jsonl", data + 1, size - 1);
-  pt_read_opts opts = {.labels_optional = (data[0] & 1) != 0};
-  pt_srl_set set = {0};
-  if (pt_read_srl(path, &opts, &set) == PT_OK) {
+  read_opts opts = {.labels_optional = (data[0] & 1) != 0};
+  srl_set set = {0};
+  if (read_srl(path, &opts, &set) == PT_OK) {
     for (int64_t i = 0; i < set.n; i++) {
-      const pt_srl_example *e = &set.ex[i];
+      const srl_example *e = &set.ex[i];
       int64_t marked = 0;
       for (int64_t j = 0; j < e->s.n; j++) {
         (void)strlen(e->s.words[j]);
@@ -23,13 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (e->pred_index >= 0 && (e->pred_index >= e->s.n || e->pred_word != e->s.words[e->pred_index]))
         abort();
     }
-    pt_label_map map;
-    pt_label_map_init(&map);
-    (void)pt_srl_map_labels(&set, &map, true);
-    pt_label_map_free(&map);
+    label_map map;
+    label_map_init(&map);
+    (void)srl_map_labels(&set, &map, true);
+    label_map_free(&map);
   }
-  pt_srl_set_free(&set);
-  pt_srl_set_free(&set);
+  srl_set_free(&set);
+  srl_set_free(&set);
   pt_error_clear();
   return 0;
 }

@@ -1,0 +1,183 @@
+/* Entity-level precision/recall/F1 with seqeval's default-mode semantics
+ * (seqeval.metrics.sequence_labeling: get_entities, end_of_chunk,
+ * start_of_chunk, precision_recall_fscore_support), and SRL span F1 on top. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apps/metrics/metrics.h"
+
+typedef struct {
+  const char *type; /* points into a tag string (or "_") */
+  int64_t begin, end; /* global offsets in the joined sequence, inclusive */
+  int gold;         /* 1 gold, 0 predicted */
+} span;
+
+typedef struct {
+  span *v;
+  int64_t n, cap;
+} span_list;
+
+static int push(span_list *l, span s) {
+  if (l->n == l->cap) {
+    int64_t cap = l->cap ? 2 * l->cap : 256;
+    span *v = realloc(l->v, (size_t)cap * sizeof *v);
+    if (!v) return -1;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = s;
+  return 0;
+}
+
+/* seqeval: type_ = chunk[1:].split('-', maxsplit=1)[-1] or '_' */
+static const char *tag_type(const char *t) {
+  const char *rest = t[0] ? t + 1 : t;
+  const char *dash = strchr(rest, '-');
+  const char *type = dash ? dash + 1 : rest;
+  return type[0] ? type : "_";
+}
+
+static int end_of_chunk(char pt, char t, const char *ptype, const char *type) {
+  if (pt == 'E' || pt == 'S') return 1;
+  if ((pt == 'B' || pt == 'I') && (t == 'B' || t == 'S' || t == 'O')) return 1;
+  return pt != 'O' && pt != '.' && strcmp(ptype, type) != 0;
+}
+
+static int start_of_chunk(char pt, char t, const char *ptype, const char *type) {
+  if (t == 'B' || t == 'S') return 1;
+  if ((pt == 'E' || pt == 'S' || pt == 'O') && (t == 'E' || t == 'I')) return 1;
+  return t != 'O' && t != '.' && strcmp(ptype, type) != 0;
+}
+
+/* get_entities over seqs joined with an "O" after each (as seqeval flattens a
+ * list of lists), appending the spans to l. */
+static bool excluded(const char *type, const char *const *exclude) {
+  for (; exclude && *exclude; exclude++)
+    if (strcmp(type, *exclude) == 0) return true;
+  return false;
+}
+
+static pt_status get_entities(char **const *seqs, const int64_t *lens, int64_t n, int gold,
+                              const char *const *exclude, span_list *l) {
+  char pt = 'O';
+  const char *ptype = "";
+  int64_t begin = 0, pos = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (lens[i] < 0) return pt_error(PT_ERR_ARG, "seqeval: sentence %lld has a negative length", (long long)i);
+    for (int64_t j = 0; j <= lens[i]; j++, pos++) {
+      const char *tag = j < lens[i] ? seqs[i][j] : "O"; /* the separator */
+      if (!tag || !tag[0])
+        return pt_error(PT_ERR_ARG, "seqeval: %s sentence %lld has an empty tag at %lld",
+                        gold ? "gold" : "predicted", (long long)i, (long long)j);
+      char t = tag[0];
+      const char *type = tag_type(tag);
+      if (end_of_chunk(pt, t, ptype, type) && !excluded(ptype, exclude))
+        if (push(l, (span){ptype, begin, pos - 1, gold}))
+          return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
+      if (start_of_chunk(pt, t, ptype, type)) begin = pos;
+      pt = t;
+      ptype = type;
+    }
+  }
+  return PT_OK;
+}
+
+static int cmp_span(const void *a, const void *b) {
+  const span *x = a, *y = b;
+  int c = strcmp(x->type, y->type);
+  if (c) return c;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+  if (x->end != y->end) return x->end < y->end ? -1 : 1;
+  return x->gold - y->gold;
+}
+
+static void finish(span_score *s) {
+  s->precision = s->n_pred ? (double)s->tp / (double)s->n_pred : 0.0;
+  s->recall = s->n_true ? (double)s->tp / (double)s->n_true : 0.0;
+  double d = s->precision + s->recall;
+  s->f1 = d > 0 ? 2.0 * s->precision * s->recall / d : 0.0;
+}
+
+void span_scores_free(span_scores *s) {
+  for (int64_t i = 0; i < s->n_types; i++) free(s->types[i].type);
+  free(s->types);
+  memset(s, 0, sizeof *s);
+}
+
+pt_status seqeval_excluding(char **const *gold, char **const *pred, const int64_t *lens,
+                               int64_t n, const char *const *exclude, span_scores *out) {
+  memset(out, 0, sizeof *out);
+  span_list l = {0};
+  pt_status st = get_entities(gold, lens, n, 1, exclude, &l);
+  if (st == PT_OK) st = get_entities(pred, lens, n, 0, exclude, &l);
+  if (st != PT_OK) {
+    free(l.v);
+    return st;
+  }
+  int64_t tokens = 0, equal = 0;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < lens[i]; j++, tokens++) equal += strcmp(gold[i][j], pred[i][j]) == 0;
+  out->token_accuracy = tokens ? (double)equal / (double)tokens : 0.0;
+  if (l.n > 1) qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_span);
+  int64_t n_types = 0;
+  for (int64_t i = 0; i < l.n; i++)
+    if (i == 0 || strcmp(l.v[i].type, l.v[i - 1].type) != 0) n_types++;
+  out->types = calloc((size_t)(n_types ? n_types : 1), sizeof *out->types);
+  if (!out->types) {
+    free(l.v);
+    return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
+  }
+  int64_t k = -1;
+  for (int64_t i = 0; i < l.n; i++) {
+    const span *s = &l.v[i];
+    if (i == 0 || strcmp(s->type, l.v[i - 1].type) != 0) {
+      k++;
+      out->types[k].type = strdup(s->type);
+      out->n_types = k + 1;
+      if (!out->types[k].type) {
+        free(l.v);
+        span_scores_free(out);
+        return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
+      }
+    }
+    span_score *ts = &out->types[k];
+    /* sorted so a predicted span directly precedes the same gold span */
+    if (s->gold) {
+      ts->n_true++;
+      const span *p = i > 0 ? &l.v[i - 1] : NULL;
+      if (p && !p->gold && p->begin == s->begin && p->end == s->end && strcmp(p->type, s->type) == 0)
+        ts->tp++;
+    } else {
+      ts->n_pred++;
+    }
+  }
+  free(l.v);
+  double wsum = 0;
+  for (int64_t t = 0; t < out->n_types; t++) {
+    span_score *ts = &out->types[t];
+    finish(ts);
+    out->micro.tp += ts->tp;
+    out->micro.n_pred += ts->n_pred;
+    out->micro.n_true += ts->n_true;
+    out->macro_precision += ts->precision / (double)out->n_types;
+    out->macro_recall += ts->recall / (double)out->n_types;
+    out->macro_f1 += ts->f1 / (double)out->n_types;
+    out->weighted_precision += ts->precision * (double)ts->n_true;
+    out->weighted_recall += ts->recall * (double)ts->n_true;
+    out->weighted_f1 += ts->f1 * (double)ts->n_true;
+    wsum += (double)ts->n_true;
+  }
+  if (wsum > 0) {
+    out->weighted_precision /= wsum;
+    out->weighted_recall /= wsum;
+    out->weighted_f1 /= wsum;
+  }
+  finish(&out->micro);
+  return PT_OK;
+}
+
+pt_status seqeval(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
+                     span_scores *out) {
+  return seqeval_excluding(gold, pred, lens, n, NULL, out);
+}
