@@ -27,10 +27,11 @@
 
 typedef struct {
   pt_tensor *A, *B; /* borrowed from the model's parameter list */
+  pt_nn_linear_hook hook; /* linked into the layer's chain */
 } lora;
 
 /* y + (α/r)·(x·Aᵀ)·Bᵀ */
-static pt_tensor *lora_hook(pt_tensor *x, pt_tensor *y, void *ctx) {
+static pt_tensor *lora_hook(void *ctx, pt_tensor *x, pt_tensor *y) {
   const lora *l = ctx;
   pt_tensor *xa = pt_linear(x, l->A, NULL);
   pt_tensor *xab = pt_linear(xa, l->B, NULL);
@@ -60,8 +61,8 @@ static pt_status add_lora(pt_ptv2_model *m, pt_nn_linear *lin, lora *l, const ch
   l->B = B;
   pt_tensor_free(A); /* the parameter list keeps them */
   pt_tensor_free(B);
-  lin->hook = lora_hook;
-  lin->hook_ctx = l;
+  l->hook = (pt_nn_linear_hook){.stage = PT_NN_HOOK_OUTPUT, .fn = lora_hook, .ctx = l};
+  pt_nn_linear_hook_add(lin, &l->hook);
   return PT_OK;
 }
 

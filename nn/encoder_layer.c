@@ -27,6 +27,22 @@ pt_status pt_nn_encoder_layer_init(pt_nn_encoder_layer *m, pt_params *ps, const 
   return PT_OK;
 }
 
+pt_status pt_nn_encoder_layer_visit(pt_nn_encoder_layer *m, const char *prefix,
+                                    pt_nn_linear_visit_fn fn, void *ctx) {
+  const struct {
+    pt_nn_linear *lin;
+    const char *name;
+  } linears[] = {{&m->query, "attention.self.query"},   {&m->key, "attention.self.key"},
+                 {&m->value, "attention.self.value"},   {&m->attn_out, "attention.output.dense"},
+                 {&m->intermediate, "intermediate.dense"}, {&m->out, "output.dense"}};
+  char path[512];
+  for (size_t i = 0; i < sizeof linears / sizeof linears[0]; i++) {
+    snprintf(path, sizeof path, "%s.%s", prefix, linears[i].name);
+    PT_TRY(fn(linears[i].lin, path, ctx));
+  }
+  return PT_OK;
+}
+
 /* [B, S, H] projection -> [B, NH, S, HD] view (no copy). */
 static pt_tensor *heads_view(const pt_nn_linear *proj, pt_tensor *h, int64_t NH) {
   int64_t B = h->shape[0], S = h->shape[1], H = h->shape[2];

@@ -25,8 +25,7 @@ pt_status pt_nn_linear_init(pt_nn_linear *m, pt_params *ps, const char *prefix, 
   if (!m->weight) return pt_error_code();
   PT_TRY(pt_init_normal(m->weight, rng, init_std));
   m->bias = NULL;
-  m->hook = NULL;
-  m->hook_ctx = NULL;
+  m->hooks = NULL;
   if (bias) {
     m->bias = new_param(ps, prefix, ".bias", 1, PT_SHAPE(out));
     if (!m->bias) return pt_error_code();
@@ -34,12 +33,46 @@ pt_status pt_nn_linear_init(pt_nn_linear *m, pt_params *ps, const char *prefix, 
   return PT_OK;
 }
 
+void pt_nn_linear_hook_add(pt_nn_linear *m, pt_nn_linear_hook *h) {
+  pt_nn_linear_hook **at = &m->hooks;
+  while (*at) at = &(*at)->next;
+  h->next = NULL;
+  *at = h;
+}
+
+void pt_nn_linear_hook_remove(pt_nn_linear *m, pt_nn_linear_hook *h) {
+  for (pt_nn_linear_hook **at = &m->hooks; *at; at = &(*at)->next)
+    if (*at == h) {
+      *at = h->next;
+      h->next = NULL;
+      return;
+    }
+}
+
+static bool hook_on(const pt_nn_linear_hook *h, pt_nn_hook_stage stage) {
+  return h->stage == stage && (!h->enabled || *h->enabled);
+}
+
+/* Runs the hooks of one stage over `cur` (a reference the caller owns,
+ * consumed); x is the GEMM's input for the output stage. */
+static pt_tensor *run_hooks(const pt_nn_linear *m, pt_nn_hook_stage stage, pt_tensor *x,
+                            pt_tensor *cur) {
+  for (const pt_nn_linear_hook *h = m->hooks; h && cur; h = h->next) {
+    if (!hook_on(h, stage)) continue;
+    pt_tensor *next = stage == PT_NN_HOOK_INPUT ? h->fn(h->ctx, cur, NULL) : h->fn(h->ctx, x, cur);
+    pt_tensor_free(cur);
+    cur = next;
+  }
+  return cur;
+}
+
 pt_tensor *pt_nn_linear_forward(const pt_nn_linear *m, pt_tensor *x) {
-  pt_tensor *y = pt_linear(x, m->weight, m->bias);
-  if (!m->hook || !y) return y;
-  pt_tensor *z = m->hook(x, y, m->hook_ctx);
-  pt_tensor_free(y);
-  return z;
+  if (!m->hooks) return pt_linear(x, m->weight, m->bias);
+  pt_tensor *in = run_hooks(m, PT_NN_HOOK_INPUT, NULL, x ? pt_tensor_ref(x) : NULL);
+  pt_tensor *y = pt_linear(in, m->weight, m->bias);
+  y = run_hooks(m, PT_NN_HOOK_OUTPUT, in, y);
+  pt_tensor_free(in);
+  return y;
 }
 
 pt_status pt_nn_embedding_init(pt_nn_embedding *m, pt_params *ps, const char *prefix, int64_t num,

@@ -21,21 +21,51 @@ typedef struct {
   pt_rng *rng;
 } pt_nn_mode;
 
-/* An extension point for PEFT methods that modify a linear layer (LoRA,
- * IA3, ...): given the layer's input x and its plain output y = x·Wᵀ + b,
- * returns the output to use instead (a new tensor; NULL on failure). */
-typedef pt_tensor *(*pt_nn_linear_hook)(pt_tensor *x, pt_tensor *y, void *ctx);
+/* Linear hooks: the extension point for PEFT methods that change a linear
+ * layer (LoRA, IA³, bottleneck adapters, ...). A hook runs at one of two
+ * stages of y = x·Wᵀ + b:
+ *   PT_NN_HOOK_INPUT   before the GEMM: fn(ctx, x, NULL) returns the input
+ *                      to use instead (IA³'s feed-forward scaling);
+ *   PT_NN_HOOK_OUTPUT  after it: fn(ctx, x, y) returns the output to use
+ *                      instead (LoRA adds (x·Aᵀ)·Bᵀ; x is the input the GEMM
+ *                      saw, i.e. after the input hooks).
+ * Hooks chain, so several methods can touch one layer: the input hooks run
+ * in the order they were added, each on the previous one's result, then the
+ * GEMM, then the output hooks in their order. fn returns a new tensor (NULL
+ * on failure, message set) and must not free its arguments. A hook whose
+ * `enabled` points at false is skipped (one adapter of several sharing a
+ * backbone); NULL means always on.
+ *
+ * Ownership: the hook nodes belong to whoever added them (a PEFT model keeps
+ * its own); the layer only links them and must not outlive them, or they
+ * are removed first with pt_nn_linear_hook_remove. */
+typedef enum { PT_NN_HOOK_INPUT = 0, PT_NN_HOOK_OUTPUT = 1 } pt_nn_hook_stage;
+
+typedef pt_tensor *(*pt_nn_hook_fn)(void *ctx, pt_tensor *x, pt_tensor *y);
+
+typedef struct pt_nn_linear_hook {
+  pt_nn_hook_stage stage;
+  pt_nn_hook_fn fn;
+  void *ctx;                       /* borrowed, handed to fn */
+  const bool *enabled;             /* NULL: always on */
+  struct pt_nn_linear_hook *next;  /* the layer's chain */
+} pt_nn_linear_hook;
 
 typedef struct {
   pt_tensor *weight; /* [out, in] */
   pt_tensor *bias;   /* [out] or NULL */
-  pt_nn_linear_hook hook; /* NULL: plain linear */
-  void *hook_ctx;         /* borrowed; outlives the layer's use */
+  pt_nn_linear_hook *hooks; /* NULL: plain linear */
 } pt_nn_linear;
+
+/* Appends h (not linked anywhere else) to the layer's chain. */
+void pt_nn_linear_hook_add(pt_nn_linear *m, pt_nn_linear_hook *h);
+/* Unlinks h from the layer's chain (a no-op when it is not there). */
+void pt_nn_linear_hook_remove(pt_nn_linear *m, pt_nn_linear_hook *h);
 
 /* Registers `<prefix>.weight` and `<prefix>.bias`. */
 pt_status pt_nn_linear_init(pt_nn_linear *m, pt_params *ps, const char *prefix, int64_t in,
                             int64_t out, bool bias, pt_rng *rng, double init_std);
+/* x·Wᵀ + b with the layer's hooks (a new tensor, NULL on failure). */
 pt_tensor *pt_nn_linear_forward(const pt_nn_linear *m, pt_tensor *x);
 
 typedef struct {
@@ -80,6 +110,15 @@ typedef struct {
 /* Registers `<prefix>.attention.self.query.weight`, ... */
 pt_status pt_nn_encoder_layer_init(pt_nn_encoder_layer *m, pt_params *ps, const char *prefix,
                                    const pt_nn_encoder_config *cfg, pt_rng *rng);
+
+/* Calls fn on each linear of the layer with its Hugging Face module path
+ * `<prefix>.attention.self.query`, `.key`, `.value`,
+ * `<prefix>.attention.output.dense`, `<prefix>.intermediate.dense`,
+ * `<prefix>.output.dense`, in that (HF's named_modules) order; stops at
+ * and returns the first status that is not PT_OK. */
+typedef pt_status (*pt_nn_linear_visit_fn)(pt_nn_linear *lin, const char *path, void *ctx);
+pt_status pt_nn_encoder_layer_visit(pt_nn_encoder_layer *m, const char *prefix,
+                                    pt_nn_linear_visit_fn fn, void *ctx);
 
 /* h [B, S, H] -> [B, S, H]. prefix_k/prefix_v [B, NH, P, HD] or NULL;
  * mask additive [B, 1, 1, P+S] (or NULL). Post-LN:
