@@ -14,6 +14,7 @@
 #include "autograd/pt_ops_index.h"
 #include "autograd/pt_ops_norm.h"
 #include "autograd/pt_ops_pointwise.h"
+#include "autograd/pt_ops_rnn.h"
 #include "autograd/pt_gradcheck.h"
 #include "autograd/pt_op_table.h"
 #include "nn/pt_json.h"

@@ -22,6 +22,7 @@ extern const pt_op_case pt_op_cases_where[];
 extern const pt_op_case pt_op_cases_embedding[];
 extern const pt_op_case pt_op_cases_join[];
 extern const pt_op_case pt_op_cases_attention[];
+extern const pt_op_case pt_op_cases_lstm[];
 
 static const pt_op_case *const families[] = {
     pt_op_cases_binary,
@@ -38,6 +39,7 @@ static const pt_op_case *const families[] = {
     pt_op_cases_embedding,
     pt_op_cases_join,
     pt_op_cases_attention,
+    pt_op_cases_lstm,
 };
 
 #define MAX_CASES 256
