@@ -3,7 +3,8 @@
 #include <check.h>
 #include <string.h>
 
-#include "apps/tasks/data.h"
+#include "apps/tasks/ner/ner.h"
+#include "apps/tasks/srl/srl.h"
 #include "task_test_util.h"
 
 /* Converts a space-separated tag string and compares with `want`. */

@@ -5,7 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "apps/tasks/data.h"
+#include "apps/tasks/cls/cls.h"
+#include "apps/tasks/mc/mc.h"
 #include "apps/metrics/metrics.h"
 #include "task_test_util.h"
 

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "apps/cmd/commands.h"
+#include "apps/tasks/ner/ner.h"
+#include "apps/tasks/qa/squad.h"
 #include "apps/train/train.h"
 #include "autograd/pt_autograd.h"
 #include "models/pt_adapter.h"
@@ -347,6 +349,15 @@ START_TEST(test_cls_mc_srl_qa) {
   json_t *preds = read_json_line(p);
   ck_assert(json_is_object(preds));
   ck_assert_int_gt(json_object_size(preds), 0);
+  char sq[4400];
+  path(sq, sizeof sq, fx, "squad/dev-v1.1.excerpt.json");
+  squad_set set;
+  ck_assert_int_eq(read_squad(sq, NULL, &set), PT_OK);
+  ck_assert_int_eq(json_object_size(preds), set.n);
+  for (int64_t q = 0; q < set.n; q++)
+    ck_assert_msg(json_is_string(json_object_get(preds, set.qs[q].id)), "no answer for %s",
+                  set.qs[q].id);
+  squad_set_free(&set);
   json_decref(preds);
 }
 END_TEST

@@ -41,7 +41,7 @@ pt_status hparams_apply(const char *name, run_args *a) {
     a->dropout_hidden_only = true;
     a->pre_seq_len = h->psl;
     a->epochs = h->epochs;
-    a->max_seq_len = h->max_seq_len;
+    a->task_options.max_seq_len = h->max_seq_len;
     a->seed = h->seed;
     a->prefix_projection = h->projection;
     a->method = PT_METHOD_PTV2;

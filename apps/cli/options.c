@@ -8,21 +8,6 @@
 
 #include "apps/cli/options.h"
 
-const char *app_task_name(app_task t) {
-  static const char *const names[] = {"ner", "qa", "cls", "mc", "srl"};
-  return (unsigned)t < 5 ? names[t] : "?";
-}
-
-pt_task_kind app_task_head(app_task t) {
-  switch (t) {
-    case TASK_NER:
-    case TASK_SRL: return PT_TASK_TOKEN_CLASSIFICATION;
-    case TASK_QA: return PT_TASK_QUESTION_ANSWERING;
-    case TASK_MC: return PT_TASK_MULTIPLE_CHOICE;
-    default: return PT_TASK_SEQUENCE_CLASSIFICATION;
-  }
-}
-
 /* K_DBL: a finite number >= 0; K_REAL: any finite number */
 typedef enum { K_STR, K_INT, K_DBL, K_REAL, K_FLAG, K_TASK, K_METHOD, K_OPTIM, K_SCHED } kind;
 
@@ -41,7 +26,7 @@ typedef struct {
 } option;
 
 static const option options[] = {
-    {"--task", K_TASK, OFF(task), T | E | P | I, "ner|qa|cls|mc|srl"},
+    {"--task", K_TASK, OFF(task), T | E | P | I, NULL /* the task names */},
     {"--model", K_STR, OFF(model), T | E | P | I, "DIR: config.json, model.safetensors, vocab"},
     {"--train", K_STR, OFF(train), T, "FILE: training data"},
     {"--dev", K_STR, OFF(dev), T, "FILE: evaluated every --eval-every steps and per epoch"},
@@ -49,10 +34,10 @@ static const option options[] = {
     {"--adapter", K_STR, OFF(adapter), E | P | I, "DIR: a trained adapter"},
     {"--data", K_STR, OFF(data), E | P, "FILE: the data to score or label"},
     {"--output", K_STR, OFF(output), P, "FILE: predictions"},
-    {"--preset", K_STR, OFF(preset), T | E | P,
+    {"--preset", K_STR, OFF(task_options.preset), T | E | P,
      "cls/mc data set: boolq cb rte wic wsc copa sst2 glue-rte cola"},
-    {"--text-fields", K_STR, OFF(text_fields), T | E | P, "A[,B]: generic cls jsonl text fields"},
-    {"--label-field", K_STR, OFF(label_field), T | E | P, "L: generic cls jsonl label field"},
+    {"--text-fields", K_STR, OFF(task_options.text_fields), T | E | P, "A[,B]: generic cls jsonl text fields"},
+    {"--label-field", K_STR, OFF(task_options.label_field), T | E | P, "L: generic cls jsonl label field"},
     {"--method", K_METHOD, OFF(method), T | I, "ptv2|prompt|finetune (default ptv2)"},
     {"--pre-seq-len", K_INT, OFF(pre_seq_len), T | I, "N: prefix length (default 16)"},
     {"--prefix-projection", K_FLAG, OFF(prefix_projection), T | I, "reparameterize the prefix"},
@@ -81,12 +66,12 @@ static const option options[] = {
     {"--schedule", K_SCHED, OFF(schedule), T, "constant|linear|exp (default constant)"},
     {"--gamma", K_DBL, OFF(gamma), T, "F: exp schedule factor per epoch (default 0.95)"},
     {"--dropout", K_DBL, OFF(dropout), T, "F: overrides the model's hidden/attention dropout"},
-    {"--max-seq-len", K_INT, OFF(max_seq_len), T | E | P, "N (default 128; qa 384)"},
-    {"--doc-stride", K_INT, OFF(doc_stride), T | E | P, "N: qa window overlap (default 128)"},
-    {"--n-best", K_INT, OFF(n_best), T | E | P, "N: qa start/end candidates per window (default 20)"},
-    {"--max-answer-len", K_INT, OFF(max_answer_len), T | E | P,
+    {"--max-seq-len", K_INT, OFF(task_options.max_seq_len), T | E | P, "N (default 128; qa 384)"},
+    {"--doc-stride", K_INT, OFF(task_options.doc_stride), T | E | P, "N: qa window overlap (default 128)"},
+    {"--n-best", K_INT, OFF(task_options.n_best), T | E | P, "N: qa start/end candidates per window (default 20)"},
+    {"--max-answer-len", K_INT, OFF(task_options.max_answer_len), T | E | P,
      "N: qa longest answer in tokens (default 30)"},
-    {"--null-threshold", K_REAL, OFF(null_threshold), T | E | P,
+    {"--null-threshold", K_REAL, OFF(task_options.null_threshold), T | E | P,
      "F: SQuAD 2.0: answer nothing when the null score beats the best span by more (default 0)"},
     {"--seed", K_INT, OFF(seed), T, "N (default 42)"},
     {"--no-shuffle", K_FLAG, OFF(no_shuffle), T, "keep the file order"},
@@ -100,9 +85,11 @@ static const option options[] = {
 };
 
 void run_args_usage(cmd_kind cmd, FILE *f) {
+  char names[256];
+  task_names(names, sizeof names, "|", "|");
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
     if (options[i].cmds & (int)cmd)
-      fprintf(f, "  %-22s %s\n", options[i].name, options[i].help);
+      fprintf(f, "  %-22s %s\n", options[i].name, options[i].help ? options[i].help : names);
   fprintf(f, "  %-22s %s\n", "--help", "this text");
 }
 
@@ -119,13 +106,12 @@ static void defaults(cmd_kind cmd, run_args *a) {
   a->optimizer = PT_OPTIM_ADAMW;
   a->schedule = PT_SCHED_CONSTANT;
   a->gamma = 0.95;
-  a->doc_stride = 128;
-  a->n_best = 20;
-  a->max_answer_len = 30;
+  a->task_options.doc_stride = 128;
+  a->task_options.n_best = 20;
+  a->task_options.max_answer_len = 30;
   a->seed = 42;
   a->save_every = 200;
   a->log_every = 10;
-  a->task = TASK_CLS;
 }
 
 static pt_status parse_int(const char *opt, const char *v, int64_t *out) {
@@ -167,13 +153,10 @@ static pt_status parse_value(const option *o, const char *v, run_args *a) {
       return PT_OK;
     }
     case K_TASK: {
-      for (int t = 0; t < 5; t++)
-        if (!strcmp(v, app_task_name((app_task)t))) {
-          a->task = (app_task)t;
-          a->task_set = true;
-          return PT_OK;
-        }
-      return pt_error(PT_ERR_ARG, "--task: unknown task '%s' (ner, qa, cls, mc or srl)", v);
+      if ((a->task = task_find(v))) return PT_OK;
+      char names[256];
+      task_names(names, sizeof names, ", ", " or ");
+      return pt_error(PT_ERR_ARG, "--task: unknown task '%s' (%s)", v, names);
     }
     case K_METHOD: return pt_method_parse(v, &a->method);
     case K_OPTIM:
@@ -216,20 +199,20 @@ pt_status run_args_parse(cmd_kind cmd, int argc, char **argv, run_args *a) {
       continue;
     }
     if (i + 1 >= argc) return pt_error(PT_ERR_ARG, "%s needs a value", arg);
-    if (o->off == OFF(max_seq_len)) seq_len_set = true;
+    if (o->off == OFF(task_options.max_seq_len)) seq_len_set = true;
     PT_TRY(parse_value(o, argv[++i], a));
   }
   a->max_seq_len_set = seq_len_set;
-  if (!seq_len_set) a->max_seq_len = a->task == TASK_QA ? 384 : 128;
+  if (!seq_len_set) a->task_options.max_seq_len = a->task ? a->task->max_seq_len : 128;
   if (a->batch_size < 1) return pt_error(PT_ERR_ARG, "--batch-size must be at least 1");
   if (a->grad_accum < 1) return pt_error(PT_ERR_ARG, "--grad-accum must be at least 1");
-  if (a->max_seq_len < 4) return pt_error(PT_ERR_ARG, "--max-seq-len must be at least 4");
+  if (a->task_options.max_seq_len < 4) return pt_error(PT_ERR_ARG, "--max-seq-len must be at least 4");
   if ((a->method == PT_METHOD_PTV2 || a->method == PT_METHOD_PROMPT) && a->pre_seq_len < 1)
     return pt_error(PT_ERR_ARG, "--pre-seq-len must be at least 1");
   if (a->prefix_hidden_size < 1)
     return pt_error(PT_ERR_ARG, "--prefix-hidden-size must be at least 1");
-  if (a->n_best < 1) return pt_error(PT_ERR_ARG, "--n-best must be at least 1");
-  if (a->max_answer_len < 1) return pt_error(PT_ERR_ARG, "--max-answer-len must be at least 1");
+  if (a->task_options.n_best < 1) return pt_error(PT_ERR_ARG, "--n-best must be at least 1");
+  if (a->task_options.max_answer_len < 1) return pt_error(PT_ERR_ARG, "--max-answer-len must be at least 1");
   if (a->on_nonfinite && strcmp(a->on_nonfinite, "stop") && strcmp(a->on_nonfinite, "skip"))
     return pt_error(PT_ERR_ARG, "--on-nonfinite: wants stop or skip, got '%s'", a->on_nonfinite);
   /* Required options per command. */
@@ -243,24 +226,10 @@ pt_status run_args_parse(cmd_kind cmd, int argc, char **argv, run_args *a) {
   for (size_t j = 0; j < sizeof req / sizeof req[0]; j++)
     if ((req[j].cmds & (int)cmd) && !req[j].val)
       return pt_error(PT_ERR_ARG, "%s is required (see --help)", req[j].opt);
-  if (!a->task_set && cmd != CMD_INSPECT)
-    return pt_error(PT_ERR_ARG, "--task is required (ner, qa, cls, mc or srl)");
-  return PT_OK;
-}
-
-pt_status fit_max_seq_len(run_args *a, const pt_bert_config *bc, int64_t P) {
-  int64_t off = bc->arch == PT_ARCH_ROBERTA ? bc->pad_token_id + 1 : 0;
-  int64_t room = bc->max_position - P - off;
-  if (a->max_seq_len <= room) return PT_OK;
-  if (!a->max_seq_len_set && room >= 4) {
-    a->max_seq_len = room;
-    return PT_OK;
+  if (!a->task && cmd != CMD_INSPECT) {
+    char names[256];
+    task_names(names, sizeof names, ", ", " or ");
+    return pt_error(PT_ERR_ARG, "--task is required (%s)", names);
   }
-  char pre[48] = ""; /* the prefix's share, when there is one */
-  if (P > 0) snprintf(pre, sizeof pre, "--pre-seq-len %lld + ", (long long)P);
-  return pt_error(PT_ERR_ARG,
-                  "%s/config.json: %s--max-seq-len %lld%s exceeds "
-                  "max_position_embeddings %lld",
-                  a->model, pre, (long long)a->max_seq_len,
-                  off ? " + RoBERTa's position offset" : "", (long long)bc->max_position);
+  return PT_OK;
 }

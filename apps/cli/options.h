@@ -20,10 +20,9 @@ typedef enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INSPECT = 8 } c
 typedef struct run_args {
   cmd_kind cmd;
   bool help;
-  app_task task;
-  bool task_set;
+  const task_def *task; /* --task (NULL until given) */
+  task_opts task_options; /* --preset, --max-seq-len, --doc-stride, ... */
   const char *model, *train, *dev, *out, *adapter, *data, *output, *init_adapter;
-  const char *preset, *text_fields, *label_field;
   pt_peft_method method;
   int64_t pre_seq_len;
   bool prefix_projection;
@@ -37,11 +36,6 @@ typedef struct run_args {
   pt_sched_kind schedule;
   double dropout;
   bool dropout_set, dropout_hidden_only; /* --hparams sets only the hidden one */
-  int64_t max_seq_len, doc_stride;
-  /* qa post-processing (HF run_qa's n_best_size, max_answer_length,
-   * null_score_diff_threshold): 20, 30, 0.0 */
-  int64_t n_best, max_answer_len;
-  double null_threshold;
   bool max_seq_len_set; /* given on the command line (else a default that may shrink) */
   uint64_t seed;
   bool no_shuffle, resume;
@@ -59,10 +53,6 @@ pt_status run_args_parse(cmd_kind cmd, int argc, char **argv, run_args *a);
 /* Fills *a with THUDM/P-tuning-v2's run-script hyperparameters for `name`
  * (hparams.c); PT_ERR_ARG listing the names for an unknown one. */
 pt_status hparams_apply(const char *name, run_args *a);
-/* Makes prefix P + max_seq_len fit the model's position table: a default
- * length shrinks to fit, a length given with --max-seq-len that does not fit
- * is PT_ERR_ARG naming the model's config.json. */
-pt_status fit_max_seq_len(run_args *a, const pt_bert_config *bc, int64_t P);
 /* The options of `cmd`, one per line, for --help. */
 void run_args_usage(cmd_kind cmd, FILE *f);
 

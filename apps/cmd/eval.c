@@ -1,5 +1,6 @@
 /* `ptune eval`: scores an adapter on labelled data; the metrics go to stdout
  * as one JSON line. */
+#include <omp.h>
 #include <stdio.h>
 
 #include "apps/cmd/commands.h"
@@ -20,8 +21,11 @@ int cmd_eval(int argc, char **argv) {
   }
   infer_session in;
   eval_result r = {0};
-  pt_status st = infer_setup(&a, true, &in);
-  if (st == PT_OK) st = task_evaluate(&in.model, &in.data, &in.map, &a, pt_tokenizer_pad_id(in.tok), &r);
+  if (a.threads > 0) omp_set_num_threads((int)a.threads);
+  pt_status st = infer_setup(a.task, &a.task_options, a.max_seq_len_set, a.model, a.adapter,
+                             a.data, true, &in);
+  if (st == PT_OK) st = task_evaluate(&in.model, &in.data, &in.map, &in.opts, a.batch_size,
+                       pt_tokenizer_pad_id(in.tok), &r);
   if (st == PT_OK) printf("%s\n", r.json);
   else fprintf(stderr, "ptune eval: %s\n", pt_error_message());
   eval_result_free(&r);

@@ -20,7 +20,8 @@ static int64_t count_prefix(const pt_params *ps, const char *prefix) {
 static pt_status inspect(const run_args *a) {
   pt_bert_config bc;
   PT_TRY(pt_bert_config_load(a->model, &bc));
-  pt_ptv2_config cfg = {a->method, app_task_head(a->task), a->pre_seq_len,
+  pt_ptv2_config cfg = {a->method, a->task ? a->task->head : PT_TASK_SEQUENCE_CLASSIFICATION,
+                        a->pre_seq_len,
                         a->prefix_projection, a->prefix_hidden_size, 2};
   pt_adapter_config ac = {0};
   if (a->adapter) {

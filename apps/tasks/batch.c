@@ -1,9 +1,9 @@
 /* Features -> one padded batch: input ids (pad id), attention mask (0 on
- * padding), token types and the task's labels, padded to the longest
- * sequence in the batch (token labels -100 on padding). */
+ * padding), token types and the labels the model head takes (token labels,
+ * -100 on padding; answer start/end; a class or choice), padded to the
+ * longest sequence in the batch. */
 #include <string.h>
 
-#include "apps/cli/options.h"
 #include "apps/tasks/task.h"
 
 void task_batch_free(task_batch *b) {
@@ -12,8 +12,8 @@ void task_batch_free(task_batch *b) {
   memset(b, 0, sizeof *b);
 }
 
-pt_status task_batch_make(const task_feature *const *feats, int64_t n, app_task task,
-                        int64_t pad_id, bool with_labels, task_batch *out) {
+pt_status task_batch_make(const task_feature *const *feats, int64_t n, pt_task_kind head,
+                          int64_t pad_id, bool with_labels, task_batch *out) {
   memset(out, 0, sizeof *out);
   if (n < 1) return pt_error(PT_ERR_ARG, "batch: no features");
   int64_t S = 1, C = feats[0]->nseq;
@@ -24,7 +24,7 @@ pt_status task_batch_make(const task_feature *const *feats, int64_t n, app_task 
     for (int k = 0; k < feats[i]->nseq; k++)
       if (feats[i]->len[k] > S) S = feats[i]->len[k];
   }
-  bool mc = task == TASK_MC;
+  bool mc = head == PT_TASK_MULTIPLE_CHOICE;
   int nd = mc ? 3 : 2;
   int64_t shape[3] = {n, mc ? C : S, S};
   out->ids = pt_full(PT_I64, nd, shape, (double)(pad_id < 0 ? 0 : pad_id));
@@ -42,13 +42,13 @@ pt_status task_batch_make(const task_feature *const *feats, int64_t n, app_task 
       out->tokens += f->len[k];
     }
   if (with_labels) {
-    if (task == TASK_NER || task == TASK_SRL) {
+    if (head == PT_TASK_TOKEN_CLASSIFICATION) {
       out->labels = pt_full(PT_I64, 2, shape, -100);
       if (!out->labels) goto fail;
       int64_t *lab = pt_data(out->labels);
       for (int64_t i = 0; i < n; i++)
         memcpy(lab + i * S, feats[i]->tok_labels, sizeof(int64_t) * (size_t)feats[i]->len[0]);
-    } else if (task == TASK_QA) {
+    } else if (head == PT_TASK_QUESTION_ANSWERING) {
       out->starts = pt_empty(PT_I64, 1, shape);
       out->ends = pt_empty(PT_I64, 1, shape);
       if (!out->starts || !out->ends) goto fail;
@@ -73,5 +73,5 @@ pt_status task_batch_make(const task_feature *const *feats, int64_t n, app_task 
   return PT_OK;
 fail:
   task_batch_free(out);
-  return pt_error_code() != PT_OK ? pt_error_code() : pt_error(PT_ERR_NOMEM, "batch: out of memory");
+  return pt_error(PT_ERR_NOMEM, "batch: out of memory");
 }

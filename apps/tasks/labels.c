@@ -1,5 +1,5 @@
-/* The label map and the free / label-mapping functions of the task data sets. */
-#include "apps/tasks/data.h"
+/* The label map: label strings <-> ids. */
+#include "apps/tasks/labels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -89,104 +89,10 @@ static pt_status unknown_label(const label_map *m, const char *where, const char
                   list);
 }
 
-pt_status sentences_map_labels(sentence_set *set, label_map *map, bool grow) {
-  if (!set->has_tags) return pt_error(PT_ERR_ARG, "%s: has no tags to map", set->path);
-  for (int64_t i = 0; i < set->n; i++) {
-    sentence *s = &set->sents[i];
-    if (!s->tag_ids) {
-      s->tag_ids = malloc((size_t)(s->n ? s->n : 1) * sizeof *s->tag_ids);
-      if (!s->tag_ids) return pt_error(PT_ERR_NOMEM, "%s: out of memory", set->path);
-    }
-    for (int64_t j = 0; j < s->n; j++) {
-      int64_t id = label_map_find(map, s->tags[j]);
-      if (id < 0) {
-        char where[512];
-        if (!grow)
-          return unknown_label(map, task_where(where, sizeof where, set->path,
-                                                  s->line ? s->line + j : 0, s->item),
-                               s->tags[j]);
-        PT_TRY(label_map_add(map, s->tags[j], &id));
-      }
-      s->tag_ids[j] = (int32_t)id;
-    }
-  }
-  return PT_OK;
-}
-
-pt_status cls_map_labels(cls_set *set, label_map *map, bool grow) {
-  if (!set->has_labels) return pt_error(PT_ERR_ARG, "%s: has no labels to map", set->path);
-  for (int64_t i = 0; i < set->n; i++) {
-    cls_example *e = &set->ex[i];
-    int64_t id = label_map_find(map, e->label);
-    if (id < 0) {
-      char where[512];
-      if (!grow) return unknown_label(map, task_where(where, sizeof where, set->path, e->line, i), e->label);
-      PT_TRY(label_map_add(map, e->label, &id));
-    }
-    e->label_id = id;
-  }
-  return PT_OK;
-}
-
-static void sentence_free(sentence *s) {
-  for (int64_t j = 0; j < s->n; j++) {
-    free(s->words ? s->words[j] : NULL);
-    free(s->tags ? s->tags[j] : NULL);
-  }
-  free(s->words);
-  free(s->tags);
-  free(s->tag_ids);
-  memset(s, 0, sizeof *s);
-}
-
-void sentence_set_free(sentence_set *set) {
-  for (int64_t i = 0; i < set->n; i++) sentence_free(&set->sents[i]);
-  free(set->sents);
-  free(set->path);
-  memset(set, 0, sizeof *set);
-}
-
-pt_status srl_map_labels(srl_set *set, label_map *map, bool grow) {
-  /* a view of the sentences as a sentence_set, sharing their storage */
-  if (!set->has_tags) return pt_error(PT_ERR_ARG, "%s: has no tags to map", set->path);
-  for (int64_t i = 0; i < set->n; i++) {
-    sentence_set one = {&set->ex[i].s, 1, set->path, true};
-    PT_TRY(sentences_map_labels(&one, map, grow));
-  }
-  return PT_OK;
-}
-
-void srl_set_free(srl_set *set) {
-  for (int64_t i = 0; i < set->n; i++) {
-    sentence_free(&set->ex[i].s);
-    free(set->ex[i].verb_mask);
-  }
-  free(set->ex);
-  free(set->path);
-  memset(set, 0, sizeof *set);
-}
-
-void cls_set_free(cls_set *set) {
-  for (int64_t i = 0; i < set->n; i++) {
-    free(set->ex[i].text_a);
-    free(set->ex[i].text_b);
-    free(set->ex[i].label);
-  }
-  free(set->ex);
-  free(set->path);
-  memset(set, 0, sizeof *set);
-}
-
-void mc_set_free(mc_set *set) {
-  for (int64_t i = 0; i < set->n; i++) {
-    mc_example *e = &set->ex[i];
-    free(e->premise);
-    free(e->question);
-    free(e->context);
-    for (int64_t c = 0; c < e->n_choices; c++) free(e->choices ? e->choices[c] : NULL);
-    free(e->choices);
-  }
-  free(set->ex);
-  free(set->path);
-  memset(set, 0, sizeof *set);
+pt_status label_map_lookup(label_map *m, const char *label, bool grow, const char *where,
+                           int64_t *id) {
+  *id = label_map_find(m, label);
+  if (*id >= 0) return PT_OK;
+  if (!grow) return unknown_label(m, where, label);
+  return label_map_add(m, label, id);
 }

@@ -1,4 +1,5 @@
-/* Line reading, JSON Lines parsing and string helpers for the task readers. */
+/* Reading and writing the tasks' text files: lines, JSON Lines, checks,
+ * text buffers. */
 #define _GNU_SOURCE /* vasprintf */
 #include "apps/tasks/lines.h"
 
@@ -8,6 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <utf8proc.h>
+
+#include "nn/pt_json.h"
+#include "tensor/pt_file.h"
 
 pt_status lines_open(line_reader *r, const char *path) {
   memset(r, 0, sizeof *r);
@@ -145,4 +149,120 @@ const char *task_where(char *buf, size_t cap, const char *path, int64_t line, in
   else
     snprintf(buf, cap, "%s: item %lld", path, (long long)item + 1);
   return buf;
+}
+
+bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+pt_status jsonl_each(const char *path,
+                     pt_status (*each)(const json_t *o, const char *where, int64_t line,
+                                       void *ctx),
+                     void *ctx) {
+  line_reader r;
+  PT_TRY(lines_open(&r, path));
+  pt_status st = PT_OK;
+  for (;;) {
+    json_t *o;
+    if ((st = jsonl_next(&r, path, &o)) != PT_OK || !o) break;
+    char where[512];
+    st = each(o, task_where(where, sizeof where, path, r.line, 0), r.line, ctx);
+    json_decref(o);
+    if (st != PT_OK) break;
+  }
+  lines_close(&r);
+  return st;
+}
+
+pt_status json_tokens(const json_t *o, const char *where, const json_t **toks, int64_t *n) {
+  const json_t *t = json_object_get(o, "tokens");
+  if (!t) t = json_object_get(o, "words");
+  if (!json_is_array(t))
+    return pt_error(PT_ERR_FORMAT, "%s: %s", where,
+                    t ? "'tokens' must be an array of strings" : "'tokens' is missing");
+  *n = (int64_t)json_array_size(t);
+  if (*n == 0) return pt_error(PT_ERR_FORMAT, "%s: 'tokens' is empty", where);
+  *toks = t;
+  return PT_OK;
+}
+
+pt_status json_token(const json_t *toks, int64_t j, const char *where, const char **word) {
+  const json_t *w = json_array_get(toks, (size_t)j);
+  if (!json_is_string(w))
+    return pt_error(PT_ERR_FORMAT, "%s: token %lld is %s, expected a string", where,
+                    (long long)j, pt_json_type_name(w));
+  *word = json_string_value(w);
+  return PT_OK;
+}
+
+pt_status array_grow(void **arr, int64_t *cap, int64_t n, size_t elem, const char *path) {
+  if (n < *cap) return PT_OK;
+  int64_t nc = *cap ? 2 * *cap : 64;
+  void *p = realloc(*arr, (size_t)nc * elem);
+  if (!p) return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+  *arr = p;
+  *cap = nc;
+  return PT_OK;
+}
+
+pt_status labels_consistent(int *state, bool has, const char *where, const char *has_text,
+                            const char *has_not_text, const char *items) {
+  if (*state < 0) *state = has;
+  if (*state != (int)has)
+    return pt_error(PT_ERR_FORMAT, "%s: %s, unlike the %s before it", where,
+                    has ? has_text : has_not_text, items);
+  return PT_OK;
+}
+
+pt_status text_put(text_buffer *b, const char *s, size_t n) {
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + n + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return pt_error(PT_ERR_NOMEM, "predictions: out of memory for %zu bytes", cap);
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+  return PT_OK;
+}
+
+pt_status text_puts(text_buffer *b, const char *s) { return text_put(b, s, strlen(s)); }
+
+pt_status text_write(text_buffer *b, const char *path) {
+  pt_status st = pt_write_file_atomic(path, b->p ? b->p : "", b->n);
+  free(b->p);
+  memset(b, 0, sizeof *b);
+  return st;
+}
+
+pt_status jsonl_write(const char *path, int64_t n,
+                      pt_status (*line)(int64_t i, const void *ctx, json_t **out), const void *ctx) {
+  text_buffer b = {0};
+  pt_status st = PT_OK;
+  for (int64_t i = 0; i < n && st == PT_OK; i++) {
+    json_t *o = NULL;
+    if ((st = line(i, ctx, &o)) != PT_OK) break;
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s) st = pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+    if (st == PT_OK) st = text_puts(&b, s);
+    if (st == PT_OK) st = text_puts(&b, "\n");
+    free(s);
+  }
+  if (st != PT_OK) {
+    free(b.p);
+    return st;
+  }
+  return text_write(&b, path);
+}
+
+pt_status json_text_copy(const json_t *o, const char *key, const char *where, char **out) {
+  const char *s;
+  PT_TRY(pt_json_string(o, where, key, &s));
+  if (!(*out = strdup_checked(s))) return PT_ERR_NOMEM;
+  return PT_OK;
 }

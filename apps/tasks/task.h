@@ -1,7 +1,15 @@
-/* The task layer: task data read and encoded into features (features.c),
- * features collated into padded batches (batch.c), evaluation and
- * predictions (evaluate.c), and the model + adapter + data setup that eval
- * and predict share (infer.c).
+/* The task table: every task (ner, srl, cls, mc, qa) is one row, a
+ * task_def defined in its own folder (apps/tasks/<name>/task.c) and
+ * registered with TASK_REGISTER, as ops register with PT_OP_DEFINE. A row
+ * says how to read the task's data, turn examples into model inputs
+ * (features), read predictions off the model's outputs, score them, write
+ * them to a file and give one example's result as JSON. The code in this
+ * folder (data.c, batch.c, evaluate.c, infer.c) runs any row and knows no
+ * task by name, so a new task is one folder and one row; tests/test_tasks.c
+ * walks the table and fails for a row without its check case.
+ *
+ * Nothing here reads the command line: task_opts holds what a task needs,
+ * so a server can run a task's features and format its results too.
  *
  * Ownership: every struct here is caller-owned and released with its *_free
  * function (which also accepts a zeroed struct). Errors are pt_status with a
@@ -9,23 +17,24 @@
 #ifndef APPS_TASKS_TASK_H
 #define APPS_TASKS_TASK_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "apps/tasks/data.h"
-#include "apps/tasks/qa/squad.h"
+#include "apps/tasks/labels.h"
 #include "models/pt_ptv2.h"
 #include "models/pt_tokenizer.h"
 
-typedef enum { TASK_NER = 0, TASK_QA, TASK_CLS, TASK_MC, TASK_SRL } app_task;
-
-const char *app_task_name(app_task t);
-/* The model head a task uses. */
-pt_task_kind app_task_head(app_task t);
-
-
-/* the command-line options (apps/cli/options.h) */
-typedef struct run_args run_args;
+/* What a task reads besides its data file (the command line's --preset,
+ * --max-seq-len, ...). */
+typedef struct {
+  const char *preset;                    /* cls/mc data set, or ner label preset; NULL */
+  const char *text_fields, *label_field; /* generic cls jsonl: "A[,B]" and "L" */
+  int64_t max_seq_len;                   /* tokens per sequence */
+  int64_t doc_stride;                    /* qa: overlap of the windows (HF run_qa: 128) */
+  int64_t n_best, max_answer_len;        /* qa post-processing (20, 30) */
+  double null_threshold;                 /* qa SQuAD 2.0 (0) */
+} task_opts;
 
 #define FEATURE_MAX_SEQ 8 /* sequences per feature: 1, or the choices of mc */
 
@@ -34,42 +43,132 @@ typedef struct {
   int nseq;
   int64_t len[FEATURE_MAX_SEQ];
   int64_t *ids[FEATURE_MAX_SEQ], *types[FEATURE_MAX_SEQ];
-  int64_t *tok_labels; /* ner/srl: len[0] label ids, -100 off first sub-tokens */
-  int64_t *word_of;    /* ner/srl: len[0] word indices, -1 off first sub-tokens */
-  int64_t label;       /* cls/mc label id; -1 when unlabelled */
+  int64_t *tok_labels; /* token heads: len[0] label ids, -100 off first sub-tokens */
+  int64_t *word_of;    /* token heads: len[0] word indices, -1 off first sub-tokens */
+  int64_t label;       /* class/choice heads: label id; -1 when unlabelled */
   int64_t start, end;  /* qa targets */
-  int64_t example;     /* the example (qa: the window in task_data.qa) */
+  int64_t example;     /* the example (qa: the window) */
 } task_feature;
 
+typedef struct task_def task_def;
+
+/* A data file of one task, read and encoded. */
 typedef struct {
-  app_task task;
-  const char *path;
-  sentence_set ner;
-  srl_set srl;
-  cls_set cls;
-  mc_set mc;
-  squad_set squad;
-  qa_features qa; /* the windows (qa) */
-  task_feature *f;
-  int64_t n;
+  const task_def *task;
+  const char *path;   /* borrowed */
+  void *examples;     /* the task's own set (owned; freed by task->free_examples) */
   int64_t n_examples;
   bool labelled;
+  task_feature *f;    /* features, one per example (qa: per window) */
+  int64_t n;
 } task_data;
 
-/* Reads `path` for the task of `a` (labels optional when !need_labels). */
-pt_status task_data_read(const run_args *a, const char *path, bool need_labels,
-                            task_data *td);
-/* Label ids from `map`: grow adds unseen labels (training without an
- * adapter), otherwise an unseen label is an error naming file and line. */
-pt_status task_data_map_labels(task_data *td, label_map *map, bool grow);
-/* The preset label order of the data (cls presets, conll2003 NER when the
- * tags fit it), or an empty map; added to `map` first. */
-pt_status task_data_preset_labels(const run_args *a, label_map *map);
-/* Encodes every example into td->f. */
-pt_status task_data_encode(task_data *td, const pt_tokenizer *tok, const run_args *a);
-void task_data_free(task_data *td);
+/* Predictions over a task_data, one per example, and their scores. Which
+ * prediction arrays are filled depends on the model head. */
+typedef struct {
+  char *json;      /* the metrics as one JSON object (owned) */
+  double primary;  /* the metric that picks the best adapter (higher is better) */
+  const char *primary_name;
+  int64_t n;       /* examples */
+  char ***tags;    /* token heads: per example, label names per word (borrowed from the map) */
+  int64_t *pred;   /* class and choice heads: the class / choice */
+  char **answers;  /* qa: the answer text (owned) */
+  double *null_diff; /* qa v2: score_diff per question */
+  float **start_logits, **end_logits; /* qa: per window, until the answers are chosen */
+} eval_result;
 
-/* ---- batches (batch.c) --------------------------------------------------- */
+/* A task's scores: the metrics object (new reference) and the primary one. */
+typedef struct {
+  json_t *metrics;
+  double primary;
+  const char *primary_name;
+} task_score;
+
+struct task_def {
+  const char *name;        /* --task NAME */
+  const char *data_help;   /* the data formats it reads, for --help */
+  pt_task_kind head;       /* the model head it trains */
+  int64_t max_seq_len;     /* the default --max-seq-len */
+  bool adapter_labels;     /* the label names are stored in the adapter (id2label) */
+
+  /* Reads `path` into td->examples (examples_size zeroed bytes, allocated
+   * before), n_examples and labelled (labels may be missing when
+   * !need_labels); a failed read leaves the examples empty. */
+  size_t examples_size;
+  pt_status (*read)(const task_opts *o, const char *path, bool need_labels, task_data *td);
+  /* Frees what read put into the examples (not the block itself). */
+  void (*free_examples)(void *examples);
+  /* The data set's fixed label order from o->preset (added to `map`); NULL
+   * when the task has none. */
+  pt_status (*preset_labels)(const task_opts *o, label_map *map);
+  /* Label names -> ids (grow: add unseen ones, else an unseen one is an
+   * error naming file and line); NULL when labels are not names. */
+  pt_status (*map_labels)(task_data *td, label_map *map, bool grow);
+  /* How many features the examples make (NULL: one each); may prepare them
+   * (qa: its windows). */
+  pt_status (*count_features)(task_data *td, const pt_tokenizer *tok, const task_opts *o,
+                              int64_t *n);
+  /* Feature i (thread-safe: features encode in parallel). */
+  pt_status (*encode)(const task_data *td, const pt_tokenizer *tok, const task_opts *o,
+                      int64_t i, task_feature *f);
+  /* Predictions: set up r for td's examples, read one batch of outputs,
+   * finish (NULL: nothing to finish; qa chooses its answers here). */
+  pt_status (*predict_begin)(const task_data *td, const label_map *map, eval_result *r);
+  pt_status (*predict_batch)(const task_data *td, const label_map *map,
+                             const task_feature *const *f, int64_t nb, const pt_ptv2_outputs *out,
+                             eval_result *r);
+  pt_status (*predict_end)(const task_data *td, const task_opts *o, eval_result *r);
+  /* The metric on labelled data. */
+  pt_status (*score)(const task_data *td, const label_map *map, const task_opts *o,
+                     const eval_result *r, task_score *s);
+  /* The prediction file of `ptune predict`, written atomically. */
+  pt_status (*write)(const task_data *td, const eval_result *r, const label_map *map,
+                     const char *path);
+  /* Example i's result as a JSON object in *out (a new reference), e.g. for
+   * a server; an error when a prediction is out of range. */
+  pt_status (*example_json)(const task_data *td, const eval_result *r, const label_map *map,
+                            int64_t i, json_t **out);
+
+  /* The row's check case, run by tests/test_tasks.c: a labelled fixture
+   * (under tests/fixtures/data) read with `check_preset`, on which the gold
+   * labels score check_gold_score (the metric's best value, or less where
+   * the tokens cannot express a gold answer), and a broken file whose
+   * reading must fail with a message containing `bad_error`. */
+  const char *check_fixture, *check_preset;
+  double check_gold_score;
+  const char *bad_input, *bad_input_name, *bad_error;
+};
+
+/* Registers a task row in the linker section the table is read from. */
+#define TASK_REGISTER(var)                                                    \
+  static const task_def *const var##_registered                              \
+      __attribute__((used, section("app_tasks"), aligned(sizeof(void *)))) = &var
+
+/* Every registered row, in link order (tasks/meson.build); *n receives how
+ * many. */
+const task_def *const *task_table(int *n);
+/* The row named `name`, or NULL. */
+const task_def *task_find(const char *name);
+/* The task names joined: "ner, qa, cls, mc or srl" (sep ", ", last " or "). */
+void task_names(char *buf, size_t cap, const char *sep, const char *last);
+
+/* ---- data (data.c) ---------------------------------------------------------- */
+
+/* Reads `path` with task t; "no examples" is an error. */
+pt_status task_data_read(const task_def *t, const task_opts *o, const char *path,
+                         bool need_labels, task_data *td);
+/* Label ids from `map` (see task_def.map_labels); a no-op for unlabelled data
+ * and for tasks whose labels are not names. */
+pt_status task_data_map_labels(task_data *td, label_map *map, bool grow);
+/* The preset label order (see task_def.preset_labels), added to `map`. */
+pt_status task_preset_labels(const task_def *t, const task_opts *o, label_map *map);
+/* Encodes every example into td->f. */
+pt_status task_data_encode(task_data *td, const pt_tokenizer *tok, const task_opts *o);
+void task_data_free(task_data *td);
+/* Appends e's ids and type ids to f as its next sequence (copies). */
+pt_status feature_add_sequence(task_feature *f, const pt_encoding *e);
+
+/* ---- batches (batch.c) ------------------------------------------------------- */
 
 typedef struct {
   pt_tensor *ids, *mask, *types, *labels, *starts, *ends;
@@ -77,32 +176,33 @@ typedef struct {
   int64_t tokens; /* non-padding tokens */
 } task_batch;
 
-/* Collates feats[0..n) padded to the longest sequence among them
- * ([n, S], or [n, C, S] for mc). with_labels false leaves labels NULL. */
-pt_status task_batch_make(const task_feature *const *feats, int64_t n, app_task task,
-                        int64_t pad_id, bool with_labels, task_batch *out);
+/* Collates feats[0..n) padded to the longest sequence among them ([n, S],
+ * or [n, C, S] for the multiple-choice head), with the labels of `head`
+ * (none when !with_labels). */
+pt_status task_batch_make(const task_feature *const *feats, int64_t n, pt_task_kind head,
+                          int64_t pad_id, bool with_labels, task_batch *out);
 void task_batch_free(task_batch *b);
 
-/* ---- evaluation (evaluate.c) ------------------------------------------- */
+/* ---- evaluation (evaluate.c) --------------------------------------------- */
 
-typedef struct {
-  char *json;      /* the metrics as one JSON object (owned) */
-  double primary;  /* the metric that picks the best adapter (higher is better) */
-  const char *primary_name;
-  /* predictions, one per example */
-  char ***tags;    /* ner/srl: per sentence, label names (borrowed from the map) */
-  int64_t *pred;   /* cls/mc: class / choice */
-  char **answers;  /* qa (owned) */
-  double *null_diff; /* qa v2: score_diff per question */
-  int64_t n;
-} eval_result;
-
-/* Runs the model over td (eval mode, no grad) and scores it when labelled. */
+/* Runs the model over td in batches of batch_size (eval mode, no grad),
+ * reads the predictions and scores them when td is labelled. */
 pt_status task_evaluate(const pt_ptv2_model *m, const task_data *td, const label_map *map,
-                      const run_args *a, int64_t pad_id, eval_result *out);
+                        const task_opts *o, int64_t batch_size, int64_t pad_id,
+                        eval_result *out);
 void eval_result_free(eval_result *r);
+/* The index of the largest of t's n elements from flat offset off (the
+ * first on ties). */
+int64_t logits_argmax(const pt_tensor *t, int64_t off, int64_t n);
+/* A prediction file of one task_def.example_json line per example: the
+ * `write` of the tasks whose predictions are JSON Lines. */
+pt_status task_write_jsonl(const task_data *td, const eval_result *r, const label_map *map,
+                           const char *path);
+/* Writes r as the task's prediction file (task_def.write). */
+pt_status task_write_predictions(const task_data *td, const eval_result *r, const label_map *map,
+                                 const char *path);
 
-/* ---- inference setup (infer.c) ------------------------------------------- */
+/* ---- eval and predict setup (infer.c) ------------------------------------------- */
 
 typedef struct {
   pt_ptv2_model model;
@@ -110,11 +210,21 @@ typedef struct {
   pt_tokenizer *tok;
   label_map map; /* the adapter's id2label */
   task_data data;
+  task_opts opts; /* max_seq_len shrunk to fit the model */
 } infer_session;
 
-/* Loads --model with --adapter, the adapter's labels, and --data (labels
- * required for eval, optional for predict), encoded. */
-pt_status infer_setup(const run_args *a, bool need_labels, infer_session *in);
+/* Loads the model directory with the adapter and its labels, checks that
+ * the adapter is for task t, and reads `data` (labels required when
+ * need_labels) and encodes it. */
+pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_given,
+                      const char *model, const char *adapter, const char *data,
+                      bool need_labels, infer_session *in);
 void infer_free(infer_session *in);
+
+/* Makes prefix P + o->max_seq_len fit the model's position table: a default
+ * length (!given) shrinks to fit, a given one that does not fit is
+ * PT_ERR_ARG naming the model's config.json. */
+pt_status task_fit_max_seq_len(task_opts *o, bool given, const pt_bert_config *bc, int64_t P,
+                               const char *model_dir);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "apps/tasks/data.h"
+#include "apps/tasks/labels.h"
 #include "models/pt_ptv2.h"
 #include "optim/pt_optim.h"
 #include "tensor/pt_rng.h"

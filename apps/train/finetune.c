@@ -65,7 +65,7 @@ static pt_status setup(trainer *t) {
   t->tok = pt_tokenizer_load(a->model);
   if (!t->tok) return pt_error_code();
   t->pad_id = pt_tokenizer_pad_id(t->tok);
-  pt_ptv2_config cfg = {a->method, app_task_head(a->task), a->pre_seq_len,
+  pt_ptv2_config cfg = {a->method, a->task->head, a->pre_seq_len,
                         a->prefix_projection, a->prefix_hidden_size, 0};
   pt_adapter_config ac = {0};
   bool grow = true;
@@ -73,32 +73,33 @@ static pt_status setup(trainer *t) {
     PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
     cfg = ac.cfg;
     pt_status st = PT_OK;
-    if (cfg.task != app_task_head(a->task))
+    if (cfg.task != a->task->head)
       st = pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", a->init_adapter,
-                    pt_task_name(cfg.task), app_task_name(a->task));
-    if (st == PT_OK && (a->task == TASK_NER || a->task == TASK_SRL || a->task == TASK_CLS))
+                    pt_task_name(cfg.task), a->task->name);
+    if (st == PT_OK && a->task->adapter_labels)
       st = label_map_set(&t->map, (const char *const *)ac.id2label, ac.nlabels);
     pt_adapter_config_free(&ac);
     PT_TRY(st);
     grow = false;
   } else {
-    PT_TRY(task_data_preset_labels(a, &t->map));
+    PT_TRY(task_preset_labels(a->task, &a->task_options, &t->map));
     grow = t->map.n == 0; /* a preset's label set is fixed too */
   }
   double t0 = seconds_now(); /* reading (train + dev) */
-  PT_TRY(task_data_read(a, a->train, true, &t->train));
+  PT_TRY(task_data_read(a->task, &a->task_options, a->train, true, &t->train));
   if (!t->train.labelled) return pt_error(PT_ERR_FORMAT, "%s: training data has no labels", a->train);
   PT_TRY(task_data_map_labels(&t->train, &t->map, grow));
   if (a->dev) {
-    PT_TRY(task_data_read(a, a->dev, true, &t->dev));
+    PT_TRY(task_data_read(a->task, &a->task_options, a->dev, true, &t->dev));
     PT_TRY(task_data_map_labels(&t->dev, &t->map, grow));
   }
   if (!a->init_adapter) cfg.num_labels = t->map.n > 0 ? t->map.n : 2;
-  if ((a->task == TASK_NER || a->task == TASK_SRL || a->task == TASK_CLS) && t->map.n < 1)
+  if (a->task->adapter_labels && t->map.n < 1)
     return pt_error(PT_ERR_FORMAT, "%s: no labels", a->train);
   pt_bert_config bc;
   PT_TRY(pt_bert_config_load(a->model, &bc));
-  PT_TRY(fit_max_seq_len(&t->args, &bc, cfg.method == PT_METHOD_FINETUNE ? 0 : cfg.pre_seq_len));
+  PT_TRY(task_fit_max_seq_len(&t->args.task_options, a->max_seq_len_set, &bc,
+                              cfg.method == PT_METHOD_FINETUNE ? 0 : cfg.pre_seq_len, a->model));
   if (a->dropout_set) bc.hidden_dropout = a->dropout;
   if (a->dropout_set && !a->dropout_hidden_only) bc.attention_dropout = a->dropout;
   PT_TRY(pt_ptv2_model_init(&t->model, &bc, &cfg, a->seed));
@@ -113,10 +114,10 @@ static pt_status setup(trainer *t) {
   }
   t->t_read = seconds_now() - t0;
   t0 = seconds_now();
-  PT_TRY(task_data_encode(&t->train, t->tok, a));
+  PT_TRY(task_data_encode(&t->train, t->tok, &a->task_options));
   t->t_tokenize = seconds_now() - t0;
   t0 = seconds_now();
-  if (a->dev) PT_TRY(task_data_encode(&t->dev, t->tok, a));
+  if (a->dev) PT_TRY(task_data_encode(&t->dev, t->tok, &a->task_options));
   t->t_eval += seconds_now() - t0;
   /* Optimizer over the trainable tensors, in parameter order. */
   if (a->optimizer == PT_OPTIM_SGD) {
@@ -159,7 +160,8 @@ static pt_status dev_eval(trainer *t, train_state *s, progress *pg) {
   if (!t->a->dev) return PT_OK;
   double t0 = seconds_now();
   eval_result r;
-  PT_TRY(task_evaluate(&t->model, &t->dev, &t->map, t->a, t->pad_id, &r));
+  PT_TRY(task_evaluate(&t->model, &t->dev, &t->map, &t->a->task_options, t->a->batch_size,
+                       t->pad_id, &r));
   t->t_eval += seconds_now() - t0;
   metrics_log_printf(&t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"eval\": %s}\n",
                         (long long)s->step, (long long)s->epoch, r.json);
@@ -210,7 +212,7 @@ static pt_status train_step(trainer *t, train_state *s, const int64_t *perm, pt_
     for (int64_t i = 0; i < nb; i++) fb[i] = &td->f[perm[s->pos + i]];
     double t0 = seconds_now();
     task_batch b;
-    st = task_batch_make(fb, nb, td->task, t->pad_id, true, &b);
+    st = task_batch_make(fb, nb, td->task->head, t->pad_id, true, &b);
     double t1 = seconds_now();
     t->t_batch += t1 - t0;
     if (st != PT_OK) break;
@@ -376,7 +378,7 @@ static pt_status loop(trainer *t) {
     printf("{\"task\": \"%s\", \"method\": \"%s\", \"steps\": %lld, \"time_s\": %.1f, "
            "\"best_dev\": %s, \"best_step\": %lld, \"dev\": %s, \"trainable\": %lld, "
            "\"parameters\": %lld, \"trainable_pct\": %.4f, \"skipped_steps\": %lld}\n",
-           app_task_name(a->task), pt_method_name(a->method), (long long)s.step, el, best,
+           a->task->name, pt_method_name(a->method), (long long)s.step, el, best,
            (long long)s.best_step, t->best_json ? t->best_json : "null", (long long)trainable,
            (long long)total_params, 100.0 * (double)trainable / (double)total_params,
            (long long)s.skipped);

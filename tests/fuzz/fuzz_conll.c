@@ -1,11 +1,11 @@
-/* libFuzzer harness: the NER readers of apps/tasks/data.h — CoNLL text, a JSON
+/* libFuzzer harness: the NER readers of apps/tasks/ner/ner.h — CoNLL text, a JSON
  * array and JSON Lines (tags in any scheme, or SpERT entities) — then label
  * mapping (growing, then fixed to the CoNLL-2003 preset) and BIO completion.
  * The first input byte picks the format and the options. */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apps/tasks/data.h"
+#include "apps/tasks/ner/ner.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,12 +1,13 @@
 /* libFuzzer harness: the classification and multiple-choice readers of
- * apps/tasks/data.h — SuperGLUE jsonl (BoolQ, CB, RTE, WiC, WSC, COPA), GLUE
+ * apps/tasks/cls/cls.h and mc/mc.h — SuperGLUE jsonl (BoolQ, CB, RTE, WiC, WSC, COPA), GLUE
  * tsv (SST-2, RTE, CoLA) and the generic jsonl — then label mapping against
  * the preset's labels and growing. The first input byte picks the format and
  * the options. */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apps/tasks/data.h"
+#include "apps/tasks/cls/cls.h"
+#include "apps/tasks/mc/mc.h"
 #include "tests/fuzz/fuzz_util.h"
 
 static const data_format formats[] = {

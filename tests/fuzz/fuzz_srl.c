@@ -1,9 +1,9 @@
-/* libFuzzer harness: the SRL JSON Lines reader of apps/tasks/data.h, then
+/* libFuzzer harness: the SRL JSON Lines reader of apps/tasks/srl/srl.h, then
  * label mapping. The first input byte picks the options. */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apps/tasks/data.h"
+#include "apps/tasks/srl/srl.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

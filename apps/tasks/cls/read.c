@@ -1,63 +1,32 @@
-/* Classification and multiple-choice data: SuperGLUE jsonl (BoolQ, CB, RTE,
- * WiC, WSC, COPA), GLUE tsv (SST-2, RTE, CoLA) and generic jsonl with named
- * text and label fields. */
+/* Classification data: SuperGLUE jsonl (BoolQ, CB, RTE, WiC, WSC), GLUE tsv
+ * (SST-2, RTE, CoLA) and generic jsonl with named text and label fields. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "apps/tasks/data.h"
-#include "apps/tasks/lines.h"
+#include "apps/tasks/cls/cls.h"
 #include "nn/pt_json.h"
 
-static const struct {
-  const char *name;
-  data_format fmt;
-} format_names[] = {
-    {"jsonl", FMT_GENERIC_JSONL}, {"boolq", FMT_BOOLQ},     {"cb", FMT_CB},
-    {"rte", FMT_RTE},             {"wic", FMT_WIC},         {"wsc", FMT_WSC},
-    {"copa", FMT_COPA},           {"sst2", FMT_GLUE_SST2},  {"sst-2", FMT_GLUE_SST2},
-    {"glue-rte", FMT_GLUE_RTE},   {"cola", FMT_GLUE_COLA},
-};
-#define N_FORMATS ((int)(sizeof format_names / sizeof format_names[0]))
-
-pt_status data_format_from_name(const char *name, data_format *out) {
-  for (int i = 0; i < N_FORMATS; i++)
-    if (strcasecmp(name, format_names[i].name) == 0) {
-      *out = format_names[i].fmt;
-      return PT_OK;
-    }
-  return pt_error(PT_ERR_ARG,
-                  "unknown data format '%s' (expected boolq, cb, rte, wic, wsc, copa, sst2, "
-                  "glue-rte, cola or jsonl)", name);
-}
-
-const char *data_format_name(data_format f) {
-  for (int i = 0; i < N_FORMATS; i++)
-    if (format_names[i].fmt == f) return format_names[i].name;
-  return "?";
-}
-
-static const char *const bool_labels[] = {"False", "True"};
-static const char *const cb_labels[] = {"entailment", "contradiction", "neutral"};
-static const char *const rte_labels[] = {"entailment", "not_entailment"};
-static const char *const binary_labels[] = {"0", "1"};
-
-void data_format_labels(data_format f, const char *const **names, int64_t *n) {
-  switch (f) {
-    case FMT_BOOLQ:
-    case FMT_WIC:
-    case FMT_WSC: *names = bool_labels, *n = 2; return;
-    case FMT_CB: *names = cb_labels, *n = 3; return;
-    case FMT_RTE:
-    case FMT_GLUE_RTE: *names = rte_labels, *n = 2; return;
-    case FMT_COPA:
-    case FMT_GLUE_SST2:
-    case FMT_GLUE_COLA: *names = binary_labels, *n = 2; return;
-    case FMT_GENERIC_JSONL: break;
+void cls_set_free(cls_set *set) {
+  for (int64_t i = 0; i < set->n; i++) {
+    free(set->ex[i].text_a);
+    free(set->ex[i].text_b);
+    free(set->ex[i].label);
   }
-  *names = NULL;
-  *n = 0;
+  free(set->ex);
+  free(set->path);
+  memset(set, 0, sizeof *set);
+}
+
+pt_status cls_map_labels(cls_set *set, label_map *map, bool grow) {
+  if (!set->has_labels) return pt_error(PT_ERR_ARG, "%s: has no labels to map", set->path);
+  for (int64_t i = 0; i < set->n; i++) {
+    cls_example *e = &set->ex[i];
+    char where[512];
+    task_where(where, sizeof where, set->path, e->line, i);
+    PT_TRY(label_map_lookup(map, e->label, grow, where, &e->label_id));
+  }
+  return PT_OK;
 }
 
 pt_status cls_fields_parse(const char *text_fields, const char *label_field,
@@ -85,7 +54,8 @@ pt_status cls_fields_parse(const char *text_fields, const char *label_field,
   return PT_OK;
 }
 
-/* ---- shared pieces ------------------------------------------------------- */
+/* ---- fields ------------------------------------------------------------- */
+
 
 /* The label value as a string: strings as they are, true/false as
  * "True"/"False" (HF ClassLabel names), integers in decimal. */
@@ -126,14 +96,6 @@ static pt_status check_preset_label(data_format fmt, const char *label, const ch
                   data_format_name(fmt), list);
 }
 
-/* A required string field, copied. */
-static pt_status text_field(const json_t *o, const char *key, const char *where, char **out) {
-  const char *s;
-  PT_TRY(pt_json_string(o, where, key, &s));
-  if (!(*out = strdup_checked(s))) return PT_ERR_NOMEM;
-  return PT_OK;
-}
-
 /* WSC span texts live in "target" in the official files, top level in HF's. */
 static pt_status wsc_span(const json_t *o, const char *key, const char *where, const char **out) {
   const json_t *t = json_object_get(o, "target");
@@ -145,13 +107,13 @@ static pt_status cls_from_json(const json_t *o, data_format fmt, const cls_field
   const char *label_key = "label";
   switch (fmt) {
     case FMT_BOOLQ:
-      PT_TRY(text_field(o, "question", where, &e->text_a));
-      PT_TRY(text_field(o, "passage", where, &e->text_b));
+      PT_TRY(json_text_copy(o, "question", where, &e->text_a));
+      PT_TRY(json_text_copy(o, "passage", where, &e->text_b));
       break;
     case FMT_CB:
     case FMT_RTE:
-      PT_TRY(text_field(o, "premise", where, &e->text_a));
-      PT_TRY(text_field(o, "hypothesis", where, &e->text_b));
+      PT_TRY(json_text_copy(o, "premise", where, &e->text_a));
+      PT_TRY(json_text_copy(o, "hypothesis", where, &e->text_b));
       break;
     case FMT_WIC: {
       const char *s1, *s2, *w;
@@ -173,8 +135,8 @@ static pt_status cls_from_json(const json_t *o, data_format fmt, const cls_field
       break;
     }
     case FMT_GENERIC_JSONL:
-      PT_TRY(text_field(o, f->text_a, where, &e->text_a));
-      if (f->text_b) PT_TRY(text_field(o, f->text_b, where, &e->text_b));
+      PT_TRY(json_text_copy(o, f->text_a, where, &e->text_a));
+      if (f->text_b) PT_TRY(json_text_copy(o, f->text_b, where, &e->text_b));
       label_key = f->label;
       break;
     default:
@@ -189,56 +151,36 @@ static pt_status cls_from_json(const json_t *o, data_format fmt, const cls_field
   return PT_OK;
 }
 
-/* ---- growable arrays ------------------------------------------------------- */
-
-static pt_status grow(void **arr, int64_t *cap, int64_t n, size_t elem, const char *path) {
-  if (n < *cap) return PT_OK;
-  int64_t nc = *cap ? 2 * *cap : 64;
-  void *p = realloc(*arr, (size_t)nc * elem);
-  if (!p) return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
-  *arr = p;
-  *cap = nc;
-  return PT_OK;
-}
-
-static pt_status check_labelled(int *labelled, bool has, const char *where) {
-  if (*labelled < 0) *labelled = has;
-  if (*labelled != (int)has)
-    return pt_error(PT_ERR_FORMAT, "%s: %s, unlike the examples before it", where,
-                    has ? "has a label" : "has no label");
-  return PT_OK;
-}
-
 /* ---- jsonl ------------------------------------------------------------------- */
+
+typedef struct {
+  cls_set *set;
+  int64_t cap;
+  int labelled;
+  data_format fmt;
+  const cls_fields *fields;
+  const read_opts *opts;
+} jsonl_reading;
+
+static pt_status cls_line(const json_t *o, const char *where, int64_t line, void *ctx) {
+  jsonl_reading *r = ctx;
+  cls_set *out = r->set;
+  PT_TRY(array_grow((void **)&out->ex, &r->cap, out->n, sizeof *out->ex, out->path));
+  cls_example *e = &out->ex[out->n++];
+  memset(e, 0, sizeof *e);
+  e->idx = out->n - 1;
+  e->line = line;
+  e->label_id = -1;
+  PT_TRY(cls_from_json(o, r->fmt, r->fields, where, r->opts, e));
+  return labels_consistent(&r->labelled, e->label != NULL, where, "has a label", "has no label",
+                           "examples");
+}
 
 static pt_status read_cls_jsonl(const char *path, data_format fmt, const cls_fields *f,
                                 const read_opts *opts, cls_set *out) {
-  line_reader r;
-  PT_TRY(lines_open(&r, path));
-  int64_t cap = 0;
-  int labelled = -1;
-  pt_status st = PT_OK;
-  for (;;) {
-    json_t *o;
-    if ((st = jsonl_next(&r, path, &o)) != PT_OK || !o) break;
-    if ((st = grow((void **)&out->ex, &cap, out->n, sizeof *out->ex, path)) != PT_OK) {
-      json_decref(o);
-      break;
-    }
-    cls_example *e = &out->ex[out->n++];
-    memset(e, 0, sizeof *e);
-    e->idx = out->n - 1;
-    e->line = r.line;
-    e->label_id = -1;
-    char where[512];
-    task_where(where, sizeof where, path, r.line, 0);
-    st = cls_from_json(o, fmt, f, where, opts, e);
-    json_decref(o);
-    if (st == PT_OK) st = check_labelled(&labelled, e->label != NULL, where);
-    if (st != PT_OK) break;
-  }
-  lines_close(&r);
-  out->has_labels = labelled == 1;
+  jsonl_reading r = {out, 0, -1, fmt, f, opts};
+  pt_status st = jsonl_each(path, cls_line, &r);
+  out->has_labels = r.labelled == 1;
   return st;
 }
 
@@ -309,7 +251,7 @@ static pt_status read_cls_tsv(const char *path, data_format fmt, const read_opts
       st = pt_error(PT_ERR_FORMAT, "%s: expected %d tab-separated columns, got %d", where, ncols, k);
       break;
     }
-    if ((st = grow((void **)&out->ex, &cap, out->n, sizeof *out->ex, path)) != PT_OK) break;
+    if ((st = array_grow((void **)&out->ex, &cap, out->n, sizeof *out->ex, path)) != PT_OK) break;
     cls_example *e = &out->ex[out->n++];
     memset(e, 0, sizeof *e);
     e->idx = out->n - 1;
@@ -335,7 +277,9 @@ static pt_status read_cls_tsv(const char *path, data_format fmt, const read_opts
       break;
     }
     if ((st = check_preset_label(fmt, e->label, where)) != PT_OK) break;
-    if ((st = check_labelled(&labelled, e->label != NULL, where)) != PT_OK) break;
+    if ((st = labels_consistent(&labelled, e->label != NULL, where, "has a label", "has no label",
+                                  "examples")) != PT_OK)
+      break;
   }
   lines_close(&r);
   out->has_labels = labelled == 1;
@@ -358,77 +302,5 @@ pt_status read_cls(const char *path, data_format fmt, const cls_fields *fields,
   if (st == PT_OK && out->n == 0)
     st = pt_error(PT_ERR_FORMAT, "%s: no examples found (empty file?)", path);
   if (st != PT_OK) cls_set_free(out); /* the partial example included */
-  return st;
-}
-
-/* ---- multiple choice (COPA) ------------------------------------------------------ */
-
-static pt_status mc_from_json(const json_t *o, const char *where, const read_opts *opts,
-                              mc_example *e) {
-  PT_TRY(text_field(o, "premise", where, &e->premise));
-  PT_TRY(text_field(o, "question", where, &e->question));
-  bool cause = strcmp(e->question, "cause") == 0;
-  if (!cause && strcmp(e->question, "effect") != 0)
-    return pt_error(PT_ERR_FORMAT, "%s: 'question' must be \"cause\" or \"effect\", got \"%s\"",
-                    where, e->question);
-  /* THUDM: text_a = f"{premise} {'because' if cause else 'so'}" */
-  if (!(e->context = strprintf("%s %s", e->premise, cause ? "because" : "so")))
-    return PT_ERR_NOMEM;
-  if (!(e->choices = calloc(2, sizeof *e->choices))) return pt_error(PT_ERR_NOMEM, "%s: out of memory", where);
-  e->n_choices = 2;
-  PT_TRY(text_field(o, "choice1", where, &e->choices[0]));
-  PT_TRY(text_field(o, "choice2", where, &e->choices[1]));
-  e->label = -1;
-  const json_t *v = json_object_get(o, "label");
-  if (!v || json_is_null(v)) {
-    if (!opts->labels_optional) return pt_error(PT_ERR_FORMAT, "%s: 'label' is missing", where);
-  } else {
-    int64_t l;
-    PT_TRY(pt_json_int(o, where, "label", &l));
-    if (l < 0 || l >= e->n_choices)
-      return pt_error(PT_ERR_FORMAT, "%s: label %lld is not a choice (0 or 1)", where, (long long)l);
-    e->label = l;
-  }
-  int64_t idx;
-  PT_TRY(pt_json_int_or(o, where, "idx", e->idx, &idx));
-  e->idx = idx;
-  return PT_OK;
-}
-
-pt_status read_mc(const char *path, data_format fmt, const read_opts *opts,
-                     mc_set *out) {
-  static const read_opts defaults = {0};
-  if (!opts) opts = &defaults;
-  memset(out, 0, sizeof *out);
-  if (fmt != FMT_COPA)
-    return pt_error(PT_ERR_ARG, "%s: multiple choice reads copa only, not %s", path,
-                    data_format_name(fmt));
-  if (!(out->path = strdup_checked(path))) return PT_ERR_NOMEM;
-  line_reader r;
-  pt_status st = lines_open(&r, path);
-  int64_t cap = 0;
-  int labelled = -1;
-  while (st == PT_OK) {
-    json_t *o;
-    if ((st = jsonl_next(&r, path, &o)) != PT_OK || !o) break;
-    if ((st = grow((void **)&out->ex, &cap, out->n, sizeof *out->ex, path)) != PT_OK) {
-      json_decref(o);
-      break;
-    }
-    mc_example *e = &out->ex[out->n++];
-    memset(e, 0, sizeof *e);
-    e->idx = out->n - 1;
-    e->line = r.line;
-    char where[512];
-    task_where(where, sizeof where, path, r.line, 0);
-    st = mc_from_json(o, where, opts, e);
-    json_decref(o);
-    if (st == PT_OK) st = check_labelled(&labelled, e->label >= 0, where);
-  }
-  lines_close(&r);
-  if (st == PT_OK && out->n == 0)
-    st = pt_error(PT_ERR_FORMAT, "%s: no examples found (empty file?)", path);
-  out->has_labels = labelled == 1;
-  if (st != PT_OK) mc_set_free(out);
   return st;
 }

@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/tasks/data.h"
-#include "apps/tasks/lines.h"
+#include "apps/tasks/ner/ner.h"
 #include "nn/pt_json.h"
 
 static bool valid_tag(const char *t) {
@@ -135,11 +134,7 @@ static void builder_free(builder *b) {
 }
 
 static pt_status set_tagged(builder *b, bool has, const char *where) {
-  if (b->tagged < 0) b->tagged = has;
-  if (b->tagged != (int)has)
-    return pt_error(PT_ERR_FORMAT, "%s: %s, unlike the sentences before it", where,
-                    has ? "has tags" : "has no tags");
-  return PT_OK;
+  return labels_consistent(&b->tagged, has, where, "has tags", "has no tags", "sentences");
 }
 
 /* ---- CoNLL text --------------------------------------------------------------- */
@@ -203,13 +198,9 @@ static pt_status read_text(builder *b, const read_opts *opts) {
  * object and ends the sentence. */
 static pt_status json_sentence(builder *b, const json_t *o, const char *where, int64_t line,
                                const read_opts *opts) {
-  const json_t *toks = json_object_get(o, "tokens");
-  if (!toks) toks = json_object_get(o, "words");
-  if (!json_is_array(toks))
-    return pt_error(PT_ERR_FORMAT, "%s: %s", where,
-                    toks ? "'tokens' must be an array of strings" : "'tokens' is missing");
-  int64_t n = (int64_t)json_array_size(toks);
-  if (n == 0) return pt_error(PT_ERR_FORMAT, "%s: 'tokens' is empty", where);
+  const json_t *toks;
+  int64_t n;
+  PT_TRY(json_tokens(o, where, &toks, &n));
   const json_t *tags = json_object_get(o, "tags");
   const json_t *ents = json_object_get(o, "entities");
   bool has = (tags && !json_is_null(tags)) || (ents && !json_is_null(ents));
@@ -223,10 +214,8 @@ static pt_status json_sentence(builder *b, const json_t *o, const char *where, i
                       (long long)json_array_size(tags), (long long)n);
   }
   for (int64_t j = 0; j < n; j++) {
-    const json_t *w = json_array_get(toks, (size_t)j);
-    if (!json_is_string(w))
-      return pt_error(PT_ERR_FORMAT, "%s: token %lld is %s, expected a string", where,
-                      (long long)j, pt_json_type_name(w));
+    const char *w;
+    PT_TRY(json_token(toks, j, where, &w));
     const char *tag = has ? "O" : NULL;
     if (has && tags && !json_is_null(tags)) {
       const json_t *t = json_array_get(tags, (size_t)j);
@@ -236,7 +225,7 @@ static pt_status json_sentence(builder *b, const json_t *o, const char *where, i
       tag = json_string_value(t);
       if (!valid_tag(tag)) return bad_tag(where, tag);
     }
-    char *wc = strdup_checked(json_string_value(w));
+    char *wc = strdup_checked(w);
     char *tc = tag ? strdup_checked(tag) : NULL;
     if (!wc || (tag && !tc)) {
       free(wc);
@@ -302,26 +291,19 @@ static pt_status read_json_array(builder *b, const read_opts *opts) {
   return st;
 }
 
-static pt_status read_jsonl(builder *b, const read_opts *opts) {
-  const char *path = b->set->path;
-  line_reader r;
-  PT_TRY(lines_open(&r, path));
-  pt_status st = PT_OK;
-  for (;;) {
-    json_t *o;
-    if ((st = jsonl_next(&r, path, &o)) != PT_OK || !o) break;
-    char where[512];
-    st = json_sentence(b, o, task_where(where, sizeof where, path, r.line, 0), r.line, opts);
-    json_decref(o);
-    if (st != PT_OK) break;
-  }
-  lines_close(&r);
-  return st;
+typedef struct {
+  builder *b;
+  const read_opts *opts;
+} jsonl_reading;
+
+static pt_status jsonl_sentence(const json_t *o, const char *where, int64_t line, void *ctx) {
+  jsonl_reading *r = ctx;
+  return json_sentence(r->b, o, where, line, r->opts);
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcmp(s + n - m, suffix) == 0;
+static pt_status read_jsonl(builder *b, const read_opts *opts) {
+  jsonl_reading r = {b, opts};
+  return jsonl_each(b->set->path, jsonl_sentence, &r);
 }
 
 pt_status read_ner(const char *path, const read_opts *opts, sentence_set *out) {

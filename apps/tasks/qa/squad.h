@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apps/tasks/data.h"
+#include "apps/tasks/lines.h"
+#include "apps/tasks/task.h"
 #include "models/pt_tokenizer.h"
 #include "tensor/pt_status.h"
 

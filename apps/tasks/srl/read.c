@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/tasks/data.h"
-#include "apps/tasks/lines.h"
+#include "apps/tasks/srl/srl.h"
 #include "nn/pt_json.h"
 
 /* `key` as a flat list of n items; AllenNLP's [values, words] pair form is
@@ -38,13 +37,9 @@ static bool bio_tag(const char *t) {
 /* Fills e from one line's object. */
 static pt_status parse_srl_example(const json_t *o, const char *where, const read_opts *opts,
                              srl_example *e) {
-  const json_t *toks = json_object_get(o, "tokens");
-  if (!toks) toks = json_object_get(o, "words");
-  if (!json_is_array(toks))
-    return pt_error(PT_ERR_FORMAT, "%s: %s", where,
-                    toks ? "'tokens' must be an array of strings" : "'tokens' is missing");
-  int64_t n = (int64_t)json_array_size(toks);
-  if (n == 0) return pt_error(PT_ERR_FORMAT, "%s: 'tokens' is empty", where);
+  const json_t *toks;
+  int64_t n;
+  PT_TRY(json_tokens(o, where, &toks, &n));
   pt_status st;
   const json_t *vi = seq_field(o, "verb_indicator", n, where, true, &st);
   if (!vi) return st;
@@ -59,12 +54,10 @@ static pt_status parse_srl_example(const json_t *o, const char *where, const rea
   if (!(e->verb_mask = calloc((size_t)n, 1))) return pt_error(PT_ERR_NOMEM, "%s: out of memory", where);
   e->pred_index = -1;
   for (int64_t j = 0; j < n; j++) {
-    const json_t *w = json_array_get(toks, (size_t)j);
+    const char *w;
+    PT_TRY(json_token(toks, j, where, &w));
     const json_t *v = json_array_get(vi, (size_t)j);
-    if (!json_is_string(w))
-      return pt_error(PT_ERR_FORMAT, "%s: token %lld is %s, expected a string", where,
-                      (long long)j, pt_json_type_name(w));
-    if (!(s->words[j] = strdup_checked(json_string_value(w)))) return PT_ERR_NOMEM;
+    if (!(s->words[j] = strdup_checked(w))) return PT_ERR_NOMEM;
     int64_t flag = json_is_integer(v) ? json_integer_value(v) : json_is_boolean(v) ? json_is_true(v) : -1;
     if (flag != 0 && flag != 1)
       return pt_error(PT_ERR_FORMAT, "%s: verb_indicator[%lld] must be 0 or 1", where, (long long)j);
@@ -91,48 +84,36 @@ static pt_status parse_srl_example(const json_t *o, const char *where, const rea
   return PT_OK;
 }
 
+typedef struct {
+  srl_set *set;
+  int64_t cap;
+  int tagged;
+  const read_opts *opts;
+} jsonl_reading;
+
+static pt_status srl_line(const json_t *o, const char *where, int64_t line, void *ctx) {
+  jsonl_reading *r = ctx;
+  srl_set *out = r->set;
+  PT_TRY(array_grow((void **)&out->ex, &r->cap, out->n, sizeof *out->ex, out->path));
+  srl_example *e = &out->ex[out->n++];
+  memset(e, 0, sizeof *e);
+  e->s.line = line;
+  e->s.item = out->n - 1;
+  PT_TRY(parse_srl_example(o, where, r->opts, e));
+  bool has = e->s.n > 0 && e->s.tags[0] != NULL;
+  return labels_consistent(&r->tagged, has, where, "has tags", "has no tags", "lines");
+}
+
 pt_status read_srl(const char *path, const read_opts *opts, srl_set *out) {
   static const read_opts defaults = {0};
   if (!opts) opts = &defaults;
   memset(out, 0, sizeof *out);
   if (!(out->path = strdup_checked(path))) return PT_ERR_NOMEM;
-  line_reader r;
-  pt_status st = lines_open(&r, path);
-  int64_t cap = 0;
-  int tagged = -1;
-  while (st == PT_OK) {
-    json_t *o;
-    if ((st = jsonl_next(&r, path, &o)) != PT_OK || !o) break;
-    if (out->n == cap) {
-      int64_t nc = cap ? 2 * cap : 64;
-      srl_example *ex = realloc(out->ex, (size_t)nc * sizeof *ex);
-      if (!ex) {
-        json_decref(o);
-        st = pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
-        break;
-      }
-      out->ex = ex;
-      cap = nc;
-    }
-    srl_example *e = &out->ex[out->n++];
-    memset(e, 0, sizeof *e);
-    e->s.line = r.line;
-    e->s.item = out->n - 1;
-    char where[512];
-    task_where(where, sizeof where, path, r.line, 0);
-    st = parse_srl_example(o, where, opts, e);
-    json_decref(o);
-    if (st != PT_OK) break;
-    int has = e->s.n > 0 && e->s.tags[0] != NULL;
-    if (tagged < 0) tagged = has;
-    if (tagged != has)
-      st = pt_error(PT_ERR_FORMAT, "%s: %s, unlike the lines before it", where,
-                    has ? "has tags" : "has no tags");
-  }
-  lines_close(&r);
+  jsonl_reading r = {out, 0, -1, opts};
+  pt_status st = jsonl_each(path, srl_line, &r);
   if (st == PT_OK && out->n == 0)
     st = pt_error(PT_ERR_FORMAT, "%s: no predicate instances found (empty file?)", path);
-  out->has_tags = tagged == 1;
+  out->has_tags = r.tagged == 1;
   if (st != PT_OK) srl_set_free(out);
   return st;
 }

@@ -1,0 +1,41 @@
+/* The ner task: CoNLL and CoNLL04/SpERT JSON readers (read.c), the
+ * prediction file (write.c) and the task row (task.c).
+ *
+ * Readers validate their input and fail with one line "file:line: what is
+ * wrong" (or "file: item N: ..." for a JSON array). On failure the set is
+ * left empty (already freed), so freeing it again is harmless. */
+#ifndef APPS_TASKS_NER_NER_H
+#define APPS_TASKS_NER_NER_H
+
+#include "apps/tasks/lines.h"
+#include "apps/tasks/tagging.h"
+
+/* Rewrites tags in place to IOB2: IOB1 (I-X starting an entity), IOB2,
+ * BIOES (S-/E-) and BILOU (U-/L-) all map to B-/I-/O. A tag that is not "O"
+ * or one of B/I/E/S/L/U followed by "-TYPE" is an error naming it. */
+pt_status tags_to_iob2(char **tags, int64_t n);
+
+/* CoNLL text (word first column, tag last; whitespace-separated; blank lines
+ * end sentences; -DOCSTART- lines skipped), converted to IOB2. A path ending
+ * in .json is read as a JSON array of {"tokens": [...], "tags": [...]} (tags
+ * in any scheme above, e.g. CoNLL04's BILOU) or {"tokens": [...],
+ * "entities": [{"start": s, "end": e (exclusive), "type": T}]} (SpERT);
+ * .jsonl holds one such object per line. */
+pt_status read_ner(const char *path, const read_opts *opts, sentence_set *out);
+
+/* The label order of a known NER data set: "conll2003" gives HF datasets'
+ * conll2003 ner_tags names (O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC,
+ * B-MISC, I-MISC), which THUDM/P-tuning-v2 uses as id2label. Static; PT_ERR_ARG
+ * for other names (build the map from the training data instead). */
+pt_status ner_preset_labels(const char *name, const char *const **names, int64_t *n);
+
+/* NER predictions, pred[i] holding set->sents[i].n tags. A CoNLL text input is
+ * copied line for line with the predicted tag appended to each word line
+ * ("EU NNP I-NP I-ORG B-ORG"; -DOCSTART- and blank lines unchanged); a JSON
+ * input becomes CoNLL text "word [gold] pred", a blank line after each
+ * sentence. The source file must be unchanged since it was read (checked).
+ * Written atomically. */
+pt_status write_ner_predictions(const sentence_set *set, char **const *pred,
+                                   const char *out_path);
+
+#endif
