@@ -117,7 +117,7 @@ oom:
 }
 
 pt_status pt_backward(pt_tensor *root, const pt_tensor *grad_out, bool retain_graph) {
-  if (!root) return pt_error(PT_ERR_ARG, "backward: no tensor (a previous op failed)");
+  if (!root) return pt_error_upstream("backward");
   if (!pt_requires_grad(root))
     return pt_error(PT_ERR_STATE, "backward: the tensor does not require grad");
   pt_tensor *g;
@@ -164,7 +164,11 @@ pt_status pt_backward(pt_tensor *root, const pt_tensor *grad_out, bool retain_gr
     node->grad = NULL;
     if (!gout) continue; /* no gradient reached this node */
     pt_tensor *gin[PT_NODE_MAX_INPUTS] = {0};
+    uint64_t serial = pt_error_serial();
     st = node->op->backward(node, gout, gin);
+    if (st != PT_OK)
+      st = pt_error_if_silent(serial, st, "%s backward: failed (%s) without recording an error",
+                              node->op->name, pt_status_name(st));
     pt_tensor_free(gout);
     for (int i = 0; i < node->n_inputs; i++) {
       pt_tensor *gi = gin[i];

@@ -140,7 +140,8 @@ done:
 }
 
 pt_status pt_graph_write_dot(const pt_tensor *root, const char *path) {
-  if (!root || !path) return pt_error(PT_ERR_ARG, "graph_write_dot: NULL tensor or path");
+  if (!root) return pt_error_upstream("graph_write_dot");
+  if (!path) return pt_error(PT_ERR_ARG, "graph_write_dot: no path");
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);

@@ -24,12 +24,26 @@ static double weighted_sum(const pt_tensor *y, uint64_t seed) {
   return acc;
 }
 
+/* The user's function; a NULL it returns carries its own message, with
+ * "gradcheck: " in front (or one naming the function if it recorded none). */
+static pt_tensor *call_fn(pt_gradcheck_fn fn, void *ctx, int n, pt_tensor *const *inputs) {
+  uint64_t serial = pt_error_serial();
+  pt_tensor *y = fn(inputs, n, ctx);
+  if (y) return y;
+  if (pt_error_serial() == serial)
+    pt_error(PT_ERR_STATE, "gradcheck: the checked function returned NULL without recording "
+                           "an error");
+  else
+    pt_error_context(pt_error_code(), "gradcheck");
+  return NULL;
+}
+
 static pt_status eval_loss(pt_gradcheck_fn fn, void *ctx, int n, pt_tensor *const *inputs,
                            uint64_t seed, double *loss) {
   pt_no_grad_enter();
-  pt_tensor *y = fn(inputs, n, ctx);
+  pt_tensor *y = call_fn(fn, ctx, n, inputs);
   pt_no_grad_exit();
-  if (!y) return pt_error_context(pt_error_code() ? pt_error_code() : PT_ERR_STATE, "gradcheck");
+  if (!y) return pt_error_code();
   *loss = weighted_sum(y, seed);
   pt_tensor_free(y);
   return PT_OK;
@@ -41,8 +55,8 @@ static pt_status analytic(pt_gradcheck_fn fn, void *ctx, int n, pt_tensor *const
                           uint64_t seed) {
   for (int i = 0; i < n; i++)
     if (inputs[i]) pt_zero_grad(inputs[i]);
-  pt_tensor *y = fn(inputs, n, ctx);
-  if (!y) return pt_error_context(pt_error_code() ? pt_error_code() : PT_ERR_STATE, "gradcheck");
+  pt_tensor *y = call_fn(fn, ctx, n, inputs);
+  if (!y) return pt_error_code();
   if (!pt_requires_grad(y)) {
     pt_tensor_free(y);
     return pt_error(PT_ERR_STATE, "gradcheck: the output does not require grad");
@@ -149,38 +163,35 @@ pt_status pt_gradcheck_direction(pt_gradcheck_fn fn, void *ctx, int n, pt_tensor
   PT_TRY(analytic(fn, ctx, n, inputs, o.seed));
   pt_rng rng;
   pt_rng_init(&rng, o.seed ^ 0x5eedULL);
-  for (int dir = 0; dir < ndirections; dir++) {
-    /* d: a random unit-scale direction over every element of every input
-     * that requires grad; analytic = Σ grad·d. */
-    pt_tensor *dirs[PT_MAX_DIMS > 8 ? PT_MAX_DIMS : 8] = {0};
-    double a = 0, lp, lm;
-    for (int i = 0; i < n && i < 8; i++) {
+  /* dirs[i]: a random unit-scale direction over every element of input i
+   * (NULL for inputs that do not require grad); analytic = Σ grad·d. */
+  pt_tensor **dirs = pt_alloc(sizeof *dirs * (size_t)(n > 0 ? n : 1));
+  if (!dirs) return pt_error_code();
+  pt_status st = PT_OK;
+  for (int dir = 0; dir < ndirections && st == PT_OK; dir++) {
+    double a = 0, lp = 0, lm = 0;
+    for (int i = 0; i < n; i++) {
       pt_tensor *x = inputs[i];
-      if (!x || !pt_requires_grad(x)) continue;
-      dirs[i] = pt_randn(&rng, PT_F64, x->ndim, x->shape);
-      if (!dirs[i]) return pt_error_code();
-      int64_t nx = pt_numel(x);
-      for (int64_t k = 0; k < nx; k++)
+      dirs[i] = x && pt_requires_grad(x) && st == PT_OK ? pt_randn(&rng, PT_F64, x->ndim, x->shape)
+                                                        : NULL;
+      if (x && pt_requires_grad(x) && !dirs[i]) st = pt_error_code();
+      for (int64_t k = 0; dirs[i] && k < pt_numel(x); k++)
         a += (x->grad ? pt_get(x->grad, k) : 0.0) * pt_get(dirs[i], k);
     }
-    for (int sign = 1; sign >= -1; sign -= 2) {
-      for (int i = 0; i < n && i < 8; i++)
-        if (dirs[i])
-          for (int64_t k = 0; k < pt_numel(inputs[i]); k++)
-            pt_set(inputs[i], k, pt_get(inputs[i], k) + sign * o.eps * pt_get(dirs[i], k));
-      pt_status st = eval_loss(fn, ctx, n, inputs, o.seed, sign > 0 ? &lp : &lm);
-      for (int i = 0; i < n && i < 8; i++)
-        if (dirs[i])
-          for (int64_t k = 0; k < pt_numel(inputs[i]); k++)
-            pt_set(inputs[i], k, pt_get(inputs[i], k) - sign * o.eps * pt_get(dirs[i], k));
-      if (st != PT_OK) {
-        for (int i = 0; i < 8; i++) pt_tensor_free(dirs[i]);
-        return st;
-      }
+    for (int sign = 1; sign >= -1 && st == PT_OK; sign -= 2) {
+      for (int i = 0; i < n; i++)
+        for (int64_t k = 0; dirs[i] && k < pt_numel(inputs[i]); k++)
+          pt_set(inputs[i], k, pt_get(inputs[i], k) + sign * o.eps * pt_get(dirs[i], k));
+      st = eval_loss(fn, ctx, n, inputs, o.seed, sign > 0 ? &lp : &lm);
+      for (int i = 0; i < n; i++)
+        for (int64_t k = 0; dirs[i] && k < pt_numel(inputs[i]); k++)
+          pt_set(inputs[i], k, pt_get(inputs[i], k) - sign * o.eps * pt_get(dirs[i], k));
     }
-    for (int i = 0; i < 8; i++) pt_tensor_free(dirs[i]);
-    consider(r, &o, -1, dir, a, (lp - lm) / (2 * o.eps));
+    for (int i = 0; i < n; i++) pt_tensor_free(dirs[i]);
+    if (st == PT_OK) consider(r, &o, -1, dir, a, (lp - lm) / (2 * o.eps));
   }
+  pt_free_bytes(dirs);
+  if (st != PT_OK) return st;
   verdict(r);
   return PT_OK;
 }

@@ -95,7 +95,7 @@ pt_tensor *pt_concat(int n, pt_tensor *const *xs, int dim) {
 
 pt_status pt_split(pt_tensor *x, int dim, int n, const int64_t *sizes, pt_tensor **out) {
   char s[96];
-  if (!x) return pt_error(PT_ERR_ARG, "split: NULL input");
+  if (!x) return pt_error_upstream("split");
   int d = pt_dim_index(x, dim, "split");
   if (d < 0) return pt_error_code();
   int64_t total = 0;
@@ -123,7 +123,7 @@ pt_status pt_split(pt_tensor *x, int dim, int n, const int64_t *sizes, pt_tensor
 }
 
 pt_status pt_chunk(pt_tensor *x, int n, int dim, pt_tensor **out) {
-  if (!x) return pt_error(PT_ERR_ARG, "chunk: NULL input");
+  if (!x) return pt_error_upstream("chunk");
   if (n < 1) return pt_error(PT_ERR_ARG, "chunk: number of chunks must be at least 1, got %d", n);
   int d = pt_dim_index(x, dim, "chunk");
   if (d < 0) return pt_error_code();

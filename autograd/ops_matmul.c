@@ -110,7 +110,8 @@ pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
   pt_status st = out ? PT_OK : pt_error_code();
   if (out) {
     pt_tensor *o2 = pt_raw_view(out, 2, PT_SHAPE(rows, out_f));
-    if (bias) { /* out = bias broadcast, then GEMM with beta 1 */
+    if (!o2) st = pt_error_code();
+    if (bias && st == PT_OK) { /* out = bias broadcast, then GEMM with beta 1 */
       pt_tensor *be = pt_raw_expand(bias, 2, PT_SHAPE(rows, out_f));
       st = be ? pt_copy_into(o2, be) : pt_error_code();
       pt_tensor_free(be);

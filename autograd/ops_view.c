@@ -12,15 +12,8 @@
 
 /* g reshaped to input 0's shape (copying only if g's strides require it). */
 static pt_status reshape_back(pt_node *n, const pt_tensor *g, pt_tensor **gin) {
-  pt_tensor *v = pt_raw_view(g, n->input_ndim[0], n->input_shape[0]);
-  if (!v) {
-    pt_error_clear();
-    pt_tensor *c = pt_raw_clone(g);
-    v = c ? pt_raw_view(c, n->input_ndim[0], n->input_shape[0]) : NULL;
-    pt_tensor_free(c);
-  }
-  gin[0] = v;
-  return v ? PT_OK : pt_error_code();
+  gin[0] = pt_raw_reshape(g, n->input_ndim[0], n->input_shape[0]);
+  return gin[0] ? PT_OK : pt_error_code();
 }
 
 static pt_status permute_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin) {
@@ -80,14 +73,7 @@ pt_tensor *pt_view(pt_tensor *x, int ndim, const int64_t *shape) {
 
 pt_tensor *pt_reshape(pt_tensor *x, int ndim, const int64_t *shape) {
   if (!x) return NULL;
-  pt_tensor *out = pt_raw_view(x, ndim, shape);
-  if (!out) {
-    pt_error_clear();
-    pt_tensor *c = pt_raw_clone(x);
-    out = c ? pt_raw_view(c, ndim, shape) : NULL;
-    pt_tensor_free(c);
-  }
-  return record(&op_reshape, x, out, NULL, 0);
+  return record(&op_reshape, x, pt_raw_reshape(x, ndim, shape), NULL, 0);
 }
 
 pt_tensor *pt_permute(pt_tensor *x, const int *perm) {

@@ -222,12 +222,18 @@ pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode
   } else {
     pos = pt_bert_position_ids(&m->cfg, in->input_ids, P);
   }
-  pt_tensor *mask = pt_bert_extended_mask(prompt ? mask_ids : in->attention_mask, B, S + prompt, P);
+  pt_tensor *mask = !prompt || mask_ids
+                        ? pt_bert_extended_mask(prompt ? mask_ids : in->attention_mask, B,
+                                                S + prompt, P)
+                        : NULL;
   pt_tensor_free(mask_ids);
   pt_tensor *h = pos && mask ? embed(m, in, pos, mode) : NULL;
-  if (in->keep_hidden_states) {
+  if (in->keep_hidden_states && h) {
     out->hidden_states = pt_alloc(sizeof(pt_tensor *) * (size_t)(L + 1));
-    if (out->hidden_states) {
+    if (!out->hidden_states) {
+      pt_tensor_free(h);
+      h = NULL;
+    } else {
       memset(out->hidden_states, 0, sizeof(pt_tensor *) * (size_t)(L + 1));
       out->n_hidden_states = (int)L + 1;
       out->hidden_states[0] = pt_tensor_ref(h);
@@ -255,8 +261,8 @@ pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode
     pt_tensor_free(d);
     if (!out->pooled) h = NULL;
   }
-  if (!h) {
-    pt_status st = pt_error_code() ? pt_error_code() : PT_ERR_STATE;
+  if (!h) { /* what failed recorded why */
+    pt_status st = pt_error_code();
     pt_bert_outputs_free(out);
     return st;
   }

@@ -261,8 +261,8 @@ pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const c
   pt_tensor *pw = pt_zeros(PT_F32, 2, PT_SHAPE(H, H)), *pb = pt_zeros(PT_F32, 1, PT_SHAPE(H));
   pt_rng rng;
   pt_rng_init(&rng, seed ^ 0x706f6f6c6572ULL);
-  st = names && ts && pw && pb ? pt_init_normal(pw, &rng, c->init_std) : pt_error_code();
-  if (st == PT_OK && !(names && ts)) st = pt_error(PT_ERR_NOMEM, "mlm: out of memory");
+  if (!names || !ts || !conv) st = pt_error(PT_ERR_NOMEM, "mlm: out of memory");
+  else st = pw && pb ? pt_init_normal(pw, &rng, c->init_std) : pt_error_code();
   if (st == PT_OK) {
     for (int i = 0; i < n; i++) {
       names[i] = m->params.items[i]->name;
@@ -273,8 +273,7 @@ pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const c
     names[n + 1] = "bert.pooler.dense.bias";
     ts[n + 1] = pb;
     for (int i = 0; i < n + 2 && st == PT_OK && dtype != PT_F32; i++) {
-      if (!conv) st = pt_error(PT_ERR_NOMEM, "mlm: out of memory");
-      else if (!(conv[i] = pt_to_dtype(ts[i], dtype))) st = pt_error_code();
+      if (!(conv[i] = pt_to_dtype(ts[i], dtype))) st = pt_error_code();
       else ts[i] = conv[i];
     }
   }

@@ -239,7 +239,9 @@ static pt_status heads(const pt_ptv2_model *m, const pt_ptv2_batch *b, pt_nn_mod
       break;
     }
   }
-  if (!out->logits) return pt_error_code();
+  if (!out->logits || (m->cfg.task == PT_TASK_QUESTION_ANSWERING && (!out->start_logits ||
+                                                                      !out->end_logits)))
+    return pt_error_code();
   bool want_loss = b->labels || (b->start_positions && b->end_positions);
   if (want_loss && !out->loss) return pt_error_code();
   return PT_OK;
@@ -260,7 +262,9 @@ pt_status pt_ptv2_forward(const pt_ptv2_model *m, const pt_ptv2_batch *b, pt_nn_
   int64_t L = m->bert.cfg.num_layers;
   pt_tensor **kv = NULL;
   pt_tensor *prompt = NULL;
-  pt_status st = ids ? PT_OK : pt_error_code();
+  pt_status st = ids && (mask || !b->attention_mask) && (types || !b->token_type_ids)
+                     ? PT_OK
+                     : pt_error_code();
   if (st == PT_OK && m->cfg.method == PT_METHOD_PTV2) {
     kv = pt_alloc(sizeof(pt_tensor *) * (size_t)(2 * L));
     if (kv) memset(kv, 0, sizeof(pt_tensor *) * (size_t)(2 * L));

@@ -247,7 +247,7 @@ pt_status pt_bpe_segment(const pt_tokenizer *tok, const pt_utext *t, bool prefix
     m[mo[nb]] = '\0';
     int32_t *res = bpe_cached(tok, m, mo, nb);
     if (!res) {
-      st = pt_error_code() ? pt_error_code() : PT_ERR_NOMEM;
+      st = pt_error_code(); /* bpe_cached recorded why */
       break;
     }
     int64_t bp = 0;

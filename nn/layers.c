@@ -1,5 +1,6 @@
 /* Linear, Embedding and LayerNorm layers. */
 #include <stdio.h>
+#include <string.h>
 
 #include "autograd/pt_ops.h"
 #include "autograd/pt_ops_index.h"
@@ -59,9 +60,19 @@ static pt_tensor *run_hooks(const pt_nn_linear *m, pt_nn_hook_stage stage, pt_te
                             pt_tensor *cur) {
   for (const pt_nn_linear_hook *h = m->hooks; h && cur; h = h->next) {
     if (!hook_on(h, stage)) continue;
+    uint64_t serial = pt_error_serial();
     pt_tensor *next = stage == PT_NN_HOOK_INPUT ? h->fn(h->ctx, cur, NULL) : h->fn(h->ctx, x, cur);
     pt_tensor_free(cur);
     cur = next;
+    if (!cur) { /* the layer's name is its weight's without ".weight" */
+      const char *w = m->weight->name ? m->weight->name : "";
+      int n = (int)strlen(w) - (int)strlen(".weight");
+      if (n < 0 || strcmp(w + n, ".weight")) n = (int)strlen(w);
+      pt_error_if_silent(serial, PT_ERR_STATE,
+                         "the %s hook of linear layer %.*s%sreturned NULL without recording an "
+                         "error",
+                         stage == PT_NN_HOOK_INPUT ? "input" : "output", n, w, n ? " " : "");
+    }
   }
   return cur;
 }

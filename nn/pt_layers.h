@@ -32,7 +32,9 @@ typedef struct {
  * Hooks chain, so several methods can touch one layer: the input hooks run
  * in the order they were added, each on the previous one's result, then the
  * GEMM, then the output hooks in their order. fn returns a new tensor (NULL
- * on failure, message set) and must not free its arguments. A hook whose
+ * on failure, with the reason recorded by pt_error(); a hook that records
+ * nothing gets a message from the layer naming the layer and the hook's
+ * stage, never an older one) and must not free its arguments. A hook whose
  * `enabled` points at false is skipped (one adapter of several sharing a
  * backbone); NULL means always on.
  *

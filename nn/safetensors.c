@@ -561,7 +561,7 @@ pt_status pt_safetensors_check_all_finite(const pt_safetensors *f) {
 }
 
 pt_status pt_tensor_check_finite(const pt_tensor *t, const char *what) {
-  if (!t) return pt_error(PT_ERR_ARG, "%s: no tensor", what);
+  if (!t) return pt_error_upstream(what);
   if (t->dtype == PT_I64 || t->dtype == PT_I32) return PT_OK;
   int64_t n = pt_numel(t), bad = -1;
   double v = 0;

@@ -244,11 +244,12 @@ pt_tensor *pt_raw_attention(const pt_tensor *q, const pt_tensor *k, const pt_ten
     if (!mconv) return NULL;
     if (mask->ndim <= 4) mexp = pt_raw_expand(mconv, 4, full);
     pt_tensor_free(mconv);
-    if (!mexp) {
+    if (!mexp && (mask->ndim > 4 || pt_error_code() != PT_ERR_NOMEM)) {
       pt_error(PT_ERR_SHAPE, "attention: mask %s does not broadcast to [B, NH, S, P+T] = %s",
                pt_shape_str(mask, s1, sizeof s1), pt_dims_str(4, full, s2, sizeof s2));
       return NULL;
     }
+    if (!mexp) return NULL;
   }
 
   mat mq, mk, mv, mpk, mpv;
@@ -266,8 +267,7 @@ pt_tensor *pt_raw_attention(const pt_tensor *q, const pt_tensor *k, const pt_ten
   int64_t per = (pr ? 0 : S * L) + (p > 0.0 ? S * L : 0);
   char *scratch = out && (!probs || pr) && per > 0 ? pt_alloc((size_t)(nt * per) * esz) : NULL;
   if (!out || (probs && !pr) || (per > 0 && !scratch)) {
-    if (st == PT_OK) pt_error(PT_ERR_NOMEM, "attention: out of memory for %s", pt_dims_str(4, full, s1, sizeof s1));
-    mats_free(all, 5);
+    mats_free(all, 5); /* what failed recorded why */
     pt_tensor_free(mexp);
     pt_tensor_free(out);
     pt_tensor_free(pr);
@@ -349,12 +349,12 @@ pt_status pt_raw_attention_backward(const pt_tensor *g, const pt_tensor *q, cons
     if (need[i] &&
         !(grads[i] = empty_in_layout(dt, PT_SHAPE(B, NH, rows[i], HD),
                                      layout ? layout[i] : PT_ATTN_LAYOUT_CONTIGUOUS)))
-      st = PT_ERR_NOMEM;
+      st = pt_error_code();
   int nt = omp_get_max_threads();
   int64_t per = (p > 0.0 ? S * L : 0) + (need_scores ? S * L : 0);
   char *scratch = probs && st == PT_OK && per > 0 ? pt_alloc((size_t)(nt * per) * esz) : NULL;
   if (!probs || st != PT_OK || (per > 0 && !scratch)) {
-    if (st == PT_OK) st = pt_error(PT_ERR_NOMEM, "attention backward: out of memory");
+    if (st == PT_OK) st = pt_error_code(); /* what failed recorded why */
     for (int i = 0; i < 5; i++) {
       pt_tensor_free(grads[i]);
       grads[i] = NULL;

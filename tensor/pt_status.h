@@ -1,11 +1,32 @@
-/* Status codes and the thread-local error message.
+/* Status codes and the thread-local error record.
  *
  * Every library function that can fail returns a pt_status (or, for ops that
  * return a tensor, NULL) and records one human-readable line naming the
  * operation, file or shapes involved. The apps print that line and exit; the
- * library never calls exit() or abort() on user input. */
+ * library never calls exit() or abort() on user input.
+ *
+ * How the record stays honest (a failure's message is always its own):
+ *   - Every failing path records its own code and message where it fails,
+ *     before it returns; pt_alloc records PT_ERR_NOMEM with the byte count.
+ *     So pt_error_code() and pt_error_message(), read right after a NULL or
+ *     a non-OK status, describe that failure and never an older one.
+ *   - An op given a NULL input (an upstream failure) returns NULL and leaves
+ *     the upstream's record as it is, so a chain of ops can be checked once
+ *     at its end. A caller that adds context uses pt_error_context().
+ *   - Where the library calls code of yours that can fail (a linear hook, a
+ *     gradient-check function, an op's backward), it notes pt_error_serial()
+ *     before the call. If the call fails and the serial has not moved, the
+ *     callback recorded nothing, and the library records a message of its
+ *     own naming the callback (pt_error_if_silent). Callbacks should still
+ *     record their own reason with pt_error().
+ *   - Success never clears the record: it is meaningful only right after a
+ *     failure. pt_error_clear() empties it.
+ * tests/test_errors.c walks failing calls after an unrelated earlier failure
+ * and checks that no old message leaks into a new one. */
 #ifndef PT_STATUS_H
 #define PT_STATUS_H
+
+#include <stdint.h>
 
 typedef enum {
   PT_OK = 0,
@@ -36,7 +57,26 @@ const char *pt_error_message(void);
 /* The code passed to the last pt_error on this thread (PT_OK if none). */
 pt_status pt_error_code(void);
 
+/* Empties the record (code PT_OK, message ""); the serial keeps counting. */
 void pt_error_clear(void);
+
+/* How many errors have been recorded on this thread so far: pt_error and
+ * pt_error_context count one each. Compare two readings to learn whether a
+ * call recorded anything in between. */
+uint64_t pt_error_serial(void);
+
+/* For code that calls a callback which can fail: if no error has been
+ * recorded on this thread since `serial` (a pt_error_serial() reading taken
+ * before the call), records `code` with the message; otherwise leaves the
+ * callback's record alone. Returns the code now recorded. */
+pt_status pt_error_if_silent(uint64_t serial, pt_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* For a function given a NULL tensor where a failed call's result was
+ * passed on (the chain convention above): keeps that failure's record with
+ * "what: " in front and returns its code, or records PT_ERR_ARG "what: no
+ * tensor" when nothing has been recorded. */
+pt_status pt_error_upstream(const char *what);
 
 /* A short name for a status ("shape error", ...). Static storage. */
 const char *pt_status_name(pt_status code);

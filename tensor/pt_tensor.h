@@ -9,7 +9,8 @@
  *     the caller owns and drops with pt_tensor_free() (NULL is a no-op);
  *   - tensor arguments are borrowed: the callee takes its own reference if it
  *     keeps one;
- *   - a NULL return means failure, with the reason in pt_error_message().
+ *   - a NULL return means failure, with the reason in pt_error_message()
+ *     (tensor/pt_status.h says how the record stays the failure's own).
  *     Ops given a NULL input return NULL without overwriting the message, so a
  *     chain of ops can be checked once at its end.
  *
@@ -81,7 +82,8 @@ typedef struct pt_tensor {
 
 /* ---- memory accounting (for leak and flat-memory tests) ---- */
 
-/* 64-byte aligned allocation counted in the live-allocation counters.
+/* 64-byte aligned allocation counted in the live-allocation counters; NULL
+ * with PT_ERR_NOMEM recorded (the byte count in the message) on failure.
  * Process-wide side effect: the first call raises glibc's mmap and trim
  * thresholds to 1 GiB (mallopt), so the same-sized buffers of successive
  * training steps reuse heap pages instead of being mapped and faulted in
@@ -91,6 +93,12 @@ void pt_free_bytes(void *p);
 /* Live blocks and bytes allocated through pt_alloc (storages and headers). */
 int64_t pt_live_allocations(void);
 int64_t pt_live_bytes(void);
+/* For testing failure paths: the n-th pt_alloc call from now (n >= 1) fails
+ * as if memory ran out (NULL, PT_ERR_NOMEM recorded); 0 cancels. The count
+ * is process-wide. pt_alloc_calls() is the number of calls made so far, so a
+ * test can count a workload's allocations and then fail each one in turn. */
+void pt_alloc_fail_at(int64_t n);
+int64_t pt_alloc_calls(void);
 
 /* ---- creation (all return a new reference, or NULL on failure) ---- */
 
@@ -149,7 +157,12 @@ pt_status pt_tensor_set_name(pt_tensor *t, const char *name);
  * The autograd layer wraps them as differentiable ops (pt_view, pt_permute,
  * ...). These return tensors that share storage with `t`. */
 
+/* Another shape for the same elements (one dim may be -1: inferred). Fails
+ * with PT_ERR_SHAPE when t's strides do not allow a view without a copy. */
 pt_tensor *pt_raw_view(const pt_tensor *t, int ndim, const int64_t *shape);
+/* The same, but copies t (contiguous) when a view is impossible, as
+ * PyTorch's reshape does: the result shares t's storage only if it could. */
+pt_tensor *pt_raw_reshape(const pt_tensor *t, int ndim, const int64_t *shape);
 pt_tensor *pt_raw_permute(const pt_tensor *t, const int *perm);
 pt_tensor *pt_raw_transpose(const pt_tensor *t, int d0, int d1);
 pt_tensor *pt_raw_narrow(const pt_tensor *t, int dim, int64_t start, int64_t len);

@@ -9,14 +9,36 @@
 
 static _Thread_local char error_message[PT_ERROR_CAP];
 static _Thread_local pt_status error_code = PT_OK;
+static _Thread_local uint64_t error_serial;
+
+static void record(pt_status code, const char *fmt, va_list ap) {
+  vsnprintf(error_message, sizeof error_message, fmt, ap);
+  error_code = code;
+  error_serial++;
+}
 
 pt_status pt_error(pt_status code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(error_message, sizeof error_message, fmt, ap);
+  record(code, fmt, ap);
   va_end(ap);
-  error_code = code;
   return code;
+}
+
+pt_status pt_error_if_silent(uint64_t serial, pt_status code, const char *fmt, ...) {
+  if (error_serial != serial) return error_code;
+  va_list ap;
+  va_start(ap, fmt);
+  record(code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+uint64_t pt_error_serial(void) { return error_serial; }
+
+pt_status pt_error_upstream(const char *what) {
+  if (error_code == PT_OK) return pt_error(PT_ERR_ARG, "%s: no tensor", what);
+  return pt_error_context(error_code, "%s", what);
 }
 
 pt_status pt_error_context(pt_status code, const char *fmt, ...) {
@@ -38,6 +60,7 @@ pt_status pt_error_context(pt_status code, const char *fmt, ...) {
   memcpy(error_message + n + 2, old, m);
   error_message[n + 2 + m] = '\0';
   if (error_code == PT_OK) error_code = code;
+  error_serial++;
   return code;
 }
 

@@ -31,14 +31,35 @@ static void heap_setup(void) {
 #endif
 }
 
+static _Atomic int64_t alloc_calls;   /* pt_alloc calls so far */
+static _Atomic int64_t alloc_fail_at; /* the call number that fails; 0: none */
+
+void pt_alloc_fail_at(int64_t n) {
+  atomic_store(&alloc_fail_at, n > 0 ? atomic_load(&alloc_calls) + n : 0);
+}
+
+int64_t pt_alloc_calls(void) { return atomic_load(&alloc_calls); }
+
 void *pt_alloc(size_t nbytes) {
   static _Atomic int heap_ready;
   if (!atomic_load_explicit(&heap_ready, memory_order_relaxed) &&
       !atomic_exchange(&heap_ready, 1))
     heap_setup();
+  int64_t call = atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed) + 1;
+  if (call == atomic_load_explicit(&alloc_fail_at, memory_order_relaxed)) {
+    pt_error(PT_ERR_NOMEM, "out of memory allocating %zu bytes (injected failure)", nbytes);
+    return NULL;
+  }
+  if (nbytes > SIZE_MAX - 2 * PT_ALIGN) {
+    pt_error(PT_ERR_NOMEM, "out of memory: %zu bytes requested", nbytes);
+    return NULL;
+  }
   size_t total = ((nbytes + PT_ALIGN - 1) / PT_ALIGN) * PT_ALIGN + PT_ALIGN;
   unsigned char *block = aligned_alloc(PT_ALIGN, total);
-  if (!block) return NULL;
+  if (!block) {
+    pt_error(PT_ERR_NOMEM, "out of memory allocating %zu bytes", nbytes);
+    return NULL;
+  }
   memcpy(block, &nbytes, sizeof nbytes);
   atomic_fetch_add(&live_allocations, 1);
   atomic_fetch_add(&live_bytes, (int64_t)nbytes);
@@ -203,8 +224,15 @@ pt_tensor *pt_empty(pt_dtype dt, int ndim, const int64_t *shape) {
     pt_error(PT_ERR_DTYPE, "tensor: unknown dtype %d", (int)dt);
     return NULL;
   }
-  int64_t n = dims_numel(ndim, shape);
-  pt_storage *st = storage_new_uninit((size_t)n * pt_dtype_size(dt));
+  size_t esz = pt_dtype_size(dt), nbytes = esz;
+  for (int d = 0; d < ndim; d++)
+    if (__builtin_mul_overflow(nbytes, (size_t)shape[d], &nbytes)) {
+      char s[96];
+      pt_error(PT_ERR_NOMEM, "tensor: %s %s does not fit in memory",
+               pt_dims_str(ndim, shape, s, sizeof s), pt_dtype_name(dt));
+      return NULL;
+    }
+  pt_storage *st = storage_new_uninit(nbytes);
   if (!st) return NULL;
   pt_tensor *t = header_new(st, dt, 0, ndim, shape, NULL);
   pt_storage_unref(st);

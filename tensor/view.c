@@ -17,10 +17,11 @@ pt_tensor *pt_raw_alias(const pt_tensor *t) {
   return same_storage(t, t->offset, t->ndim, t->shape, t->strides);
 }
 
-/* Reshape without a copy: infers one -1 dim, and succeeds when the source
- * strides allow it (always for contiguous data). Returns NULL with
- * PT_ERR_SHAPE when a copy would be needed; pt_raw_contiguous first then. */
-pt_tensor *pt_raw_view(const pt_tensor *t, int ndim, const int64_t *shape_in) {
+/* Reshape: infers one -1 dim and shares t's storage when the source strides
+ * allow it (always for contiguous data). Otherwise copies t when may_copy,
+ * or fails with PT_ERR_SHAPE. */
+static pt_tensor *view_or_copy(const pt_tensor *t, int ndim, const int64_t *shape_in,
+                               bool may_copy) {
   char s1[96], s2[96];
   if (ndim < 0 || ndim > PT_MAX_DIMS) {
     pt_error(PT_ERR_SHAPE, "view: %d dimensions", ndim);
@@ -85,6 +86,12 @@ pt_tensor *pt_raw_view(const pt_tensor *t, int ndim, const int64_t *shape_in) {
         view_numel *= shape[view_d];
         view_d--;
       }
+      if (view_numel != tensor_numel && may_copy) {
+        pt_tensor *c = pt_raw_clone(t);
+        pt_tensor *v = c ? view_or_copy(c, ndim, shape, false) : NULL;
+        pt_tensor_free(c);
+        return v;
+      }
       if (view_numel != tensor_numel) {
         pt_error(PT_ERR_SHAPE,
                  "view: %s is not contiguous enough to view as %s (make it contiguous first)",
@@ -103,6 +110,14 @@ pt_tensor *pt_raw_view(const pt_tensor *t, int ndim, const int64_t *shape_in) {
     view_d--;
   }
   return same_storage(t, t->offset, ndim, shape, strides);
+}
+
+pt_tensor *pt_raw_view(const pt_tensor *t, int ndim, const int64_t *shape) {
+  return view_or_copy(t, ndim, shape, false);
+}
+
+pt_tensor *pt_raw_reshape(const pt_tensor *t, int ndim, const int64_t *shape) {
+  return view_or_copy(t, ndim, shape, true);
 }
 
 pt_tensor *pt_raw_permute(const pt_tensor *t, const int *perm) {
