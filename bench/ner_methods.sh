@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's "P-Tuning v2 against the other methods" table: every method
+# docs/methods.md's "P-Tuning v2 against the other methods" table: every method
 # on CoNLL04 NER (assets/data/conll04, dev = the anchor's 231 sentences) with
 # the bundled backbone, one recorded run each, then a prefix-length sweep.
 #
