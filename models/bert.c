@@ -99,6 +99,17 @@ void pt_bert_free(pt_bert *m) {
   m->layers = NULL;
 }
 
+pt_status pt_bert_visit_linears(pt_bert *m, pt_nn_linear_visit_fn fn, void *ctx) {
+  char path[256];
+  for (int64_t l = 0; l < m->cfg.num_layers; l++) {
+    snprintf(path, sizeof path, "%s.encoder.layer.%lld", m->prefix, (long long)l);
+    PT_TRY(pt_nn_encoder_layer_visit(&m->layers[l], path, fn, ctx));
+  }
+  if (!m->has_pooler) return PT_OK;
+  snprintf(path, sizeof path, "%s.pooler.dense", m->prefix);
+  return fn(&m->pooler, path, ctx);
+}
+
 static int64_t id_at(const pt_tensor *t, int64_t i) { return (int64_t)pt_get(t, i); }
 
 pt_tensor *pt_bert_position_ids(const pt_bert_config *cfg, const pt_tensor *ids, int64_t P) {
@@ -199,11 +210,21 @@ void pt_bert_outputs_free(pt_bert_outputs *out) {
 pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode mode,
                           pt_bert_outputs *out) {
   memset(out, 0, sizeof *out);
-  int64_t P = in->prefix_keys ? in->prefix_keys[0]->shape[2] : 0;
+  int64_t L = m->cfg.num_layers;
+  int64_t P = 0;
+  for (int64_t l = 0; in->prefix_keys && l < L; l++) {
+    const pt_tensor *k = in->prefix_keys[l], *v = in->prefix_values ? in->prefix_values[l] : NULL;
+    if (!k != !v || (k && (k->ndim != 4 || v->ndim != 4)))
+      return pt_error(PT_ERR_SHAPE, "bert: layer %lld needs both prefix keys and values "
+                      "[B, NH, P, HD], or neither", (long long)l);
+    if (k && P && k->shape[2] != P)
+      return pt_error(PT_ERR_SHAPE, "bert: prefix lengths differ between layers (%lld and %lld)",
+                      (long long)P, (long long)k->shape[2]);
+    if (k) P = k->shape[2];
+  }
   int64_t prompt = in->prompt_embeds ? in->prompt_embeds->shape[1] : 0;
   PT_TRY(check_inputs(m, in, P + prompt));
   int64_t B = in->input_ids->shape[0], S = in->input_ids->shape[1];
-  int64_t L = m->cfg.num_layers;
 
   pt_tensor *mask_ids = NULL; /* the 0/1 mask over every key position */
   pt_tensor *pos;
@@ -227,6 +248,8 @@ pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode
                                                 S + prompt, P)
                         : NULL;
   pt_tensor_free(mask_ids);
+  /* layers without a prefix see the sequence's part of the mask */
+  pt_tensor *seq_mask = P && mask ? pt_narrow(mask, 3, P, S + prompt) : NULL;
   pt_tensor *h = pos && mask ? embed(m, in, pos, mode) : NULL;
   if (in->keep_hidden_states && h) {
     out->hidden_states = pt_alloc(sizeof(pt_tensor *) * (size_t)(L + 1));
@@ -240,15 +263,16 @@ pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode
     }
   }
   for (int64_t l = 0; l < L && h; l++) {
-    pt_tensor *next = pt_nn_encoder_layer_forward(&m->layers[l], &m->enc, h,
-                                                  in->prefix_keys ? in->prefix_keys[l] : NULL,
-                                                  in->prefix_values ? in->prefix_values[l] : NULL,
-                                                  mask, mode);
+    pt_tensor *pk = in->prefix_keys ? in->prefix_keys[l] : NULL;
+    pt_tensor *pv = in->prefix_values ? in->prefix_values[l] : NULL;
+    pt_tensor *next = pt_nn_encoder_layer_forward(&m->layers[l], &m->enc, h, pk, pv,
+                                                  pk || !P ? mask : seq_mask, mode);
     pt_tensor_free(h);
     h = next;
     if (out->hidden_states) out->hidden_states[l + 1] = pt_tensor_ref(h);
   }
   pt_tensor_free(mask);
+  pt_tensor_free(seq_mask);
   out->position_ids = pos;
   out->last_hidden = h;
   if (h && m->has_pooler) {

@@ -15,25 +15,31 @@
 #include "nn/pt_safetensors.h"
 #include "tensor/pt_file.h"
 
+pt_status pt_mlm_head_init(pt_params *ps, const pt_bert_config *cfg, pt_rng *rng,
+                           pt_nn_linear *transform, pt_nn_layernorm *ln, pt_tensor **bias) {
+  bool roberta = cfg->arch == PT_ARCH_ROBERTA;
+  int64_t H = cfg->hidden_size, V = cfg->vocab_size;
+  PT_TRY(pt_nn_linear_init(transform, ps, roberta ? "lm_head.dense" : "cls.predictions.transform.dense",
+                           H, H, true, rng, cfg->init_std));
+  PT_TRY(pt_nn_layernorm_init(ln, ps,
+                              roberta ? "lm_head.layer_norm" : "cls.predictions.transform.LayerNorm",
+                              H, cfg->layer_norm_eps));
+  pt_tensor *b = pt_zeros(PT_F32, 1, PT_SHAPE(V));
+  pt_status st = b ? pt_params_add(ps, b, roberta ? "lm_head.bias" : "cls.predictions.bias")
+                   : pt_error_code();
+  pt_tensor_free(b); /* the list holds it */
+  if (st == PT_OK) *bias = b;
+  return st;
+}
+
 pt_status pt_mlm_init(pt_mlm_model *m, const pt_bert_config *cfg, uint64_t seed) {
   memset(m, 0, sizeof *m);
   if (cfg->arch != PT_ARCH_BERT) return pt_error(PT_ERR_ARG, "mlm: only the bert architecture");
   pt_rng rng;
   pt_rng_init(&rng, seed);
   pt_status st = pt_bert_init(&m->bert, &m->params, cfg, false, &rng);
-  int64_t H = cfg->hidden_size, V = cfg->vocab_size;
   if (st == PT_OK)
-    st = pt_nn_linear_init(&m->transform, &m->params, "cls.predictions.transform.dense", H, H, true,
-                           &rng, cfg->init_std);
-  if (st == PT_OK)
-    st = pt_nn_layernorm_init(&m->transform_ln, &m->params, "cls.predictions.transform.LayerNorm",
-                              H, cfg->layer_norm_eps);
-  if (st == PT_OK) {
-    pt_tensor *b = pt_zeros(PT_F32, 1, PT_SHAPE(V));
-    st = b ? pt_params_add(&m->params, b, "cls.predictions.bias") : pt_error_code();
-    pt_tensor_free(b); /* the list holds it */
-    if (st == PT_OK) m->decoder_bias = b;
-  }
+    st = pt_mlm_head_init(&m->params, cfg, &rng, &m->transform, &m->transform_ln, &m->decoder_bias);
   if (st == PT_OK) pt_params_set_trainable(&m->params, "", true);
   if (st != PT_OK) pt_mlm_free(m);
   return st;

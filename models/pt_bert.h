@@ -51,7 +51,9 @@ typedef struct {
   const pt_tensor *attention_mask; /* [B, S] 0/1 (any dtype), NULL: all ones */
   const pt_tensor *token_type_ids; /* [B, S] I64, NULL: zeros */
   /* P-Tuning v2: per-layer prefix keys and values, each [B, NH, P, HD]
-   * (arrays of num_layers), or NULL. Positions are offset by P. */
+   * (arrays of num_layers), or NULL. An entry may be NULL: that layer
+   * attends to the sequence alone (the paper's prompt-depth ablation); the
+   * others must share one P. Positions are offset by P. */
   pt_tensor *const *prefix_keys;
   pt_tensor *const *prefix_values;
   /* Prompt tuning: [B, P, H] prepended to the word embeddings before
@@ -68,6 +70,12 @@ typedef struct {
   int n_hidden_states;
   pt_tensor *position_ids;    /* [B, S'] I64 */
 } pt_bert_outputs;
+
+/* Calls fn on every linear of the encoder with its Hugging Face module
+ * path: "<base>.encoder.layer.<l>.attention.self.query", ... (see
+ * pt_nn_encoder_layer_visit), then "<base>.pooler.dense" when there is a
+ * pooler: the names peft's target_modules are matched against. */
+pt_status pt_bert_visit_linears(pt_bert *m, pt_nn_linear_visit_fn fn, void *ctx);
 
 /* Runs the encoder. On success fills `out` (caller frees with
  * pt_bert_outputs_free). */

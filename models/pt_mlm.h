@@ -26,6 +26,13 @@ typedef struct {
   pt_tensor *decoder_bias;      /* cls.predictions.bias [V] (borrowed from params) */
 } pt_mlm_model;
 
+/* Registers the masked-LM head in ps with HF initialization: BERT's
+ * cls.predictions.transform.dense, cls.predictions.transform.LayerNorm and
+ * cls.predictions.bias, or RoBERTa's lm_head.dense, lm_head.layer_norm and
+ * lm_head.bias (the decoder is tied to the word embeddings). */
+pt_status pt_mlm_head_init(pt_params *ps, const pt_bert_config *cfg, pt_rng *rng,
+                           pt_nn_linear *transform, pt_nn_layernorm *ln, pt_tensor **bias);
+
 /* Builds the model with HF initialization from `seed` (BERT arch only). */
 pt_status pt_mlm_init(pt_mlm_model *m, const pt_bert_config *cfg, uint64_t seed);
 void pt_mlm_free(pt_mlm_model *m);

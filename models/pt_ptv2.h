@@ -16,15 +16,9 @@
 #define PT_PTV2_H
 
 #include "models/pt_bert.h"
+#include "models/pt_head.h"
 
 typedef enum { PT_METHOD_PTV2 = 0, PT_METHOD_PROMPT, PT_METHOD_FINETUNE } pt_peft_method;
-
-typedef enum {
-  PT_TASK_SEQUENCE_CLASSIFICATION = 0,
-  PT_TASK_TOKEN_CLASSIFICATION,
-  PT_TASK_QUESTION_ANSWERING,
-  PT_TASK_MULTIPLE_CHOICE
-} pt_task_kind;
 
 typedef struct {
   pt_peft_method method;
@@ -35,11 +29,9 @@ typedef struct {
   int64_t num_labels;         /* classes (seq/token classification) */
 } pt_ptv2_config;
 
-/* Names as used in adapter_config.json ("ptv2", "sequence_classification", ...). */
+/* Names as used in adapter_config.json ("ptv2", ...). */
 const char *pt_method_name(pt_peft_method m);
-const char *pt_task_name(pt_task_kind t);
 pt_status pt_method_parse(const char *s, pt_peft_method *out);
-pt_status pt_task_parse(const char *s, pt_task_kind *out);
 
 typedef struct {
   pt_ptv2_config cfg;

@@ -11,25 +11,13 @@
 #include "autograd/pt_ops_pointwise.h"
 
 static const char *const method_names[] = {"ptv2", "prompt", "finetune"};
-static const char *const task_names[] = {"sequence_classification", "token_classification",
-                                         "question_answering", "multiple_choice"};
 
 const char *pt_method_name(pt_peft_method m) { return method_names[m]; }
-const char *pt_task_name(pt_task_kind t) { return task_names[t]; }
 
 pt_status pt_method_parse(const char *s, pt_peft_method *out) {
   for (int i = 0; i < 3; i++)
     if (!strcmp(s, method_names[i])) return *out = (pt_peft_method)i, PT_OK;
   return pt_error(PT_ERR_ARG, "unknown method '%s' (ptv2, prompt or finetune)", s);
-}
-
-pt_status pt_task_parse(const char *s, pt_task_kind *out) {
-  for (int i = 0; i < 4; i++)
-    if (!strcmp(s, task_names[i])) return *out = (pt_task_kind)i, PT_OK;
-  return pt_error(PT_ERR_ARG,
-                  "unknown task '%s' (sequence_classification, token_classification, "
-                  "question_answering or multiple_choice)",
-                  s);
 }
 
 pt_status pt_ptv2_model_init(pt_ptv2_model *m, const pt_bert_config *bc, const pt_ptv2_config *cfg,
@@ -153,26 +141,6 @@ void pt_ptv2_outputs_free(pt_ptv2_outputs *out) {
   memset(out, 0, sizeof *out);
 }
 
-/* Token labels with padding positions (attention_mask == 0) set to -100, as
- * THUDM's token-classification loss does. */
-static pt_tensor *active_labels(const pt_tensor *labels, const pt_tensor *mask) {
-  pt_tensor *t = pt_to_dtype(labels, PT_I64);
-  if (t && mask)
-    for (int64_t i = 0; i < pt_numel(t); i++)
-      if (pt_get(mask, i) == 0) pt_set(t, i, -100);
-  return t;
-}
-
-/* QA positions clamped to [0, S]; S itself is the ignore index. */
-static pt_tensor *clamped_positions(const pt_tensor *pos, int64_t S) {
-  pt_tensor *t = pt_to_dtype(pos, PT_I64);
-  for (int64_t i = 0; t && i < pt_numel(t); i++) {
-    int64_t v = (int64_t)pt_get(t, i);
-    pt_set(t, i, (double)(v < 0 ? 0 : v > S ? S : v));
-  }
-  return t;
-}
-
 /* Flattens [B, C, S] multiple-choice inputs to [B·C, S] (views). */
 static pt_tensor *flat_choices(const pt_tensor *t) {
   if (!t || t->ndim != 3) return t ? pt_tensor_ref((pt_tensor *)t) : NULL;
@@ -182,68 +150,21 @@ static pt_tensor *flat_choices(const pt_tensor *t) {
   return v;
 }
 
+/* The model's head as a pt_head (borrowing its classifier). */
 static pt_status heads(const pt_ptv2_model *m, const pt_ptv2_batch *b, pt_nn_mode mode,
-                       int64_t B_orig, pt_ptv2_outputs *out) {
-  const pt_bert_config *bc = &m->bert.cfg;
-  pt_tensor *h = out->encoder.last_hidden;
-  int64_t P = m->cfg.method == PT_METHOD_PROMPT ? m->cfg.pre_seq_len : 0;
-  switch (m->cfg.task) {
-    case PT_TASK_SEQUENCE_CLASSIFICATION:
-    case PT_TASK_MULTIPLE_CHOICE: {
-      pt_tensor *d = pt_dropout(out->encoder.pooled, bc->hidden_dropout, mode.training, mode.rng);
-      pt_tensor *logits = pt_nn_linear_forward(&m->head, d);
-      pt_tensor_free(d);
-      if (m->cfg.task == PT_TASK_MULTIPLE_CHOICE) {
-        pt_tensor *v = pt_view(logits, 2, PT_SHAPE(B_orig, -1));
-        pt_tensor_free(logits);
-        logits = v;
-      }
-      out->logits = logits;
-      if (logits && b->labels) out->loss = pt_cross_entropy(logits, b->labels, -100, 0.0);
-      break;
-    }
-    case PT_TASK_TOKEN_CLASSIFICATION: {
-      pt_tensor *seq = P ? pt_narrow(h, 1, P, h->shape[1] - P) : pt_tensor_ref(h);
-      pt_tensor *d = pt_dropout(seq, bc->hidden_dropout, mode.training, mode.rng);
-      out->logits = pt_nn_linear_forward(&m->head, d);
-      pt_tensor_free(seq);
-      pt_tensor_free(d);
-      if (out->logits && b->labels) {
-        pt_tensor *lab = active_labels(b->labels, b->attention_mask);
-        out->loss = lab ? pt_cross_entropy(out->logits, lab, -100, 0.0) : NULL;
-        pt_tensor_free(lab);
-      }
-      break;
-    }
-    case PT_TASK_QUESTION_ANSWERING: {
-      pt_tensor *seq = P ? pt_narrow(h, 1, P, h->shape[1] - P) : pt_tensor_ref(h);
-      out->logits = pt_nn_linear_forward(&m->head, seq);
-      pt_tensor_free(seq);
-      pt_tensor *s = pt_narrow(out->logits, 2, 0, 1), *e = pt_narrow(out->logits, 2, 1, 1);
-      pt_tensor *ss = pt_squeeze(s, 2), *es = pt_squeeze(e, 2);
-      out->start_logits = pt_contiguous(ss);
-      out->end_logits = pt_contiguous(es);
-      pt_tensor *tmp[] = {s, e, ss, es};
-      for (int i = 0; i < 4; i++) pt_tensor_free(tmp[i]);
-      if (out->start_logits && b->start_positions && b->end_positions) {
-        int64_t S = out->start_logits->shape[1];
-        pt_tensor *sp = clamped_positions(b->start_positions, S);
-        pt_tensor *ep = clamped_positions(b->end_positions, S);
-        pt_tensor *ls = sp ? pt_cross_entropy(out->start_logits, sp, S, 0.0) : NULL;
-        pt_tensor *le = ep ? pt_cross_entropy(out->end_logits, ep, S, 0.0) : NULL;
-        pt_tensor *sum = pt_add(ls, le);
-        out->loss = pt_scale(sum, 0.5);
-        pt_tensor *t2[] = {sp, ep, ls, le, sum};
-        for (int i = 0; i < 5; i++) pt_tensor_free(t2[i]);
-      }
-      break;
-    }
-  }
-  if (!out->logits || (m->cfg.task == PT_TASK_QUESTION_ANSWERING && (!out->start_logits ||
-                                                                      !out->end_logits)))
-    return pt_error_code();
-  bool want_loss = b->labels || (b->start_positions && b->end_positions);
-  if (want_loss && !out->loss) return pt_error_code();
+                       const pt_tensor *ids, int64_t B_orig, pt_ptv2_outputs *out) {
+  pt_head h = {.cfg = {m->cfg.task, PT_HEAD_LINEAR, m->cfg.num_labels, NULL, -1},
+               .linear = m->head,
+               .dropout = m->bert.cfg.hidden_dropout};
+  pt_head_inputs in = {&out->encoder, ids, b->attention_mask, b->labels, b->start_positions,
+                       b->end_positions,
+                       m->cfg.method == PT_METHOD_PROMPT ? m->cfg.pre_seq_len : 0, B_orig, NULL};
+  pt_head_outputs ho;
+  PT_TRY(pt_head_forward(&h, &in, mode, &ho));
+  out->logits = ho.logits;
+  out->start_logits = ho.start_logits;
+  out->end_logits = ho.end_logits;
+  out->loss = ho.loss;
   return PT_OK;
 }
 
@@ -285,7 +206,7 @@ pt_status pt_ptv2_forward(const pt_ptv2_model *m, const pt_ptv2_batch *b, pt_nn_
     pt_bert_inputs in = {ids, mask, types, kv, kv ? kv + L : NULL, prompt, keep_hidden_states};
     st = pt_bert_forward(&m->bert, &in, mode, &out->encoder);
   }
-  if (st == PT_OK) st = heads(m, b, mode, B_orig, out);
+  if (st == PT_OK) st = heads(m, b, mode, ids, B_orig, out);
   for (int64_t i = 0; kv && i < 2 * L; i++) pt_tensor_free(kv[i]);
   pt_free_bytes(kv);
   pt_tensor_free(prompt);

@@ -72,9 +72,7 @@ pt_tensor *pt_raw_lstm(const pt_tensor *x, const pt_tensor *w_ih, const pt_tenso
         }
       }
     out = pt_to_dtype(h, x->dtype);
-  } else if (!pt_error_code()) {
-    pt_error(PT_ERR_NOMEM, "lstm: out of memory");
-  }
+  } /* else an allocation failed and recorded why */
   if (out && gates_out && cells_out) {
     *gates_out = pt_tensor_ref(gates);
     *cells_out = pt_tensor_ref(cells);
@@ -106,7 +104,7 @@ pt_status pt_raw_lstm_backward(const pt_tensor *dh, const pt_tensor *x, const pt
   double *carry_h = pt_alloc(sizeof(double) * (size_t)(3 * H + G));
   pt_status st = PT_OK;
   if (!dhd || !xd || !wi || !wh || !hd || !dx || !dwi || !dwh || !db || !carry_h) {
-    st = pt_error_code() ? pt_error_code() : pt_error(PT_ERR_NOMEM, "lstm backward: out of memory");
+    st = pt_error_code(); /* the allocation that failed recorded why */
   } else {
     const double *DH = pt_data(dhd), *X = pt_data(xd), *Wi = pt_data(wi), *Wh = pt_data(wh);
     const double *Hs = pt_data(hd), *Gt = pt_data(gates), *C = pt_data(cells);

@@ -180,6 +180,12 @@ pt_tensor *pt_raw_clone(const pt_tensor *t);
 pt_status pt_copy_into(pt_tensor *dst, const pt_tensor *src);
 /* A contiguous copy in another dtype (F16/BF16 read, float/int converted). */
 pt_tensor *pt_to_dtype(const pt_tensor *t, pt_dtype dt);
+/* Converts t's values to dtype dt in place: t keeps its identity (name,
+ * flags, the pointers others hold) and gets new contiguous storage; views
+ * of the old storage keep the old values. For switching a model's
+ * parameters to F64 for a gradient check. Fails on a tensor with a
+ * gradient or a history. */
+pt_status pt_tensor_convert_inplace(pt_tensor *t, pt_dtype dt);
 /* Fills every element with `value`. */
 pt_status pt_fill(pt_tensor *t, double value);
 

@@ -308,6 +308,23 @@ pt_tensor *pt_to_dtype(const pt_tensor *t, pt_dtype dt) {
   return c;
 }
 
+pt_status pt_tensor_convert_inplace(pt_tensor *t, pt_dtype dt) {
+  if (t->grad || t->grad_fn)
+    return pt_error(PT_ERR_STATE, "convert %s: the tensor has a gradient or a history",
+                    t->name ? t->name : "tensor");
+  if (t->dtype == dt && pt_is_contiguous(t)) return PT_OK;
+  pt_tensor *c = pt_to_dtype(t, dt);
+  if (!c) return pt_error_code();
+  pt_storage_ref(c->storage);
+  pt_storage_unref(t->storage);
+  t->storage = c->storage;
+  t->offset = 0;
+  t->dtype = dt;
+  memcpy(t->strides, c->strides, sizeof t->strides);
+  pt_tensor_free(c);
+  return PT_OK;
+}
+
 pt_status pt_fill(pt_tensor *t, double value) {
   int64_t n = pt_numel(t);
   if (pt_is_contiguous(t) && t->dtype == PT_F32) {

@@ -23,8 +23,7 @@
 #include "nn/pt_params_io.h"
 #include "nn/pt_safetensors.h"
 #include "optim/pt_optim.h"
-
-#define TOL 1e-5
+#include "parity_util.h"
 
 static const char *const cases[] = {
     "bert_seqcls_p4_proj",    "bert_seqcls_p8_noproj",  "bert_tokcls_p8_noproj",
@@ -44,8 +43,7 @@ typedef struct {
   pt_ptv2_model model;
   pt_safetensors *inputs, *outputs, *full;
   pt_tensor *ids, *mask, *types, *labels, *starts, *ends;
-  double worst;
-  char worst_what[160];
+  parity_tally tally;
 } fixture;
 
 static void path_of(char *out, size_t cap, const fixture *f, const char *file) {
@@ -57,6 +55,7 @@ static void open_case(fixture *f, const char *name) {
   const char *root = getenv("PT_FIXTURES");
   ck_assert_msg(root != NULL, "PT_FIXTURES is not set");
   snprintf(f->dir, sizeof f->dir, "%s/ptv2/%s", root, name);
+  f->tally.what = f->dir;
   char p[4200];
   path_of(p, sizeof p, f, "config.json");
   json_t *j = pt_json_load_object(p);
@@ -122,54 +121,9 @@ static void close_case(fixture *f) {
   pt_ptv2_model_free(&f->model);
 }
 
-/* Elements whose reference gradient is rounding noise (|g| < 1e-6 where the
- * exact gradient is 0, e.g. qa_outputs.bias: a shift of every start logit
- * does not change the softmax) are moved by AdamW in the direction of that
- * noise, up to about lr per step each way; there the comparison allows
- * 2·lr per step, and the number of such elements is printed. */
-static const pt_tensor *noise_grad;
-static double noise_bound;
-static int64_t noise_elements;
-
 /* max |got − want| over every element; records the case's worst. */
 static void expect_close(fixture *f, pt_safetensors *file, const char *name, const pt_tensor *got) {
-  ck_assert_msg(got != NULL, "%s: no tensor to compare with %s (%s)", f->dir, name,
-                pt_error_message());
-  pt_tensor *want = pt_safetensors_load(file, name, got->dtype == PT_I64 ? PT_I64 : PT_F64);
-  ck_assert_msg(want != NULL, "%s: %s", f->dir, pt_error_message());
-  ck_assert_msg(pt_numel(want) == pt_numel(got), "%s: %s has %lld elements, want %lld", f->dir,
-                name, (long long)pt_numel(got), (long long)pt_numel(want));
-  /* Same shape too (e.g. multiple-choice logits [B, C], prompt hidden
-   * states [B, P+S, H]); a 0-dim loss is stored as [1]. */
-  if (got->ndim > 0) {
-    char s1[96], s2[96];
-    bool same = got->ndim == want->ndim;
-    for (int d = 0; same && d < got->ndim; d++) same = got->shape[d] == want->shape[d];
-    ck_assert_msg(same, "%s: %s has shape %s, want %s", f->dir, name,
-                  pt_shape_str(got, s1, sizeof s1), pt_shape_str(want, s2, sizeof s2));
-  }
-  double worst = 0;
-  int64_t at = 0;
-  for (int64_t i = 0; i < pt_numel(want); i++) {
-    double d = fabs(pt_get(got, i) - pt_get(want, i));
-    if (noise_grad && fabs(pt_get(noise_grad, i)) < 1e-6 && d > TOL) {
-      ck_assert_msg(d <= noise_bound, "%s: %s differs by %.3g where the gradient is noise", f->dir,
-                    name, d);
-      noise_elements++;
-      continue;
-    }
-    if (!(d <= worst)) {
-      worst = d;
-      at = i;
-    }
-  }
-  if (worst > f->worst || worst != worst) {
-    f->worst = worst;
-    snprintf(f->worst_what, sizeof f->worst_what, "%s", name);
-  }
-  ck_assert_msg(worst <= TOL, "%s: %s differs by %.3g at element %lld (got %.8g, want %.8g)",
-                f->dir, name, worst, (long long)at, pt_get(got, at), pt_get(want, at));
-  pt_tensor_free(want);
+  parity_expect(&f->tally, file, name, got);
 }
 
 static pt_ptv2_batch batch_of(const fixture *f) {
@@ -229,7 +183,7 @@ START_TEST(forward_and_trainable_gradients_match) {
   fixture f;
   open_case(&f, cases[_i]);
   check_forward_and_grads(&f);
-  printf("parity %-26s forward+grads  max |diff| %.3g (%s)\n", cases[_i], f.worst, f.worst_what);
+  printf("parity %-26s forward+grads  max |diff| %.3g (%s)\n", cases[_i], f.tally.worst, f.tally.worst_at);
   close_case(&f);
 }
 END_TEST
@@ -257,7 +211,7 @@ START_TEST(full_finetuning_gradients_match) {
     }
   }
   if (f.full) ck_assert_int_eq(pt_safetensors_count(f.full), f.model.params.count);
-  printf("parity %-26s full-FT grads  max |diff| %.3g (%s)\n", cases[_i], f.worst, f.worst_what);
+  printf("parity %-26s full-FT grads  max |diff| %.3g (%s)\n", cases[_i], f.tally.worst, f.tally.worst_at);
   pt_ptv2_outputs_free(&out);
   close_case(&f);
 }
@@ -291,12 +245,12 @@ static void expect_params(fixture *f, const char *prefix, int adamw_steps) {
     if (adamw_steps) {
       snprintf(name, sizeof name, "grad.%s", p->name);
       g = pt_safetensors_load(f->outputs, name, PT_F64);
-      noise_grad = g;
-      noise_bound = 2.02 * 1e-2 * adamw_steps;
+      f->tally.noise_grad = g;
+      f->tally.noise_bound = 2.02 * 1e-2 * adamw_steps;
     }
     snprintf(name, sizeof name, "%s%s", prefix, p->name);
     expect_close(f, f->outputs, name, p);
-    noise_grad = NULL;
+    f->tally.noise_grad = NULL;
     pt_tensor_free(g);
   }
 }
@@ -327,7 +281,6 @@ START_TEST(sgd_and_adamw_steps_match) {
 
   /* A fresh copy of the case for AdamW (lr 1e-2, wd 0.01 on every tensor). */
   open_case(&f, cases[_i]);
-  noise_elements = 0;
   pt_adamw_opts ao = pt_adamw_defaults();
   ao.lr = 1e-2;
   ao.weight_decay = 0.01;
@@ -343,7 +296,7 @@ START_TEST(sgd_and_adamw_steps_match) {
   after1 = pt_view(after, 1, PT_SHAPE(1));
   expect_close(&f, f.outputs, "adamw.loss_after", after1);
   printf("parity %-26s SGD+AdamW      max |diff| %.3g (%s); %lld noise-gradient elements\n",
-         cases[_i], f.worst, f.worst_what, (long long)noise_elements);
+         cases[_i], f.tally.worst, f.tally.worst_at, (long long)f.tally.noise_elements);
   pt_tensor_free(after);
   pt_tensor_free(after1);
   pt_tensor_free(losses);

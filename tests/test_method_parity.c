@@ -1,0 +1,387 @@
+/* Parity of every PEFT method with a plain-PyTorch reference written from
+ * peft's code (tests/fixtures/methods: make_fixtures.py and peft_ref.py),
+ * through the model API (models/pt_model.h), and of the 15 P-Tuning v2 /
+ * prompt / fine-tuning cases of tests/fixtures/ptv2 run through the same
+ * API. For each case: forward (last hidden state, logits, loss), the
+ * gradient of every tensor that trains (and that exactly those train), one
+ * SGD step and three AdamW steps; for lora and ia3 merging into the
+ * backbone's weights. Tolerance 1e-5; the worst difference of each case is
+ * printed. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptune.h"
+#include "models/pt_hf.h"
+#include "models/pt_model.h"
+#include "nn/pt_json.h"
+#include "nn/pt_params_io.h"
+#include "optim/pt_optim.h"
+#include "parity_util.h"
+
+typedef struct {
+  const char *dir; /* fixtures subdirectory */
+  const char *name;
+} case_ref;
+
+static const case_ref cases[] = {
+    {"methods", "ptv2_depth_bert_tokcls"},
+    {"methods", "ptv2_depth_roberta_seqcls_proj"},
+    {"methods", "ptv2_bert_qa_peft"},
+    {"methods", "prefix_bert_seqcls_proj"},
+    {"methods", "prefix_roberta_qa"},
+    {"methods", "prompt_bert_mc"},
+    {"methods", "prompt_roberta_tokcls"},
+    {"methods", "ptuning_mlp_bert_seqcls"},
+    {"methods", "ptuning_lstm_roberta_tokcls"},
+    {"methods", "lora_bert_seqcls"},
+    {"methods", "lora_roberta_tokcls_all_rslora"},
+    {"methods", "lora_bert_qa_lora_only"},
+    {"methods", "ia3_bert_seqcls"},
+    {"methods", "ia3_roberta_mc"},
+    {"methods", "bitfit_bert_tokcls"},
+    {"methods", "bitfit_roberta_seqcls"},
+    {"methods", "adapter_houlsby_bert_seqcls"},
+    {"methods", "adapter_pfeiffer_roberta_tokcls"},
+    {"methods", "ptv2_verbalizer_bert_seqcls"},
+    /* THUDM's P-Tuning v2 and the first prompt / fine-tuning cases */
+    {"ptv2", "bert_seqcls_p4_proj"},
+    {"ptv2", "bert_seqcls_p8_noproj"},
+    {"ptv2", "bert_tokcls_p8_noproj"},
+    {"ptv2", "bert_qa_p4_proj"},
+    {"ptv2", "roberta_seqcls_p8_proj"},
+    {"ptv2", "roberta_tokcls_p4_proj"},
+    {"ptv2", "roberta_tokcls_p8_noproj"},
+    {"ptv2", "roberta_qa_p8_noproj"},
+    {"ptv2", "bert_mc_p4_proj"},
+    {"ptv2", "roberta_mc_p8_noproj"},
+    {"ptv2", "bert_prompt_tokcls_p4"},
+    {"ptv2", "roberta_prompt_seqcls_p4"},
+    {"ptv2", "bert_prompt_qa_p4"},
+    {"ptv2", "bert_finetune_seqcls"},
+    {"ptv2", "roberta_finetune_tokcls"},
+};
+enum { NCASES = sizeof cases / sizeof cases[0] };
+
+typedef struct {
+  char dir[4096];
+  bool legacy; /* a tests/fixtures/ptv2 case */
+  const pt_method *method;
+  void *opts;
+  pt_model_config mc;
+  int64_t words[16];
+  pt_backbone bb;
+  pt_model m;
+  pt_safetensors *inputs, *outputs;
+  pt_tensor *ids, *mask, *types, *labels, *starts, *ends;
+  parity_tally tally;
+} fixture;
+
+/* The ptv2 fixtures name the prompt "prefix_encoder.weight"; the prompt
+ * method (as peft) "prompt_encoder.embedding.weight". */
+static bool legacy_names(const char *file_name, char *out, size_t cap, void *ctx) {
+  (void)ctx;
+  snprintf(out, cap, "%s", strcmp(file_name, "prefix_encoder.weight") ? file_name
+                                                                       : "prompt_encoder.embedding.weight");
+  return true;
+}
+
+static void file_in(char *out, size_t cap, const fixture *f, const char *file) {
+  snprintf(out, cap, "%s/%s", f->dir, file);
+}
+
+/* method, options, task and head: method.json, or config.json's
+ * THUDM keys for the ptv2 cases */
+static void read_spec(fixture *f) {
+  char p[4200];
+  file_in(p, sizeof p, f, f->legacy ? "config.json" : "method.json");
+  json_t *j = pt_json_load_object(p);
+  ck_assert_msg(j != NULL, "%s", pt_error_message());
+  const char *method, *task, *head = "linear";
+  ck_assert_int_eq(pt_json_string(j, p, "method", &method), PT_OK);
+  f->method = pt_method_find(method);
+  ck_assert_msg(f->method != NULL, "%s", pt_error_message());
+  f->opts = calloc(1, f->method->opts_size + 1);
+  ck_assert_int_eq(pt_options_init(f->method->options, f->opts), PT_OK);
+  ck_assert_msg(pt_options_from_json(f->method->options, f->opts, j, p) == PT_OK, "%s",
+                pt_error_message());
+  if (f->legacy && !strcmp(method, "prompt")) {
+    int64_t P;
+    ck_assert_int_eq(pt_json_int(j, p, "pre_seq_len", &P), PT_OK);
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)P);
+    ck_assert_int_eq(pt_option_set_text(pt_option_find_flag(f->method->options, "num-virtual-tokens"),
+                                        f->opts, text),
+                     PT_OK);
+  }
+  ck_assert_int_eq(pt_json_string(j, p, "task", &task), PT_OK);
+  ck_assert_int_eq(pt_task_parse(task, &f->mc.head.task), PT_OK);
+  ck_assert_int_eq(pt_json_string_or(j, p, "head", "linear", &head), PT_OK);
+  ck_assert_int_eq(pt_head_kind_parse(head, &f->mc.head.kind), PT_OK);
+  f->mc.head.num_labels = (int64_t)json_object_size(json_object_get(j, "id2label"));
+  f->mc.head.mask_token_id = -1;
+  if (f->mc.head.kind == PT_HEAD_VERBALIZER) {
+    json_t *w = json_object_get(j, "label_words");
+    for (int64_t i = 0; i < f->mc.head.num_labels; i++) {
+      char key[24];
+      snprintf(key, sizeof key, "%lld", (long long)i);
+      f->words[i] = json_integer_value(json_object_get(w, key));
+    }
+    f->mc.head.label_words = f->words;
+    ck_assert_int_eq(pt_json_int(j, p, "mask_token_id", &f->mc.head.mask_token_id), PT_OK);
+  }
+  f->mc.seed = 1;
+  json_decref(j);
+}
+
+static void load_all(pt_params *ps, const char *path, pt_name_map map, bool *filled) {
+  ck_assert_msg(pt_params_load_safetensors(ps, path, map, NULL, filled, NULL) == PT_OK, "%s",
+                pt_error_message());
+}
+
+static void open_case(fixture *f, int i) {
+  memset(f, 0, sizeof *f);
+  const char *root = getenv("PT_FIXTURES");
+  ck_assert_msg(root != NULL, "PT_FIXTURES is not set");
+  snprintf(f->dir, sizeof f->dir, "%s/%s/%s", root, cases[i].dir, cases[i].name);
+  f->legacy = !strcmp(cases[i].dir, "ptv2");
+  f->tally.what = cases[i].name;
+  read_spec(f);
+  pt_bert_config bc;
+  ck_assert_msg(pt_bert_config_load(f->dir, &bc) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(pt_backbone_init(&f->bb, &bc, pt_backbone_parts_for(f->mc.head.task, f->mc.head.kind), 1),
+                   PT_OK);
+  ck_assert_msg(pt_model_new(&f->m, &f->bb, f->method, f->opts, &f->mc) == PT_OK, "%s: %s",
+                cases[i].name, pt_error_message());
+  /* every tensor from the fixture's files */
+  char p[4200];
+  bool *bb_filled = calloc((size_t)f->bb.params.count + 1, 1);
+  bool *head_filled = calloc((size_t)f->m.head.params.count + 1, 1);
+  bool *method_filled = calloc((size_t)f->m.params.count + 1, 1);
+  file_in(p, sizeof p, f, "model.safetensors");
+  load_all(&f->bb.params, p, NULL, bb_filled);
+  load_all(&f->m.head.params, p, NULL, head_filled);
+  file_in(p, sizeof p, f, f->legacy ? "prefix.safetensors" : "method.safetensors");
+  if (f->m.params.count) load_all(&f->m.params, p, legacy_names, method_filled);
+  const pt_params *lists[3] = {&f->bb.params, &f->m.head.params, &f->m.params};
+  bool *filled[3] = {bb_filled, head_filled, method_filled};
+  for (int l = 0; l < 3; l++) {
+    for (int k = 0; k < lists[l]->count; k++)
+      ck_assert_msg(filled[l][k], "%s: %s is not in the fixture", cases[i].name,
+                    lists[l]->items[k]->name);
+    free(filled[l]);
+  }
+  file_in(p, sizeof p, f, "inputs.safetensors");
+  ck_assert_int_eq(pt_safetensors_open(p, &f->inputs), PT_OK);
+  file_in(p, sizeof p, f, "outputs.safetensors");
+  ck_assert_int_eq(pt_safetensors_open(p, &f->outputs), PT_OK);
+  f->ids = pt_safetensors_load(f->inputs, "input_ids", PT_I64);
+  f->mask = pt_safetensors_load(f->inputs, "attention_mask", PT_I64);
+  f->types = pt_safetensors_load(f->inputs, "token_type_ids", PT_I64);
+  if (pt_safetensors_find(f->inputs, "labels") >= 0)
+    f->labels = pt_safetensors_load(f->inputs, "labels", PT_I64);
+  if (pt_safetensors_find(f->inputs, "start_positions") >= 0) {
+    f->starts = pt_safetensors_load(f->inputs, "start_positions", PT_I64);
+    f->ends = pt_safetensors_load(f->inputs, "end_positions", PT_I64);
+  }
+}
+
+static void close_case(fixture *f) {
+  pt_tensor *t[] = {f->ids, f->mask, f->types, f->labels, f->starts, f->ends};
+  for (int i = 0; i < 6; i++) pt_tensor_free(t[i]);
+  pt_safetensors_close(f->inputs);
+  pt_safetensors_close(f->outputs);
+  pt_model_free(&f->m);
+  pt_backbone_free(&f->bb);
+  pt_options_free(f->method->options, f->opts);
+  free(f->opts);
+}
+
+static pt_tensor *forward_loss(fixture *f, pt_model_outputs *out) {
+  pt_model_batch b = {f->ids, f->mask, f->types, f->labels, f->starts, f->ends};
+  pt_nn_mode eval = {false, NULL};
+  ck_assert_msg(pt_model_forward(&f->m, &b, eval, false, out) == PT_OK, "%s: %s", f->tally.what,
+                pt_error_message());
+  return out->loss;
+}
+
+static void check_outputs(fixture *f, pt_model_outputs *out) {
+  parity_expect(&f->tally, f->outputs, "last_hidden_state", out->encoder.last_hidden);
+  parity_expect(&f->tally, f->outputs, "logits", out->logits);
+  if (out->start_logits) {
+    parity_expect(&f->tally, f->outputs, "start_logits", out->start_logits);
+    parity_expect(&f->tally, f->outputs, "end_logits", out->end_logits);
+  }
+  parity_expect(&f->tally, f->outputs, "loss", out->loss);
+}
+
+/* The fixture's name of a trainable tensor. */
+static const char *fixture_name(const fixture *f, const pt_tensor *t) {
+  return f->legacy && !strcmp(t->name, "prompt_encoder.embedding.weight") ? "prefix_encoder.weight"
+                                                                          : t->name;
+}
+
+START_TEST(forward_and_gradients_match) {
+  fixture f;
+  open_case(&f, _i);
+  pt_model_outputs out;
+  pt_tensor *loss = forward_loss(&f, &out);
+  check_outputs(&f, &out);
+  ck_assert_int_eq(pt_backward(loss, NULL, false), PT_OK);
+  int n = pt_model_ntrainable(&f.m);
+  char name[400];
+  for (int i = 0; i < n; i++) {
+    pt_tensor *t = pt_model_trainable(&f.m, i);
+    snprintf(name, sizeof name, "grad.%s", fixture_name(&f, t));
+    parity_expect(&f.tally, f.outputs, name, t->grad);
+  }
+  /* exactly the reference's tensors train */
+  int ngrad = 0;
+  for (int k = 0; k < pt_safetensors_count(f.outputs); k++)
+    ngrad += !strncmp(pt_safetensors_name(f.outputs, k), "grad.", 5);
+  ck_assert_msg(ngrad == n, "%s: %d tensors train, the reference trains %d", f.tally.what, n, ngrad);
+  for (int k = 0; k < f.bb.params.count; k++) {
+    pt_tensor *t = f.bb.params.items[k];
+    if (!pt_requires_grad(t)) ck_assert_msg(!t->grad, "frozen %s got a gradient", t->name);
+  }
+  printf("parity %-34s forward+grads  max |diff| %.3g (%s)\n", f.tally.what, f.tally.worst,
+         f.tally.worst_at);
+  pt_model_outputs_free(&out);
+  close_case(&f);
+}
+END_TEST
+
+static pt_optim *optimizer_for(fixture *f, pt_optim *o) {
+  int n = pt_model_ntrainable(&f->m);
+  for (int i = 0; i < n; i++)
+    ck_assert_int_eq(pt_optim_add_param(o, pt_model_trainable(&f->m, i), NULL, true), PT_OK);
+  return o;
+}
+
+static double step_once(fixture *f, pt_optim *o) {
+  pt_model_outputs out;
+  pt_tensor *loss = forward_loss(f, &out);
+  double value = pt_get(loss, 0);
+  ck_assert_int_eq(pt_backward(loss, NULL, false), PT_OK);
+  ck_assert_int_eq(pt_optim_step(o), PT_OK);
+  pt_optim_zero_grad(o);
+  pt_model_outputs_free(&out);
+  return value;
+}
+
+static void expect_params(fixture *f, const char *prefix, int adamw_steps) {
+  char name[400];
+  int n = pt_model_ntrainable(&f->m);
+  for (int i = 0; i < n; i++) {
+    pt_tensor *t = pt_model_trainable(&f->m, i);
+    pt_tensor *g = NULL;
+    if (adamw_steps) {
+      snprintf(name, sizeof name, "grad.%s", fixture_name(f, t));
+      g = pt_safetensors_load(f->outputs, name, PT_F64);
+      f->tally.noise_grad = g;
+      f->tally.noise_bound = 2.02 * 1e-2 * adamw_steps;
+    }
+    snprintf(name, sizeof name, "%s%s", prefix, fixture_name(f, t));
+    parity_expect(&f->tally, f->outputs, name, t);
+    f->tally.noise_grad = NULL;
+    pt_tensor_free(g);
+  }
+}
+
+static void expect_loss_now(fixture *f, const char *name) {
+  pt_model_outputs out;
+  pt_no_grad_enter();
+  forward_loss(f, &out);
+  pt_no_grad_exit();
+  pt_tensor *l1 = pt_view(out.loss, 1, PT_SHAPE(1));
+  parity_expect(&f->tally, f->outputs, name, l1);
+  pt_tensor_free(l1);
+  pt_model_outputs_free(&out);
+}
+
+START_TEST(sgd_and_adamw_steps_match) {
+  fixture f;
+  open_case(&f, _i);
+  pt_sgd_opts so = {.lr = 0.1};
+  pt_optim *sgd = optimizer_for(&f, pt_sgd_new(&so));
+  step_once(&f, sgd);
+  expect_params(&f, "sgd.", 0);
+  expect_loss_now(&f, "sgd.loss_after");
+  pt_optim_free(sgd);
+  close_case(&f);
+
+  open_case(&f, _i);
+  pt_adamw_opts ao = pt_adamw_defaults();
+  ao.lr = 1e-2;
+  ao.weight_decay = 0.01;
+  pt_optim *adamw = optimizer_for(&f, pt_adamw_new(&ao));
+  pt_tensor *losses = pt_zeros(PT_F32, 1, PT_SHAPE(3));
+  bool step1 = pt_safetensors_find(f.outputs, "adamw.step1.classifier.weight") >= 0 ||
+               pt_safetensors_find(f.outputs, "adamw.step1.qa_outputs.weight") >= 0;
+  for (int s = 0; s < 3; s++) {
+    pt_set(losses, s, step_once(&f, adamw));
+    if (s == 0 && step1) expect_params(&f, "adamw.step1.", 1);
+  }
+  expect_params(&f, "adamw.", 3);
+  parity_expect(&f.tally, f.outputs, "adamw.losses", losses);
+  expect_loss_now(&f, "adamw.loss_after");
+  printf("parity %-34s SGD+AdamW      max |diff| %.3g (%s); %lld noise-gradient elements\n",
+         f.tally.what, f.tally.worst, f.tally.worst_at, (long long)f.tally.noise_elements);
+  pt_tensor_free(losses);
+  pt_optim_free(adamw);
+  close_case(&f);
+}
+END_TEST
+
+/* lora and ia3: the merged weights are the reference's, and the merged
+ * backbone alone gives the model's logits. */
+START_TEST(merging_matches) {
+  fixture f;
+  open_case(&f, _i);
+  bool has_merged = false;
+  for (int k = 0; k < pt_safetensors_count(f.outputs); k++)
+    has_merged |= !strncmp(pt_safetensors_name(f.outputs, k), "merged.", 7);
+  if (!has_merged) {
+    close_case(&f);
+    return;
+  }
+  ck_assert_int_eq(pt_model_merge(&f.m), PT_OK);
+  ck_assert_int_eq(pt_model_merge(&f.m), PT_ERR_STATE);
+  char name[400];
+  int checked = 0;
+  for (int k = 0; k < pt_safetensors_count(f.outputs); k++) {
+    const char *n = pt_safetensors_name(f.outputs, k);
+    if (strncmp(n, "merged.", 7)) continue;
+    pt_tensor *t = pt_params_find(&f.bb.params, n + 7);
+    ck_assert_msg(t != NULL, "%s: no backbone tensor %s", f.tally.what, n + 7);
+    snprintf(name, sizeof name, "%s", n);
+    parity_expect(&f.tally, f.outputs, name, t);
+    checked++;
+  }
+  ck_assert_int_gt(checked, 0);
+  ck_assert_ptr_null(f.m.hooks);
+  pt_model_outputs out;
+  forward_loss(&f, &out);
+  parity_expect(&f.tally, f.outputs, "logits", out.logits);
+  printf("parity %-34s merged         max |diff| %.3g (%s), %d tensors\n", f.tally.what,
+         f.tally.worst, f.tally.worst_at, checked);
+  pt_model_outputs_free(&out);
+  close_case(&f);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("method_parity");
+  TCase *tc = tcase_create("methods");
+  tcase_set_timeout(tc, 900);
+  tcase_add_loop_test(tc, forward_and_gradients_match, 0, NCASES);
+  tcase_add_loop_test(tc, sgd_and_adamw_steps_match, 0, NCASES);
+  tcase_add_loop_test(tc, merging_matches, 0, NCASES);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,371 @@
+/* The method registry, walked as test_op_table.c walks the ops: every
+ * registered method (with its default options, and the variants below)
+ * on every task head of a tiny random encoder:
+ *   - only its tensors and the head train: every other backbone tensor is
+ *     frozen and receives no gradient;
+ *   - gradients reach every tensor that trains (non-zero, except where the
+ *     exact gradient is zero: see zero_gradient_ok);
+ *   - a random-direction gradient check of the whole model in F64 passes;
+ * and the option tables are complete (flag or JSON-only key, help, a
+ * default that parses). Also: models sharing one backbone, merging. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptune.h"
+#include "models/pt_model.h"
+
+/* A method with command-line options applied on top of its defaults. */
+typedef struct {
+  const char *method;
+  const char *args[8]; /* flag, value, flag, value, ... */
+} variant;
+
+static const variant variants[] = {
+    {"lora", {"lora-bias", "all", "use-rslora", "true", "lora-r", "3"}},
+    {"lora", {"lora-bias", "lora_only", "target-modules", ".*\\.(key|dense)"}},
+    {"ptv2", {"prefix-projection", "true", "prefix-hidden-size", "8", "prefix-layers", "top:1"}},
+    {"ptv2", {"prefix-layers", "0", "pre-seq-len", "3"}},
+    {"prefix", {"prefix-projection", "true", "encoder-hidden-size", "6"}},
+    {"p-tuning", {"encoder-type", "LSTM", "encoder-hidden-size", "5"}},
+    {"p-tuning", {"encoder-type", "LSTM", "encoder-num-layers", "1"}},
+    {"adapter", {"adapter-type", "pfeiffer", "reduction-factor", "4"}},
+    {"ia3", {"target-modules", "query,intermediate.dense", "feedforward-modules",
+             "intermediate.dense"}},
+    {"prompt", {"prompt-init", "SAMPLE_VOCAB", "num-virtual-tokens", "2"}},
+};
+enum { NVARIANTS = sizeof variants / sizeof variants[0] };
+
+static const pt_task_kind tasks[] = {PT_TASK_SEQUENCE_CLASSIFICATION, PT_TASK_TOKEN_CLASSIFICATION,
+                                     PT_TASK_QUESTION_ANSWERING, PT_TASK_MULTIPLE_CHOICE};
+
+static void tiny_config(pt_bert_config *bc, pt_arch arch) {
+  pt_bert_config_default(bc, arch);
+  bc->vocab_size = 40;
+  bc->hidden_size = 16;
+  bc->num_layers = 2;
+  bc->num_heads = 2;
+  bc->intermediate_size = 24;
+  bc->max_position = 48;
+  bc->hidden_dropout = bc->attention_dropout = 0.0;
+}
+
+/* Options of a method with `args` applied (caller frees with free_opts). */
+static void *make_opts(const pt_method *me, const char *const *args) {
+  void *opts = calloc(1, me->opts_size ? me->opts_size : 1);
+  ck_assert_int_eq(pt_options_init(me->options, opts), PT_OK);
+  for (int i = 0; args && i < 8 && args[i]; i += 2) {
+    const pt_option *o = pt_option_find_flag(me->options, args[i]);
+    ck_assert_msg(o != NULL, "%s has no --%s", me->name, args[i]);
+    ck_assert_msg(pt_option_set_text(o, opts, args[i + 1]) == PT_OK, "%s", pt_error_message());
+  }
+  return opts;
+}
+
+static void free_opts(const pt_method *me, void *opts) {
+  pt_options_free(me->options, opts);
+  free(opts);
+}
+
+/* A batch for the task: B 2 (mc: 2 × 3 choices), S 7, the second row padded. */
+typedef struct {
+  pt_tensor *ids, *mask, *types, *labels, *starts, *ends;
+  pt_model_batch b;
+} batch;
+
+static void make_batch(batch *x, pt_task_kind task, const pt_bert_config *bc, uint64_t seed) {
+  int64_t vocab = bc->vocab_size, pad = bc->pad_token_id;
+  memset(x, 0, sizeof *x);
+  pt_rng rng;
+  pt_rng_init(&rng, seed);
+  bool mc = task == PT_TASK_MULTIPLE_CHOICE;
+  int64_t B = 2, C = mc ? 3 : 1, S = 7;
+  int ndim = mc ? 3 : 2;
+  const int64_t *shape = mc ? PT_SHAPE(B, C, S) : PT_SHAPE(B, S);
+  x->ids = pt_empty(PT_I64, ndim, shape);
+  x->mask = pt_ones(PT_I64, ndim, shape);
+  x->types = pt_zeros(PT_I64, ndim, shape);
+  for (int64_t r = 0; r < B * C; r++)
+    for (int64_t s = 0; s < S; s++) {
+      int64_t i = r * S + s;
+      bool padded = r % 2 == 1 && s >= S - 2;
+      pt_set(x->ids, i, padded ? (double)pad : (double)(3 + pt_rng_below(&rng, (uint64_t)vocab - 3)));
+      if (padded) pt_set(x->mask, i, 0);
+      if (s >= 4 && !padded && bc->type_vocab_size > 1) pt_set(x->types, i, 1);
+    }
+  if (task == PT_TASK_SEQUENCE_CLASSIFICATION || mc) {
+    x->labels = pt_from_buffer(PT_I64, 1, PT_SHAPE(B), (int64_t[]){1, 2});
+  } else if (task == PT_TASK_TOKEN_CLASSIFICATION) {
+    x->labels = pt_empty(PT_I64, 2, PT_SHAPE(B, S));
+    for (int64_t i = 0; i < B * S; i++) pt_set(x->labels, i, i % S == 0 ? -100 : (double)(i % 3));
+  } else {
+    x->starts = pt_from_buffer(PT_I64, 1, PT_SHAPE(B), (int64_t[]){2, 1});
+    x->ends = pt_from_buffer(PT_I64, 1, PT_SHAPE(B), (int64_t[]){4, 3});
+  }
+  x->b = (pt_model_batch){x->ids, x->mask, x->types, x->labels, x->starts, x->ends};
+}
+
+static void free_batch(batch *x) {
+  pt_tensor *t[] = {x->ids, x->mask, x->types, x->labels, x->starts, x->ends};
+  for (int i = 0; i < 6; i++) pt_tensor_free(t[i]);
+}
+
+/* Exactly zero gradients where the mathematics says so: the key bias adds
+ * the same score to every key of a query (softmax is shift invariant)
+ * unless a prefix of keys without it is there; qa_outputs.bias shifts every
+ * start (end) logit alike; a multiple-choice classifier's bias every
+ * choice's score alike. */
+static bool zero_gradient_ok(const pt_model *m, const char *name) {
+  size_t n = strlen(name);
+  if (n > 23 && !strcmp(name + n - 23, "attention.self.key.bias")) return true;
+  if (!strcmp(name, "qa_outputs.bias")) return true;
+  return m->head.cfg.task == PT_TASK_MULTIPLE_CHOICE && !strcmp(name, "classifier.bias");
+}
+
+/* Noise on every trainable tensor, so no gradient is zero by its start
+ * (LoRA's B, IA3's ones) rather than by the model. */
+static void perturb_trainable(pt_model *m, uint64_t seed) {
+  pt_rng rng;
+  pt_rng_init(&rng, seed);
+  int n = pt_model_ntrainable(m);
+  for (int i = 0; i < n; i++) {
+    pt_tensor *t = pt_model_trainable(m, i);
+    for (int64_t k = 0; k < pt_numel(t); k++)
+      pt_set(t, k, pt_get(t, k) + 0.2 * (pt_rng_uniform(&rng) - 0.5));
+  }
+}
+
+typedef struct {
+  pt_model *m;
+  const pt_model_batch *b;
+} loss_ctx;
+
+static pt_tensor *model_loss(pt_tensor *const *in, int n, void *ctx) {
+  (void)in;
+  (void)n;
+  loss_ctx *c = ctx;
+  pt_model_outputs out;
+  pt_nn_mode eval = {false, NULL};
+  if (pt_model_forward(c->m, c->b, eval, false, &out) != PT_OK) return NULL;
+  pt_tensor *loss = pt_tensor_ref(out.loss);
+  pt_model_outputs_free(&out);
+  return loss;
+}
+
+static bool is_trainable(const pt_model *m, const pt_tensor *t) {
+  int n = pt_model_ntrainable(m);
+  for (int i = 0; i < n; i++)
+    if (pt_model_trainable(m, i) == t) return true;
+  return false;
+}
+
+static void check_method(const pt_method *me, const char *const *args, pt_task_kind task,
+                         pt_arch arch, const char *label) {
+  pt_bert_config bc;
+  tiny_config(&bc, arch);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, pt_backbone_parts_for(task, PT_HEAD_LINEAR), 5), PT_OK);
+  void *opts = make_opts(me, args);
+  pt_model m;
+  pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL};
+  ck_assert_msg(pt_model_new(&m, &bb, me, opts, &mc) == PT_OK, "%s: %s", label, pt_error_message());
+  ck_assert_int_gt(pt_model_ntrainable(&m), 0);
+  perturb_trainable(&m, 99);
+  batch x;
+  make_batch(&x, task, &bc, 3);
+  pt_model_outputs out;
+  pt_nn_mode eval = {false, NULL};
+  ck_assert_msg(pt_model_forward(&m, &x.b, eval, false, &out) == PT_OK, "%s: %s", label,
+                pt_error_message());
+  ck_assert_int_eq(pt_backward(out.loss, NULL, false), PT_OK);
+  /* the backbone: frozen unless adopted, and then it is trainable */
+  for (int i = 0; i < bb.params.count; i++) {
+    pt_tensor *t = bb.params.items[i];
+    if (is_trainable(&m, t)) continue;
+    ck_assert_msg(!pt_requires_grad(t), "%s: %s trains but is not the model's", label, t->name);
+    ck_assert_msg(t->grad == NULL, "%s: frozen %s received a gradient", label, t->name);
+  }
+  /* gradients reach everything that trains */
+  int n = pt_model_ntrainable(&m);
+  for (int i = 0; i < n; i++) {
+    pt_tensor *t = pt_model_trainable(&m, i);
+    ck_assert_msg(pt_requires_grad(t), "%s: %s listed but frozen", label, t->name);
+    ck_assert_msg(t->grad != NULL, "%s: no gradient reached %s", label, t->name);
+    double g = 0;
+    for (int64_t k = 0; k < pt_numel(t->grad); k++) g = fmax(g, fabs(pt_get(t->grad, k)));
+    ck_assert_msg(g > 0 || zero_gradient_ok(&m, t->name), "%s: the gradient of %s is zero", label,
+                  t->name);
+  }
+  pt_model_outputs_free(&out);
+  /* the whole model along random directions, in F64 */
+  /* (not the embeddings with a padding row: PyTorch's padding_idx gives
+   * that row a zero gradient by definition, though a QA head reads the
+   * padded positions) */
+  pt_tensor **in = malloc(sizeof(pt_tensor *) * (size_t)n);
+  int nin = 0;
+  for (int i = 0; i < n; i++) {
+    pt_tensor *t = pt_model_trainable(&m, i);
+    pt_zero_grad(t);
+    if (!strstr(t->name, "word_embeddings") && !strstr(t->name, "position_embeddings"))
+      in[nin++] = t;
+  }
+  ck_assert_int_eq(pt_model_set_dtype(&m, PT_F64), PT_OK);
+  loss_ctx c = {&m, &x.b};
+  pt_gradcheck_result r;
+  pt_gradcheck_opts go = {.seed = 7};
+  ck_assert_msg(pt_gradcheck_direction(model_loss, &c, nin, in, 3, &go, &r) == PT_OK, "%s: %s",
+                label, pt_error_message());
+  ck_assert_msg(r.passed, "%s: %s", label, r.message);
+  for (int i = 0; i < bb.params.count; i++)
+    if (!is_trainable(&m, bb.params.items[i]))
+      ck_assert_msg(bb.params.items[i]->grad == NULL, "%s: frozen %s received a gradient", label,
+                    bb.params.items[i]->name);
+  for (int i = 0; i < n; i++) pt_zero_grad(pt_model_trainable(&m, i));
+  free(in);
+  free_batch(&x);
+  pt_model_free(&m);
+  free_opts(me, opts);
+  pt_backbone_free(&bb);
+}
+
+START_TEST(every_method_trains_its_tensors_on_every_task) {
+  int count;
+  const pt_method *const *all = pt_methods(&count);
+  const pt_method *me = all[_i];
+  for (int t = 0; t < 4; t++) {
+    char label[128];
+    snprintf(label, sizeof label, "%s on %s", me->name, pt_task_name(tasks[t]));
+    check_method(me, NULL, tasks[t], t % 2 ? PT_ARCH_ROBERTA : PT_ARCH_BERT, label);
+  }
+}
+END_TEST
+
+START_TEST(method_variants_train_their_tensors) {
+  const variant *v = &variants[_i];
+  const pt_method *me = pt_method_find(v->method);
+  ck_assert_ptr_nonnull(me);
+  char label[256];
+  snprintf(label, sizeof label, "%s --%s %s", v->method, v->args[0], v->args[1]);
+  check_method(me, v->args, tasks[_i % 4], _i % 3 ? PT_ARCH_BERT : PT_ARCH_ROBERTA, label);
+}
+END_TEST
+
+START_TEST(option_tables_are_complete) {
+  int count;
+  const pt_method *const *all = pt_methods(&count);
+  ck_assert_int_ge(count, 9);
+  for (int i = 0; i < count; i++) {
+    const pt_method *me = all[i];
+    ck_assert_msg(me->name && me->summary && me->attach && me->options, "method %d", i);
+    ck_assert_ptr_eq(pt_method_find(me->name), me);
+    for (const pt_option *o = me->options; o->key; o++) {
+      ck_assert_msg(o->help && o->help[0], "%s.%s has no help", me->name, o->key);
+      ck_assert_msg(o->type != PT_OPT_CHOICE || o->choices, "%s.%s: no choices", me->name, o->key);
+      ck_assert_msg(o->offset < me->opts_size, "%s.%s: offset outside the struct", me->name, o->key);
+    }
+    void *opts = make_opts(me, NULL);
+    /* the defaults round-trip through JSON */
+    json_t *j = json_object();
+    ck_assert_int_eq(pt_options_to_json(me->options, opts, j, false), PT_OK);
+    void *back = make_opts(me, NULL);
+    ck_assert_int_eq(pt_options_from_json(me->options, back, j, "test"), PT_OK);
+    for (const pt_option *o = me->options; o->key; o++) {
+      char *a = pt_option_text(o, opts), *b = pt_option_text(o, back);
+      ck_assert_msg(!strcmp(a, b), "%s.%s: '%s' came back as '%s'", me->name, o->key, a, b);
+      free(a);
+      free(b);
+    }
+    json_decref(j);
+    free_opts(me, back);
+    free_opts(me, opts);
+  }
+  ck_assert_ptr_null(pt_method_find("no-such-method"));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "lora"));
+}
+END_TEST
+
+/* Logits of `method` on a fresh backbone of its own. */
+static pt_tensor *alone_logits(const char *method, const batch *x, const pt_bert_config *bc) {
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, bc, (pt_backbone_parts){true, false}, 5), PT_OK);
+  pt_model m;
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL};
+  ck_assert_int_eq(pt_model_new(&m, &bb, pt_method_find(method), NULL, &mc), PT_OK);
+  perturb_trainable(&m, 4);
+  pt_model_outputs out;
+  ck_assert_int_eq(pt_model_forward(&m, &x->b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+  pt_tensor *logits = pt_tensor_ref(out.logits);
+  pt_model_outputs_free(&out);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
+  return logits;
+}
+
+static pt_status no_hooks_left(pt_nn_linear *lin, const char *path, void *ctx) {
+  (void)ctx;
+  ck_assert_msg(lin->hooks == NULL, "%s keeps a hook after its models were freed", path);
+  return PT_OK;
+}
+
+START_TEST(models_share_a_backbone) {
+  pt_bert_config bc;
+  tiny_config(&bc, PT_ARCH_BERT);
+  batch x;
+  make_batch(&x, PT_TASK_SEQUENCE_CLASSIFICATION, &bc, 8);
+  const char *names[] = {"lora", "ia3", "ptv2", "adapter"};
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
+  pt_model ms[4];
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL};
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(pt_model_new(&ms[i], &bb, pt_method_find(names[i]), NULL, &mc), PT_OK);
+    perturb_trainable(&ms[i], 4);
+  }
+  ck_assert_int_eq(bb.nmodels, 4);
+  /* lora and ia3 both hook the value projections: each model's forward runs its own */
+  for (int round = 0; round < 2; round++)
+    for (int i = 3; i >= 0; i--) {
+      pt_tensor *want = alone_logits(names[i], &x, &bc);
+      pt_model_outputs out;
+      ck_assert_int_eq(pt_model_forward(&ms[i], &x.b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+      for (int64_t k = 0; k < pt_numel(want); k++)
+        ck_assert_msg(pt_get(out.logits, k) == pt_get(want, k), "%s: logit %lld differs on a shared "
+                      "backbone", names[i], (long long)k);
+      pt_model_outputs_free(&out);
+      pt_tensor_free(want);
+    }
+  /* a model that trains the backbone's own tensors does not share it */
+  pt_model ft;
+  ck_assert_int_eq(pt_model_new(&ft, &bb, pt_method_find("bitfit"), NULL, &mc), PT_ERR_STATE);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "cannot share"));
+  for (int i = 0; i < 4; i++) pt_model_free(&ms[i]);
+  ck_assert_int_eq(bb.nmodels, 0);
+  ck_assert_int_eq(pt_backbone_visit_linears(&bb, no_hooks_left, NULL), PT_OK);
+  ck_assert_int_eq(pt_model_new(&ft, &bb, pt_method_find("finetune"), NULL, &mc), PT_OK);
+  ck_assert_int_eq(pt_model_new(&ms[0], &bb, pt_method_find("lora"), NULL, &mc), PT_ERR_STATE);
+  pt_model_free(&ft);
+  for (int i = 0; i < bb.params.count; i++) ck_assert(!pt_requires_grad(bb.params.items[i]));
+  pt_backbone_free(&bb);
+  free_batch(&x);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("methods");
+  TCase *tc = tcase_create("registry");
+  tcase_set_timeout(tc, 900);
+  int count;
+  pt_methods(&count);
+  tcase_add_test(tc, option_tables_are_complete);
+  tcase_add_test(tc, models_share_a_backbone);
+  tcase_add_loop_test(tc, every_method_trains_its_tensors_on_every_task, 0, count);
+  tcase_add_loop_test(tc, method_variants_train_their_tensors, 0, NVARIANTS);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
