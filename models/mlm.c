@@ -219,32 +219,6 @@ char *pt_mlm_config_json(const pt_bert_config *c, pt_dtype dtype) {
   return s;
 }
 
-static pt_status copy_file(const char *src, const char *dst) {
-  FILE *f = fopen(src, "rb");
-  if (!f) return pt_error(PT_ERR_IO, "%s: cannot open", src);
-  char *buf = NULL;
-  size_t n = 0, cap = 0, r;
-  char chunk[65536];
-  pt_status st = PT_OK;
-  while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    if (n + r > cap) {
-      cap = (n + r) * 2;
-      char *nb = realloc(buf, cap);
-      if (!nb) {
-        st = pt_error(PT_ERR_NOMEM, "%s: out of memory", src);
-        break;
-      }
-      buf = nb;
-    }
-    memcpy(buf + n, chunk, r);
-    n += r;
-  }
-  fclose(f);
-  if (st == PT_OK) st = pt_write_file_atomic(dst, buf ? buf : "", n);
-  free(buf);
-  return st;
-}
-
 pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const char *vocab_path,
                                  uint64_t seed, pt_dtype dtype) {
   if (dtype != PT_F32 && dtype != PT_F16 && dtype != PT_BF16)
@@ -296,7 +270,7 @@ pt_status pt_mlm_save_pretrained(const pt_mlm_model *m, const char *dir, const c
   pt_tensor_free(pb);
   if (st == PT_OK && vocab_path) {
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
-    st = copy_file(vocab_path, path);
+    st = pt_copy_file(vocab_path, path);
   }
   return st;
 }

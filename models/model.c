@@ -217,8 +217,10 @@ pt_status pt_model_new(pt_model *m, pt_backbone *bb, const pt_method *method, co
   pt_rng rng;
   pt_rng_init(&rng, cfg->seed);
   m->tokenizer = cfg->tokenizer;
+  m->loading = cfg->loading;
   if (st == PT_OK) st = method->attach(m, &rng);
   m->tokenizer = NULL;
+  m->loading = false;
   if (st == PT_OK) st = pt_head_init(&m->head, &cfg->head, &bb->bert.cfg, &rng);
   if (st == PT_OK && pt_model_dtype(m) != PT_F32)
     for (int i = 0; st == PT_OK && i < m->head.params.count; i++)
@@ -364,7 +366,9 @@ pt_status pt_model_bake(pt_model *m) {
     baked = NULL;
     pt_rng rng; /* the table overwrites whatever attach draws */
     pt_rng_init(&rng, 0);
+    m->loading = true;
     st = me->attach(m, &rng);
+    m->loading = false;
   }
   if (st == PT_OK) {
     pt_tensor *dst = m->params.count == 1 ? m->params.items[0] : NULL;

@@ -131,6 +131,10 @@ typedef struct pt_method {
    * the head under "base_model.<name>"; otherwise every method tensor is
    * saved as "base_model.model.<name>" and the head likewise. */
   bool peft_prompt_learning;
+  /* The method writes another method's peft_type (ptv2 writes
+   * PREFIX_TUNING): a peft file is read as this method only when ptune's
+   * extra key names it. */
+  bool peft_alias;
   /* peft's name of a tensor of the method or an adopted backbone tensor
    * (LoRA's biases: "<module>.base_layer.bias"). Optional. */
   void (*peft_name)(const struct pt_model *m, const char *name, char *out, size_t cap);

@@ -39,6 +39,7 @@ typedef struct pt_model {
   bool merged;              /* folded into the backbone (pt_model_merge) */
   pt_nn_mode mode;          /* of the forward running now (hooks read it: dropout) */
   const struct pt_tokenizer *tokenizer; /* during attach only: pt_model_config's */
+  bool loading;                         /* during attach only: pt_model_config's */
   void *allocs_;            /* private: pt_model_alloc's blocks */
 } pt_model;
 
@@ -47,6 +48,7 @@ typedef struct {
   uint64_t seed;                    /* initializes the method's and the head's tensors */
   const struct pt_tokenizer *tokenizer; /* the model's (borrowed; NULL: none), for methods
                                          * initialized from text */
+  bool loading; /* the tensors are read from an adapter next: skip inits that need data */
 } pt_model_config;
 
 /* Builds the model on bb: copies opts (NULL: the method's defaults),

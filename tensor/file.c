@@ -2,6 +2,7 @@
 #include "tensor/pt_file.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,4 +113,30 @@ pt_status pt_mkdirs(const char *dir) {
   if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
     return pt_error(PT_ERR_IO, "%s: exists and is not a directory", dir);
   return PT_OK;
+}
+
+pt_status pt_copy_file(const char *src, const char *dst) {
+  FILE *f = fopen(src, "rb");
+  if (!f) return pt_error(PT_ERR_IO, "%s: cannot open", src);
+  char *buf = NULL;
+  size_t n = 0, cap = 0, r;
+  char chunk[65536];
+  pt_status st = PT_OK;
+  while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (n + r > cap) {
+      cap = (n + r) * 2;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        st = pt_error(PT_ERR_NOMEM, "%s: out of memory", src);
+        break;
+      }
+      buf = nb;
+    }
+    memcpy(buf + n, chunk, r);
+    n += r;
+  }
+  fclose(f);
+  if (st == PT_OK) st = pt_write_file_atomic(dst, buf ? buf : "", n);
+  free(buf);
+  return st;
 }

@@ -26,6 +26,9 @@ void pt_atomic_abort(pt_atomic_file *f);
 /* The whole sequence for data already in memory. */
 pt_status pt_write_file_atomic(const char *path, const void *data, size_t n);
 
+/* Copies the file src to dst (written atomically). */
+pt_status pt_copy_file(const char *src, const char *dst);
+
 /* mkdir -p: creates `dir` and its missing parents. */
 pt_status pt_mkdirs(const char *dir);
 

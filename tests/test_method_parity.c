@@ -8,6 +8,7 @@
  * backbone's weights. Tolerance 1e-5; the worst difference of each case is
  * printed. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "ptune.h"
 #include "models/pt_hf.h"
 #include "models/pt_model.h"
+#include "models/pt_model_io.h"
 #include "nn/pt_json.h"
 #include "nn/pt_params_io.h"
 #include "optim/pt_optim.h"
@@ -364,9 +366,134 @@ START_TEST(merging_matches) {
   pt_model_outputs out;
   forward_loss(&f, &out);
   parity_expect(&f.tally, f.outputs, "logits", out.logits);
+  pt_model_outputs_free(&out);
+  /* written as a plain Hugging Face directory, read back as a base model
+   * with its head: the same logits */
+  char dir[] = "/tmp/pt_merged_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  ck_assert_msg(pt_model_save_merged(&f.m, f.dir, dir, (int)f.mc.head.num_labels, NULL) == PT_OK,
+                "%s", pt_error_message());
+  pt_backbone bb;
+  pt_warn_set_handler(NULL, NULL); /* the head's tensors are no backbone's */
+  ck_assert_msg(pt_backbone_load(&bb, dir, f.bb.parts, false, -1, 1) == PT_OK, "%s",
+                pt_error_message());
+  pt_warn_reset_handler();
+  pt_model plain;
+  pt_model_config mc = f.mc;
+  ck_assert_int_eq(pt_model_new(&plain, &bb, pt_method_find("finetune"), NULL, &mc), PT_OK);
+  char p[4300];
+  snprintf(p, sizeof p, "%s/model.safetensors", dir);
+  pt_load_report r = {0};
+  ck_assert_int_eq(pt_params_load_safetensors(&plain.head.params, p, NULL, NULL, NULL, &r), PT_OK);
+  ck_assert_int_eq(r.loaded, plain.head.params.count);
+  pt_model_batch b = {f.ids, f.mask, f.types, f.labels, f.starts, f.ends};
+  ck_assert_int_eq(pt_model_forward(&plain, &b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+  parity_expect(&f.tally, f.outputs, "logits", out.logits);
+  pt_model_outputs_free(&out);
+  pt_model_free(&plain);
+  pt_backbone_free(&bb);
+  snprintf(p, sizeof p, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(p), 0);
   printf("parity %-34s merged         max |diff| %.3g (%s), %d tensors\n", f.tally.what,
          f.tally.worst, f.tally.worst_at, checked);
+  close_case(&f);
+}
+END_TEST
+
+static bool has_peft_dir(const fixture *f, char *out, size_t cap) {
+  snprintf(out, cap, "%s/peft/adapter_config.json", f->dir);
+  FILE *fp = fopen(out, "r");
+  if (fp) fclose(fp);
+  snprintf(out, cap, "%s/peft", f->dir);
+  return fp != NULL;
+}
+
+/* The reference's peft adapter, read by ptune on the fixture's backbone,
+ * gives the reference's logits. */
+START_TEST(peft_adapter_gives_the_reference_logits) {
+  fixture f;
+  open_case(&f, _i);
+  char dir[4200];
+  if (!has_peft_dir(&f, dir, sizeof dir)) {
+    close_case(&f);
+    return;
+  }
+  pt_model_free(&f.m); /* the backbone alone, as the fixture's base model */
+  pt_adapter_info info;
+  ck_assert_msg(pt_adapter_info_read(dir, f.dir, &info) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(info.layout, PT_LAYOUT_PEFT);
+  ck_assert_str_eq(info.method->name, f.method->name);
+  pt_model m;
+  ck_assert_msg(pt_model_load(&m, &f.bb, dir, &info, 3) == PT_OK, "%s: %s", f.tally.what,
+                pt_error_message());
+  pt_model_batch b = {f.ids, f.mask, f.types, f.labels, f.starts, f.ends};
+  pt_model_outputs out;
+  ck_assert_int_eq(pt_model_forward(&m, &b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+  parity_expect(&f.tally, f.outputs, "logits", out.logits);
+  parity_expect(&f.tally, f.outputs, "loss", out.loss);
+  printf("parity %-34s peft -> ptune  max |diff| %.3g (%s)\n", f.tally.what, f.tally.worst,
+         f.tally.worst_at);
   pt_model_outputs_free(&out);
+  pt_model_free(&m);
+  pt_adapter_info_free(&info);
+  close_case(&f);
+}
+END_TEST
+
+/* ptune writes the peft adapter the reference writes: the same tensors
+ * under the same names (within 1e-6: prompt tables are computed), and the
+ * same values for every key of the reference's adapter_config.json. */
+START_TEST(ptune_writes_peft_as_the_reference) {
+  fixture f;
+  open_case(&f, _i);
+  char want_dir[4200];
+  if (!has_peft_dir(&f, want_dir, sizeof want_dir)) {
+    close_case(&f);
+    return;
+  }
+  char dir[] = "/tmp/pt_peft_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  int n = (int)f.mc.head.num_labels;
+  ck_assert_msg(pt_model_save(&f.m, dir, PT_LAYOUT_PEFT, n, NULL, NULL) == PT_OK, "%s",
+                pt_error_message());
+  char p[4300], q[4300];
+  snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
+  snprintf(q, sizeof q, "%s/adapter_model.safetensors", want_dir);
+  pt_safetensors *got, *want;
+  ck_assert_int_eq(pt_safetensors_open(p, &got), PT_OK);
+  ck_assert_int_eq(pt_safetensors_open(q, &want), PT_OK);
+  ck_assert_int_eq(pt_safetensors_count(got), pt_safetensors_count(want));
+  for (int k = 0; k < pt_safetensors_count(want); k++) {
+    const char *name = pt_safetensors_name(want, k);
+    ck_assert_msg(pt_safetensors_find(got, name) >= 0, "%s: ptune's peft adapter has no %s",
+                  f.tally.what, name);
+    pt_tensor *a = pt_safetensors_load(got, name, PT_F64), *b = pt_safetensors_load(want, name, PT_F64);
+    ck_assert(pt_same_shape(a, b));
+    for (int64_t i = 0; i < pt_numel(a); i++)
+      ck_assert_msg(fabs(pt_get(a, i) - pt_get(b, i)) <= 1e-6, "%s: %s[%lld] %.8g, want %.8g",
+                    f.tally.what, name, (long long)i, pt_get(a, i), pt_get(b, i));
+    pt_tensor_free(a);
+    pt_tensor_free(b);
+  }
+  pt_safetensors_close(got);
+  pt_safetensors_close(want);
+  snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+  snprintf(q, sizeof q, "%s/adapter_config.json", want_dir);
+  json_t *jg = pt_json_load_object(p), *jw = pt_json_load_object(q);
+  ck_assert_ptr_nonnull(jg);
+  ck_assert_ptr_nonnull(jw);
+  const char *key;
+  json_t *val;
+  json_object_foreach(jw, key, val) {
+    if (!strcmp(key, "ptune")) continue;
+    ck_assert_msg(json_equal(val, json_object_get(jg, key)), "%s: adapter_config.json '%s' differs "
+                  "from the reference's", f.tally.what, key);
+  }
+  json_decref(jg);
+  json_decref(jw);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
   close_case(&f);
 }
 END_TEST
@@ -378,6 +505,8 @@ int main(void) {
   tcase_add_loop_test(tc, forward_and_gradients_match, 0, NCASES);
   tcase_add_loop_test(tc, sgd_and_adamw_steps_match, 0, NCASES);
   tcase_add_loop_test(tc, merging_matches, 0, NCASES);
+  tcase_add_loop_test(tc, peft_adapter_gives_the_reference_logits, 0, NCASES);
+  tcase_add_loop_test(tc, ptune_writes_peft_as_the_reference, 0, NCASES);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

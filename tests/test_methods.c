@@ -16,6 +16,9 @@
 
 #include "ptune.h"
 #include "models/pt_model.h"
+#include "models/pt_model_io.h"
+#include "nn/pt_json.h"
+#include "tensor/pt_file.h"
 
 /* A method with command-line options applied on top of its defaults. */
 typedef struct {
@@ -169,7 +172,7 @@ static void check_method(const pt_method *me, const char *const *args, pt_task_k
   ck_assert_int_eq(pt_backbone_init(&bb, &bc, pt_backbone_parts_for(task, PT_HEAD_LINEAR), 5), PT_OK);
   void *opts = make_opts(me, args);
   pt_model m;
-  pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL};
+  pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
   ck_assert_msg(pt_model_new(&m, &bb, me, opts, &mc) == PT_OK, "%s: %s", label, pt_error_message());
   ck_assert_int_gt(pt_model_ntrainable(&m), 0);
   perturb_trainable(&m, 99);
@@ -291,7 +294,7 @@ static pt_tensor *alone_logits(const char *method, const batch *x, const pt_bert
   pt_backbone bb;
   ck_assert_int_eq(pt_backbone_init(&bb, bc, (pt_backbone_parts){true, false}, 5), PT_OK);
   pt_model m;
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
   ck_assert_int_eq(pt_model_new(&m, &bb, pt_method_find(method), NULL, &mc), PT_OK);
   perturb_trainable(&m, 4);
   pt_model_outputs out;
@@ -318,7 +321,7 @@ START_TEST(models_share_a_backbone) {
   pt_backbone bb;
   ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
   pt_model ms[4];
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
   for (int i = 0; i < 4; i++) {
     ck_assert_int_eq(pt_model_new(&ms[i], &bb, pt_method_find(names[i]), NULL, &mc), PT_OK);
     perturb_trainable(&ms[i], 4);
@@ -352,6 +355,178 @@ START_TEST(models_share_a_backbone) {
 }
 END_TEST
 
+/* Logits of a model in eval mode (new reference). */
+static pt_tensor *logits_of(pt_model *m, const batch *x) {
+  pt_model_outputs out;
+  ck_assert_msg(pt_model_forward(m, &x->b, (pt_nn_mode){false, NULL}, false, &out) == PT_OK, "%s",
+                pt_error_message());
+  pt_tensor *l = pt_tensor_ref(out.logits);
+  pt_model_outputs_free(&out);
+  return l;
+}
+
+/* Saves m in `layout`, loads it on a fresh backbone built the same way and
+ * returns the largest logit difference. */
+static double save_load_diff(pt_model *m, const pt_bert_config *bc, pt_backbone_parts parts,
+                             const batch *x, pt_adapter_layout layout, const char *dir) {
+  const char *labels[] = {"neg", "neutral", "pos"};
+  ck_assert_msg(pt_model_save(m, dir, layout, 3, labels, NULL) == PT_OK, "%s: %s", m->method->name,
+                pt_error_message());
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, bc, parts, 5), PT_OK);
+  pt_adapter_info info;
+  ck_assert_msg(pt_adapter_info_read(dir, NULL, &info) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(info.layout, layout);
+  ck_assert_str_eq(info.method->name, m->method->name);
+  ck_assert_int_eq(info.head.task, m->head.cfg.task);
+  if (m->head.cfg.task == PT_TASK_SEQUENCE_CLASSIFICATION) {
+    ck_assert_int_eq(info.nlabels, 3);
+    ck_assert_str_eq(info.id2label[2], "pos");
+  }
+  pt_model back;
+  ck_assert_msg(pt_model_load(&back, &bb, dir, &info, 123) == PT_OK, "%s %s: %s", m->method->name,
+                pt_adapter_layout_name(layout), pt_error_message());
+  pt_tensor *a = logits_of(m, x), *b = logits_of(&back, x);
+  double worst = 0;
+  for (int64_t k = 0; k < pt_numel(a); k++) worst = fmax(worst, fabs(pt_get(a, k) - pt_get(b, k)));
+  pt_tensor_free(a);
+  pt_tensor_free(b);
+  pt_model_free(&back);
+  pt_adapter_info_free(&info);
+  pt_backbone_free(&bb);
+  return worst;
+}
+
+/* Every method's adapter, saved in ptune's layout (and peft's where it has
+ * one) and loaded on a fresh backbone, gives the same logits. */
+START_TEST(adapters_round_trip_in_both_layouts) {
+  int count;
+  const pt_method *me = pt_methods(&count)[_i];
+  char dir[] = "/tmp/pt_methods_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  for (int t = 0; t < 4; t++) {
+    pt_task_kind task = tasks[t];
+    pt_bert_config bc;
+    tiny_config(&bc, t % 2 ? PT_ARCH_ROBERTA : PT_ARCH_BERT);
+    pt_backbone_parts parts = pt_backbone_parts_for(task, PT_HEAD_LINEAR);
+    pt_backbone bb;
+    ck_assert_int_eq(pt_backbone_init(&bb, &bc, parts, 5), PT_OK);
+    pt_model m;
+    pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
+    ck_assert_int_eq(pt_model_new(&m, &bb, me, NULL, &mc), PT_OK);
+    perturb_trainable(&m, 31);
+    batch x;
+    make_batch(&x, task, &bc, 12);
+    char sub[64];
+    snprintf(sub, sizeof sub, "%s/ptune%d", dir, t);
+    double d = save_load_diff(&m, &bc, parts, &x, PT_LAYOUT_PTUNE, sub);
+    ck_assert_msg(d == 0, "%s on %s: ptune's layout changes the logits by %g", me->name,
+                  pt_task_name(task), d);
+    snprintf(sub, sizeof sub, "%s/peft%d", dir, t);
+    if (me->peft_type) {
+      d = save_load_diff(&m, &bc, parts, &x, PT_LAYOUT_PEFT, sub);
+      ck_assert_msg(d <= 1e-6, "%s on %s: peft's layout changes the logits by %g", me->name,
+                    pt_task_name(task), d);
+    } else {
+      ck_assert_int_eq(pt_model_save(&m, sub, PT_LAYOUT_PEFT, 3, NULL, NULL), PT_ERR_ARG);
+      ck_assert_ptr_nonnull(strstr(pt_error_message(), "ptune's format"));
+    }
+    free_batch(&x);
+    pt_model_free(&m);
+    pt_backbone_free(&bb);
+  }
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Methods that merge: the backbone alone then computes the model. */
+START_TEST(merged_models_compute_the_same) {
+  int count;
+  const pt_method *me = pt_methods(&count)[_i];
+  if (!me->merge) return;
+  pt_bert_config bc;
+  tiny_config(&bc, PT_ARCH_BERT);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
+  pt_model m;
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
+  ck_assert_int_eq(pt_model_new(&m, &bb, me, NULL, &mc), PT_OK);
+  perturb_trainable(&m, 77);
+  batch x;
+  make_batch(&x, PT_TASK_SEQUENCE_CLASSIFICATION, &bc, 21);
+  pt_tensor *before = logits_of(&m, &x);
+  ck_assert_int_eq(pt_model_merge(&m), PT_OK);
+  ck_assert_ptr_null(m.hooks);
+  pt_tensor *after = logits_of(&m, &x);
+  for (int64_t k = 0; k < pt_numel(before); k++)
+    ck_assert_msg(fabs(pt_get(before, k) - pt_get(after, k)) <= 1e-5, "%s: merged logit %lld "
+                  "moved", me->name, (long long)k);
+  pt_tensor_free(before);
+  pt_tensor_free(after);
+  free_batch(&x);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
+}
+END_TEST
+
+/* peft keeps no labels: ptune's extra key, else the base model's
+ * config.json (as transformers), else a clear error. */
+START_TEST(peft_labels_come_from_ptune_or_the_base_model) {
+  pt_bert_config bc;
+  tiny_config(&bc, PT_ARCH_BERT);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
+  pt_model m;
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 2, NULL, -1}, 17, NULL, false};
+  ck_assert_int_eq(pt_model_new(&m, &bb, pt_method_find("lora"), NULL, &mc), PT_OK);
+  char dir[] = "/tmp/pt_labels_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  const char *labels[] = {"bad", "good"};
+  ck_assert_int_eq(pt_model_save(&m, dir, PT_LAYOUT_PEFT, 2, labels, "base"), PT_OK);
+  pt_adapter_info info;
+  ck_assert_int_eq(pt_adapter_info_read(dir, NULL, &info), PT_OK);
+  ck_assert_str_eq(info.id2label[1], "good");
+  ck_assert_str_eq(info.base_model, "base");
+  pt_adapter_info_free(&info);
+  /* without ptune's key (as peft writes it) */
+  char path[400];
+  snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+  json_t *j = pt_json_load_object(path);
+  json_object_del(j, "ptune");
+  ck_assert_int_eq(json_dump_file(j, path, 0), 0);
+  json_decref(j);
+  ck_assert_int_eq(pt_adapter_info_read(dir, NULL, &info), PT_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "no labels"));
+  char base[300];
+  snprintf(base, sizeof base, "%s/base", dir);
+  ck_assert_int_eq(pt_mkdirs(base), PT_OK);
+  snprintf(path, sizeof path, "%s/config.json", base);
+  FILE *fp = fopen(path, "w");
+  fputs("{\"model_type\": \"bert\", \"id2label\": {\"0\": \"NEG\", \"1\": \"POS\"}}", fp);
+  fclose(fp);
+  ck_assert_msg(pt_adapter_info_read(dir, base, &info) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(info.nlabels, 2);
+  ck_assert_str_eq(info.id2label[0], "NEG");
+  ck_assert_str_eq(info.labels_from, "the base model's config.json");
+  ck_assert_int_eq(info.head.task, PT_TASK_SEQUENCE_CLASSIFICATION);
+  pt_adapter_info_free(&info);
+  /* a config that is neither */
+  snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+  fp = fopen(path, "w");
+  fputs("{\"r\": 8}", fp);
+  fclose(fp);
+  ck_assert_int_eq(pt_adapter_info_read(dir, base, &info), PT_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "peft_type"));
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("methods");
   TCase *tc = tcase_create("registry");
@@ -362,6 +537,9 @@ int main(void) {
   tcase_add_test(tc, models_share_a_backbone);
   tcase_add_loop_test(tc, every_method_trains_its_tensors_on_every_task, 0, count);
   tcase_add_loop_test(tc, method_variants_train_their_tensors, 0, NVARIANTS);
+  tcase_add_loop_test(tc, adapters_round_trip_in_both_layouts, 0, count);
+  tcase_add_loop_test(tc, merged_models_compute_the_same, 0, count);
+  tcase_add_test(tc, peft_labels_come_from_ptune_or_the_base_model);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

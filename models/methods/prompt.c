@@ -58,6 +58,7 @@ static pt_status prompt_attach(pt_model *m, pt_rng *rng) {
   pt_tensor *w = method_embedding(m, "prompt_encoder.embedding.weight", P, H, 1.0, rng);
   if (!w) return pt_error_code();
   m->state = w;
+  if (m->loading) return PT_OK; /* the adapter's values follow */
   if (!strcmp(o->init, "SAMPLE_VOCAB")) {
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)P);
     if (!ids) return pt_error(PT_ERR_NOMEM, "prompt: out of memory");

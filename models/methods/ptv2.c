@@ -203,6 +203,7 @@ const pt_method pt_method_ptv2 = {
     .bake_options = ptv2_bake_options,
     .peft_type = "PREFIX_TUNING",
     .peft_prompt_learning = true,
+    .peft_alias = true,
     .peft_config = ptv2_peft_config,
     .peft_read = ptv2_peft_read,
 };
