@@ -98,29 +98,30 @@ pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
              pt_shape_str(bias, s1, sizeof s1), pt_shape_str(w, s2, sizeof s2));
     return NULL;
   }
-  /* View x as 2-D [rows, in] so one GEMM covers every row. */
+  /* x as 2-D [rows, in], W [out, in] read transposed: one GEMM covers every
+   * row and adds the bias in the same pass. */
   int64_t in_f = w->shape[1], out_f = w->shape[0];
   int64_t rows = pt_numel(x) / (in_f ? in_f : 1);
-  pt_tensor *xc = pt_raw_contiguous(x);
-  pt_tensor *x2 = xc ? pt_raw_view(xc, 2, PT_SHAPE(rows, in_f)) : NULL;
+  pt_tensor *xc = pt_raw_contiguous(x), *wc = pt_raw_contiguous(w);
+  pt_tensor *bc = bias ? pt_raw_contiguous(bias) : NULL;
   int64_t oshape[PT_MAX_DIMS];
   for (int d = 0; d < x->ndim - 1; d++) oshape[d] = x->shape[d];
   oshape[x->ndim - 1] = out_f;
-  pt_tensor *out = x2 ? pt_empty(x->dtype, x->ndim, oshape) : NULL;
+  pt_dtype odt = x->dtype == PT_F64 ? PT_F64 : PT_F32;
+  pt_tensor *out = xc && wc && (bc || !bias) ? pt_empty(odt, x->ndim, oshape) : NULL;
   pt_status st = out ? PT_OK : pt_error_code();
-  if (out) {
-    pt_tensor *o2 = pt_raw_view(out, 2, PT_SHAPE(rows, out_f));
-    if (!o2) st = pt_error_code();
-    if (bias && st == PT_OK) { /* out = bias broadcast, then GEMM with beta 1 */
-      pt_tensor *be = pt_raw_expand(bias, 2, PT_SHAPE(rows, out_f));
-      st = be ? pt_copy_into(o2, be) : pt_error_code();
-      pt_tensor_free(be);
-    }
-    if (st == PT_OK) st = pt_raw_matmul_into(o2, x2, w, false, true, 1.0, bias ? 1.0 : 0.0);
-    pt_tensor_free(o2);
+  if (out && bc && bc->dtype != odt)
+    st = pt_error(PT_ERR_DTYPE, "linear: bias is %s, the output %s", pt_dtype_name(bc->dtype),
+                  pt_dtype_name(odt));
+  if (st == PT_OK) {
+    pt_gemm_desc g = {false, true, rows, out_f, in_f, 1.0, 0.0, xc->dtype, wc->dtype,
+                      pt_data(xc), in_f, pt_data(wc), in_f, pt_data(out), out_f,
+                      bc ? pt_data(bc) : NULL};
+    st = pt_gemm_run(&g);
   }
   pt_tensor_free(xc);
-  pt_tensor_free(x2);
+  pt_tensor_free(wc);
+  pt_tensor_free(bc);
   if (st != PT_OK) {
     pt_tensor_free(out);
     return NULL;

@@ -281,7 +281,7 @@ pt_tensor *pt_raw_attention(const pt_tensor *q, const pt_tensor *k, const pt_ten
   int64_t ms[4] = {0, 0, 0, 0};
   if (mexp) memcpy(ms, mexp->strides, sizeof ms);
   double scale = prm->scale;
-#pragma omp parallel for schedule(static) if (B * NH > 1)
+#pragma omp parallel for schedule(static) num_threads(nt) if (B * NH > 1)
   for (int64_t bh = 0; bh < B * NH; bh++) {
     int64_t b = bh / NH, h = bh % NH;
     char *mine = scratch ? scratch + (size_t)(omp_get_thread_num() * per) * esz : NULL;
@@ -367,7 +367,7 @@ pt_status pt_raw_attention_backward(const pt_tensor *g, const pt_tensor *q, cons
   for (int i = 0; i < 5; i++) ldg[i] = grads[i] ? grads[i]->strides[2] : 1;
   const char *pdata = pt_data(probs);
   double scale = prm->scale;
-#pragma omp parallel for schedule(static) if (B * NH > 1)
+#pragma omp parallel for schedule(static) num_threads(nt) if (B * NH > 1)
   for (int64_t bh = 0; bh < B * NH; bh++) {
     int64_t b = bh / NH, h = bh % NH;
     char *mine = scratch ? scratch + (size_t)(omp_get_thread_num() * per) * esz : NULL;

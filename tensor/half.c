@@ -61,3 +61,31 @@ uint16_t pt_f32_to_bf16(float f) {
   u += 0x7fff + ((u >> 16) & 1);
   return (uint16_t)(u >> 16);
 }
+
+/* Bulk conversions for GEMM operands: rows of a strided matrix into a
+ * contiguous one, split across the OpenMP threads when large. Written as
+ * plain integer arithmetic so that gcc vectorizes the rounding. */
+enum { BULK_PAR_MIN = 1 << 16 };
+
+void pt_f32_to_bf16_rows(const float *src, int64_t ld, int64_t rows, int64_t cols, uint16_t *dst) {
+#pragma omp parallel for schedule(static) if (rows * cols >= BULK_PAR_MIN && rows > 1)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *s = src + r * ld;
+    uint16_t *d = dst + r * cols;
+    for (int64_t c = 0; c < cols; c++) {
+      uint32_t u = f32_to_bits(s[c]);
+      uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+      uint32_t quiet = (u >> 16) | 0x40u; /* a NaN stays a NaN */
+      d[c] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+    }
+  }
+}
+
+void pt_bf16_to_f32_rows(const uint16_t *src, int64_t ld, int64_t rows, int64_t cols, float *dst) {
+#pragma omp parallel for schedule(static) if (rows * cols >= BULK_PAR_MIN && rows > 1)
+  for (int64_t r = 0; r < rows; r++) {
+    const uint16_t *s = src + r * ld;
+    float *d = dst + r * cols;
+    for (int64_t c = 0; c < cols; c++) d[c] = bits_to_f32((uint32_t)s[c] << 16);
+  }
+}

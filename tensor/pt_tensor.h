@@ -183,8 +183,9 @@ pt_tensor *pt_to_dtype(const pt_tensor *t, pt_dtype dt);
 /* Converts t's values to dtype dt in place: t keeps its identity (name,
  * flags, the pointers others hold) and gets new contiguous storage; views
  * of the old storage keep the old values. For switching a model's
- * parameters to F64 for a gradient check. Fails on a tensor with a
- * gradient or a history. */
+ * parameters to F64 for a gradient check, or frozen weights to BF16 in half
+ * the memory (pt_params_store_frozen; F32 to BF16 rounds to nearest even).
+ * Fails on a tensor with a gradient or a history. */
 pt_status pt_tensor_convert_inplace(pt_tensor *t, pt_dtype dt);
 /* Fills every element with `value`. */
 pt_status pt_fill(pt_tensor *t, double value);
@@ -199,5 +200,10 @@ float pt_f16_to_f32(uint16_t h);
 float pt_bf16_to_f32(uint16_t h);
 uint16_t pt_f32_to_f16(float f);
 uint16_t pt_f32_to_bf16(float f);
+/* A rows x cols block read with leading dimension ld (elements) into a
+ * contiguous dst (rows·cols elements), rounding to nearest even; large
+ * blocks run on all threads. */
+void pt_f32_to_bf16_rows(const float *src, int64_t ld, int64_t rows, int64_t cols, uint16_t *dst);
+void pt_bf16_to_f32_rows(const uint16_t *src, int64_t ld, int64_t rows, int64_t cols, float *dst);
 
 #endif

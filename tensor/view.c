@@ -255,6 +255,16 @@ pt_status pt_copy_into(pt_tensor *dst, const pt_tensor *src) {
     memmove(pt_data(dst), pt_data(src), (size_t)n * pt_dtype_size(dst->dtype));
     return PT_OK;
   }
+  if (pt_is_contiguous(dst) && pt_is_contiguous(src) && src->dtype == PT_F32 &&
+      dst->dtype == PT_BF16) {
+    pt_f32_to_bf16_rows(pt_data(src), n, 1, n, pt_data(dst));
+    return PT_OK;
+  }
+  if (pt_is_contiguous(dst) && pt_is_contiguous(src) && src->dtype == PT_BF16 &&
+      dst->dtype == PT_F32) {
+    pt_bf16_to_f32_rows(pt_data(src), n, 1, n, pt_data(dst));
+    return PT_OK;
+  }
   if (dst->dtype == PT_F32 && src->dtype == PT_F32) {
     /* Strided float copy, one innermost row at a time; rows contiguous on
      * both sides (a bias broadcast into a linear output, a permuted

@@ -242,6 +242,51 @@ START_TEST(flush_denormal_applies_to_every_thread) {
 }
 END_TEST
 
+/* Bulk bf16 conversions round like the scalar ones (ties to even, NaN
+ * kept, infinities, signed zero, denormals), and pt_tensor_convert_inplace
+ * to BF16 and back keeps the tensor and rounds its values to nearest even. */
+START_TEST(bf16_bulk_conversion_and_in_place_retype) {
+  const float edge[] = {0.0f, -0.0f, 1.0f, 1.00390625f, 1.01171875f, 1.0078125f, -3.3e38f,
+                        INFINITY, -INFINITY, NAN, 1e-40f, -2.5e-39f, 3.14159265f, 65504.0f,
+                        0x1.fffffep127f, 0x1.01p0f, 0x1.03p0f};
+  int n = (int)(sizeof edge / sizeof edge[0]);
+  uint16_t bulk[32];
+  float back[32];
+  pt_f32_to_bf16_rows(edge, n, 1, n, bulk);
+  pt_bf16_to_f32_rows(bulk, n, 1, n, back);
+  for (int i = 0; i < n; i++) {
+    uint16_t one = pt_f32_to_bf16(edge[i]);
+    ck_assert_msg(isnan(edge[i]) ? isnan(back[i]) : bulk[i] == one, "element %d: %04x vs %04x", i,
+                  bulk[i], one);
+    ck_assert(isnan(edge[i]) || back[i] == pt_bf16_to_f32(one));
+  }
+  /* a strided block: leading dimension 5, 3 columns */
+  float block[10] = {1, 2, 3, 99, 99, 4, 5, 6, 99, 99};
+  uint16_t packed[6];
+  pt_f32_to_bf16_rows(block, 5, 2, 3, packed);
+  for (int i = 0; i < 6; i++) ck_assert(pt_bf16_to_f32(packed[i]) == (float)(i + 1));
+
+  pt_rng rng;
+  pt_rng_init(&rng, 3);
+  pt_tensor *t = pt_randn(&rng, PT_F32, PT_DIMS(4, 6));
+  pt_tensor *orig = pt_raw_clone(t);
+  pt_tensor *view = pt_raw_narrow(t, 0, 1, 2); /* keeps the old storage and values */
+  ck_assert_int_eq(pt_tensor_convert_inplace(t, PT_BF16), PT_OK);
+  ck_assert_int_eq(t->dtype, PT_BF16);
+  ck_assert_ptr_ne(t->storage, view->storage);
+  ck_assert_uint_eq(t->storage->nbytes, 24 * 2);
+  for (int64_t i = 0; i < 24; i++)
+    ck_assert(pt_get(t, i) == pt_bf16_to_f32(pt_f32_to_bf16((float)pt_get(orig, i))));
+  ck_assert(pt_get(view, 0) == pt_get(orig, 6));
+  ck_assert_int_eq(pt_tensor_convert_inplace(t, PT_F32), PT_OK);
+  ck_assert_int_eq(t->dtype, PT_F32);
+  ck_assert(pt_get(t, 5) == pt_bf16_to_f32(pt_f32_to_bf16((float)pt_get(orig, 5))));
+  pt_tensor_free(view);
+  pt_tensor_free(t);
+  pt_tensor_free(orig);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tensor");
   TCase *tc = tcase_create("core");
@@ -255,6 +300,7 @@ int main(void) {
   tcase_add_test(tc, no_leaks_in_live_counter);
   tcase_add_test(tc, atomic_writes_keep_devices_devices);
   tcase_add_test(tc, flush_denormal_applies_to_every_thread);
+  tcase_add_test(tc, bf16_bulk_conversion_and_in_place_retype);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
