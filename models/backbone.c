@@ -68,3 +68,14 @@ pt_status pt_backbone_set_dtype(pt_backbone *bb, pt_dtype dt) {
   for (int i = 0; i < bb->params.count; i++) PT_TRY(pt_tensor_convert_inplace(bb->params.items[i], dt));
   return PT_OK;
 }
+
+pt_status pt_backbone_set_weight_dtype(pt_backbone *bb, pt_dtype dt) {
+  for (int i = 0; i < bb->params.count; i++) {
+    const pt_tensor *t = bb->params.items[i];
+    if (dt == PT_BF16 && t->ndim == 2 && pt_requires_grad(t))
+      return pt_error(PT_ERR_ARG, "backbone dtype bf16: %s trains (fine-tuning, or a method that "
+                      "adopts backbone matrices), and ptune trains f32 weights only: use backbone "
+                      "dtype f32", t->name);
+  }
+  return pt_params_store_frozen(&bb->params, "", dt, NULL);
+}

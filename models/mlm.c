@@ -40,7 +40,7 @@ pt_status pt_mlm_init(pt_mlm_model *m, const pt_bert_config *cfg, uint64_t seed)
   pt_status st = pt_bert_init(&m->bert, &m->params, cfg, false, &rng);
   if (st == PT_OK)
     st = pt_mlm_head_init(&m->params, cfg, &rng, &m->transform, &m->transform_ln, &m->decoder_bias);
-  if (st == PT_OK) pt_params_set_trainable(&m->params, "", true);
+  if (st == PT_OK) st = pt_params_set_trainable(&m->params, "", true);
   if (st != PT_OK) pt_mlm_free(m);
   return st;
 }

@@ -66,7 +66,10 @@ void *pt_model_alloc(pt_model *m, size_t bytes) {
   return b + 1;
 }
 
-pt_dtype pt_model_dtype(const pt_model *m) { return m->bb->bert.word.weight->dtype; }
+pt_dtype pt_model_dtype(const pt_model *m) {
+  pt_dtype dt = m->bb->bert.word.weight->dtype;
+  return dt == PT_BF16 ? PT_F32 : dt; /* bf16 matrices compute in f32 */
+}
 
 pt_tensor *pt_model_param(pt_model *m, const char *name, int ndim, const int64_t *shape,
                           bool frozen) {
@@ -104,6 +107,9 @@ pt_status pt_model_adopt(pt_model *m, pt_tensor *t) {
     m->adopted = grown;
     m->cap_adopted = cap;
   }
+  if (t->dtype == PT_BF16)
+    return pt_error(PT_ERR_ARG, "%s trains %s, which the backbone keeps frozen in bf16: use "
+                    "backbone dtype f32", m->method->name, t->name);
   m->adopted[m->nadopted++] = t;
   return pt_set_requires_grad(t, true);
 }

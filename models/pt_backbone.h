@@ -63,4 +63,15 @@ pt_mlm_head_ref pt_backbone_mlm_head(const pt_backbone *bb);
  * same tensor objects: for whole-model gradient checks. */
 pt_status pt_backbone_set_dtype(pt_backbone *bb, pt_dtype dt);
 
+/* How the frozen matrices are stored (word/position/type embeddings, every
+ * linear weight, the MLM head's): PT_BF16 keeps them in half the memory
+ * (converted once, in place: call it after loading, before or after
+ * attaching models) and runs their GEMMs with bf16 inputs and f32
+ * accumulation (tensor/pt_matmul.h); PT_F32 widens them back. What trains
+ * (the method's tensors, the head), biases, LayerNorm, softmax, the loss and
+ * the optimizer stay f32. A matrix a model trains (fine-tuning) is refused
+ * for BF16 (PT_ERR_ARG naming it): ptune keeps no f32 master copy, and a
+ * method that adopts a BF16 matrix later fails the same way. */
+pt_status pt_backbone_set_weight_dtype(pt_backbone *bb, pt_dtype dt);
+
 #endif

@@ -85,7 +85,8 @@ pt_nn_linear *pt_model_linear(pt_model *m, const char *path);
 
 /* ---- use ---- */
 
-/* The encoder's dtype (F32, or F64 after pt_model_set_dtype). */
+/* The encoder's compute dtype (F32, also over bf16 matrices; F64 after
+ * pt_model_set_dtype). */
 pt_dtype pt_model_dtype(const pt_model *m);
 /* Positions the method takes before the text (prefix or prompt length). */
 int64_t pt_model_positions(const pt_model *m);

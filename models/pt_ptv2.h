@@ -47,6 +47,14 @@ typedef struct {
 pt_status pt_ptv2_model_init(pt_ptv2_model *m, const pt_bert_config *bert_cfg,
                              const pt_ptv2_config *cfg, uint64_t seed);
 void pt_ptv2_model_free(pt_ptv2_model *m);
+/* The dtype of the frozen encoder's matrices (word/position/type embeddings,
+ * every linear weight): PT_BF16 keeps them in half the memory (converted
+ * once, in place: call it after loading) and runs their GEMMs with bf16
+ * inputs and f32 accumulation (tensor/pt_matmul.h); PT_F32 widens them
+ * back. What trains (prefix encoder, head), biases, LayerNorm, softmax, the
+ * loss and the optimizer stay f32. Fine-tuning trains the encoder itself:
+ * refused for BF16 (PT_ERR_ARG), as ptune keeps no f32 master copy. */
+pt_status pt_ptv2_model_set_backbone_dtype(pt_ptv2_model *m, pt_dtype dt);
 
 typedef struct {
   const pt_tensor *input_ids;      /* [B, S] (multiple choice: [B, C, S]) */

@@ -75,6 +75,15 @@ pt_status pt_ptv2_model_init(pt_ptv2_model *m, const pt_bert_config *bc, const p
   return PT_OK;
 }
 
+pt_status pt_ptv2_model_set_backbone_dtype(pt_ptv2_model *m, pt_dtype dt) {
+  if (dt == PT_BF16 && m->cfg.method == PT_METHOD_FINETUNE)
+    return pt_error(PT_ERR_ARG, "backbone dtype bf16: fine-tuning trains the encoder's weights, "
+                    "and ptune trains f32 weights only (use backbone dtype f32)");
+  char prefix[24];
+  snprintf(prefix, sizeof prefix, "%s.", m->bert.prefix);
+  return pt_params_store_frozen(&m->params, prefix, dt, NULL);
+}
+
 void pt_ptv2_model_free(pt_ptv2_model *m) {
   pt_bert_free(&m->bert);
   pt_params_free(&m->params);

@@ -43,10 +43,30 @@ int64_t pt_params_numel(const pt_params *ps, bool trainable_only) {
   return n;
 }
 
-void pt_params_set_trainable(pt_params *ps, const char *prefix, bool trainable) {
+pt_status pt_params_set_trainable(pt_params *ps, const char *prefix, bool trainable) {
   size_t n = strlen(prefix);
   for (int i = 0; i < ps->count; i++)
-    if (!strncmp(ps->items[i]->name, prefix, n)) pt_set_requires_grad(ps->items[i], trainable);
+    if (!strncmp(ps->items[i]->name, prefix, n) &&
+        pt_set_requires_grad(ps->items[i], trainable) != PT_OK)
+      return pt_error_context(pt_error_code(), "%s", ps->items[i]->name);
+  return PT_OK;
+}
+
+pt_status pt_params_store_frozen(pt_params *ps, const char *prefix, pt_dtype dt, int *converted) {
+  if (dt != PT_F32 && dt != PT_BF16)
+    return pt_error(PT_ERR_DTYPE, "frozen weights are stored as F32 or BF16, not %s",
+                    pt_dtype_name(dt));
+  size_t n = strlen(prefix);
+  int count = 0;
+  for (int i = 0; i < ps->count; i++) {
+    pt_tensor *p = ps->items[i];
+    bool matrix = p->ndim == 2 && (p->dtype == PT_F32 || p->dtype == PT_BF16);
+    if (!matrix || p->dtype == dt || pt_requires_grad(p) || strncmp(p->name, prefix, n)) continue;
+    PT_TRY(pt_tensor_convert_inplace(p, dt));
+    count++;
+  }
+  if (converted) *converted = count;
+  return PT_OK;
 }
 
 void pt_params_zero_grad(pt_params *ps) {

@@ -24,9 +24,16 @@ void pt_params_free(pt_params *ps);
 /* Elements in all parameters, or only those that require grad. */
 int64_t pt_params_numel(const pt_params *ps, bool trainable_only);
 /* Sets requires_grad on every parameter whose name starts with `prefix`
- * ("" for all). */
-void pt_params_set_trainable(pt_params *ps, const char *prefix, bool trainable);
+ * ("" for all). Fails on the first that cannot train (a BF16 matrix:
+ * PT_ERR_DTYPE, message naming it); those before it are set. */
+pt_status pt_params_set_trainable(pt_params *ps, const char *prefix, bool trainable);
 void pt_params_zero_grad(pt_params *ps);
+/* Stores every frozen matrix (a 2-D F32/BF16 parameter that does not
+ * require grad) whose name starts with `prefix` in dtype dt (F32 or BF16),
+ * in place (pt_tensor_convert_inplace: layers keep their pointers). BF16 halves
+ * their memory; linear and embedding ops read BF16 weights (frozen only).
+ * *converted (may be NULL) counts the tensors changed. */
+pt_status pt_params_store_frozen(pt_params *ps, const char *prefix, pt_dtype dt, int *converted);
 
 /* ---- Hugging Face initialization (BertPreTrainedModel._init_weights) ---- */
 /* N(0, std) into t (F32/F64). */

@@ -61,8 +61,8 @@ pt_status pt_raw_check_ids(const pt_tensor *ids, int64_t limit, const char *op) 
 
 pt_tensor *pt_raw_embedding(const pt_tensor *weight, const pt_tensor *ids) {
   char s1b[96], s2b[96];
-  if (!pt_dtype_is_float(weight->dtype)) {
-    pt_error(PT_ERR_DTYPE, "embedding: weight must be F32 or F64, got %s",
+  if (!pt_dtype_is_float(weight->dtype) && weight->dtype != PT_BF16) {
+    pt_error(PT_ERR_DTYPE, "embedding: weight must be F32, F64 or BF16, got %s",
              pt_dtype_name(weight->dtype));
     return NULL;
   }
@@ -79,14 +79,24 @@ pt_tensor *pt_raw_embedding(const pt_tensor *weight, const pt_tensor *ids) {
   int64_t shape[PT_MAX_DIMS];
   memcpy(shape, ids->shape, sizeof(int64_t) * (size_t)ids->ndim);
   shape[ids->ndim] = H;
-  pt_tensor *out = pt_empty(weight->dtype, ids->ndim + 1, shape);
+  /* a bf16 table (a frozen one stored in half the memory) gives F32 rows */
+  pt_tensor *out = pt_empty(weight->dtype == PT_BF16 ? PT_F32 : weight->dtype, ids->ndim + 1, shape);
   if (out) {
     const void *idp = pt_data(c);
     int64_t N = pt_numel(c), s0 = weight->strides[0], s1 = weight->strides[1];
     if (weight->dtype == PT_F32)
       GATHER_ROWS(float);
-    else
+    else if (weight->dtype == PT_F64)
       GATHER_ROWS(double);
+    else
+      for (int64_t i = 0; i < N; i++) {
+        const uint16_t *src = (const uint16_t *)pt_data(weight) + id_at(idp, is64, i) * s0;
+        float *dst = (float *)pt_data(out) + i * H;
+        if (s1 == 1)
+          pt_bf16_to_f32_rows(src, H, 1, H, dst);
+        else
+          for (int64_t h = 0; h < H; h++) dst[h] = pt_bf16_to_f32(src[h * s1]);
+      }
   }
   pt_tensor_free(c);
   return out;

@@ -498,6 +498,158 @@ START_TEST(ptune_writes_peft_as_the_reference) {
 }
 END_TEST
 
+/* ---- the bf16 backbone against PyTorch's bf16 autocast ----
+ * tests/fixtures/bf16 (make_bf16_fixtures.py) holds, for four of the ptv2
+ * cases, PyTorch's logits, loss and trainable gradients under
+ * torch.autocast("cpu", bfloat16) with the frozen encoder matrices rounded
+ * to bf16 (as ptune stores them), and err64.<name>: autocast's own largest
+ * error on that tensor against the same model in float64.
+ *
+ * Tolerance, derived: ptune rounds to bf16 a subset of what autocast rounds
+ * (the inputs of the frozen encoder's linears, whose weights both hold in
+ * bf16; autocast also rounds every linear's and matmul's output, the prefix
+ * MLP, the head and the attention products, and runs GELU in bf16), with
+ * the same unit roundoff 2^-9. Each implementation is then within about
+ * autocast's error e of the exact answer, and the two within the sum:
+ * |ptune − autocast| ≤ 2e + 1e-5 (1e-5: the f32 parity bound). A tensor's
+ * own err64 can be small by luck where errors cancel (the loss, a mean over
+ * rows, came out 0.013% off in a case whose logits were 0.3% off), so e is
+ * the larger of err64 and the logits' relative error err64(logits) /
+ * max|logits| times the tensor's largest magnitude. The test also checks
+ * that bf16 really ran (the logits leave the f32 parity bound) and that the
+ * matrices take half the bytes; with ONEDNN_MAX_CPU_ISA=AVX2 (meson's
+ * method_parity_avx2) the bf16 weights are widened instead. */
+static const char *const bf16_cases[] = {"bert_tokcls_p8_noproj", "roberta_seqcls_p8_proj",
+                                         "bert_qa_p4_proj", "bert_prompt_tokcls_p4"};
+enum { NBF16 = sizeof bf16_cases / sizeof bf16_cases[0] };
+
+static double max_abs(const pt_tensor *t) {
+  double m = 0;
+  for (int64_t i = 0; i < pt_numel(t); i++) m = fmax(m, fabs(pt_get(t, i)));
+  return m;
+}
+
+/* autocast's error on `name` against float64 (err64.<name>). */
+static double autocast_error(pt_safetensors *ref, const char *name) {
+  char ename[420];
+  snprintf(ename, sizeof ename, "err64.%s", name);
+  pt_tensor *e = pt_safetensors_load(ref, ename, PT_F64);
+  ck_assert_msg(e != NULL, "%s: %s", ename, pt_error_message());
+  double v = pt_get(e, 0);
+  pt_tensor_free(e);
+  return v;
+}
+
+/* rel: autocast's relative error on the logits; *share: the largest
+ * difference seen as a share of its tolerance, `at` what it was. */
+static void expect_autocast(pt_safetensors *ref, const char *name, const pt_tensor *got, double rel,
+                            double *share, char *at, size_t cap) {
+  pt_tensor *want = pt_safetensors_load(ref, name, PT_F64);
+  ck_assert_msg(want && got, "%s (%s)", name, pt_error_message());
+  ck_assert_int_eq(pt_numel(want), pt_numel(got));
+  double e = fmax(autocast_error(ref, name), rel * max_abs(want)), tol = 2 * e + PARITY_TOL;
+  double worst = 0;
+  for (int64_t i = 0; i < pt_numel(want); i++)
+    worst = fmax(worst, fabs(pt_get(got, i) - pt_get(want, i)));
+  ck_assert_msg(worst <= tol, "bf16: %s differs from autocast by %.3g (tolerance %.3g = 2 x %.3g + 1e-5)",
+                name, worst, tol, e);
+  if (worst / tol > *share) {
+    *share = worst / tol;
+    snprintf(at, cap, "%s: %.3g of %.3g", name, worst, tol);
+  }
+  pt_tensor_free(want);
+}
+
+static int64_t param_bytes(const pt_params *ps) {
+  int64_t n = 0;
+  for (int i = 0; i < ps->count; i++)
+    n += pt_numel(ps->items[i]) * (int64_t)pt_dtype_size(ps->items[i]->dtype);
+  return n;
+}
+
+START_TEST(bf16_backbone_matches_autocast) {
+  int ci = 0;
+  while (ci < NCASES && (strcmp(cases[ci].dir, "ptv2") || strcmp(cases[ci].name, bf16_cases[_i]))) ci++;
+  ck_assert_int_lt(ci, NCASES);
+  fixture f;
+  open_case(&f, ci);
+  char p[4200];
+  snprintf(p, sizeof p, "%s/bf16/%s.safetensors", getenv("PT_FIXTURES"), bf16_cases[_i]);
+  pt_safetensors *ref;
+  ck_assert_msg(pt_safetensors_open(p, &ref) == PT_OK, "%s", pt_error_message());
+  int64_t before = param_bytes(&f.bb.params);
+  ck_assert_msg(pt_backbone_set_weight_dtype(&f.bb, PT_BF16) == PT_OK, "%s", pt_error_message());
+  int matrices = 0;
+  for (int i = 0; i < f.bb.params.count; i++) {
+    pt_tensor *t = f.bb.params.items[i];
+    ck_assert_msg((t->dtype == PT_BF16) == (t->ndim == 2), "%s is %s", t->name, pt_dtype_name(t->dtype));
+    matrices += t->ndim == 2;
+  }
+  ck_assert_int_ge(matrices, 5);
+  int64_t after = param_bytes(&f.bb.params);
+  ck_assert_int_lt(after, before * 6 / 10); /* the matrices are most of the bytes */
+
+  pt_model_outputs out;
+  pt_tensor *loss = forward_loss(&f, &out);
+  ck_assert_int_eq(pt_backward(loss, NULL, false), PT_OK);
+  pt_tensor *f32_logits = pt_safetensors_load(f.outputs, "logits", PT_F64);
+  double from_f32 = 0;
+  for (int64_t i = 0; i < pt_numel(f32_logits); i++)
+    from_f32 = fmax(from_f32, fabs(pt_get(out.logits, i) - pt_get(f32_logits, i)));
+  pt_tensor_free(f32_logits);
+  ck_assert_msg(from_f32 > 10 * PARITY_TOL, "bf16 logits equal the f32 ones (%.3g): bf16 did not run",
+                from_f32);
+  pt_tensor *ref_logits = pt_safetensors_load(ref, "logits", PT_F64);
+  double rel = autocast_error(ref, "logits") / max_abs(ref_logits), share = 0;
+  pt_tensor_free(ref_logits);
+  char at[480] = "";
+  expect_autocast(ref, "logits", out.logits, rel, &share, at, sizeof at);
+  expect_autocast(ref, "loss", loss, rel, &share, at, sizeof at);
+  if (out.start_logits) {
+    expect_autocast(ref, "start_logits", out.start_logits, rel, &share, at, sizeof at);
+    expect_autocast(ref, "end_logits", out.end_logits, rel, &share, at, sizeof at);
+  }
+  int n = pt_model_ntrainable(&f.m);
+  char name[420];
+  for (int i = 0; i < n; i++) {
+    pt_tensor *t = pt_model_trainable(&f.m, i);
+    snprintf(name, sizeof name, "grad.%s", fixture_name(&f, t));
+    expect_autocast(ref, name, t->grad, rel, &share, at, sizeof at);
+  }
+  ck_assert_int_gt(n, 0);
+  printf("parity %-34s bf16 (%s) vs autocast: worst %.0f%% of the tolerance (%s); logits %.3g "
+         "from f32; backbone %lld -> %lld bytes\n",
+         bf16_cases[_i], pt_gemm_bf16_native() ? "native" : "widened", 100 * share, at, from_f32,
+         (long long)before, (long long)after);
+  pt_model_outputs_free(&out);
+  pt_safetensors_close(ref);
+  close_case(&f);
+}
+END_TEST
+
+/* Fine-tuning trains the backbone's matrices: bf16 is refused either way
+ * round (converting under a fine-tuning model, or attaching one to a bf16
+ * backbone), naming the tensor. */
+START_TEST(bf16_backbone_refuses_trained_matrices) {
+  int ci = 0;
+  while (ci < NCASES && strcmp(cases[ci].name, "bert_finetune_seqcls")) ci++;
+  ck_assert_int_lt(ci, NCASES);
+  fixture f;
+  open_case(&f, ci);
+  ck_assert_int_eq(pt_backbone_set_weight_dtype(&f.bb, PT_BF16), PT_ERR_ARG);
+  ck_assert_msg(strstr(pt_error_message(), "bert.embeddings.word_embeddings.weight trains"), "%s",
+                pt_error_message());
+  pt_model_free(&f.m);
+  ck_assert_int_eq(pt_backbone_set_weight_dtype(&f.bb, PT_BF16), PT_OK);
+  ck_assert_int_eq(pt_model_new(&f.m, &f.bb, f.method, f.opts, &f.mc), PT_ERR_ARG);
+  ck_assert_msg(strstr(pt_error_message(), "finetune trains bert.") &&
+                    strstr(pt_error_message(), "frozen in bf16"),
+                "%s", pt_error_message());
+  ck_assert_int_eq(pt_backbone_set_weight_dtype(&f.bb, PT_F16), PT_ERR_DTYPE);
+  close_case(&f);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("method_parity");
   TCase *tc = tcase_create("methods");
@@ -508,6 +660,11 @@ int main(void) {
   tcase_add_loop_test(tc, peft_adapter_gives_the_reference_logits, 0, NCASES);
   tcase_add_loop_test(tc, ptune_writes_peft_as_the_reference, 0, NCASES);
   suite_add_tcase(s, tc);
+  TCase *bf16 = tcase_create("bf16");
+  tcase_set_timeout(bf16, 900);
+  tcase_add_loop_test(bf16, bf16_backbone_matches_autocast, 0, NBF16);
+  tcase_add_test(bf16, bf16_backbone_refuses_trained_matrices);
+  suite_add_tcase(s, bf16);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -298,6 +298,69 @@ START_TEST(methods_train_the_right_parameters) {
 }
 END_TEST
 
+/* --backbone-dtype bf16 at the library level: which tensors change, what
+ * stays f32, what is refused, and the way back. */
+START_TEST(bf16_backbone_converts_frozen_matrices_only) {
+  pt_bert_config bc = tiny(PT_ARCH_BERT);
+  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_TOKEN_CLASSIFICATION, true);
+  pt_ptv2_model m;
+  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 5), PT_OK);
+  pt_tensor *word = pt_params_find(&m.params, "bert.embeddings.word_embeddings.weight");
+  pt_tensor *query = pt_params_find(&m.params, "bert.encoder.layer.1.attention.self.query.weight");
+  pt_tensor *before = pt_raw_clone(query);
+  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_BF16), PT_OK);
+  ck_assert_ptr_eq(query, m.bert.layers[1].query.weight); /* converted in place */
+  for (int i = 0; i < m.params.count; i++) {
+    pt_tensor *p = m.params.items[i];
+    bool matrix = !strncmp(p->name, "bert.", 5) && p->ndim == 2;
+    ck_assert_msg((p->dtype == PT_BF16) == matrix, "%s is %s", p->name, pt_dtype_name(p->dtype));
+  }
+  for (int64_t i = 0; i < pt_numel(query); i++) /* rounded to nearest even */
+    ck_assert(pt_get(query, i) == pt_bf16_to_f32(pt_f32_to_bf16((float)pt_get(before, i))));
+  /* the bf16 table gives f32 rows */
+  pt_tensor *ids = ids_tensor(2, 5, bc.vocab_size, 1);
+  pt_tensor *e = pt_embedding(word, ids, -1);
+  ck_assert_int_eq(e->dtype, PT_F32);
+  for (int64_t i = 0; i < pt_numel(e); i++) {
+    int64_t row = (int64_t)pt_get(ids, i / bc.hidden_size);
+    ck_assert(pt_get(e, i) == pt_get(word, row * bc.hidden_size + i % bc.hidden_size));
+  }
+  pt_tensor_free(e);
+  /* it trains: the prefix and head get gradients, the bf16 matrices none */
+  pt_tensor *labels = pt_zeros(PT_I64, 2, PT_SHAPE(2, 5));
+  pt_ptv2_batch b = {ids, NULL, NULL, labels, NULL, NULL};
+  pt_ptv2_outputs out;
+  pt_nn_mode eval = {false, NULL};
+  ck_assert_int_eq(pt_ptv2_forward(&m, &b, eval, false, &out), PT_OK);
+  ck_assert_int_eq(pt_backward(out.loss, NULL, false), PT_OK);
+  for (int i = 0; i < m.params.count; i++)
+    ck_assert_msg((m.params.items[i]->grad != NULL) == pt_requires_grad(m.params.items[i]), "%s",
+                  m.params.items[i]->name);
+  pt_ptv2_outputs_free(&out);
+  /* a bf16 matrix cannot be made trainable: refused by name */
+  ck_assert_int_eq(pt_params_set_trainable(&m.params, "bert.encoder.layer.0.", true), PT_ERR_DTYPE);
+  ck_assert_msg(strstr(pt_error_message(), "bert.encoder.layer.0.") &&
+                    strstr(pt_error_message(), "not BF16"),
+                "%s", pt_error_message());
+  ck_assert_int_eq(pt_params_set_trainable(&m.params, "bert.", false), PT_OK);
+  /* and back to f32: the bf16 values, widened */
+  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_F32), PT_OK);
+  ck_assert_int_eq(query->dtype, PT_F32);
+  ck_assert(pt_get(query, 3) == pt_bf16_to_f32(pt_f32_to_bf16((float)pt_get(before, 3))));
+  pt_ptv2_model_free(&m);
+  /* fine-tuning trains the encoder: refused with a reason */
+  pt_ptv2_config ft = {PT_METHOD_FINETUNE, PT_TASK_TOKEN_CLASSIFICATION, 0, false, 0, 3};
+  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &ft, 2), PT_OK);
+  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_BF16), PT_ERR_ARG);
+  ck_assert(strstr(pt_error_message(), "fine-tuning trains the encoder") != NULL);
+  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_F16), PT_ERR_DTYPE);
+  pt_ptv2_model_free(&m);
+  pt_tensor_free(before);
+  pt_tensor_free(ids);
+  pt_tensor_free(labels);
+}
+END_TEST
+
 START_TEST(multiple_choice_scores_each_choice) {
   pt_bert_config bc = tiny(PT_ARCH_BERT);
   pt_ptv2_config cfg = {PT_METHOD_PTV2, PT_TASK_MULTIPLE_CHOICE, 4, false, 0, 0};
@@ -406,6 +469,7 @@ int main(void) {
   tcase_add_test(tc, adapters_round_trip_and_bake);
   tcase_add_test(tc, methods_train_the_right_parameters);
   tcase_add_test(tc, multiple_choice_scores_each_choice);
+  tcase_add_test(tc, bf16_backbone_converts_frozen_matrices_only);
   tcase_add_test(tc, prefix_plus_sequence_must_fit_the_position_table);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
