@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Copied from the project's shared reference (shared/reference/bench_torch.py); it imports
-torch_ptv2 from tests/fixtures/ptv2 of this repository.
+torch_ptv2 from tests/fixtures/ptv2 of this repository. ADDITIONS: --batch/--seq/--prefix,
+--flush-denormal, --autocast bf16, --layers/--hidden (marked in main()).
 
 Performance anchor: PyTorch (Debian python3-torch 1.13, OpenBLAS) on this machine.
 
@@ -20,6 +21,7 @@ The driver runs every mode twice: with the environment as-is and with OPENBLAS_C
 and OPENBLAS_L2_SIZE removed from that child's environment only.
 """
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -45,6 +47,7 @@ BASE = dict(vocab_size=28996, hidden_size=768, num_hidden_layers=12, num_attenti
             intermediate_size=3072, max_position_embeddings=512)
 P, PH, NL = 16, 512, 9
 WARMUP, STEPS = 3, 10
+AUTOCAST = "none"  # ADDITION: "bf16" runs the forward under torch.autocast (see autocast())
 
 
 def rss_mib():
@@ -72,10 +75,13 @@ def openblas_info():
             "openblas_threads": lib.openblas_get_num_threads()}
 
 
-def flops(pre_seq_len, batch=None, seq=None, H=768, L=12, I=3072, ph=PH, nl=NL):
+def flops(pre_seq_len, batch=None, seq=None, H=None, L=None, I=None, ph=PH, nl=NL):
     """Analytic FLOPs (1 multiply-add = 2 FLOP); GEMM-like work only."""
     batch = B if batch is None else batch
     seq = S if seq is None else seq
+    H = BASE["hidden_size"] if H is None else H
+    L = BASE["num_hidden_layers"] if L is None else L
+    I = BASE["intermediate_size"] if I is None else I
     T = batch * seq
     lin = L * 2 * T * (4 * H * H + 2 * H * I)          # Q,K,V,O + FFN up/down
     att = L * 4 * batch * seq * (pre_seq_len + seq) * H  # QK^T and PV over P+S keys
@@ -113,6 +119,14 @@ def build(trainable_lm):
     return model, batch
 
 
+def autocast():
+    """ADDITION for ptune's bf16 rows: PyTorch's mixed precision on CPU (bf16 linears and
+    matmuls, f32 weights cast per call) around the forward pass, or nothing."""
+    if AUTOCAST == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def bench_train(trainable_lm):
     model, batch = build(trainable_lm)
     model.train()
@@ -123,7 +137,8 @@ def bench_train(trainable_lm):
     for i in range(WARMUP + STEPS):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        out = model(**batch)
+        with autocast():
+            out = model(**batch)
         out["loss"].backward()
         opt.step()
         t1 = time.perf_counter()
@@ -143,7 +158,7 @@ def bench_infer():
     model.eval()
     rss_build = rss_mib()
     times = []
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for i in range(WARMUP + STEPS):
             t0 = time.perf_counter()
             model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
@@ -281,7 +296,7 @@ def driver(out_path):
 
 
 def main():
-    global B, S, P
+    global B, S, P, AUTOCAST
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["ptv2", "full", "infer", "gemm", "profile"])
     ap.add_argument("--out", default="bench_results.json")
@@ -292,15 +307,23 @@ def main():
     # Added for ptune's comparison: ptune's command flushes denormals, so PyTorch is also
     # measured with torch.set_flush_denormal(True) (vs_torch.sh keeps the faster run).
     ap.add_argument("--flush-denormal", action="store_true")
+    # Added for ptune's bf16 rows and RoBERTa-large-shaped rows: autocast, layers, hidden
+    # (heads hidden/64, intermediate 4·hidden, as `ptune bench model`).
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none")
+    ap.add_argument("--layers", type=int, default=BASE["num_hidden_layers"])
+    ap.add_argument("--hidden", type=int, default=BASE["hidden_size"])
     a = ap.parse_args()
-    B, S, P = a.batch, a.seq, a.prefix
+    B, S, P, AUTOCAST = a.batch, a.seq, a.prefix, a.autocast
+    BASE.update(num_hidden_layers=a.layers, hidden_size=a.hidden, num_attention_heads=max(1, a.hidden // 64),
+                intermediate_size=4 * a.hidden)
     torch.set_flush_denormal(a.flush_denormal)
     BASE["max_position_embeddings"] = max(512, P + S)
     if a.mode == "profile":
         torch.set_num_threads(THREADS)
         print(profile())
     elif a.mode:
-        print(json.dumps({**child(a.mode), "flush_denormal": a.flush_denormal}))
+        print(json.dumps({**child(a.mode), "flush_denormal": a.flush_denormal, "autocast": AUTOCAST,
+                          "layers": a.layers, "hidden": a.hidden}))
     else:
         driver(a.out)
 
