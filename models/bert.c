@@ -110,28 +110,6 @@ pt_status pt_bert_visit_linears(pt_bert *m, pt_nn_linear_visit_fn fn, void *ctx)
   return fn(&m->pooler, path, ctx);
 }
 
-static int64_t id_at(const pt_tensor *t, int64_t i) { return (int64_t)pt_get(t, i); }
-
-pt_tensor *pt_bert_position_ids(const pt_bert_config *cfg, const pt_tensor *ids, int64_t P) {
-  int64_t B = ids->shape[0], S = ids->shape[1];
-  pt_tensor *pos = pt_empty(PT_I64, 2, PT_SHAPE(B, S));
-  if (!pos) return NULL;
-  int64_t *p = pt_data(pos);
-  for (int64_t b = 0; b < B; b++) {
-    int64_t run = 0;
-    for (int64_t s = 0; s < S; s++) {
-      if (cfg->arch == PT_ARCH_ROBERTA) {
-        bool real = id_at(ids, b * S + s) != cfg->pad_token_id;
-        run += real;
-        p[b * S + s] = real ? run + P + cfg->pad_token_id : cfg->pad_token_id;
-      } else {
-        p[b * S + s] = P + s;
-      }
-    }
-  }
-  return pos;
-}
-
 pt_tensor *pt_bert_extended_mask(const pt_tensor *attention_mask, int64_t B, int64_t S, int64_t P) {
   pt_tensor *m = pt_zeros(PT_F32, 4, PT_SHAPE(B, 1, 1, P + S));
   if (!m) return NULL;
@@ -165,37 +143,168 @@ static pt_status check_inputs(const pt_bert *m, const pt_bert_inputs *in, int64_
   return PT_OK;
 }
 
-/* word (+ prompt) + token type + position -> LayerNorm -> dropout. */
-static pt_tensor *embed(const pt_bert *m, const pt_bert_inputs *in, const pt_tensor *pos,
-                        pt_nn_mode mode) {
-  const pt_tensor *ids = in->input_ids;
+/* Where each row's pieces sit in the embedded sequence of T = Pm + S
+ * positions: its prompt (prompt[b] <= Pm vectors) first, its S text tokens
+ * next, filler after them. Uniform batches have prompt[b] = Pm and no
+ * filler. offset[b] is the row's prefix length (its text positions start
+ * there when it has no prompt). */
+typedef struct {
+  int64_t B, S, T, Pm, P;
+  int64_t *prompt, *offset; /* [B] each */
+  bool gather;              /* some row's prompt is shorter than Pm */
+} row_layout;
+
+static pt_status layout_rows(const pt_bert *m, const pt_bert_inputs *in, int64_t P,
+                             row_layout *lay) {
+  const pt_bert_rows *rows = in->rows;
+  int64_t B = in->input_ids->shape[0], L = m->cfg.num_layers;
+  int64_t Pm = in->prompt_embeds ? in->prompt_embeds->shape[1] : 0;
+  *lay = (row_layout){B, in->input_ids->shape[1], 0, Pm, P, NULL, NULL, false};
+  lay->T = Pm + lay->S;
+  lay->prompt = pt_alloc(sizeof(int64_t) * (size_t)(2 * B));
+  if (!lay->prompt) return pt_error_code();
+  lay->offset = lay->prompt + B;
+  for (int64_t b = 0; b < B; b++) {
+    int64_t p = rows && rows->prompt ? rows->prompt[b] : Pm, off = 0;
+    for (int64_t l = 0; l < L; l++) {
+      int64_t v = !in->prefix_keys || !in->prefix_keys[l] ? 0
+                  : rows && rows->prefix                  ? rows->prefix[l * B + b]
+                                                          : P;
+      if (v < 0 || v > P) return pt_error(PT_ERR_ARG, "bert: row %lld sees %lld prefix keys at "
+                                          "layer %lld, outside [0, %lld]", (long long)b,
+                                          (long long)v, (long long)l, (long long)P);
+      if (v > off) off = v;
+    }
+    if (p < 0 || p > Pm)
+      return pt_error(PT_ERR_ARG, "bert: row %lld has a prompt of %lld vectors, outside [0, %lld]",
+                      (long long)b, (long long)p, (long long)Pm);
+    lay->prompt[b] = p;
+    lay->offset[b] = off;
+    lay->gather |= p != Pm;
+  }
+  return PT_OK;
+}
+
+/* Position ids [B, T]: a row with a prompt counts from the first prompt
+ * vector (HF computes them from inputs_embeds: 0..T-1, RoBERTa offset by
+ * pad+1, no padding rule); a row without one as pt_bert_position_ids with
+ * its own prefix offset, its filler as padding. */
+static pt_tensor *layout_positions(const pt_bert_config *cfg, const pt_tensor *ids,
+                                   const row_layout *lay) {
+  pt_tensor *pos = pt_empty(PT_I64, 2, PT_SHAPE(lay->B, lay->T));
+  if (!pos) return NULL;
+  int64_t *p = pt_data(pos), S = lay->S, T = lay->T;
+  bool roberta = cfg->arch == PT_ARCH_ROBERTA;
+  int64_t pad = cfg->pad_token_id, base = roberta ? pad + 1 : 0;
+  for (int64_t b = 0; b < lay->B; b++) {
+    int64_t *row = p + b * T, off = lay->offset[b], run = 0;
+    for (int64_t j = 0; j < T; j++) {
+      if (lay->prompt[b] || !roberta) {
+        row[j] = lay->prompt[b] ? base + j : off + j;
+        continue;
+      }
+      bool real = j < S && (int64_t)pt_get(ids, b * S + j) != pad;
+      run += real;
+      row[j] = real ? run + off + pad : pad;
+    }
+  }
+  return pos;
+}
+
+pt_tensor *pt_bert_position_ids(const pt_bert_config *cfg, const pt_tensor *ids, int64_t P) {
   int64_t B = ids->shape[0], S = ids->shape[1];
-  pt_tensor *word = pt_nn_embedding_forward(&m->word, ids);
-  pt_tensor *types = NULL;
-  int64_t total = S;
-  if (in->prompt_embeds) {
-    total += in->prompt_embeds->shape[1];
+  int64_t *rows = pt_alloc(sizeof(int64_t) * (size_t)(2 * B));
+  if (!rows) return NULL;
+  for (int64_t b = 0; b < B; b++) rows[b] = 0, rows[B + b] = P;
+  row_layout lay = {B, S, S, 0, P, rows, rows + B, false};
+  pt_tensor *pos = layout_positions(cfg, ids, &lay);
+  pt_free_bytes(rows);
+  return pos;
+}
+
+/* The 0/1 mask [B, T] over the embedded positions (prompt visible, text as
+ * attention_mask says, filler hidden) and the type ids [B, T] (the text's,
+ * 0 elsewhere). */
+static pt_status layout_mask_types(const pt_bert_inputs *in, const row_layout *lay,
+                                   pt_tensor **mask01, pt_tensor **types) {
+  *mask01 = pt_zeros(PT_F32, 2, PT_SHAPE(lay->B, lay->T));
+  *types = pt_zeros(PT_I64, 2, PT_SHAPE(lay->B, lay->T));
+  if (!*mask01 || !*types) return pt_error_code();
+  float *mk = pt_data(*mask01);
+  int64_t *ty = pt_data(*types), S = lay->S, T = lay->T;
+  for (int64_t b = 0; b < lay->B; b++) {
+    int64_t p = lay->prompt[b];
+    for (int64_t j = 0; j < p; j++) mk[b * T + j] = 1;
+    for (int64_t s = 0; s < S; s++) {
+      mk[b * T + p + s] = in->attention_mask ? (float)pt_get(in->attention_mask, b * S + s) : 1;
+      if (in->token_type_ids) ty[b * T + p + s] = (int64_t)pt_get(in->token_type_ids, b * S + s);
+    }
+  }
+  return PT_OK;
+}
+
+/* [prompt ; word embeddings] [B, Pm + S, H] rearranged so that each row's
+ * text follows its own prompt: row b, position j reads slot j of its
+ * prompt (j < prompt[b]), text token j - prompt[b], or, as filler, its
+ * last slot (the gradient it gets back is zero: filler is never read). */
+static pt_tensor *layout_gather(pt_tensor *joined, const row_layout *lay) {
+  int64_t B = lay->B, T = lay->T, H = joined->shape[2];
+  pt_tensor *idx = pt_empty(PT_I64, 1, PT_SHAPE(B * T));
+  if (!idx) return NULL;
+  int64_t *ix = pt_data(idx);
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t j = 0; j < T; j++) {
+      int64_t p = lay->prompt[b];
+      int64_t src = j < p ? j : j < p + lay->S ? lay->Pm + (j - p) : T - 1;
+      ix[b * T + j] = b * T + src;
+    }
+  pt_tensor *flat = pt_view(joined, 2, PT_SHAPE(B * T, H));
+  pt_tensor *rows = pt_index_select(flat, 0, idx);
+  pt_tensor *out = pt_view(rows, 3, PT_SHAPE(B, T, H));
+  pt_tensor_free(idx);
+  pt_tensor_free(flat);
+  pt_tensor_free(rows);
+  return out;
+}
+
+/* word (+ prompt) + token type + position -> LayerNorm -> dropout. */
+static pt_tensor *embed(const pt_bert *m, const pt_bert_inputs *in, const row_layout *lay,
+                        const pt_tensor *pos, const pt_tensor *types, pt_nn_mode mode) {
+  pt_tensor *word = pt_nn_embedding_forward(&m->word, in->input_ids);
+  if (in->prompt_embeds && word) {
     pt_tensor *parts[2] = {in->prompt_embeds, word};
     pt_tensor *joined = pt_concat(2, parts, 1);
     pt_tensor_free(word);
-    word = joined;
+    word = lay->gather && joined ? layout_gather(joined, lay) : pt_tensor_ref(joined);
+    pt_tensor_free(joined);
   }
-  types = pt_zeros(PT_I64, 2, PT_SHAPE(B, total));
-  if (types && in->token_type_ids) {
-    int64_t off = total - S;
-    for (int64_t b = 0; b < B; b++)
-      for (int64_t s = 0; s < S; s++)
-        pt_set(types, b * total + off + s, pt_get(in->token_type_ids, b * S + s));
-  }
-  pt_tensor *type_emb = types ? pt_nn_embedding_forward(&m->token_type, types) : NULL;
+  pt_tensor *type_emb = pt_nn_embedding_forward(&m->token_type, types);
   pt_tensor *sum = pt_add(word, type_emb);
   pt_tensor *pos_emb = pt_nn_embedding_forward(&m->position, pos);
   pt_tensor *sum2 = pt_add(sum, pos_emb);
   pt_tensor *ln = pt_nn_layernorm_forward(&m->emb_ln, sum2);
   pt_tensor *out = pt_dropout(ln, m->cfg.hidden_dropout, mode.training, mode.rng);
-  pt_tensor *tmp[] = {word, types, type_emb, sum, pos_emb, sum2, ln};
+  pt_tensor *tmp[] = {word, type_emb, sum, pos_emb, sum2, ln};
   for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) pt_tensor_free(tmp[i]);
   return out;
+}
+
+/* The additive mask of layer l when rows see fewer prefix keys than P
+ * (mixed batches): `full`'s copy with prefix keys j >= prefix[l·B+b] hidden;
+ * a new reference to `full` when every row sees them all. */
+static pt_tensor *layer_mask(pt_tensor *full, const pt_bert_inputs *in, const row_layout *lay,
+                             int64_t l) {
+  const int64_t *vis = in->rows && in->rows->prefix ? in->rows->prefix + l * lay->B : NULL;
+  bool all = true;
+  for (int64_t b = 0; vis && b < lay->B; b++) all &= vis[b] == lay->P;
+  if (all) return pt_tensor_ref(full);
+  pt_tensor *mask = pt_raw_clone(full);
+  if (!mask) return NULL;
+  float *d = pt_data(mask);
+  int64_t width = lay->P + lay->T;
+  for (int64_t b = 0; b < lay->B; b++)
+    for (int64_t j = vis[b]; j < lay->P; j++) d[b * width + j] = -FLT_MAX;
+  return mask;
 }
 
 void pt_bert_outputs_free(pt_bert_outputs *out) {
@@ -224,33 +333,25 @@ pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode
   }
   int64_t prompt = in->prompt_embeds ? in->prompt_embeds->shape[1] : 0;
   PT_TRY(check_inputs(m, in, P + prompt));
-  int64_t B = in->input_ids->shape[0], S = in->input_ids->shape[1];
+  int64_t B = in->input_ids->shape[0];
+  if (prompt && (in->prompt_embeds->ndim != 3 || in->prompt_embeds->shape[0] != B))
+    return pt_error(PT_ERR_SHAPE, "bert: prompt_embeds must be [B, P, H] with B = %lld",
+                    (long long)B);
 
-  pt_tensor *mask_ids = NULL; /* the 0/1 mask over every key position */
-  pt_tensor *pos;
-  if (prompt) {
-    /* HF computes positions from inputs_embeds: 0..P+S-1 (RoBERTa: offset
-     * by pad+1, no padding rule); the prompt positions are always visible. */
-    pos = pt_empty(PT_I64, 2, PT_SHAPE(B, prompt + S));
-    int64_t base = m->cfg.arch == PT_ARCH_ROBERTA ? m->cfg.pad_token_id + 1 : 0;
-    for (int64_t b = 0; pos && b < B; b++)
-      for (int64_t s = 0; s < prompt + S; s++) pt_set(pos, b * (prompt + S) + s, (double)(base + s));
-    mask_ids = pt_ones(PT_F32, 2, PT_SHAPE(B, prompt + S));
-    if (mask_ids && in->attention_mask)
-      for (int64_t b = 0; b < B; b++)
-        for (int64_t s = 0; s < S; s++)
-          pt_set(mask_ids, b * (prompt + S) + prompt + s, pt_get(in->attention_mask, b * S + s));
-  } else {
-    pos = pt_bert_position_ids(&m->cfg, in->input_ids, P);
+  row_layout lay;
+  pt_status st = layout_rows(m, in, P, &lay);
+  pt_tensor *pos = NULL, *mask01 = NULL, *types = NULL, *mask = NULL, *seq_mask = NULL, *h = NULL;
+  if (st == PT_OK) st = layout_mask_types(in, &lay, &mask01, &types);
+  if (st == PT_OK) {
+    pos = layout_positions(&m->cfg, in->input_ids, &lay);
+    /* prefix keys visible, the embedded positions as mask01 says */
+    mask = pt_bert_extended_mask(mask01, B, lay.T, P);
+    /* layers without a prefix see the sequence's part of the mask */
+    seq_mask = P && mask ? pt_narrow(mask, 3, P, lay.T) : NULL;
+    h = pos && mask && (!P || seq_mask) ? embed(m, in, &lay, pos, types, mode) : NULL;
   }
-  pt_tensor *mask = !prompt || mask_ids
-                        ? pt_bert_extended_mask(prompt ? mask_ids : in->attention_mask, B,
-                                                S + prompt, P)
-                        : NULL;
-  pt_tensor_free(mask_ids);
-  /* layers without a prefix see the sequence's part of the mask */
-  pt_tensor *seq_mask = P && mask ? pt_narrow(mask, 3, P, S + prompt) : NULL;
-  pt_tensor *h = pos && mask ? embed(m, in, pos, mode) : NULL;
+  pt_tensor_free(mask01);
+  pt_tensor_free(types);
   if (in->keep_hidden_states && h) {
     out->hidden_states = pt_alloc(sizeof(pt_tensor *) * (size_t)(L + 1));
     if (!out->hidden_states) {
@@ -265,14 +366,18 @@ pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode
   for (int64_t l = 0; l < L && h; l++) {
     pt_tensor *pk = in->prefix_keys ? in->prefix_keys[l] : NULL;
     pt_tensor *pv = in->prefix_values ? in->prefix_values[l] : NULL;
-    pt_tensor *next = pt_nn_encoder_layer_forward(&m->layers[l], &m->enc, h, pk, pv,
-                                                  pk || !P ? mask : seq_mask, mode);
+    pt_tensor *lmask = pk ? layer_mask(mask, in, &lay, l) : pt_tensor_ref(P ? seq_mask : mask);
+    pt_tensor *next = lmask ? pt_nn_encoder_layer_forward(&m->layers[l], &m->enc, h, pk, pv,
+                                                          lmask, mode)
+                            : NULL;
+    pt_tensor_free(lmask);
     pt_tensor_free(h);
     h = next;
     if (out->hidden_states) out->hidden_states[l + 1] = pt_tensor_ref(h);
   }
   pt_tensor_free(mask);
   pt_tensor_free(seq_mask);
+  pt_free_bytes(lay.prompt);
   out->position_ids = pos;
   out->last_hidden = h;
   if (h && m->has_pooler) {
@@ -286,7 +391,7 @@ pt_status pt_bert_forward(const pt_bert *m, const pt_bert_inputs *in, pt_nn_mode
     if (!out->pooled) h = NULL;
   }
   if (!h) { /* what failed recorded why */
-    pt_status st = pt_error_code();
+    st = st != PT_OK ? st : pt_error_code();
     pt_bert_outputs_free(out);
     return st;
   }

@@ -7,10 +7,14 @@
 
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_ops.h"
+#include "autograd/pt_ops_index.h"
 
 struct pt_model_hooked {
-  pt_nn_linear_hook node; /* linked into lin's chain */
+  pt_nn_linear_hook node; /* linked into lin's chain; runs run_model_hook */
   pt_nn_linear *lin;
+  pt_model *m;
+  pt_nn_hook_fn fn;       /* the method's */
+  void *ctx;
   pt_model_hooked *next;
 };
 
@@ -82,11 +86,59 @@ pt_tensor *pt_model_param(pt_model *m, const char *name, int ndim, const int64_t
   return t;
 }
 
+/* t with rows [start, start + rows->shape[0]) along dim 0 replaced by
+ * `rows` (a new reference; the gradient of the replaced rows goes to
+ * `rows`). Without a graph to record, and when nothing else holds t or its
+ * storage (the hook chain's own tensor), the rows are written in place:
+ * a batch of many adapters then copies only each adapter's rows. */
+static pt_tensor *splice_rows(pt_tensor *t, int64_t start, pt_tensor *rows) {
+  int64_t n = rows->shape[0], after = t->shape[0] - start - n;
+  bool graph = pt_grad_enabled() && (pt_requires_grad(t) || pt_requires_grad(rows));
+  if (!graph && t->refcount == 1 && t->storage->refcount == 1) {
+    pt_tensor *dst = pt_narrow(t, 0, start, n);
+    pt_status st = dst ? pt_copy_into(dst, rows) : pt_error_code();
+    pt_tensor_free(dst);
+    return st == PT_OK ? pt_tensor_ref(t) : NULL;
+  }
+  pt_tensor *parts[3];
+  int k = 0;
+  if (start) parts[k++] = pt_narrow(t, 0, 0, start);
+  parts[k++] = pt_tensor_ref(rows);
+  if (after) parts[k++] = pt_narrow(t, 0, start + n, after);
+  bool ok = true;
+  for (int i = 0; i < k; i++) ok &= parts[i] != NULL;
+  pt_tensor *out = ok ? pt_concat(k, parts, 0) : NULL;
+  for (int i = 0; i < k; i++) pt_tensor_free(parts[i]);
+  return out;
+}
+
+/* The method's hook on the model's rows: all of them outside a mixed
+ * batch, else x and y narrowed to the model's row group and the result
+ * spliced back. */
+static pt_tensor *run_model_hook(void *ctx, pt_tensor *x, pt_tensor *y) {
+  pt_model_hooked *h = ctx;
+  const pt_model *m = h->m;
+  pt_tensor *whole = y ? y : x;
+  if (!m->row_group || (m->row_start == 0 && m->row_count == whole->shape[0]))
+    return h->fn(h->ctx, x, y);
+  pt_tensor *xg = pt_narrow(x, 0, m->row_start, m->row_count);
+  pt_tensor *yg = y ? pt_narrow(y, 0, m->row_start, m->row_count) : NULL;
+  pt_tensor *r = xg && (!y || yg) ? h->fn(h->ctx, xg, yg) : NULL;
+  pt_tensor_free(xg); /* views of `whole`: gone before it may be written */
+  pt_tensor_free(yg);
+  pt_tensor *out = r ? splice_rows(whole, m->row_start, r) : NULL;
+  pt_tensor_free(r);
+  return out;
+}
+
 pt_status pt_model_hook(pt_model *m, pt_nn_linear *lin, pt_nn_hook_stage stage, pt_nn_hook_fn fn,
                         void *ctx) {
   pt_model_hooked *h = pt_alloc(sizeof *h);
   if (!h) return pt_error(PT_ERR_NOMEM, "%s: out of memory installing a hook", m->method->name);
-  h->node = (pt_nn_linear_hook){stage, fn, ctx, &m->active, NULL};
+  h->node = (pt_nn_linear_hook){stage, run_model_hook, h, &m->active, NULL};
+  h->m = m;
+  h->fn = fn;
+  h->ctx = ctx;
   h->lin = lin;
   h->next = m->hooks;
   m->hooks = h;
@@ -323,7 +375,7 @@ pt_status pt_model_forward(pt_model *m, const pt_model_batch *b, pt_nn_mode mode
   for (int64_t i = 0; kv && i < 2 * L; i++) prefix |= kv[i] != NULL;
   if (st == PT_OK) {
     pt_bert_inputs in = {ids,      mask,     types, prefix ? kv : NULL, prefix ? kv + L : NULL,
-                         p.prompt, keep_hidden_states};
+                         p.prompt, keep_hidden_states, NULL};
     st = pt_bert_forward(&m->bb->bert, &in, mode, &out->encoder);
   }
   if (st == PT_OK) {

@@ -61,7 +61,23 @@ typedef struct {
    * P+S positions. */
   pt_tensor *prompt_embeds;
   bool keep_hidden_states; /* fill hidden_states[0..L] */
+  /* Mixed batches (rows of different methods, models/pt_mixed.h), or NULL:
+   * every row sees all P prefix keys and all prompt vectors. */
+  const struct pt_bert_rows *rows;
 } pt_bert_inputs;
+
+/* Per-row lengths of a mixed batch. A row sees only the first prefix[l·B+b]
+ * of the P prefix keys at layer l (the rest are masked, as padding is), and
+ * its text positions are offset by its largest prefix, as a batch of that
+ * row's method alone would have them. A row with prompt[b] vectors has its
+ * text right after them; the prompt_embeds slots past its own prompt are
+ * unused, and the positions after its text are filler: masked as keys,
+ * their outputs meaningless. A row without a prompt (0) is positioned as
+ * without prompt_embeds. Either array may be NULL (all P, all prompt). */
+typedef struct pt_bert_rows {
+  const int64_t *prefix; /* [L·B], each in [0, P] */
+  const int64_t *prompt; /* [B], each in [0, prompt_embeds' width] */
+} pt_bert_rows;
 
 typedef struct {
   pt_tensor *last_hidden;     /* [B, S', H] */

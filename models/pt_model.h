@@ -40,6 +40,11 @@ typedef struct pt_model {
   pt_nn_mode mode;          /* of the forward running now (hooks read it: dropout) */
   const struct pt_tokenizer *tokenizer; /* during attach only: pt_model_config's */
   bool loading;                         /* during attach only: pt_model_config's */
+  /* In a mixed batch (pt_mixed.h), the rows [row_start, row_start +
+   * row_count) of every hooked tensor that are this model's: its hooks see
+   * and replace only those. row_group false: every row. */
+  bool row_group;
+  int64_t row_start, row_count;
   void *allocs_;            /* private: pt_model_alloc's blocks */
 } pt_model;
 
@@ -67,7 +72,8 @@ void pt_model_free(pt_model *m);
 pt_tensor *pt_model_param(pt_model *m, const char *name, int ndim, const int64_t *shape,
                           bool frozen);
 /* Installs fn at `stage` of lin (after any hooks already there), switched
- * by the model. */
+ * by the model. In a mixed batch fn sees the model's rows alone (x and y
+ * narrowed along dim 0) and its result replaces those rows. */
 pt_status pt_model_hook(pt_model *m, pt_nn_linear *lin, pt_nn_hook_stage stage, pt_nn_hook_fn fn,
                         void *ctx);
 /* Makes a backbone tensor trainable as part of this model (it is saved in

@@ -212,7 +212,7 @@ pt_status pt_ptv2_forward(const pt_ptv2_model *m, const pt_ptv2_batch *b, pt_nn_
     if (!prompt) st = pt_error_code();
   }
   if (st == PT_OK) {
-    pt_bert_inputs in = {ids, mask, types, kv, kv ? kv + L : NULL, prompt, keep_hidden_states};
+    pt_bert_inputs in = {ids, mask, types, kv, kv ? kv + L : NULL, prompt, keep_hidden_states, NULL};
     st = pt_bert_forward(&m->bert, &in, mode, &out->encoder);
   }
   if (st == PT_OK) st = heads(m, b, mode, ids, B_orig, out);

@@ -19,6 +19,7 @@
 #include "models/pt_model_io.h"
 #include "nn/pt_json.h"
 #include "tensor/pt_file.h"
+#include "model_test_util.h"
 
 /* A method with command-line options applied on top of its defaults. */
 typedef struct {
@@ -44,32 +45,8 @@ enum { NVARIANTS = sizeof variants / sizeof variants[0] };
 static const pt_task_kind tasks[] = {PT_TASK_SEQUENCE_CLASSIFICATION, PT_TASK_TOKEN_CLASSIFICATION,
                                      PT_TASK_QUESTION_ANSWERING, PT_TASK_MULTIPLE_CHOICE};
 
-static void tiny_config(pt_bert_config *bc, pt_arch arch) {
-  pt_bert_config_default(bc, arch);
-  bc->vocab_size = 40;
-  bc->hidden_size = 16;
-  bc->num_layers = 2;
-  bc->num_heads = 2;
-  bc->intermediate_size = 24;
-  bc->max_position = 48;
-  bc->hidden_dropout = bc->attention_dropout = 0.0;
-}
-
-/* Options of a method with `args` applied (caller frees with free_opts). */
 static void *make_opts(const pt_method *me, const char *const *args) {
-  void *opts = calloc(1, me->opts_size ? me->opts_size : 1);
-  ck_assert_int_eq(pt_options_init(me->options, opts), PT_OK);
-  for (int i = 0; args && i < 8 && args[i]; i += 2) {
-    const pt_option *o = pt_option_find_flag(me->options, args[i]);
-    ck_assert_msg(o != NULL, "%s has no --%s", me->name, args[i]);
-    ck_assert_msg(pt_option_set_text(o, opts, args[i + 1]) == PT_OK, "%s", pt_error_message());
-  }
-  return opts;
-}
-
-static void free_opts(const pt_method *me, void *opts) {
-  pt_options_free(me->options, opts);
-  free(opts);
+  return make_opts_n(me, args, 8);
 }
 
 /* A batch for the task: B 2 (mc: 2 × 3 choices), S 7, the second row padded. */
@@ -127,19 +104,6 @@ static bool zero_gradient_ok(const pt_model *m, const char *name) {
   return m->head.cfg.task == PT_TASK_MULTIPLE_CHOICE && !strcmp(name, "classifier.bias");
 }
 
-/* Noise on every trainable tensor, so no gradient is zero by its start
- * (LoRA's B, IA3's ones) rather than by the model. */
-static void perturb_trainable(pt_model *m, uint64_t seed) {
-  pt_rng rng;
-  pt_rng_init(&rng, seed);
-  int n = pt_model_ntrainable(m);
-  for (int i = 0; i < n; i++) {
-    pt_tensor *t = pt_model_trainable(m, i);
-    for (int64_t k = 0; k < pt_numel(t); k++)
-      pt_set(t, k, pt_get(t, k) + 0.2 * (pt_rng_uniform(&rng) - 0.5));
-  }
-}
-
 typedef struct {
   pt_model *m;
   const pt_model_batch *b;
@@ -175,7 +139,7 @@ static void check_method(const pt_method *me, const char *const *args, pt_task_k
   pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
   ck_assert_msg(pt_model_new(&m, &bb, me, opts, &mc) == PT_OK, "%s: %s", label, pt_error_message());
   ck_assert_int_gt(pt_model_ntrainable(&m), 0);
-  perturb_trainable(&m, 99);
+  perturb_trainable(&m, 99, 0.2);
   batch x;
   make_batch(&x, task, &bc, 3);
   pt_model_outputs out;
@@ -296,7 +260,7 @@ static pt_tensor *alone_logits(const char *method, const batch *x, const pt_bert
   pt_model m;
   pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
   ck_assert_int_eq(pt_model_new(&m, &bb, pt_method_find(method), NULL, &mc), PT_OK);
-  perturb_trainable(&m, 4);
+  perturb_trainable(&m, 4, 0.2);
   pt_model_outputs out;
   ck_assert_int_eq(pt_model_forward(&m, &x->b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
   pt_tensor *logits = pt_tensor_ref(out.logits);
@@ -324,7 +288,7 @@ START_TEST(models_share_a_backbone) {
   pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
   for (int i = 0; i < 4; i++) {
     ck_assert_int_eq(pt_model_new(&ms[i], &bb, pt_method_find(names[i]), NULL, &mc), PT_OK);
-    perturb_trainable(&ms[i], 4);
+    perturb_trainable(&ms[i], 4, 0.2);
   }
   ck_assert_int_eq(bb.nmodels, 4);
   /* lora and ia3 both hook the value projections: each model's forward runs its own */
@@ -414,7 +378,7 @@ START_TEST(adapters_round_trip_in_both_layouts) {
     pt_model m;
     pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
     ck_assert_int_eq(pt_model_new(&m, &bb, me, NULL, &mc), PT_OK);
-    perturb_trainable(&m, 31);
+    perturb_trainable(&m, 31, 0.2);
     batch x;
     make_batch(&x, task, &bc, 12);
     char sub[64];
@@ -453,7 +417,7 @@ START_TEST(merged_models_compute_the_same) {
   pt_model m;
   pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
   ck_assert_int_eq(pt_model_new(&m, &bb, me, NULL, &mc), PT_OK);
-  perturb_trainable(&m, 77);
+  perturb_trainable(&m, 77, 0.2);
   batch x;
   make_batch(&x, PT_TASK_SEQUENCE_CLASSIFICATION, &bc, 21);
   pt_tensor *before = logits_of(&m, &x);
