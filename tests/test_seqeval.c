@@ -1,8 +1,11 @@
-/* apps/metrics/seqeval.c and apps/metrics/span.c: entity scores with
+/* apps/metrics/seqeval.c, scheme.c and span.c: entity scores with
  * seqeval's default-mode semantics (hand-computed from seqeval 1.2.2's
- * get_entities rules and its README example) and SRL span F1 without V. */
+ * get_entities rules and its README example), its strict mode per scheme
+ * (hand-computed from seqeval.scheme's patterns and its README's strict
+ * example), the IOB2 rewrite into IOBES/BILOU, and SRL span F1 without V. */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apps/metrics/metrics.h"
@@ -36,6 +39,16 @@ static void score(const char *const *gold, const char *const *pred, int64_t n, s
   make(&p, pred, n);
   for (int64_t i = 0; i < n; i++) ck_assert_int_eq(g.lens[i], p.lens[i]);
   ck_assert_int_eq(seqeval(g.seqs, p.seqs, g.lens, n, out), PT_OK);
+}
+
+static void score_strict(const char *const *gold, const char *const *pred, int64_t n,
+                         tag_scheme sc, span_scores *out) {
+  static seqs g, p;
+  make(&g, gold, n);
+  make(&p, pred, n);
+  for (int64_t i = 0; i < n; i++) ck_assert_int_eq(g.lens[i], p.lens[i]);
+  ck_assert_msg(seqeval_strict(g.seqs, p.seqs, g.lens, n, sc, NULL, out) == PT_OK, "%s",
+                pt_error_message());
 }
 
 static const span_score *type(const span_scores *s, const char *name) {
@@ -198,6 +211,166 @@ START_TEST(srl_span_f1_leaves_out_v) {
 }
 END_TEST
 
+START_TEST(strict_readme_example) {
+  /* seqeval README: true [B-NP I-NP O], pred [I-NP I-NP O]: NP f1 1.00 by
+   * default, 0.00 with mode='strict', scheme=IOB2 */
+  const char *gold[] = {"B-NP I-NP O"};
+  const char *pred[] = {"I-NP I-NP O"};
+  span_scores s;
+  score(gold, pred, 1, &s);
+  ck_assert_double_eq_tol(s.micro.f1, 1.0, TOL);
+  span_scores_free(&s);
+  score_strict(gold, pred, 1, TAG_SCHEME_IOB2, &s);
+  ck_assert_int_eq(s.micro.n_true, 1);
+  ck_assert_int_eq(s.micro.n_pred, 0);
+  ck_assert_double_eq_tol(s.micro.f1, 0.0, TOL);
+  ck_assert_int_eq(s.n_types, 1);
+  ck_assert_str_eq(s.types[0].type, "NP");
+  ck_assert_double_eq_tol(s.token_accuracy, 2.0 / 3.0, TOL);
+  span_scores_free(&s);
+}
+END_TEST
+
+START_TEST(strict_iob2) {
+  /* gold: PER[0,1] LOC[3] | ORG[0] ORG[1]; pred: "B-PER I-LOC" is PER[0] alone
+   * (B then I of another type ends it; the I-LOC starts nothing), B-LOC I-LOC
+   * at 3-4 is LOC[3,4]; "B-ORG B-ORG" two ORGs, as gold. Default mode would
+   * also count LOC[1] (I after another type starts one). */
+  const char *gold[] = {"B-PER I-PER O B-LOC O", "B-ORG B-ORG"};
+  const char *pred[] = {"B-PER I-LOC O B-LOC I-LOC", "B-ORG B-ORG"};
+  span_scores s;
+  score_strict(gold, pred, 2, TAG_SCHEME_IOB2, &s);
+  ck_assert_int_eq(type(&s, "PER")->n_pred, 1);
+  ck_assert_int_eq(type(&s, "PER")->tp, 0);
+  ck_assert_int_eq(type(&s, "LOC")->n_pred, 1);
+  ck_assert_int_eq(type(&s, "LOC")->tp, 0);
+  ck_assert_int_eq(type(&s, "ORG")->tp, 2);
+  ck_assert_int_eq(s.micro.n_true, 4);
+  ck_assert_int_eq(s.micro.n_pred, 4);
+  span_scores_free(&s);
+  score(gold, pred, 2, &s);
+  ck_assert_int_eq(type(&s, "LOC")->n_pred, 2);
+  span_scores_free(&s);
+}
+END_TEST
+
+START_TEST(strict_iobes_and_bilou) {
+  /* IOBES: B-X I-X E-X and S-X are entities; B-X I-X without E and an E-X
+   * after O are not; B-X E-X E-X is [B, E] and the second E starts nothing */
+  const char *gold[] = {"B-PER I-PER E-PER S-LOC O B-ORG E-ORG O"};
+  const char *pred[] = {"B-PER I-PER I-PER S-LOC O B-ORG E-ORG E-ORG"};
+  span_scores s;
+  score_strict(gold, pred, 1, TAG_SCHEME_IOBES, &s);
+  ck_assert_int_eq(type(&s, "PER")->n_true, 1);
+  ck_assert_int_eq(type(&s, "PER")->n_pred, 0);
+  ck_assert_int_eq(type(&s, "LOC")->tp, 1);
+  ck_assert_int_eq(type(&s, "ORG")->n_pred, 1);
+  ck_assert_int_eq(type(&s, "ORG")->tp, 1);
+  span_scores_free(&s);
+  const char *go[] = {"O E-PER O B-LOC"};
+  const char *po[] = {"O E-PER O S-LOC"};
+  score_strict(go, po, 1, TAG_SCHEME_IOBES, &s);
+  ck_assert_int_eq(s.micro.n_true, 0); /* E after O; B at the end without E */
+  ck_assert_int_eq(s.micro.n_pred, 1);
+  span_scores_free(&s);
+  /* BILOU: U-X and B-X (I-X) L-X */
+  const char *gb[] = {"U-PER B-LOC I-LOC L-LOC B-ORG I-ORG"};
+  const char *pb[] = {"U-PER B-LOC L-LOC U-LOC B-ORG L-ORG"};
+  score_strict(gb, pb, 1, TAG_SCHEME_BILOU, &s);
+  ck_assert_int_eq(type(&s, "PER")->tp, 1);
+  ck_assert_int_eq(type(&s, "LOC")->n_true, 1);
+  ck_assert_int_eq(type(&s, "LOC")->n_pred, 2);
+  ck_assert_int_eq(type(&s, "LOC")->tp, 0);
+  ck_assert_int_eq(type(&s, "ORG")->n_true, 0); /* no L: not an entity */
+  ck_assert_int_eq(type(&s, "ORG")->n_pred, 1);
+  span_scores_free(&s);
+}
+END_TEST
+
+START_TEST(strict_rejects_tags_outside_the_scheme) {
+  const char *gold[] = {"B-PER O", "O S-LOC"};
+  const char *pred[] = {"B-PER O", "O B-LOC"};
+  static seqs g, p;
+  make(&g, gold, 2);
+  make(&p, pred, 2);
+  span_scores s;
+  ck_assert_int_eq(seqeval_strict(g.seqs, p.seqs, g.lens, 2, TAG_SCHEME_IOB2, NULL, &s),
+                   PT_ERR_ARG);
+  ck_assert_str_eq(pt_error_message(), "seqeval strict IOB2: gold tag 'S-LOC' (sentence 2, word "
+                                       "2) is not one of the scheme's (B-, I-, O)");
+  ck_assert_int_eq(seqeval_strict(p.seqs, g.seqs, g.lens, 2, TAG_SCHEME_BILOU, NULL, &s),
+                   PT_ERR_ARG);
+  ck_assert_str_eq(pt_error_message(), "seqeval strict BILOU: predicted tag 'S-LOC' (sentence 2, "
+                                       "word 2) is not one of the scheme's (B-, I-, L-, U-, O)");
+  tag_scheme sc;
+  ck_assert_int_eq(tag_scheme_from_name("iobes", &sc), PT_OK);
+  ck_assert_int_eq(sc, TAG_SCHEME_IOBES);
+  ck_assert_int_eq(tag_scheme_from_name("IOB1", &sc), PT_ERR_ARG);
+  ck_assert_str_eq(pt_error_message(), "unknown tagging scheme 'IOB1' (IOB2, IOBES or BILOU)");
+  ck_assert(tag_scheme_allows(TAG_SCHEME_BILOU, "U-X"));
+  ck_assert(!tag_scheme_allows(TAG_SCHEME_IOB2, "U-X"));
+}
+END_TEST
+
+/* A random IOB2-alphabet sentence (ill-formed ones included) of n tags. */
+static void random_iob(unsigned *seed, int n, char tags[][8], char **out) {
+  static const char *const pool[] = {"O", "O", "B-A", "I-A", "B-B", "I-B"};
+  for (int j = 0; j < n; j++) {
+    snprintf(tags[j], 8, "%s", pool[rand_r(seed) % 6]);
+    out[j] = tags[j];
+  }
+}
+
+START_TEST(iob2_rewrite_keeps_strict_scores) {
+  /* the rewrite by hand */
+  char t0[] = "B-X", t1[] = "I-X", t2[] = "B-Y", t3[] = "O", t4[] = "I-Z", t5[] = "I-Z";
+  char *in[] = {t0, t1, t2, t3, t4, t5};
+  char *out[6];
+  ck_assert_int_eq(tags_from_iob2(in, 6, TAG_SCHEME_IOBES, out), PT_OK);
+  const char *want[] = {"B-X", "E-X", "S-Y", "O", "I-Z", "E-Z"};
+  for (int j = 0; j < 6; j++) {
+    ck_assert_str_eq(out[j], want[j]);
+    free(out[j]);
+  }
+  ck_assert_int_eq(tags_from_iob2(in, 6, TAG_SCHEME_BILOU, out), PT_OK);
+  const char *want_b[] = {"B-X", "L-X", "U-Y", "O", "I-Z", "L-Z"};
+  for (int j = 0; j < 6; j++) {
+    ck_assert_str_eq(out[j], want_b[j]);
+    free(out[j]);
+  }
+  /* 500 random sentence pairs: strict IOB2 on the IOB2 tags scores exactly
+   * as strict IOBES and BILOU on their rewrites */
+  unsigned seed = 17;
+  for (int trial = 0; trial < 500; trial++) {
+    enum { N = 9 };
+    char gt[N][8], pt[N][8];
+    char *g[N], *p[N], *gr[N], *pr[N];
+    int n = 1 + rand_r(&seed) % N;
+    random_iob(&seed, n, gt, g);
+    random_iob(&seed, n, pt, p);
+    char **gs[] = {g}, **ps[] = {p}, **grs[] = {gr}, **prs[] = {pr};
+    int64_t len = n;
+    span_scores ref, other;
+    ck_assert_int_eq(seqeval_strict(gs, ps, &len, 1, TAG_SCHEME_IOB2, NULL, &ref), PT_OK);
+    for (tag_scheme sc = TAG_SCHEME_IOBES; sc <= TAG_SCHEME_BILOU; sc++) {
+      ck_assert_int_eq(tags_from_iob2(g, n, sc, gr), PT_OK);
+      ck_assert_int_eq(tags_from_iob2(p, n, sc, pr), PT_OK);
+      ck_assert_int_eq(seqeval_strict(grs, prs, &len, 1, sc, NULL, &other), PT_OK);
+      ck_assert_int_eq(other.n_types, ref.n_types);
+      for (int64_t t = 0; t < ref.n_types; t++) {
+        ck_assert_str_eq(other.types[t].type, ref.types[t].type);
+        ck_assert_int_eq(other.types[t].tp, ref.types[t].tp);
+        ck_assert_int_eq(other.types[t].n_pred, ref.types[t].n_pred);
+        ck_assert_int_eq(other.types[t].n_true, ref.types[t].n_true);
+      }
+      span_scores_free(&other);
+      for (int j = 0; j < n; j++) free(gr[j]), free(pr[j]);
+    }
+    span_scores_free(&ref);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("seqeval");
   TCase *tc = tcase_create("core");
@@ -207,6 +380,11 @@ int main(void) {
   tcase_add_test(tc, bioes_tags);
   tcase_add_test(tc, types_only_predicted_and_empty_input);
   tcase_add_test(tc, srl_span_f1_leaves_out_v);
+  tcase_add_test(tc, strict_readme_example);
+  tcase_add_test(tc, strict_iob2);
+  tcase_add_test(tc, strict_iobes_and_bilou);
+  tcase_add_test(tc, strict_rejects_tags_outside_the_scheme);
+  tcase_add_test(tc, iob2_rewrite_keeps_strict_scores);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -7,6 +7,7 @@
 #ifndef APPS_METRICS_METRICS_H
 #define APPS_METRICS_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tensor/pt_status.h"
@@ -43,6 +44,34 @@ pt_status seqeval(char **const *gold, char **const *pred, const int64_t *lens, i
  * list; NULL for none) left out of every count. */
 pt_status seqeval_excluding(char **const *gold, char **const *pred, const int64_t *lens,
                                int64_t n, const char *const *exclude, span_scores *out);
+
+/* The tagging schemes of seqeval's strict mode. */
+typedef enum { TAG_SCHEME_IOB2, TAG_SCHEME_IOBES, TAG_SCHEME_BILOU } tag_scheme;
+
+/* "IOB2", "IOBES" or "BILOU" (any case); PT_ERR_ARG naming them otherwise. */
+pt_status tag_scheme_from_name(const char *name, tag_scheme *out);
+const char *tag_scheme_name(tag_scheme s);
+/* Whether tag's prefix letter is one the scheme allows ("B-, I-, O" for
+ * IOB2: tag_scheme_prefixes says which, for messages). */
+bool tag_scheme_allows(tag_scheme s, const char *tag);
+const char *tag_scheme_prefixes(tag_scheme s);
+/* IOB2 tags in[0..n) (one sentence) rewritten into scheme s as new strings
+ * in out[0..n) (the caller frees each): a B-X or I-X whose next tag is not
+ * I-X becomes S-X or E-X (BILOU: U-X, L-X). Well-formed IOB2 maps to
+ * well-formed IOBES/BILOU, and an entity strict IOB2 rejects (an I-X that
+ * starts it) stays rejected, so strict scores are the same in all three.
+ * Other tags are copied; IOB2 copies everything. */
+pt_status tags_from_iob2(char *const *in, int64_t n, tag_scheme s, char **out);
+
+/* Entity scores with seqeval's strict mode (mode="strict", scheme=s): per
+ * sentence, an entity is a start pattern of the scheme followed by its
+ * inside patterns and closed by an end pattern (seqeval.scheme.Tokens), so
+ * IOB2 counts only B-X I-X..., IOBES only B-X I-X... E-X and S-X. A tag
+ * whose prefix the scheme does not allow is PT_ERR_ARG naming it (seqeval
+ * raises). Spans of the types in `exclude` (NULL-terminated, or NULL) are
+ * left out. Same output as seqeval(). */
+pt_status seqeval_strict(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
+                         tag_scheme s, const char *const *exclude, span_scores *out);
 
 /* SRL argument span F1: the spans of seqeval over BIO role tags, but the
  * predicate's own spans (V, and C-V for the second part of a split verb like

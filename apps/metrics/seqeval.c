@@ -1,16 +1,20 @@
-/* Entity-level precision/recall/F1 with seqeval's default-mode semantics
- * (seqeval.metrics.sequence_labeling: get_entities, end_of_chunk,
- * start_of_chunk, precision_recall_fscore_support), and SRL span F1 on top. */
+/* Entity-level precision/recall/F1 with seqeval's semantics: the default
+ * mode (seqeval.metrics.sequence_labeling: get_entities, end_of_chunk,
+ * start_of_chunk) and the strict mode (seqeval.scheme.Tokens.entities over
+ * the patterns of scheme.c), both counted as precision_recall_fscore_support
+ * counts; SRL span F1 on top (span.c). */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apps/metrics/metrics.h"
+#include "apps/metrics/scheme.h"
 
 typedef struct {
-  const char *type; /* points into a tag string (or "_") */
-  int64_t begin, end; /* global offsets in the joined sequence, inclusive */
-  int gold;         /* 1 gold, 0 predicted */
+  const char *type;   /* points into a tag string (or "_") */
+  size_t type_len;
+  int64_t begin, end; /* global offsets over all sentences, inclusive */
+  int gold;           /* 1 gold, 0 predicted */
 } span;
 
 typedef struct {
@@ -52,9 +56,9 @@ static int start_of_chunk(char pt, char t, const char *ptype, const char *type) 
 
 /* get_entities over seqs joined with an "O" after each (as seqeval flattens a
  * list of lists), appending the spans to l. */
-static bool excluded(const char *type, const char *const *exclude) {
+static bool excluded(const char *type, size_t len, const char *const *exclude) {
   for (; exclude && *exclude; exclude++)
-    if (strcmp(type, *exclude) == 0) return true;
+    if (strlen(*exclude) == len && memcmp(type, *exclude, len) == 0) return true;
   return false;
 }
 
@@ -72,8 +76,8 @@ static pt_status get_entities(char **const *seqs, const int64_t *lens, int64_t n
                         gold ? "gold" : "predicted", (long long)i, (long long)j);
       char t = tag[0];
       const char *type = tag_type(tag);
-      if (end_of_chunk(pt, t, ptype, type) && !excluded(ptype, exclude))
-        if (push(l, (span){ptype, begin, pos - 1, gold}))
+      if (end_of_chunk(pt, t, ptype, type) && !excluded(ptype, strlen(ptype), exclude))
+        if (push(l, (span){ptype, strlen(ptype), begin, pos - 1, gold}))
           return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
       if (start_of_chunk(pt, t, ptype, type)) begin = pos;
       pt = t;
@@ -83,9 +87,58 @@ static pt_status get_entities(char **const *seqs, const int64_t *lens, int64_t n
   return PT_OK;
 }
 
+/* Tokens.entities of one sentence under scheme sc, appended to l with
+ * offsets from `base`. */
+static pt_status strict_sentence(char **const seq, int64_t len, int64_t base, int gold,
+                                 const scheme_def *sc, const char *const *exclude, int64_t sent,
+                                 span_list *l) {
+  /* the sentence with an "O" after it, as Tokens.extended_tokens */
+  for (int64_t j = 0; j < len; j++)
+    if (!seq[j] || !seq[j][0] || !(scheme_prefix_bit(seq[j][0]) & sc->allowed))
+      return pt_error(PT_ERR_ARG, "seqeval strict %s: %s tag '%s' (sentence %lld, word %lld) "
+                      "is not one of the scheme's (%s)", sc->name, gold ? "gold" : "predicted",
+                      seq[j] ? seq[j] : "", (long long)sent + 1, (long long)j + 1, sc->prefixes);
+  scheme_tok prev, cur, t;
+  scheme_token("O", &prev);
+  int64_t i = 0;
+  while (i <= len) {
+    scheme_token(i < len ? seq[i] : "O", &cur);
+    if (scheme_match(sc->start, sc->n_start, &prev, &cur)) {
+      /* _forward: the first token after i that does not go on inside */
+      int64_t end = i + 1;
+      scheme_tok p = cur;
+      for (; end <= len; end++) {
+        scheme_token(end < len ? seq[end] : "O", &t);
+        if (!scheme_match(sc->inside, sc->n_inside, &p, &t)) break;
+        p = t;
+      }
+      if (end > len) end = len; /* not reached: the final "O" is never inside */
+      scheme_tok before;
+      scheme_token(end - 1 < len ? seq[end - 1] : "O", &before);
+      scheme_token(end < len ? seq[end] : "O", &t);
+      if (scheme_match(sc->end, sc->n_end, &before, &t) &&
+          !excluded(cur.type, cur.type_len, exclude))
+        if (push(l, (span){cur.type, cur.type_len, base + i, base + end - 1, gold}))
+          return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
+      i = end;
+    } else {
+      i++;
+    }
+    scheme_token(i - 1 < len ? seq[i - 1] : "O", &prev);
+  }
+  return PT_OK;
+}
+
+static int cmp_type(const span *x, const span *y) {
+  size_t n = x->type_len < y->type_len ? x->type_len : y->type_len;
+  int c = memcmp(x->type, y->type, n);
+  if (c) return c;
+  return (x->type_len > y->type_len) - (x->type_len < y->type_len);
+}
+
 static int cmp_span(const void *a, const void *b) {
   const span *x = a, *y = b;
-  int c = strcmp(x->type, y->type);
+  int c = cmp_type(x, y);
   if (c) return c;
   if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
   if (x->end != y->end) return x->end < y->end ? -1 : 1;
@@ -105,38 +158,27 @@ void span_scores_free(span_scores *s) {
   memset(s, 0, sizeof *s);
 }
 
-pt_status seqeval_excluding(char **const *gold, char **const *pred, const int64_t *lens,
-                               int64_t n, const char *const *exclude, span_scores *out) {
-  memset(out, 0, sizeof *out);
-  span_list l = {0};
-  pt_status st = get_entities(gold, lens, n, 1, exclude, &l);
-  if (st == PT_OK) st = get_entities(pred, lens, n, 0, exclude, &l);
-  if (st != PT_OK) {
-    free(l.v);
-    return st;
-  }
+/* The scores of the spans in l (sorted here) and the token accuracy. */
+static pt_status count_spans(char **const *gold, char **const *pred, const int64_t *lens,
+                             int64_t n, span_list *l, span_scores *out) {
   int64_t tokens = 0, equal = 0;
   for (int64_t i = 0; i < n; i++)
     for (int64_t j = 0; j < lens[i]; j++, tokens++) equal += strcmp(gold[i][j], pred[i][j]) == 0;
   out->token_accuracy = tokens ? (double)equal / (double)tokens : 0.0;
-  if (l.n > 1) qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_span);
+  if (l->n > 1) qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_span);
   int64_t n_types = 0;
-  for (int64_t i = 0; i < l.n; i++)
-    if (i == 0 || strcmp(l.v[i].type, l.v[i - 1].type) != 0) n_types++;
+  for (int64_t i = 0; i < l->n; i++)
+    if (i == 0 || cmp_type(&l->v[i], &l->v[i - 1]) != 0) n_types++;
   out->types = calloc((size_t)(n_types ? n_types : 1), sizeof *out->types);
-  if (!out->types) {
-    free(l.v);
-    return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
-  }
+  if (!out->types) return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
   int64_t k = -1;
-  for (int64_t i = 0; i < l.n; i++) {
-    const span *s = &l.v[i];
-    if (i == 0 || strcmp(s->type, l.v[i - 1].type) != 0) {
+  for (int64_t i = 0; i < l->n; i++) {
+    const span *s = &l->v[i];
+    if (i == 0 || cmp_type(s, &l->v[i - 1]) != 0) {
       k++;
-      out->types[k].type = strdup(s->type);
+      out->types[k].type = strndup(s->type, s->type_len);
       out->n_types = k + 1;
       if (!out->types[k].type) {
-        free(l.v);
         span_scores_free(out);
         return pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
       }
@@ -145,14 +187,13 @@ pt_status seqeval_excluding(char **const *gold, char **const *pred, const int64_
     /* sorted so a predicted span directly precedes the same gold span */
     if (s->gold) {
       ts->n_true++;
-      const span *p = i > 0 ? &l.v[i - 1] : NULL;
-      if (p && !p->gold && p->begin == s->begin && p->end == s->end && strcmp(p->type, s->type) == 0)
+      const span *p = i > 0 ? &l->v[i - 1] : NULL;
+      if (p && !p->gold && p->begin == s->begin && p->end == s->end && cmp_type(p, s) == 0)
         ts->tp++;
     } else {
       ts->n_pred++;
     }
   }
-  free(l.v);
   double wsum = 0;
   for (int64_t t = 0; t < out->n_types; t++) {
     span_score *ts = &out->types[t];
@@ -175,6 +216,36 @@ pt_status seqeval_excluding(char **const *gold, char **const *pred, const int64_
   }
   finish(&out->micro);
   return PT_OK;
+}
+
+pt_status seqeval_excluding(char **const *gold, char **const *pred, const int64_t *lens,
+                               int64_t n, const char *const *exclude, span_scores *out) {
+  memset(out, 0, sizeof *out);
+  span_list l = {0};
+  pt_status st = get_entities(gold, lens, n, 1, exclude, &l);
+  if (st == PT_OK) st = get_entities(pred, lens, n, 0, exclude, &l);
+  if (st == PT_OK) st = count_spans(gold, pred, lens, n, &l, out);
+  free(l.v);
+  return st;
+}
+
+pt_status seqeval_strict(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
+                         tag_scheme s, const char *const *exclude, span_scores *out) {
+  memset(out, 0, sizeof *out);
+  const scheme_def *sc = scheme_get(s);
+  span_list l = {0};
+  pt_status st = PT_OK;
+  int64_t base = 0;
+  for (int64_t i = 0; st == PT_OK && i < n; i++) {
+    if (lens[i] < 0)
+      st = pt_error(PT_ERR_ARG, "seqeval: sentence %lld has a negative length", (long long)i);
+    if (st == PT_OK) st = strict_sentence(gold[i], lens[i], base, 1, sc, exclude, i, &l);
+    if (st == PT_OK) st = strict_sentence(pred[i], lens[i], base, 0, sc, exclude, i, &l);
+    base += lens[i] + 1;
+  }
+  if (st == PT_OK) st = count_spans(gold, pred, lens, n, &l, out);
+  free(l.v);
+  return st;
 }
 
 pt_status seqeval(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
