@@ -242,9 +242,25 @@ static char *slurp(const char *path) {
   return buf;
 }
 
+/* Every non-blank line of `text` has the same number of space-separated
+ * columns: conlleval aborts otherwise ("unexpected number of features"). */
+static void same_columns(const char *text) {
+  int64_t want = -1;
+  char *copy = strdup(text), *save = NULL;
+  for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    int64_t k = 0;
+    char *s2 = NULL;
+    for (char *t = strtok_r(line, " ", &s2); t; t = strtok_r(NULL, " ", &s2)) k++;
+    if (want < 0) want = k;
+    ck_assert_int_eq(k, want);
+  }
+  free(copy);
+}
+
 START_TEST(ner_predictions_file) {
-  /* CoNLL text: every word line gets the predicted tag appended */
-  const char *src = tmp_file("in.txt", "-DOCSTART- -X- O O\n\nEU NNP I-ORG\nrejects VBZ O\n\n"
+  /* CoNLL text in IOB1: the tag column becomes the IOB2 gold, the
+   * prediction is appended, -DOCSTART- gets a predicted O */
+  const char *src = tmp_file("in.txt", "-DOCSTART- -X- O\n\nEU NNP I-ORG\nrejects VBZ O\n\n"
                                        "Peter NNP I-PER\n", -1);
   sentence_set set;
   ck_assert_int_eq(read_ner(src, NULL, &set), PT_OK);
@@ -254,19 +270,41 @@ START_TEST(ner_predictions_file) {
   char out[600];
   snprintf(out, sizeof out, "%s", tmp_file("out.txt", "", 0));
   ck_assert_int_eq(write_ner_predictions(&set, pred, out), PT_OK);
-  ck_assert_str_eq(slurp(out), "-DOCSTART- -X- O O\n\nEU NNP I-ORG B-ORG\nrejects VBZ O O\n\n"
-                               "Peter NNP I-PER B-LOC\n");
+  ck_assert_str_eq(slurp(out), "-DOCSTART- -X- O O\n\nEU NNP B-ORG B-ORG\nrejects VBZ O O\n\n"
+                               "Peter NNP B-PER B-LOC\n");
+  same_columns(slurp(out));
   /* a file edited after reading is caught */
   tmp_file("in.txt", "EU NNP I-ORG\n", -1);
   ck_assert_int_eq(write_ner_predictions(&set, pred, out), PT_ERR_STATE);
   sentence_set_free(&set);
-  /* JSON input: "word gold pred" lines */
+  /* a -DOCSTART- line with other columns than the words' is made to fit;
+   * tabs and trailing blanks in word lines are kept up to the tag */
+  src = tmp_file("in2.txt", "-DOCSTART-\nEU\tNNP I-ORG \nrejects VBZ O\n", -1);
+  ck_assert_int_eq(read_ner(src, NULL, &set), PT_OK);
+  char **pred2[] = {p0};
+  ck_assert_int_eq(write_ner_predictions(&set, pred2, out), PT_OK);
+  ck_assert_str_eq(slurp(out), "-DOCSTART- -X- O O\nEU\tNNP B-ORG B-ORG\nrejects VBZ O O\n");
+  sentence_set_free(&set);
+  /* unlabelled text: "word pred", and "-DOCSTART- O" */
+  src = tmp_file("in3.txt", "-DOCSTART-\n\nEU\nrejects\n", -1);
+  ck_assert_int_eq(read_ner(src, &(read_opts){.labels_optional = true}, &set), PT_OK);
+  ck_assert_int_eq(write_ner_predictions(&set, pred2, out), PT_OK);
+  ck_assert_str_eq(slurp(out), "-DOCSTART- O\n\nEU B-ORG\nrejects O\n");
+  sentence_set_free(&set);
+  /* JSON input: "word gold pred" lines, the gold in IOB2 (BILOU in the file) */
   ck_assert_int_eq(read_ner(fixture("conll2004/conll04_train.excerpt.json"), NULL, &set), PT_OK);
   char **gold[3] = {set.sents[0].tags, set.sents[1].tags, set.sents[2].tags};
   ck_assert_int_eq(write_ner_predictions(&set, gold, out), PT_OK);
   const char *want = "Newspaper O O\n` O O\n";
   ck_assert(strncmp(slurp(out), want, strlen(want)) == 0);
   ck_assert_ptr_nonnull(strstr(slurp(out), "\nU.S. B-Loc B-Loc\n"));
+  same_columns(slurp(out));
+  sentence_set_free(&set);
+  /* a JSON word with a space, or empty, cannot be a CoNLL column: '_' */
+  src = tmp_file("sp.json", "[{\"tokens\": [\"New York\", \"\"], \"tags\": [\"U-LOC\", \"O\"]}]", -1);
+  ck_assert_int_eq(read_ner(src, NULL, &set), PT_OK);
+  ck_assert_int_eq(write_ner_predictions(&set, pred2, out), PT_OK);
+  ck_assert_str_eq(slurp(out), "New_York B-LOC B-ORG\n_ O O\n\n");
   sentence_set_free(&set);
   tmp_cleanup();
 }

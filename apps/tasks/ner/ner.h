@@ -23,19 +23,36 @@ pt_status tags_to_iob2(char **tags, int64_t n);
  * .jsonl holds one such object per line. */
 pt_status read_ner(const char *path, const read_opts *opts, sentence_set *out);
 
+/* CoNLL text `path` whatever its name, as a predictions file is read: the
+ * tag is column `tag_column` from the end (1: the last, the prediction; 2:
+ * the one before it, the gold, as conlleval reads a predictions file), in
+ * IOB2 or, with keep_scheme, as written (still validated). A line needs
+ * tag_column + 1 columns (fewer: unlabelled, when opts allow it). */
+pt_status read_ner_columns(const char *path, const read_opts *opts, int tag_column,
+                           bool keep_scheme, sentence_set *out);
+
 /* The label order of a known NER data set: "conll2003" gives HF datasets'
  * conll2003 ner_tags names (O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC,
  * B-MISC, I-MISC), which THUDM/P-tuning-v2 uses as id2label. Static; PT_ERR_ARG
  * for other names (build the map from the training data instead). */
 pt_status ner_preset_labels(const char *name, const char *const **names, int64_t *n);
 
-/* NER predictions, pred[i] holding set->sents[i].n tags. A CoNLL text input is
- * copied line for line with the predicted tag appended to each word line
- * ("EU NNP I-NP I-ORG B-ORG"; -DOCSTART- and blank lines unchanged); a JSON
- * input becomes CoNLL text "word [gold] pred", a blank line after each
- * sentence. The source file must be unchanged since it was read (checked).
- * Written atomically. */
+/* NER predictions, pred[i] holding set->sents[i].n tags, as conlleval reads
+ * them: every word line ends with the gold tag (labelled data) and the
+ * prediction, the gold always in IOB2 (the tags the scores use, whatever the
+ * input's scheme), so the file's own token accuracy is ptune's. A CoNLL text
+ * input is copied line for line with its tag column replaced by the IOB2
+ * gold and the prediction appended ("EU NNP I-NP I-ORG" -> "EU NNP I-NP
+ * B-ORG B-ORG"); a -DOCSTART- line gets a predicted "O" (with as many
+ * columns as the word lines); blank lines stay. A JSON input becomes "word
+ * [gold] pred" lines (the word as ner_conll_word writes it), a blank line
+ * after each sentence. The source file must be unchanged since it was read
+ * (checked). Written atomically. */
 pt_status write_ner_predictions(const sentence_set *set, char **const *pred,
                                    const char *out_path);
+
+/* A word as a CoNLL line can hold it: spaces, tabs and line breaks become
+ * '_', and an empty word is "_". A new string (NULL with PT_ERR_NOMEM). */
+char *ner_conll_word(const char *w);
 
 #endif

@@ -62,6 +62,7 @@ typedef struct {
   char **words, **tags;
   int64_t n, cap_w, line;
   int tagged; /* -1 unknown, 0 no tag column, 1 tags */
+  bool keep_scheme; /* leave the tags as written */
 } builder;
 
 static pt_status push_word(builder *b, char *word, char *tag, int64_t line) {
@@ -120,7 +121,7 @@ static pt_status end_sentence(builder *b, int64_t item_line) {
   s->item = set->n;
   set->n++;
   b->n = 0;
-  if (b->tagged == 1) {
+  if (b->tagged == 1 && !b->keep_scheme) {
     pt_status st = tags_to_iob2(s->tags, s->n);
     if (st != PT_OK) return st; /* tags were validated when read */
   }
@@ -139,7 +140,7 @@ static pt_status set_tagged(builder *b, bool has, const char *where) {
 
 /* ---- CoNLL text --------------------------------------------------------------- */
 
-static pt_status read_text(builder *b, const read_opts *opts) {
+static pt_status read_text(builder *b, const read_opts *opts, int tag_column) {
   const char *path = b->set->path;
   line_reader r;
   PT_TRY(lines_open(&r, path));
@@ -154,12 +155,13 @@ static pt_status read_text(builder *b, const read_opts *opts) {
       continue;
     }
     /* split on spaces and tabs, in place */
-    char *cols[2] = {NULL, NULL}; /* the first and the last column */
+    char *cols[3] = {NULL, NULL, NULL}; /* the first, the one before the last, the last */
     int64_t k = 0;
     char *save = NULL;
     for (char *tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
       if (k == 0) cols[0] = tok;
-      cols[1] = tok;
+      cols[1] = cols[2];
+      cols[2] = tok;
       k++;
     }
     if (strcmp(cols[0], "-DOCSTART-") == 0) {
@@ -168,18 +170,22 @@ static pt_status read_text(builder *b, const read_opts *opts) {
     }
     char where[512];
     task_where(where, sizeof where, path, r.line, 0);
-    if (k < 2 && !opts->labels_optional) {
-      st = pt_error(PT_ERR_FORMAT, "%s: expected at least 2 columns (word ... tag), got 1", where);
+    bool tagged = k > tag_column;
+    if (!tagged && (tag_column > 1 || !opts->labels_optional)) {
+      st = pt_error(PT_ERR_FORMAT, "%s: expected at least %d columns (%s), got %lld", where,
+                    tag_column + 1, tag_column > 1 ? "word ... gold predicted" : "word ... tag",
+                    (long long)k);
       break;
     }
-    if ((st = set_tagged(b, k >= 2, where)) != PT_OK) break;
-    if (k >= 2 && !valid_tag(cols[1])) {
-      st = bad_tag(where, cols[1]);
+    if ((st = set_tagged(b, tagged, where)) != PT_OK) break;
+    const char *tag = tagged ? cols[3 - tag_column] : NULL;
+    if (tagged && !valid_tag(tag)) {
+      st = bad_tag(where, tag);
       break;
     }
     char *w = strdup_checked(cols[0]);
-    char *t = k >= 2 ? strdup_checked(cols[1]) : NULL;
-    if (!w || (k >= 2 && !t)) {
+    char *t = tagged ? strdup_checked(tag) : NULL;
+    if (!w || (tagged && !t)) {
       free(w);
       free(t);
       st = PT_ERR_NOMEM;
@@ -306,24 +312,38 @@ static pt_status read_jsonl(builder *b, const read_opts *opts) {
   return jsonl_each(b->set->path, jsonl_sentence, &r);
 }
 
-pt_status read_ner(const char *path, const read_opts *opts, sentence_set *out) {
+/* Reads into *out with the builder set up: text (tag_column > 0) or JSON. */
+static pt_status read_into(const char *path, const read_opts *opts, int tag_column,
+                           bool keep_scheme, sentence_set *out) {
   static const read_opts defaults = {0};
   if (!opts) opts = &defaults;
   memset(out, 0, sizeof *out);
   out->path = strdup_checked(path);
   if (!out->path) return PT_ERR_NOMEM;
-  builder b = {.set = out, .tagged = -1};
+  builder b = {.set = out, .tagged = -1, .keep_scheme = keep_scheme};
   pt_status st;
-  if (ends_with(path, ".jsonl"))
+  if (tag_column > 0)
+    st = read_text(&b, opts, tag_column);
+  else if (ends_with(path, ".jsonl"))
     st = read_jsonl(&b, opts);
-  else if (ends_with(path, ".json"))
-    st = read_json_array(&b, opts);
   else
-    st = read_text(&b, opts);
+    st = read_json_array(&b, opts);
   builder_free(&b);
   if (st == PT_OK && out->n == 0)
     st = pt_error(PT_ERR_FORMAT, "%s: no sentences found (empty file?)", path);
   out->has_tags = b.tagged == 1;
   if (st != PT_OK) sentence_set_free(out);
   return st;
+}
+
+pt_status read_ner(const char *path, const read_opts *opts, sentence_set *out) {
+  bool json = ends_with(path, ".json") || ends_with(path, ".jsonl");
+  return read_into(path, opts, json ? 0 : 1, false, out);
+}
+
+pt_status read_ner_columns(const char *path, const read_opts *opts, int tag_column,
+                           bool keep_scheme, sentence_set *out) {
+  if (tag_column != 1 && tag_column != 2)
+    return pt_error(PT_ERR_ARG, "%s: tag column %d from the end (1 or 2)", path, tag_column);
+  return read_into(path, opts, tag_column, keep_scheme, out);
 }
