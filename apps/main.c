@@ -18,6 +18,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a P-Tuning v2 / prompt / fine-tuned model on ner, qa, cls, mc or srl"},
     {"eval", cmd_eval, "score an adapter on labelled data (one JSON line)"},
     {"predict", cmd_predict, "label data with an adapter"},
+    {"score", cmd_score, "score a predictions file against labelled data (eval's JSON line)"},
     {"inspect", cmd_inspect, "architecture and (trainable) parameter counts"},
     {"pretrain", cmd_pretrain, "pretrain a BERT with masked-language modelling on plain text"},
     {"fill-mask", cmd_fill_mask, "a masked-LM model's top guesses for each [MASK] of a text"},

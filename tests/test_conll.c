@@ -3,6 +3,8 @@
 #include <check.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "apps/tasks/ner/ner.h"
 #include "apps/tasks/srl/srl.h"
 #include "task_test_util.h"
@@ -310,6 +312,163 @@ START_TEST(ner_predictions_file) {
 }
 END_TEST
 
+/* A predictions file made by hand as conlleval reads one: -DOCSTART-
+ * lines, IOB1 gold (I- starts an entity, B- only between two of a type),
+ * the prediction last. Counted by hand under conlleval's chunk rules (a
+ * chunk starts at B-, at I- after O, at a type change; B- after I- of the
+ * same type starts a new one):
+ *   gold  ORG: EU, European Commission; MISC: German, British;
+ *         PER: Peter Blackburn; LOC: BRUSSELS, Germany, France      (8)
+ *   guess ORG: EU, BRUSSELS, European Commission; MISC: German call,
+ *         British, mad cow; PER: Peter, Blackburn; LOC: Germany, France (10)
+ *   right ORG: EU, European Commission; MISC: British; LOC: Germany,
+ *         France                                                     (5)
+ * so conlleval prints "found: 10 phrases; correct: 5", precision 50.00%,
+ * recall 62.50%, FB1 55.56; LOC 100.00% / 66.67% / 80.00, MISC 33.33% /
+ * 50.00% / 40.00, ORG 66.67% / 100.00% / 80.00, PER 0 / 0 / 0. Its
+ * accuracy, 18 of 25 tags (72.00%), counts the two -DOCSTART- lines and
+ * compares the IOB1 gold as written; ptune's compares the IOB2 gold with
+ * the predictions, word lines only: 14 of 23. */
+static const char handmade[] =
+    "-DOCSTART- -X- -X- O O\n"
+    "\n"
+    "EU NNP I-NP I-ORG I-ORG\n"
+    "rejects VBZ I-VP O O\n"
+    "German JJ I-NP I-MISC B-MISC\n"
+    "call NN I-NP O I-MISC\n"
+    "to TO I-VP O O\n"
+    "boycott VB I-VP O O\n"
+    "British JJ I-NP I-MISC I-MISC\n"
+    "lamb NN I-NP O O\n"
+    ". . O O O\n"
+    "\n"
+    "Peter NNP I-NP I-PER I-PER\n"
+    "Blackburn NNP I-NP I-PER B-PER\n"
+    "\n"
+    "-DOCSTART- -X- -X- O O\n"
+    "\n"
+    "BRUSSELS NNP I-NP I-LOC I-ORG\n"
+    "1996-08-22 CD I-NP O O\n"
+    "\n"
+    "Germany NNP I-NP I-LOC B-LOC\n"
+    "France NNP I-NP B-LOC B-LOC\n"
+    "and CC O O O\n"
+    "The DT I-NP O O\n"
+    "European NNP I-NP I-ORG I-ORG\n"
+    "Commission NNP I-NP I-ORG I-ORG\n"
+    "met VBD I-VP O O\n"
+    "mad JJ I-NP O B-MISC\n"
+    "cow NN I-NP O I-MISC\n"
+    "sheep NN I-NP O O\n";
+
+/* ptune score's line for predictions file `pred` (gold from `data`, or
+ * from the file's next-to-last column when data is NULL), parsed. */
+static json_t *score_line(const char *data, const char *pred, const task_opts *o) {
+  char *line = NULL;
+  ck_assert_msg(task_score_file(task_find("ner"), o, data, pred, &line) == PT_OK, "%s",
+                pt_error_message());
+  json_error_t e;
+  json_t *j = json_loads(line, 0, &e);
+  ck_assert_msg(j != NULL, "%s", e.text);
+  free(line);
+  return j;
+}
+
+static double num(const json_t *j, const char *k1, const char *k2) {
+  const json_t *v = json_object_get(j, k1);
+  if (k2) v = json_object_get(v, k2);
+  ck_assert_msg(json_is_number(v), "no number at %s %s", k1, k2 ? k2 : "");
+  return json_number_value(v);
+}
+
+START_TEST(handmade_predictions_score_as_conlleval_counts) {
+  const char *path = tmp_file("handmade.txt", handmade, -1);
+  task_opts o = {0};
+  json_t *j = score_line(NULL, path, &o);
+  ck_assert_int_eq(num(j, "support", NULL), 8);
+  ck_assert_int_eq(num(j, "predicted", NULL), 10);
+  ck_assert_int_eq(num(j, "correct", NULL), 5);
+  ck_assert_double_eq_tol(num(j, "precision", NULL), 0.5, 1e-12);
+  ck_assert_double_eq_tol(num(j, "recall", NULL), 0.625, 1e-12);
+  ck_assert_double_eq_tol(num(j, "f1", NULL), 5.0 / 9.0, 1e-9);
+  ck_assert_double_eq_tol(num(j, "accuracy", NULL), 14.0 / 23.0, 1e-9);
+  ck_assert_int_eq(num(j, "examples", NULL), 4);
+  const struct {
+    const char *type;
+    int gold, guessed, right;
+    double f1;
+  } want[] = {{"LOC", 3, 2, 2, 0.8}, {"MISC", 2, 3, 1, 0.4}, {"ORG", 2, 3, 2, 0.8},
+              {"PER", 1, 2, 0, 0.0}};
+  const json_t *per = json_object_get(j, "per_type");
+  ck_assert_int_eq(json_object_size(per), 4);
+  for (int t = 0; t < 4; t++) {
+    const json_t *r = json_object_get(per, want[t].type);
+    ck_assert_msg(r != NULL, "no %s", want[t].type);
+    ck_assert_int_eq(num(r, "support", NULL), want[t].gold);
+    ck_assert_int_eq(num(r, "predicted", NULL), want[t].guessed);
+    ck_assert_int_eq(num(r, "correct", NULL), want[t].right);
+    ck_assert_double_eq_tol(num(r, "f1", NULL), want[t].f1, 1e-9);
+  }
+  json_decref(j);
+  /* strict IOB2: a predicted entity must open with B-, so EU, British,
+   * Peter, BRUSSELS and European Commission are not entities; left: MISC
+   * German call, mad cow; PER Blackburn; LOC Germany, France (2 right) */
+  o.ner_mode = NER_MODE_STRICT;
+  j = score_line(NULL, path, &o);
+  ck_assert_int_eq(num(j, "strict_support", NULL), 8);
+  ck_assert_int_eq(num(j, "strict_predicted", NULL), 5);
+  ck_assert_int_eq(num(j, "strict_correct", NULL), 2);
+  ck_assert_double_eq_tol(num(j, "strict_f1", NULL), 2 * 0.4 * 0.25 / 0.65, 1e-9);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "scheme")), "IOB2");
+  ck_assert_ptr_null(json_object_get(j, "f1"));
+  json_decref(j);
+  tmp_cleanup();
+}
+END_TEST
+
+/* The data as CoNLL text (IOB1 gold, -DOCSTART-), a prediction per word
+ * written by write_ner_predictions, then scored with and without the data:
+ * the same line, since the file's gold column is the IOB2 gold. */
+START_TEST(written_predictions_hold_their_gold) {
+  /* the hand-made file without its predicted column */
+  char data[sizeof handmade];
+  size_t k = 0;
+  for (const char *l = handmade; *l;) {
+    const char *nl = strchr(l, '\n'), *last = nl;
+    while (last > l && last[-1] != ' ') last--;
+    size_t keep = last > l ? (size_t)(last - 1 - l) : 0; /* up to the last column's space */
+    memcpy(data + k, l, keep);
+    k += keep;
+    data[k++] = '\n';
+    l = nl + 1;
+  }
+  data[k] = '\0';
+  const char *dpath = tmp_file("data.conll", data, -1);
+  const char *hpath = tmp_file("handmade.txt", handmade, -1);
+  sentence_set gold, pred;
+  ck_assert_int_eq(read_ner(dpath, NULL, &gold), PT_OK);
+  ck_assert_int_eq(read_ner_columns(hpath, NULL, 1, true, &pred), PT_OK);
+  char **tags[4];
+  for (int i = 0; i < 4; i++) tags[i] = pred.sents[i].tags;
+  char out[600];
+  snprintf(out, sizeof out, "%s", tmp_file("written.txt", "", 0));
+  ck_assert_int_eq(write_ner_predictions(&gold, tags, out), PT_OK);
+  same_columns(slurp(out));
+  task_opts o = {0};
+  json_t *a = score_line(NULL, out, &o), *b = score_line(dpath, out, &o),
+         *c = score_line(dpath, hpath, &o);
+  ck_assert(json_equal(a, b));
+  ck_assert(json_equal(a, c));
+  ck_assert_int_eq(num(a, "correct", NULL), 5);
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+  sentence_set_free(&gold);
+  sentence_set_free(&pred);
+  tmp_cleanup();
+}
+END_TEST
+
 START_TEST(srl_jsonl_sample) {
   srl_set set;
   ck_assert_int_eq(read_srl(fixture("conll2005-srl/train.excerpt.jsonl"), NULL, &set), PT_OK);
@@ -396,6 +555,8 @@ int main(void) {
   tcase_add_test(tc, unknown_dev_label_names_file_and_line);
   tcase_add_test(tc, unlabelled_input_when_allowed);
   tcase_add_test(tc, ner_predictions_file);
+  tcase_add_test(tc, handmade_predictions_score_as_conlleval_counts);
+  tcase_add_test(tc, written_predictions_hold_their_gold);
   suite_add_tcase(s, tc);
   TCase *srl = tcase_create("srl");
   tcase_add_test(srl, srl_jsonl_sample);

@@ -78,7 +78,7 @@ START_TEST(evaluate_v1) {
    * q3: no prediction, scores 0 and counts */
   const char *preds[] = {"Broncos", "Santa Clara", NULL};
   squad_scores sc;
-  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, NULL, 1.0, &sc), PT_OK);
   ck_assert_int_eq(sc.total, 3);
   ck_assert_int_eq(sc.missing, 1);
   ck_assert_double_eq_tol(sc.exact, 100.0 / 3, 1e-9);
@@ -132,7 +132,7 @@ START_TEST(evaluate_v2) {
    * no-answer question is right; d: an answer to a no-answer question */
   const char *preds[] = {"the Denver Broncos won", "black cat", "", "something"};
   squad_scores sc;
-  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, NULL, 1.0, &sc), PT_OK);
   ck_assert_int_eq(sc.total, 4);
   ck_assert_double_eq_tol(sc.exact, 50.0, TOL);
   ck_assert_double_eq_tol(sc.f1, 70.0, TOL);
@@ -148,7 +148,7 @@ START_TEST(evaluate_v2) {
    * 2 no-answer questions: EM 2 -> 3 (b) -> 3 -> 2 -> 2, best 3 at 0.1;
    * F1 2 -> 3 -> 3.8 (a) -> 2.8 -> 2.8, best 3.8 at 0.3 */
   const double na[] = {0.3, 0.1, 0.9, 0.6};
-  ck_assert_int_eq(squad_evaluate(&set, preds, na, 1.0, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, na, NULL, 1.0, &sc), PT_OK);
   ck_assert(sc.has_best);
   ck_assert_double_eq_tol(sc.exact, 50.0, TOL); /* no na_prob above 1.0 */
   ck_assert_double_eq_tol(sc.best_exact, 75.0, TOL);
@@ -162,14 +162,44 @@ START_TEST(evaluate_v2) {
                        "\"best_exact_thresh\": 0.1, \"best_f1\": 95.0, \"best_f1_thresh\": 0.3}");
   free(js);
   /* na_prob_thresh 0.5: c and d count as predicted no-answer */
-  ck_assert_int_eq(squad_evaluate(&set, preds, na, 0.5, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, na, NULL, 0.5, &sc), PT_OK);
   ck_assert_double_eq_tol(sc.exact, 75.0, TOL);
   ck_assert_double_eq_tol(sc.f1, 95.0, TOL);
   ck_assert_double_eq_tol(sc.no_ans_exact, 100.0, TOL);
 
+  /* ties: evaluate-v2.0.py sorts the na_prob file's ids stably by score,
+   * so tied questions are walked in the file's order. All four at 0.5:
+   * file order a b c d: EM 2 -> 2 (a) -> 3 (b, best at 0.5) -> 3 -> 2;
+   * F1 2 -> 2.8 -> 3.8 (best) -> 3.8 -> 2.8. File order d c b a: EM 2 -> 1
+   * (d) -> 1 -> 2 -> 2, never above the start: best 50 at 0.0; F1 1 -> 1 ->
+   * 2 -> 2.8 (a, best at 0.5) */
+  const double tie[] = {0.5, 0.5, 0.5, 0.5};
+  const char *abcd = tmp_file("na_abcd.json", "{\"a\": 0.5, \"b\": 0.5, \"c\": 0.5, \"d\": 0.5}", -1);
+  const char *dcba = tmp_file("na_dcba.json", "{\"d\": 0.5, \"c\": 0.5, \"b\": 0.5, \"a\": 0.5}", -1);
+  double *na_file;
+  int64_t *order;
+  ck_assert_int_eq(read_squad_scores(abcd, &set, &na_file, &order), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, na_file, order, 1.0, &sc), PT_OK);
+  ck_assert_double_eq_tol(sc.best_exact, 75.0, TOL);
+  ck_assert_double_eq_tol(sc.best_exact_thresh, 0.5, TOL);
+  ck_assert_double_eq_tol(sc.best_f1, 95.0, TOL);
+  ck_assert_double_eq_tol(sc.best_f1_thresh, 0.5, TOL);
+  free(na_file);
+  free(order);
+  ck_assert_int_eq(squad_evaluate(&set, preds, tie, NULL, 1.0, &sc), PT_OK); /* question order */
+  ck_assert_double_eq_tol(sc.best_exact, 75.0, TOL);
+  ck_assert_int_eq(read_squad_scores(dcba, &set, &na_file, &order), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, na_file, order, 1.0, &sc), PT_OK);
+  ck_assert_double_eq_tol(sc.best_exact, 50.0, TOL);
+  ck_assert_double_eq_tol(sc.best_exact_thresh, 0.0, TOL);
+  ck_assert_double_eq_tol(sc.best_f1, 70.0, TOL);
+  ck_assert_double_eq_tol(sc.best_f1_thresh, 0.5, TOL);
+  free(na_file);
+  free(order);
+
   /* the official v2 script fails on a missing prediction; so do we */
   const char *missing[] = {"x", NULL, "", ""};
-  ck_assert_int_eq(squad_evaluate(&set, missing, NULL, 1.0, &sc), PT_ERR_ARG);
+  ck_assert_int_eq(squad_evaluate(&set, missing, NULL, NULL, 1.0, &sc), PT_ERR_ARG);
   ck_assert_str_eq(pt_error_message(), "squad evaluate: no prediction for question id 'b'");
   squad_set_free(&set);
   tmp_cleanup();
@@ -190,32 +220,48 @@ START_TEST(prediction_files) {
   ck_assert_str_eq(buf, "{\n    \"a\": \"Denver Broncos\",\n    \"b\": \"caf\\u00e9 \\\"cat\\\"\",\n"
                         "    \"c\": \"\",\n    \"d\": \"x\"\n}\n");
   char **preds;
-  int64_t found;
-  ck_assert_int_eq(read_squad_predictions(pp, &set, &preds, &found), PT_OK);
-  ck_assert_int_eq(found, 4);
+  ck_assert_int_eq(read_squad_predictions(pp, &set, &preds), PT_OK);
   for (int i = 0; i < 4; i++) ck_assert_str_eq(preds[i], answers[i]);
   squad_predictions_free(preds, set.n);
-  /* extra ids are ignored, missing ones are NULL; a number is an error */
-  const char *p2 = tmp_file("p2.json", "{\"zz\": \"q\", \"b\": \"cat\"}", -1);
-  ck_assert_int_eq(read_squad_predictions(p2, &set, &preds, &found), PT_OK);
-  ck_assert_int_eq(found, 1);
-  ck_assert_ptr_null(preds[0]);
-  ck_assert_str_eq(preds[1], "cat");
-  squad_predictions_free(preds, set.n);
-  const char *p3 = tmp_file("p3.json", "{\"a\": 3}", -1);
-  ck_assert_int_eq(read_squad_predictions(p3, &set, &preds, &found), PT_ERR_FORMAT);
+  /* an id that is not a question, a question without an answer and a
+   * number are errors naming the id */
+  const char *p2 = tmp_file("p2.json", "{\"a\": \"x\", \"zz\": \"q\", \"b\": \"cat\"}", -1);
+  ck_assert_int_eq(read_squad_predictions(p2, &set, &preds), PT_ERR_FORMAT);
+  ck_assert_ptr_null(preds);
+  char want[1024];
+  snprintf(want, sizeof want, ": id 'zz' is not a question of %s", set.path);
+  expect_msg(p2, want);
+  const char *p5 = tmp_file("p5.json", "{\"a\": \"x\", \"b\": \"cat\", \"d\": \"\"}", -1);
+  ck_assert_int_eq(read_squad_predictions(p5, &set, &preds), PT_ERR_FORMAT);
+  snprintf(want, sizeof want, ": no entry for question id 'c' of %s", set.path);
+  expect_msg(p5, want);
+  const char *p3 = tmp_file("p3.json", "{\"a\": 3, \"b\": \"\", \"c\": \"\", \"d\": \"\"}", -1);
+  ck_assert_int_eq(read_squad_predictions(p3, &set, &preds), PT_ERR_FORMAT);
   expect_msg(p3, ": the answer to 'a' must be a string, got an integer");
   /* scores round trip; a missing id is an error */
   const double sc[] = {0.25, -1.5, 3.0, 0.1};
   const char *ps = tmp_file("null_odds.json", "", 0);
   ck_assert_int_eq(write_squad_scores(&set, sc, ps), PT_OK);
   double *na;
-  ck_assert_int_eq(read_squad_scores(ps, &set, &na), PT_OK);
-  for (int i = 0; i < 4; i++) ck_assert(na[i] == sc[i]);
+  int64_t *order;
+  ck_assert_int_eq(read_squad_scores(ps, &set, &na, &order), PT_OK);
+  for (int i = 0; i < 4; i++) ck_assert(na[i] == sc[i] && order[i] == i);
   free(na);
+  free(order);
+  /* the file's order of the ids, for the ties of the threshold search */
+  const char *p6 = tmp_file("na6.json", "{\"c\": 0, \"a\": 0.5, \"d\": 1, \"b\": 0}", -1);
+  ck_assert_int_eq(read_squad_scores(p6, &set, &na, &order), PT_OK);
+  const int64_t want_order[] = {1, 3, 0, 2};
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(order[i], want_order[i]);
+  free(na);
+  free(order);
   const char *p4 = tmp_file("na.json", "{\"a\": 0.5, \"b\": 1, \"c\": 0}", -1);
-  ck_assert_int_eq(read_squad_scores(p4, &set, &na), PT_ERR_FORMAT);
-  expect_msg(p4, ": no score for question id 'd'");
+  ck_assert_int_eq(read_squad_scores(p4, &set, &na, NULL), PT_ERR_FORMAT);
+  snprintf(want, sizeof want, ": no entry for question id 'd' of %s", set.path);
+  expect_msg(p4, want);
+  const char *p7 = tmp_file("na7.json", "{\"a\": 0.5, \"b\": 1, \"c\": 0, \"d\": \"x\"}", -1);
+  ck_assert_int_eq(read_squad_scores(p7, &set, &na, NULL), PT_ERR_FORMAT);
+  expect_msg(p7, ": the score of 'd' must be a number, got a string");
   squad_set_free(&set);
   tmp_cleanup();
 }
@@ -251,7 +297,7 @@ START_TEST(read_excerpts) {
   const char *preds[40];
   for (int i = 0; i < 40; i++) preds[i] = set.qs[i].answers[set.qs[i].n_answers - 1].text;
   squad_scores sc;
-  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, 1.0, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, preds, NULL, NULL, 1.0, &sc), PT_OK);
   ck_assert_double_eq_tol(sc.exact, 100.0, TOL);
   ck_assert_double_eq_tol(sc.f1, 100.0, TOL);
   squad_set_free(&set);
@@ -714,7 +760,7 @@ static void oracle(pt_tokenizer *tok, const char *rel, const qa_feature_opts *o,
     qa_features_free(&fs);
   }
   squad_scores sc;
-  ck_assert_int_eq(squad_evaluate(&set, (const char *const *)answers, NULL, 1.0, &sc), PT_OK);
+  ck_assert_int_eq(squad_evaluate(&set, (const char *const *)answers, NULL, NULL, 1.0, &sc), PT_OK);
   *em = sc.exact;
   squad_predictions_free(answers, set.n);
   squad_set_free(&set);

@@ -3,9 +3,10 @@
  * bert-base-uncased vocabulary, scores predictions made from its own gold
  * labels as its row says (the metric's best, or the known ceiling of the
  * tokenization) and all-zero logits as less than that, gives each
- * example's result as JSON, writes its prediction file, and fails on its
- * broken input with a one-line message naming the file. A row without its
- * check case fails the suite. */
+ * example's result as JSON, writes its prediction file and reads it back
+ * (`ptune score`'s path) to the same metrics line, and fails on its broken
+ * input with a one-line message naming the file. A row without its check
+ * case fails the suite. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ START_TEST(every_row_is_complete) {
     ck_assert_msg(t->predict_begin && t->predict_batch && t->score, "%s: no predictions or metric",
                   t->name);
     ck_assert_msg(t->write && t->example_json, "%s: no prediction writer", t->name);
+    ck_assert_msg(t->read_predictions, "%s: no prediction reader (ptune score)", t->name);
     ck_assert_msg(t->check_fixture, "%s: no check fixture", t->name);
     ck_assert_msg(t->check_gold_score > 0, "%s: no gold score for the metric test", t->name);
     ck_assert_msg(t->bad_input && t->bad_input_name && t->bad_error, "%s: no bad-input case",
@@ -145,12 +147,25 @@ START_TEST(every_task_reads_scores_and_writes_its_fixture) {
       json_decref(j);
     }
     const char *out = tmp_file("predictions", "", 0);
-    ck_assert_msg(task_write_predictions(&td, &r, &map, out) == PT_OK, "%s: %s", t->name,
+    ck_assert_msg(task_write_predictions(&td, &r, &map, &o, out) == PT_OK, "%s: %s", t->name,
                   pt_error_message());
     FILE *f = fopen(out, "rb");
     ck_assert_ptr_nonnull(f);
     ck_assert_msg(fgetc(f) != EOF, "%s: empty prediction file", t->name);
     fclose(f);
+    /* the file read back scores as the predictions did: ptune score */
+    ck_assert_int_eq(task_score_predictions(&td, &map, &o, &r), PT_OK);
+    eval_result back = {.n = td.n_examples};
+    ck_assert_msg(t->read_predictions(&td, &map, &o, out, &back) == PT_OK, "%s: %s", t->name,
+                  pt_error_message());
+    ck_assert_int_eq(task_score_predictions(&td, &map, &o, &back), PT_OK);
+    ck_assert_str_eq(back.json, r.json);
+    eval_result_free(&back);
+    char *line = NULL;
+    ck_assert_msg(task_score_file(t, &o, fixture(t->check_fixture), out, &line) == PT_OK, "%s: %s",
+                  t->name, pt_error_message());
+    ck_assert_str_eq(line, r.json);
+    free(line);
     eval_result_free(&r);
     double zero = fake_eval(t, &td, &map, &o, false, &r);
     ck_assert_msg(zero < best, "%s: all-zero logits score %g, as well as the gold labels", t->name,

@@ -131,6 +131,18 @@ static json_t *read_json_line(const char *file) {
   return j;
 }
 
+/* The first line of a file (the JSON line a command printed). */
+static char *first_line(const char *file) {
+  static char buf[2][65536];
+  static int k;
+  char *b = buf[k++ & 1];
+  FILE *f = fopen(file, "r");
+  ck_assert_msg(f != NULL, "%s", file);
+  ck_assert_ptr_nonnull(fgets(b, sizeof buf[0], f));
+  fclose(f);
+  return b;
+}
+
 /* Byte-compares two adapters' tensors. */
 static void same_adapter(const char *a, const char *b) {
   char pa[4400], pb[4400];
@@ -252,6 +264,21 @@ START_TEST(test_ner_train_eval_predict) {
   ck_assert_int_gt(words, 10);
   fclose(in);
   fclose(po);
+  /* ptune score on the predictions prints eval's line, in both NER modes */
+  const char *modes[][4] = {{NULL}, {"--ner-mode", "strict", "--scheme", "IOBES"}};
+  for (int m = 0; m < 2; m++) {
+    char ecap[400], scap[400];
+    snprintf(ecap, sizeof ecap, "%s/eval%d.json", root, m);
+    snprintf(scap, sizeof scap, "%s/score%d.json", root, m);
+    const char *ea[16] = {"eval", "--task", "ner", "--model", model, "--adapter", last,
+                          "--data", train, "--max-seq-len", "64"};
+    const char *sa[16] = {"score", "--task", "ner", "--data", train, "--predictions", pred};
+    for (int k = 0; k < 4 && modes[m][k]; k++) ea[11 + k] = sa[7 + k] = modes[m][k];
+    ck_assert_int_eq(run(cmd_eval, ecap, ea), 0);
+    ck_assert_msg(run(cmd_score, scap, sa) == 0, "%s", pt_error_message());
+    ck_assert_str_eq(first_line(scap), first_line(ecap));
+    ck_assert_ptr_nonnull(strstr(first_line(scap), m ? "\"strict_f1\"" : "\"f1\""));
+  }
   /* inspect with the adapter */
   snprintf(cap, sizeof cap, "%s/inspect.txt", root);
   const char *iargs[] = {"inspect", "--model", model, "--adapter", last, NULL};
@@ -294,8 +321,30 @@ static json_t *train_eval_predict(const char *task, const char *train_file, cons
   n = 11;
   for (int i = 0; extra[i]; i++) pargs[n++] = extra[i];
   pargs[n] = NULL;
+  /* SQuAD 2.0: the no-answer scores too (evaluate-v2.0.py's -n file) */
+  bool v2 = strstr(dev_file, "v2.0") != NULL;
+  char na[400];
+  snprintf(na, sizeof na, "%s/%s.na.json", root, out_name);
+  if (v2) pargs[n++] = "--na-prob-output", pargs[n++] = na;
+  pargs[n] = NULL;
   ck_assert_msg(run(cmd_predict, NULL, pargs) == 0, "%s predict: %s", task, pt_error_message());
   ck_assert(access(pred, F_OK) == 0);
+  /* ptune score on the predictions file prints eval's line */
+  char scap[400];
+  snprintf(scap, sizeof scap, "%s/%s.score.json", root, out_name);
+  const char *sargs[40] = {"score", "--task", task, "--data", dev, "--predictions", pred};
+  n = 7;
+  for (int i = 0; extra[i]; i++) /* the options score takes */
+    if (!strcmp(extra[i], "--preset") || !strcmp(extra[i], "--text-fields") ||
+        !strcmp(extra[i], "--label-field"))
+      sargs[n++] = extra[i], sargs[n++] = extra[i + 1];
+    else if (!strcmp(extra[i], "--null-threshold") && atof(extra[i + 1]) > 1)
+      sargs[n++] = "--na-prob-thresh", sargs[n++] = extra[i + 1]; /* eval's threshold */
+  if (v2) sargs[n++] = "--na-prob", sargs[n++] = na;
+  sargs[n] = NULL;
+  ck_assert_msg(run(cmd_score, scap, sargs) == 0, "%s score: %s", task, pt_error_message());
+  ck_assert_str_eq(first_line(scap), first_line(cap));
+  if (v2) ck_assert_ptr_nonnull(strstr(first_line(cap), "\"best_f1_thresh\""));
   return read_json_line(cap);
 }
 

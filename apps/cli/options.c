@@ -9,12 +9,15 @@
 #include "apps/cli/options.h"
 
 /* K_DBL: a finite number >= 0; K_REAL: any finite number */
-typedef enum { K_STR, K_INT, K_DBL, K_REAL, K_FLAG, K_TASK, K_METHOD, K_OPTIM, K_SCHED } kind;
+typedef enum {
+  K_STR, K_INT, K_DBL, K_REAL, K_FLAG, K_TASK, K_METHOD, K_OPTIM, K_SCHED, K_NER_MODE, K_SCHEME
+} kind;
 
 #define T CMD_TRAIN
 #define E CMD_EVAL
 #define P CMD_PREDICT
 #define I CMD_INSPECT
+#define S CMD_SCORE
 #define OFF(f) offsetof(run_args, f)
 
 typedef struct {
@@ -26,18 +29,35 @@ typedef struct {
 } option;
 
 static const option options[] = {
-    {"--task", K_TASK, OFF(task), T | E | P | I, NULL /* the task names */},
+    {"--task", K_TASK, OFF(task), T | E | P | I | S, NULL /* the task names */},
     {"--model", K_STR, OFF(model), T | E | P | I, "DIR: config.json, model.safetensors, vocab"},
     {"--train", K_STR, OFF(train), T, "FILE: training data"},
     {"--dev", K_STR, OFF(dev), T, "FILE: evaluated every --eval-every steps and per epoch"},
     {"--out", K_STR, OFF(out), T, "DIR: metrics.jsonl, best/, last/, checkpoints"},
     {"--adapter", K_STR, OFF(adapter), E | P | I, "DIR: a trained adapter"},
-    {"--data", K_STR, OFF(data), E | P, "FILE: the data to score or label"},
+    {"--data", K_STR, OFF(data), E | P | S,
+     "FILE: the data to score or label (score: the gold; ner may leave it out: the gold is the"
+     " predictions file's column before the last)"},
     {"--output", K_STR, OFF(output), P, "FILE: predictions"},
-    {"--preset", K_STR, OFF(task_options.preset), T | E | P,
+    {"--predictions", K_STR, OFF(predictions), S,
+     "FILE: as ptune predict writes it (ner: CoNLL, the last column predicted; qa: {id: answer};"
+     " cls/mc/srl: jsonl)"},
+    {"--na-prob-output", K_STR, OFF(task_options.na_prob_output), P,
+     "FILE: qa SQuAD 2.0: also write the no-answer scores {id: score} (evaluate-v2.0.py's -n)"},
+    {"--na-prob", K_STR, OFF(task_options.na_prob_file), S,
+     "FILE: qa SQuAD 2.0: the predictions' no-answer scores; adds best_exact/best_f1 and their"
+     " thresholds"},
+    {"--na-prob-thresh", K_REAL, OFF(task_options.na_prob_thresh), S,
+     "F: qa: a no-answer score above F counts as answering nothing (default 1.0, as"
+     " evaluate-v2.0.py)"},
+    {"--ner-mode", K_NER_MODE, OFF(task_options.ner_mode), E | S,
+     "default|strict: seqeval's default (conlleval's) entities, or strict mode in --scheme"},
+    {"--scheme", K_SCHEME, OFF(task_options.scheme), E | S,
+     "IOB2|IOBES|BILOU: the tagging scheme of --ner-mode strict (default IOB2)"},
+    {"--preset", K_STR, OFF(task_options.preset), T | E | P | S,
      "cls/mc data set: boolq cb rte wic wsc copa sst2 glue-rte cola"},
-    {"--text-fields", K_STR, OFF(task_options.text_fields), T | E | P, "A[,B]: generic cls jsonl text fields"},
-    {"--label-field", K_STR, OFF(task_options.label_field), T | E | P, "L: generic cls jsonl label field"},
+    {"--text-fields", K_STR, OFF(task_options.text_fields), T | E | P | S, "A[,B]: generic cls jsonl text fields"},
+    {"--label-field", K_STR, OFF(task_options.label_field), T | E | P | S, "L: generic cls jsonl label field"},
     {"--method", K_METHOD, OFF(method), T | I, "ptv2|prompt|finetune (default ptv2)"},
     {"--pre-seq-len", K_INT, OFF(pre_seq_len), T | I, "N: prefix length (default 16)"},
     {"--prefix-projection", K_FLAG, OFF(prefix_projection), T | I, "reparameterize the prefix"},
@@ -109,6 +129,7 @@ static void defaults(cmd_kind cmd, run_args *a) {
   a->task_options.doc_stride = 128;
   a->task_options.n_best = 20;
   a->task_options.max_answer_len = 30;
+  a->task_options.na_prob_thresh = 1.0;
   a->seed = 42;
   a->save_every = 200;
   a->log_every = 10;
@@ -170,6 +191,15 @@ static pt_status parse_value(const option *o, const char *v, run_args *a) {
         return pt_error(PT_ERR_ARG, "--schedule: unknown schedule '%s' (constant, linear or exp)",
                         v);
       return PT_OK;
+    case K_NER_MODE:
+      if (!strcmp(v, "default")) a->task_options.ner_mode = NER_MODE_DEFAULT;
+      else if (!strcmp(v, "strict")) a->task_options.ner_mode = NER_MODE_STRICT;
+      else return pt_error(PT_ERR_ARG, "--ner-mode: wants default or strict, got '%s'", v);
+      return PT_OK;
+    case K_SCHEME:
+      if (tag_scheme_from_name(v, &a->task_options.scheme) != PT_OK)
+        return pt_error(PT_ERR_ARG, "--scheme: wants IOB2, IOBES or BILOU, got '%s'", v);
+      return PT_OK;
     case K_FLAG: break;
   }
   return PT_OK;
@@ -204,6 +234,7 @@ pt_status run_args_parse(cmd_kind cmd, int argc, char **argv, run_args *a) {
   }
   a->max_seq_len_set = seq_len_set;
   if (!seq_len_set) a->task_options.max_seq_len = a->task ? a->task->max_seq_len : 128;
+
   if (a->batch_size < 1) return pt_error(PT_ERR_ARG, "--batch-size must be at least 1");
   if (a->grad_accum < 1) return pt_error(PT_ERR_ARG, "--grad-accum must be at least 1");
   if (a->task_options.max_seq_len < 4) return pt_error(PT_ERR_ARG, "--max-seq-len must be at least 4");
@@ -222,7 +253,8 @@ pt_status run_args_parse(cmd_kind cmd, int argc, char **argv, run_args *a) {
     int cmds;
   } req[] = {{"--model", a->model, T | E | P | I}, {"--train", a->train, T},
              {"--out", a->out, T},                 {"--adapter", a->adapter, E | P},
-             {"--data", a->data, E | P},           {"--output", a->output, P}};
+             {"--data", a->data, E | P},           {"--output", a->output, P},
+             {"--predictions", a->predictions, S}};
   for (size_t j = 0; j < sizeof req / sizeof req[0]; j++)
     if ((req[j].cmds & (int)cmd) && !req[j].val)
       return pt_error(PT_ERR_ARG, "%s is required (see --help)", req[j].opt);

@@ -15,7 +15,7 @@
 #include "models/pt_ptv2.h"
 #include "optim/pt_optim.h"
 
-typedef enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INSPECT = 8 } cmd_kind;
+typedef enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INSPECT = 8, CMD_SCORE = 16 } cmd_kind;
 
 typedef struct run_args {
   cmd_kind cmd;
@@ -23,6 +23,7 @@ typedef struct run_args {
   const task_def *task; /* --task (NULL until given) */
   task_opts task_options; /* --preset, --max-seq-len, --doc-stride, ... */
   const char *model, *train, *dev, *out, *adapter, *data, *output, *init_adapter;
+  const char *predictions; /* score: the predictions file */
   pt_peft_method method;
   int64_t pre_seq_len;
   bool prefix_projection;

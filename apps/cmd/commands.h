@@ -9,6 +9,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_fill_mask(int argc, char **argv);

@@ -30,7 +30,7 @@ int cmd_predict(int argc, char **argv) {
   if (st == PT_OK)
     st = task_evaluate(&in.model, &in.data, &in.map, &in.opts, a.batch_size,
                        pt_tokenizer_pad_id(in.tok), &r);
-  if (st == PT_OK) st = task_write_predictions(&in.data, &r, &in.map, a.output);
+  if (st == PT_OK) st = task_write_predictions(&in.data, &r, &in.map, &in.opts, a.output);
   if (st != PT_OK) fprintf(stderr, "ptune predict: %s\n", pt_error_message());
   eval_result_free(&r);
   infer_free(&in);

@@ -9,6 +9,8 @@
 #include <strings.h>
 
 #include "apps/metrics/metrics.h"
+#include "apps/tasks/lines.h"
+#include "nn/pt_json.h"
 
 static const struct {
   const char *name;
@@ -127,4 +129,96 @@ pt_status classes_score(const int64_t *gold, const int64_t *pred, int64_t n, int
 pt_status classes_line(int64_t idx, json_t *label, json_t **out) {
   *out = json_pack("{s:I, s:o}", "idx", (json_int_t)idx, "label", label);
   return *out ? PT_OK : pt_error(PT_ERR_NOMEM, "predictions: out of memory");
+}
+
+typedef struct {
+  int64_t idx, example;
+} idx_entry;
+
+static int cmp_idx(const void *a, const void *b) {
+  const idx_entry *x = a, *y = b;
+  if (x->idx != y->idx) return x->idx < y->idx ? -1 : 1;
+  return (x->example > y->example) - (x->example < y->example);
+}
+
+typedef struct {
+  const task_data *td;
+  idx_entry *by_idx; /* sorted by idx */
+  int64_t n;
+  int64_t *pred, *seen_at; /* per example: the id, the predictions line (0: none yet) */
+  pt_status (*label_id)(const json_t *, int64_t, const char *, void *, int64_t *);
+  void *ctx;
+} prediction_reading;
+
+static pt_status prediction_line(const json_t *o, const char *where, int64_t lineno, void *ctx) {
+  prediction_reading *r = ctx;
+  int64_t idx;
+  PT_TRY(pt_json_int(o, where, "idx", &idx));
+  const json_t *label = json_object_get(o, "label");
+  if (!label) return pt_error(PT_ERR_FORMAT, "%s: 'label' is missing", where);
+  idx_entry key = {idx, -1}, *hit = NULL;
+  int64_t lo = 0, hi = r->n; /* the first entry with this idx */
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (cmp_idx(&r->by_idx[mid], &key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < r->n && r->by_idx[lo].idx == idx) hit = &r->by_idx[lo];
+  if (!hit)
+    return pt_error(PT_ERR_FORMAT, "%s: idx %lld is not an example of %s", where, (long long)idx,
+                    r->td->path);
+  int64_t i = hit->example;
+  if (r->seen_at[i])
+    return pt_error(PT_ERR_FORMAT, "%s: idx %lld again (first on line %lld)", where,
+                    (long long)idx, (long long)r->seen_at[i]);
+  r->seen_at[i] = lineno;
+  return r->label_id(label, i, where, r->ctx, &r->pred[i]);
+}
+
+pt_status classes_read_predictions(const task_data *td, const char *path,
+                                   void (*example_at)(const task_data *td, int64_t i,
+                                                      int64_t *idx, int64_t *line),
+                                   pt_status (*label_id)(const json_t *label, int64_t i,
+                                                         const char *where, void *ctx,
+                                                         int64_t *id),
+                                   void *ctx, int64_t **pred) {
+  *pred = NULL;
+  int64_t n = td->n_examples;
+  size_t cap = (size_t)(n > 0 ? n : 1);
+  int64_t *line = malloc(cap * sizeof(int64_t)), *idx = malloc(cap * sizeof(int64_t));
+  prediction_reading r = {td, malloc(cap * sizeof(idx_entry)), n,
+                          calloc(cap, sizeof(int64_t)), calloc(cap, sizeof(int64_t)), label_id,
+                          ctx};
+  pt_status st = line && idx && r.by_idx && r.pred && r.seen_at
+                     ? PT_OK
+                     : pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+  for (int64_t i = 0; st == PT_OK && i < n; i++) {
+    example_at(td, i, &idx[i], &line[i]);
+    r.by_idx[i] = (idx_entry){idx[i], i};
+  }
+  if (st == PT_OK && n > 1) qsort(r.by_idx, (size_t)n, sizeof *r.by_idx, cmp_idx);
+  char where[512], second[512];
+  for (int64_t k = 1; st == PT_OK && k < n; k++)
+    if (r.by_idx[k].idx == r.by_idx[k - 1].idx) {
+      int64_t e0 = r.by_idx[k - 1].example, e1 = r.by_idx[k].example;
+      st = pt_error(PT_ERR_FORMAT, "idx %lld is given twice (%s and %s), so predictions cannot "
+                    "be matched to it", (long long)r.by_idx[k].idx,
+                    task_where(where, sizeof where, td->path, line[e0], e0),
+                    task_where(second, sizeof second, td->path, line[e1], e1));
+    }
+  if (st == PT_OK) st = jsonl_each(path, prediction_line, &r);
+  for (int64_t i = 0; st == PT_OK && i < n; i++)
+    if (!r.seen_at[i])
+      st = pt_error(PT_ERR_FORMAT, "%s: no prediction for idx %lld (%s)", path,
+                    (long long)idx[i], task_where(where, sizeof where, td->path, line[i], i));
+  free(line);
+  free(idx);
+  free(r.by_idx);
+  free(r.seen_at);
+  if (st != PT_OK) {
+    free(r.pred);
+    return st;
+  }
+  *pred = r.pred;
+  return PT_OK;
 }

@@ -57,4 +57,18 @@ pt_status classes_score(const int64_t *gold, const int64_t *pred, int64_t n, int
 /* {"idx": idx, "label": label} in *out (label a new reference, stolen). */
 pt_status classes_line(int64_t idx, json_t *label, json_t **out);
 
+/* Reads the {"idx": N, "label": L} lines of `path` as the predictions of
+ * td's examples (example_at(td, i, &idx, &line) says example i's idx and
+ * line in td->path): label_id(label, i, where, ctx, &id) gives each
+ * prediction's id into *pred (caller frees). An idx that is not an
+ * example's, one given twice, an example without a line and an idx that
+ * the data holds twice are errors naming the files and lines. */
+pt_status classes_read_predictions(const task_data *td, const char *path,
+                                   void (*example_at)(const task_data *td, int64_t i,
+                                                      int64_t *idx, int64_t *line),
+                                   pt_status (*label_id)(const json_t *label, int64_t i,
+                                                         const char *where, void *ctx,
+                                                         int64_t *id),
+                                   void *ctx, int64_t **pred);
+
 #endif

@@ -19,6 +19,7 @@ void eval_result_free(eval_result *r) {
     for (int64_t i = 0; i < r->n; i++) free(r->answers[i]);
   free(r->answers);
   free(r->null_diff);
+  free(r->na_order);
   for (int64_t w = 0; r->start_logits && r->start_logits[w]; w++) free(r->start_logits[w]);
   for (int64_t w = 0; r->end_logits && r->end_logits[w]; w++) free(r->end_logits[w]);
   free(r->start_logits);
@@ -37,8 +38,8 @@ int64_t logits_argmax(const pt_tensor *t, int64_t off, int64_t n) {
 }
 
 /* The metrics object (labelled data) with "task" first and "examples" last. */
-static pt_status score(const task_data *td, const label_map *map, const task_opts *o,
-                       eval_result *r) {
+pt_status task_score_predictions(const task_data *td, const label_map *map, const task_opts *o,
+                                 eval_result *r) {
   task_score s = {0};
   if (td->labelled) {
     PT_TRY(td->task->score(td, map, o, r, &s));
@@ -81,15 +82,15 @@ pt_status task_evaluate(const pt_ptv2_model *m, const task_data *td, const label
   }
   pt_no_grad_exit();
   if (st == PT_OK && t->predict_end) st = t->predict_end(td, o, out);
-  if (st == PT_OK) st = score(td, map, o, out);
+  if (st == PT_OK) st = task_score_predictions(td, map, o, out);
   free(fb);
   if (st != PT_OK) eval_result_free(out);
   return st;
 }
 
 pt_status task_write_predictions(const task_data *td, const eval_result *r, const label_map *map,
-                                 const char *path) {
-  return td->task->write(td, r, map, path);
+                                 const task_opts *o, const char *path) {
+  return td->task->write(td, r, map, o, path);
 }
 
 typedef struct {
@@ -104,7 +105,8 @@ static pt_status line_of(int64_t i, const void *ctx, json_t **out) {
 }
 
 pt_status task_write_jsonl(const task_data *td, const eval_result *r, const label_map *map,
-                           const char *path) {
+                           const task_opts *o, const char *path) {
+  (void)o;
   prediction_lines p = {td, r, map};
   return jsonl_write(path, td->n_examples, line_of, &p);
 }

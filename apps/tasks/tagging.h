@@ -54,11 +54,37 @@ pt_status tagging_predict_batch(const task_data *td, const label_map *map,
 pt_status tagging_example_json(const sentence *s, char **tags, json_t **out);
 /* The metric of a token task: spans(gold, pred, ...) over every example's
  * sentence (sentence_of) and predicted tags, as the metrics object (micro
- * precision/recall/f1, token accuracy, support, per type); primary f1. */
+ * precision/recall/f1, token accuracy, support = gold spans, predicted and
+ * correct spans, per type); primary f1. */
 pt_status tagging_score(const task_data *td, const eval_result *r,
                         const sentence *(*sentence_of)(const task_data *, int64_t),
                         pt_status (*spans)(char **const *gold, char **const *pred,
                                            const int64_t *lens, int64_t n, span_scores *out),
                         task_score *s);
+/* The same with seqeval's strict mode in `scheme`, every key named
+ * "strict_..." and "scheme" added; primary strict_f1. The gold tags (IOB2)
+ * are rewritten into the scheme (tags_from_iob2), and so are predicted tags
+ * that are all B-/I-/O (the model's, or a predictions file in IOB2);
+ * predictions that use the scheme's own prefixes are scored as they are. */
+pt_status tagging_score_strict(const task_data *td, const eval_result *r,
+                               const sentence *(*sentence_of)(const task_data *, int64_t),
+                               tag_scheme scheme, task_score *s);
+/* Whether every tag of the n sentences (lens[i] tags each) is O, B-X or
+ * I-X. */
+bool tagging_iob_only(char **const *tags, const int64_t *lens, int64_t n);
+
+/* A word as a CoNLL line can hold it: spaces, tabs and line breaks become
+ * '_', and an empty word is "_". A new string (NULL with PT_ERR_NOMEM). */
+char *conll_word(const char *w);
+
+/* A predictions file's sentences (its words and predicted tags, read by
+ * the task) as the predictions r->tags (r->n set) of td's examples: the
+ * same number of sentences, of the same words (conll_words: as conll_word
+ * writes them), else an error naming both files and lines. The tags are
+ * added to `map`, which owns them. */
+pt_status tagging_align(const task_data *td,
+                        const sentence *(*sentence_of)(const task_data *, int64_t),
+                        const sentence_set *pred, bool conll_words, label_map *map,
+                        eval_result *r);
 
 #endif

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "apps/metrics/metrics.h"
 #include "apps/tasks/labels.h"
 #include "models/pt_ptv2.h"
 #include "models/pt_tokenizer.h"
@@ -34,7 +35,18 @@ typedef struct {
   int64_t doc_stride;                    /* qa: overlap of the windows (HF run_qa: 128) */
   int64_t n_best, max_answer_len;        /* qa post-processing (20, 30) */
   double null_threshold;                 /* qa SQuAD 2.0 (0) */
+  /* ner metric: seqeval's default mode (0) or strict mode (1) in `scheme` */
+  int ner_mode;
+  tag_scheme scheme;
+  /* ner: the data file is a predictions file, its gold the column before
+   * the last (as conlleval reads it) */
+  bool gold_in_predictions;
+  const char *na_prob_output; /* qa predict: also write the no-answer scores */
+  const char *na_prob_file;   /* qa score: the predictions' no-answer scores */
+  double na_prob_thresh;      /* qa score: evaluate-v2.0.py's --na-prob-thresh (1.0) */
 } task_opts;
+
+enum { NER_MODE_DEFAULT = 0, NER_MODE_STRICT = 1 };
 
 #define FEATURE_MAX_SEQ 8 /* sequences per feature: 1, or the choices of mc */
 
@@ -73,7 +85,10 @@ typedef struct {
   char ***tags;    /* token heads: per example, label names per word (borrowed from the map) */
   int64_t *pred;   /* class and choice heads: the class / choice */
   char **answers;  /* qa: the answer text (owned) */
-  double *null_diff; /* qa v2: score_diff per question */
+  double *null_diff; /* qa v2: score_diff per question, the no-answer scores */
+  int64_t *na_order; /* qa: each question's place in its no-answer file (ties
+                        sort in that order); NULL: question order */
+  double na_thresh;  /* qa: the no-answer threshold applied to null_diff */
   float **start_logits, **end_logits; /* qa: per window, until the answers are chosen */
 } eval_result;
 
@@ -90,6 +105,7 @@ struct task_def {
   pt_task_kind head;       /* the model head it trains */
   int64_t max_seq_len;     /* the default --max-seq-len */
   bool adapter_labels;     /* the label names are stored in the adapter (id2label) */
+  bool predictions_hold_gold; /* its predictions file has a gold column: score needs no data */
 
   /* Reads `path` into td->examples (examples_size zeroed bytes, allocated
    * before), n_examples and labelled (labels may be missing when
@@ -121,9 +137,18 @@ struct task_def {
   /* The metric on labelled data. */
   pt_status (*score)(const task_data *td, const label_map *map, const task_opts *o,
                      const eval_result *r, task_score *s);
-  /* The prediction file of `ptune predict`, written atomically. */
+  /* The prediction file of `ptune predict`, written atomically (and the
+   * files that go with it that o names). */
   pt_status (*write)(const task_data *td, const eval_result *r, const label_map *map,
-                     const char *path);
+                     const task_opts *o, const char *path);
+  /* Reads a prediction file of td's examples in the format `write` makes
+   * (and the files that go with it that o names) into r (n set, arrays
+   * NULL), as the model's predictions would be: a missing, extra or
+   * misaligned prediction, or a label outside `map`, is an error naming
+   * the file and the line or id. Labels that are names are added to `map`
+   * when the task takes any (the tags of ner and srl, generic cls labels). */
+  pt_status (*read_predictions)(const task_data *td, label_map *map, const task_opts *o,
+                                const char *path, eval_result *r);
   /* Example i's result as a JSON object in *out (a new reference), e.g. for
    * a server; an error when a prediction is out of range. */
   pt_status (*example_json)(const task_data *td, const eval_result *r, const label_map *map,
@@ -197,10 +222,25 @@ int64_t logits_argmax(const pt_tensor *t, int64_t off, int64_t n);
 /* A prediction file of one task_def.example_json line per example: the
  * `write` of the tasks whose predictions are JSON Lines. */
 pt_status task_write_jsonl(const task_data *td, const eval_result *r, const label_map *map,
-                           const char *path);
+                           const task_opts *o, const char *path);
 /* Writes r as the task's prediction file (task_def.write). */
 pt_status task_write_predictions(const task_data *td, const eval_result *r, const label_map *map,
-                                 const char *path);
+                                 const task_opts *o, const char *path);
+/* Scores the predictions in r (labelled data) into r->json, r->primary and
+ * r->primary_name: {"task": NAME, <metrics>, "examples": N}; for unlabelled
+ * data {"task", "examples"} only. task_evaluate ends with it. */
+pt_status task_score_predictions(const task_data *td, const label_map *map, const task_opts *o,
+                                 eval_result *r);
+
+/* ---- scoring a predictions file (score.c) ---------------------------------------- */
+
+/* `ptune score`: reads the labelled data file `data` (NULL for ner with
+ * o->gold_in_predictions: the gold is the predictions file's) and the
+ * predictions file `predictions` of task t, and scores them as
+ * task_evaluate would have: *json receives the same metrics line (the
+ * caller frees it). */
+pt_status task_score_file(const task_def *t, const task_opts *o, const char *data,
+                          const char *predictions, char **json);
 
 /* ---- eval and predict setup (infer.c) ------------------------------------------- */
 

@@ -391,5 +391,59 @@ check "fill-mask: text without [MASK]" - "no [MASK]" -- "$EXE" fill-mask --model
 check "fill-mask: --top-k 0" - "--top-k" -- "$EXE" fill-mask --model "$MLM" --top-k 0 "the [MASK] ."
 check "fill-mask: missing model directory" - "$T/nomodel" -- "$EXE" fill-mask --model "$T/nomodel" "the [MASK] ."
 
+# ---- score: predictions files that do not fit the data -----------------------------
+
+S=$T/score
+mkdir -p "$S"
+printf 'EU B-ORG\nrejects O\n\nPeter B-PER\nBlackburn I-PER\n' >"$S/gold.conll"
+printf 'EU B-ORG B-ORG\nrejects O O\n\nPeter B-PER B-PER\n' >"$S/short_sentence.txt"
+check "score ner: a sentence with another word count" - "short_sentence.txt:4" "sentence 2 has 1 words" "gold.conll:4" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/short_sentence.txt"
+printf 'EU B-ORG\nrejects O\n\nPeter B-PER\nBrown I-PER\n' >"$S/other_word.txt"
+check "score ner: another word" - "other_word.txt:5" "'Brown'" "'Blackburn'" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/other_word.txt"
+printf 'EU B-ORG\nrejects O\n' >"$S/one_sentence.txt"
+check "score ner: sentences missing" - "one_sentence.txt" "ends after 1 sentences" "gold.conll:4" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/one_sentence.txt"
+printf 'EU B-ORG\nrejects O\n\nPeter B-PER\nBlackburn I-PER\n\nextra O\n' >"$S/extra_sentence.txt"
+check "score ner: a sentence too many" - "extra_sentence.txt:7" "sentence 3" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/extra_sentence.txt"
+printf 'EU B-ORG\nrejects Q-X\n\nPeter B-PER\nBlackburn I-PER\n' >"$S/bad_tag.txt"
+check "score ner: a predicted tag that is no tag" - "bad_tag.txt:2" "Q-X" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/bad_tag.txt"
+printf 'EU S-ORG\nrejects O\n\nPeter B-PER\nBlackburn E-PER\n' >"$S/iobes.txt"
+check "score ner: strict IOB2 on IOBES tags" - "iobes.txt:1" "S-ORG" "IOB2" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/iobes.txt" --ner-mode strict
+printf 'EU B-ORG\nrejects O\n' >"$S/two_columns.txt"
+check "score ner without --data: no gold column" - "two_columns.txt:1" "3 columns" -- "$EXE" score --task ner --predictions "$S/two_columns.txt"
+check "score: --ner-mode unknown" - "--ner-mode" "lenient" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/iobes.txt" --ner-mode lenient
+check "score: --scheme unknown" - "--scheme" "IOB3" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/iobes.txt" --ner-mode strict --scheme IOB3
+check "score: predictions file missing" - "$S/none.txt" -- "$EXE" score --task ner --data "$S/gold.conll" --predictions "$S/none.txt"
+check "score: --predictions missing" - "--predictions" -- "$EXE" score --task ner --data "$S/gold.conll"
+
+SQ2=$FX/data/squad/dev-v2.0.excerpt.json
+printf '{"not-a-question": "x"}\n' >"$S/qa_unknown.json"
+check "score qa: an id that is not a question" - "qa_unknown.json" "'not-a-question'" -- "$EXE" score --task qa --data "$SQUAD" --predictions "$S/qa_unknown.json"
+printf '{}\n' >"$S/qa_empty.json"
+check "score qa: a question without an answer" - "qa_empty.json" "no entry for question id" -- "$EXE" score --task qa --data "$SQUAD" --predictions "$S/qa_empty.json"
+check "score qa: --na-prob with SQuAD 1.1" - "dev-v1.1.excerpt.json" "--na-prob" -- "$EXE" score --task qa --data "$SQUAD" --predictions "$S/qa_empty.json" --na-prob "$S/qa_empty.json"
+check "score cls: --na-prob" - "--na-prob" "cls" -- "$EXE" score --task cls --preset rte --data "$FX/data/superglue/RTE.val.excerpt.jsonl" --predictions "$S/qa_empty.json" --na-prob "$S/qa_empty.json"
+"$EXE" train --task qa --model "$M" --train "$SQUAD" --out "$S/qa_run" --max-steps 1 --batch-size 2 \
+  --pre-seq-len 4 --max-seq-len 32 --doc-stride 8 --quiet >/dev/null 2>&1
+check "predict qa: --na-prob-output with SQuAD 1.1" "$S/na.json" "dev-v1.1.excerpt.json" "--na-prob-output" -- "$EXE" predict --task qa --model "$M" --adapter "$S/qa_run/last" --data "$SQUAD" --output "$S/qa_pred.json" --na-prob-output "$S/na.json"
+[ -e "$S/qa_pred.json" ] && { fails=$((fails + 1)); echo "FAIL predict qa: --na-prob-output with SQuAD 1.1 wrote its --output"; }
+
+RTE=$FX/data/superglue/RTE.val.excerpt.jsonl
+printf '{"idx": 0, "label": "entailment"}\n{"idx": 1, "label": "maybe"}\n' >"$S/rte_label.jsonl"
+check "score cls: a label the preset does not have" - "rte_label.jsonl:2" "'maybe'" -- "$EXE" score --task cls --preset rte --data "$RTE" --predictions "$S/rte_label.jsonl"
+printf '{"idx": 0, "label": "entailment"}\n{"idx": 0, "label": "entailment"}\n' >"$S/rte_twice.jsonl"
+check "score cls: an idx twice" - "rte_twice.jsonl:2" "idx 0 again" -- "$EXE" score --task cls --preset rte --data "$RTE" --predictions "$S/rte_twice.jsonl"
+printf '{"idx": 0, "label": "entailment"}\n' >"$S/rte_missing.jsonl"
+check "score cls: an example without a prediction" - "rte_missing.jsonl" "no prediction for idx 1" -- "$EXE" score --task cls --preset rte --data "$RTE" --predictions "$S/rte_missing.jsonl"
+printf '{"idx": 999, "label": "entailment"}\n' >"$S/rte_unknown.jsonl"
+check "score cls: an idx not in the data" - "rte_unknown.jsonl:1" "idx 999" -- "$EXE" score --task cls --preset rte --data "$RTE" --predictions "$S/rte_unknown.jsonl"
+check "score cls: no --data" - "--data" -- "$EXE" score --task cls --preset rte --predictions "$S/rte_unknown.jsonl"
+printf '{"idx": 0, "label": 2}\n' >"$S/copa_choice.jsonl"
+check "score mc: a choice out of range" - "copa_choice.jsonl:1" "label 2" -- "$EXE" score --task mc --preset copa --data "$FX/data/superglue/COPA.val.excerpt.jsonl" --predictions "$S/copa_choice.jsonl"
+printf '{"tokens": ["He", "ran"], "verb_indicator": [0, 1], "tags": ["B-A0", "B-V"]}\n' >"$S/srl_gold.jsonl"
+printf '{"tokens": ["He", "ran", "off"], "verb_indicator": [0, 1, 0], "tags": ["B-A0", "B-V", "O"]}\n' >"$S/srl_len.jsonl"
+check "score srl: another word count" - "srl_len.jsonl:1" "3 words" "srl_gold.jsonl:1" -- "$EXE" score --task srl --data "$S/srl_gold.jsonl" --predictions "$S/srl_len.jsonl"
+printf '{"tokens": ["He", "ran"], "verb_indicator": [1, 0], "tags": ["B-A0", "B-V"]}\n' >"$S/srl_verb.jsonl"
+check "score srl: another predicate" - "srl_verb.jsonl:1" "verb_indicator" -- "$EXE" score --task srl --data "$S/srl_gold.jsonl" --predictions "$S/srl_verb.jsonl"
+
 echo "$((cases - fails)) of $cases cases ok"
 [ "$fails" -eq 0 ]

@@ -63,22 +63,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       na[i] = (double)(i % 3) / 2.0;
     }
     squad_scores sc;
-    if (squad_evaluate(&set, pred, (mode & 2) ? na : NULL, 1.0, &sc) == PT_OK)
+    if (squad_evaluate(&set, pred, (mode & 2) ? na : NULL, NULL, 1.0, &sc) == PT_OK)
       free(squad_scores_json(&sc, set.v2));
   }
   free(pred);
   free(na);
   if (preds) {
     char **pr = NULL;
-    int64_t found = 0;
-    if (read_squad_predictions(fuzz_write("predictions.json", preds, npreds), &set, &pr,
-                                  &found) == PT_OK)
+    if (read_squad_predictions(fuzz_write("predictions.json", preds, npreds), &set, &pr) == PT_OK)
       squad_predictions_free(pr, set.n);
   }
   if (scores) {
     double *s = NULL;
-    if (read_squad_scores(fuzz_write("na_prob.json", scores, nscores), &set, &s) == PT_OK)
+    int64_t *order = NULL;
+    if (read_squad_scores(fuzz_write("na_prob.json", scores, nscores), &set, &s, &order) ==
+        PT_OK) {
       free(s);
+      free(order);
+    }
   }
   /* Windows of the first questions, small so contexts need several. */
   qa_feature_opts fo = {.max_seq_len = 24 + (mode >> 3 & 7) * 8,

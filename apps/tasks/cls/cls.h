@@ -41,6 +41,11 @@ typedef struct {
  * SST-2 sentence; GLUE RTE sentence1 / sentence2; CoLA sentence. */
 pt_status read_cls(const char *path, data_format fmt, const cls_fields *fields,
                       const read_opts *opts, cls_set *out);
+/* Field `key` of o as a label name: strings as they are, true/false as
+ * "True"/"False" (HF ClassLabel names), integers in decimal; into *out (the
+ * caller frees it; NULL when absent and optional). */
+pt_status cls_label_string(const json_t *o, const char *key, const char *where, bool optional,
+                           char **out);
 /* Sets every label_id from `map` (grow: add unseen labels; else an unseen
  * label is an error naming label, file and line). */
 pt_status cls_map_labels(cls_set *set, label_map *map, bool grow);

@@ -59,8 +59,8 @@ pt_status cls_fields_parse(const char *text_fields, const char *label_field,
 
 /* The label value as a string: strings as they are, true/false as
  * "True"/"False" (HF ClassLabel names), integers in decimal. */
-static pt_status label_string(const json_t *o, const char *key, const char *where,
-                              bool optional, char **out) {
+pt_status cls_label_string(const json_t *o, const char *key, const char *where, bool optional,
+                           char **out) {
   *out = NULL;
   const json_t *v = json_object_get(o, key);
   if (!v || json_is_null(v))
@@ -143,7 +143,7 @@ static pt_status cls_from_json(const json_t *o, data_format fmt, const cls_field
       return pt_error(PT_ERR_ARG, "%s: format %s is not a jsonl classification format", where,
                       data_format_name(fmt));
   }
-  PT_TRY(label_string(o, label_key, where, opts->labels_optional, &e->label));
+  PT_TRY(cls_label_string(o, label_key, where, opts->labels_optional, &e->label));
   PT_TRY(check_preset_label(fmt, e->label, where));
   int64_t idx;
   PT_TRY(pt_json_int_or(o, where, "idx", e->idx, &idx));

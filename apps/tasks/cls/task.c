@@ -69,13 +69,44 @@ static pt_status cls_result_json(const task_data *td, const eval_result *r, cons
   return cls_example_json(td->examples, r->pred, map, i, out);
 }
 
+typedef struct {
+  label_map *map;
+  bool grow; /* generic jsonl: any label name; a preset: its labels only */
+} label_lookup;
+
+static pt_status cls_label_id(const json_t *label, int64_t i, const char *where, void *ctx,
+                              int64_t *id) {
+  (void)i;
+  label_lookup *l = ctx;
+  json_t *o = json_pack("{s:O}", "label", (json_t *)label);
+  char *name = NULL;
+  pt_status st = o ? cls_label_string(o, "label", where, false, &name) : PT_ERR_NOMEM;
+  json_decref(o);
+  if (st == PT_OK) st = label_map_lookup(l->map, name, l->grow, where, id);
+  free(name);
+  return st;
+}
+
+static void cls_example_at(const task_data *td, int64_t i, int64_t *idx, int64_t *line) {
+  const cls_set *set = td->examples;
+  *idx = set->ex[i].idx;
+  *line = set->ex[i].line;
+}
+
+/* {"idx", "label"} lines, matched to the data by idx. */
+static pt_status cls_read_predictions(const task_data *td, label_map *map, const task_opts *o,
+                                      const char *path, eval_result *r) {
+  label_lookup l = {map, !o->preset};
+  return classes_read_predictions(td, path, cls_example_at, cls_label_id, &l, &r->pred);
+}
+
 static const task_def cls_task;
 
 pt_status write_cls_predictions(const cls_set *set, const int64_t *pred, const label_map *map,
                                 const char *out_path) {
   task_data td = {.task = &cls_task, .examples = (void *)set, .n_examples = set->n};
   eval_result r = {.n = set->n, .pred = (int64_t *)pred};
-  return task_write_jsonl(&td, &r, map, out_path);
+  return task_write_jsonl(&td, &r, map, NULL, out_path);
 }
 
 static const task_def cls_task = {
@@ -95,6 +126,7 @@ static const task_def cls_task = {
     .predict_batch = classes_predict_batch,
     .score = cls_score,
     .write = task_write_jsonl,
+    .read_predictions = cls_read_predictions,
     .example_json = cls_result_json,
     .check_fixture = "superglue/RTE.val.excerpt.jsonl",
     .check_preset = "rte",

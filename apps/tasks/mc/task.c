@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "apps/tasks/mc/mc.h"
+#include "nn/pt_json.h"
 
 static pt_status mc_read(const task_opts *o, const char *path, bool need_labels, task_data *td) {
   data_format fmt;
@@ -62,12 +63,41 @@ static pt_status mc_result_json(const task_data *td, const eval_result *r, const
   return mc_example_json(td->examples, r->pred, i, out);
 }
 
+static pt_status mc_choice(const json_t *label, int64_t i, const char *where, void *ctx,
+                           int64_t *id) {
+  const mc_set *set = ctx;
+  if (!json_is_integer(label))
+    return pt_error(PT_ERR_FORMAT, "%s: 'label' must be the chosen choice's index, got %s", where,
+                    pt_json_type_name(label));
+  *id = json_integer_value(label);
+  if (*id < 0 || *id >= set->ex[i].n_choices)
+    return pt_error(PT_ERR_FORMAT, "%s: label %lld is not a choice of idx %lld (%lld choices)",
+                    where, (long long)*id, (long long)set->ex[i].idx,
+                    (long long)set->ex[i].n_choices);
+  return PT_OK;
+}
+
+static void mc_example_at(const task_data *td, int64_t i, int64_t *idx, int64_t *line) {
+  const mc_set *set = td->examples;
+  *idx = set->ex[i].idx;
+  *line = set->ex[i].line;
+}
+
+/* {"idx", "label": choice} lines, matched to the data by idx. */
+static pt_status mc_read_predictions(const task_data *td, label_map *map, const task_opts *o,
+                                     const char *path, eval_result *r) {
+  (void)map;
+  (void)o;
+  return classes_read_predictions(td, path, mc_example_at, mc_choice, (void *)td->examples,
+                                  &r->pred);
+}
+
 static const task_def mc_task;
 
 pt_status write_mc_predictions(const mc_set *set, const int64_t *pred, const char *out_path) {
   task_data td = {.task = &mc_task, .examples = (void *)set, .n_examples = set->n};
   eval_result r = {.n = set->n, .pred = (int64_t *)pred};
-  return task_write_jsonl(&td, &r, NULL, out_path);
+  return task_write_jsonl(&td, &r, NULL, NULL, out_path);
 }
 
 static const task_def mc_task = {
@@ -83,6 +113,7 @@ static const task_def mc_task = {
     .predict_batch = classes_predict_batch,
     .score = mc_score,
     .write = task_write_jsonl,
+    .read_predictions = mc_read_predictions,
     .example_json = mc_result_json,
     .check_fixture = "superglue/COPA.val.excerpt.jsonl",
     .check_preset = "copa",

@@ -45,14 +45,10 @@ pt_status ner_preset_labels(const char *name, const char *const **names, int64_t
  * gold and the prediction appended ("EU NNP I-NP I-ORG" -> "EU NNP I-NP
  * B-ORG B-ORG"); a -DOCSTART- line gets a predicted "O" (with as many
  * columns as the word lines); blank lines stay. A JSON input becomes "word
- * [gold] pred" lines (the word as ner_conll_word writes it), a blank line
+ * [gold] pred" lines (the word as conll_word writes it), a blank line
  * after each sentence. The source file must be unchanged since it was read
  * (checked). Written atomically. */
 pt_status write_ner_predictions(const sentence_set *set, char **const *pred,
                                    const char *out_path);
-
-/* A word as a CoNLL line can hold it: spaces, tabs and line breaks become
- * '_', and an empty word is "_". A new string (NULL with PT_ERR_NOMEM). */
-char *ner_conll_word(const char *w);
 
 #endif

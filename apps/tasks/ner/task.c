@@ -1,16 +1,20 @@
 /* The ner task: an IOB2 tag per word (token classification head, the label
  * on each word's first sub-token). Data: CoNLL text, CoNLL04/SpERT JSON or
  * JSON Lines (--preset conll2003 fixes HF's label order); metric seqeval's
- * entity precision/recall/F1 (primary F1); predictions the CoNLL file with
- * a predicted-tag column. */
+ * entity precision/recall/F1 (primary F1), default or strict mode;
+ * predictions the CoNLL file with a predicted-tag column, as conlleval
+ * reads it. */
 #include <stdlib.h>
 
 #include "apps/tasks/ner/ner.h"
 
 static pt_status ner_read(const task_opts *o, const char *path, bool need_labels, task_data *td) {
-  (void)o;
   sentence_set *set = td->examples;
-  PT_TRY(read_ner(path, &(read_opts){.labels_optional = !need_labels}, set));
+  read_opts ro = {.labels_optional = !need_labels};
+  if (o->gold_in_predictions) /* the gold column of a predictions file */
+    PT_TRY(read_ner_columns(path, &ro, 2, false, set));
+  else
+    PT_TRY(read_ner(path, &ro, set));
   td->n_examples = set->n;
   td->labelled = set->has_tags;
   return PT_OK;
@@ -59,13 +63,40 @@ static pt_status ner_predict_begin(const task_data *td, const label_map *map, ev
 static pt_status ner_score(const task_data *td, const label_map *map, const task_opts *o,
                            const eval_result *r, task_score *s) {
   (void)map;
-  (void)o;
+  if (o->ner_mode == NER_MODE_STRICT)
+    return tagging_score_strict(td, r, ner_sentence, o->scheme, s);
   return tagging_score(td, r, ner_sentence, seqeval, s);
 }
 
+/* The last column of a CoNLL predictions file, as written (strict mode
+ * scores a file in its scheme's own tags as they are). */
+static pt_status ner_read_predictions(const task_data *td, label_map *map, const task_opts *o,
+                                      const char *path, eval_result *r) {
+  sentence_set pred;
+  PT_TRY(read_ner_columns(path, NULL, 1, true, &pred));
+  pt_status st = tagging_align(td, ner_sentence, &pred, true, map, r);
+  if (st == PT_OK && o->ner_mode == NER_MODE_STRICT) {
+    /* tags the scheme does not have, named by line, before seqeval_strict */
+    int64_t *lens = malloc(sizeof(int64_t) * (size_t)(pred.n > 0 ? pred.n : 1));
+    if (!lens) st = pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+    for (int64_t i = 0; lens && i < pred.n; i++) lens[i] = pred.sents[i].n;
+    bool iob = st == PT_OK && tagging_iob_only(r->tags, lens, r->n);
+    for (int64_t i = 0; st == PT_OK && !iob && i < pred.n; i++)
+      for (int64_t j = 0; st == PT_OK && j < pred.sents[i].n; j++)
+        if (!tag_scheme_allows(o->scheme, pred.sents[i].tags[j]))
+          st = pt_error(PT_ERR_FORMAT, "%s:%lld: tag '%s' is not one of the %s scheme's (%s)",
+                        path, (long long)(pred.sents[i].line + j), pred.sents[i].tags[j],
+                        tag_scheme_name(o->scheme), tag_scheme_prefixes(o->scheme));
+    free(lens);
+  }
+  sentence_set_free(&pred);
+  return st;
+}
+
 static pt_status ner_write(const task_data *td, const eval_result *r, const label_map *map,
-                           const char *path) {
+                           const task_opts *o, const char *path) {
   (void)map;
+  (void)o;
   return write_ner_predictions(td->examples, r->tags, path);
 }
 
@@ -81,6 +112,7 @@ static const task_def ner_task = {
     .head = PT_TASK_TOKEN_CLASSIFICATION,
     .max_seq_len = 128,
     .adapter_labels = true,
+    .predictions_hold_gold = true,
     .examples_size = sizeof(sentence_set),
     .read = ner_read,
     .free_examples = ner_free,
@@ -91,6 +123,7 @@ static const task_def ner_task = {
     .predict_batch = tagging_predict_batch,
     .score = ner_score,
     .write = ner_write,
+    .read_predictions = ner_read_predictions,
     .example_json = ner_result_json,
     .check_fixture = "conll2003/eng.train.excerpt",
     .check_gold_score = 1.0,

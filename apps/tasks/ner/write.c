@@ -119,14 +119,6 @@ static pt_status conll_copy(const sentence_set *set, char **const *pred, text_bu
   return st;
 }
 
-char *ner_conll_word(const char *w) {
-  char *c = strdup_checked(w[0] ? w : "_");
-  if (c)
-    for (char *p = c; *p; p++)
-      if (strchr(" \t\r\n", *p)) *p = '_';
-  return c;
-}
-
 pt_status write_ner_predictions(const sentence_set *set, char **const *pred,
                                    const char *out_path) {
   text_buffer b = {0};
@@ -139,7 +131,7 @@ pt_status write_ner_predictions(const sentence_set *set, char **const *pred,
       for (int64_t j = 0; j < s->n && st == PT_OK; j++) {
         /* "word gold pred" (or "word pred" for unlabelled input) */
         if ((st = check_tag(pred[i][j], i, j)) != PT_OK) break;
-        char *word = ner_conll_word(s->words[j]);
+        char *word = conll_word(s->words[j]);
         if (!word) st = PT_ERR_NOMEM;
         if (st == PT_OK) st = text_puts(&b, word);
         if (st == PT_OK && s->tags && s->tags[j]) {

@@ -249,12 +249,20 @@ static pt_status score_one(const squad_question *q, const char *pred, bool v2, d
   return PT_OK;
 }
 
+typedef struct {
+  const double *na;
+  const int64_t *order; /* NULL: question order */
+} na_key;
+
 static int cmp_na(const void *a, const void *b, void *key) {
+  const na_key *k = key;
   int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
-  double x = ((const double *)key)[i], y = ((const double *)key)[j];
+  double x = k->na[i], y = k->na[j];
   if (x < y) return -1;
   if (x > y) return 1;
-  return (i > j) - (i < j); /* stable, as Python's sorted */
+  /* sorted(na_probs, key=...) is stable: ties keep the file's order */
+  int64_t oi = k->order ? k->order[i] : i, oj = k->order ? k->order[j] : j;
+  return (oi > oj) - (oi < oj);
 }
 
 /* find_best_thresh over raw scores, questions sorted by na_prob. */
@@ -280,8 +288,8 @@ static void best_thresh(const squad_set *set, const char *const *preds, const do
 }
 
 pt_status squad_evaluate(const squad_set *set, const char *const *preds,
-                            const double *na_probs, double na_prob_thresh,
-                            squad_scores *out) {
+                            const double *na_probs, const int64_t *na_order,
+                            double na_prob_thresh, squad_scores *out) {
   memset(out, 0, sizeof *out);
   bool v2 = set->v2;
   if (set->n == 0) return pt_error(PT_ERR_ARG, "squad evaluate: %s has no questions", set->path);
@@ -342,7 +350,8 @@ pt_status squad_evaluate(const squad_set *set, const char *const *preds,
       return pt_error(PT_ERR_NOMEM, "squad: out of memory");
     }
     for (int64_t i = 0; i < set->n; i++) order[i] = i;
-    qsort_r(order, (size_t)set->n, sizeof *order, cmp_na, (void *)na_probs);
+    na_key key = {na_probs, na_order};
+    qsort_r(order, (size_t)set->n, sizeof *order, cmp_na, &key);
     best_thresh(set, preds, em, na_probs, order, &out->best_exact, &out->best_exact_thresh);
     best_thresh(set, preds, f1, na_probs, order, &out->best_f1, &out->best_f1_thresh);
     out->has_best = true;

@@ -70,53 +70,84 @@ void squad_predictions_free(char **preds, int64_t n) {
   free(preds);
 }
 
-pt_status read_squad_predictions(const char *path, const squad_set *set, char ***out,
-                                    int64_t *n_found) {
+/* The index of every question id of the set, as a JSON object id -> index. */
+static json_t *id_index(const squad_set *set, const char *path) {
+  json_t *ix = json_object();
+  for (int64_t i = 0; ix && i < set->n; i++)
+    if (json_object_set_new(ix, set->qs[i].id, json_integer(i))) {
+      json_decref(ix);
+      ix = NULL;
+    }
+  if (!ix) pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+  return ix;
+}
+
+/* Checks that every key of root is a question of the set and every
+ * question a key of root; order (may be NULL) receives each question's
+ * place among the keys. */
+static pt_status same_ids(const json_t *root, const squad_set *set, const char *path,
+                          int64_t *order) {
+  json_t *ix = id_index(set, path);
+  if (!ix) return pt_error_code();
+  pt_status st = PT_OK;
+  const char *key;
+  json_t *v;
+  int64_t k = 0;
+  json_object_foreach((json_t *)root, key, v) {
+    json_t *i = json_object_get(ix, key);
+    if (!i) {
+      st = pt_error(PT_ERR_FORMAT, "%s: id '%s' is not a question of %s", path, key, set->path);
+      break;
+    }
+    if (order) order[json_integer_value(i)] = k;
+    k++;
+  }
+  json_decref(ix);
+  for (int64_t i = 0; st == PT_OK && i < set->n; i++)
+    if (!json_object_get(root, set->qs[i].id))
+      st = pt_error(PT_ERR_FORMAT, "%s: no entry for question id '%s' of %s", path,
+                    set->qs[i].id, set->path);
+  return st;
+}
+
+pt_status read_squad_predictions(const char *path, const squad_set *set, char ***out) {
   *out = NULL;
-  if (n_found) *n_found = 0;
   json_t *root = pt_json_load_object(path);
   if (!root) return pt_error_code();
-  char **preds = calloc((size_t)set->n, sizeof *preds);
-  if (!preds) {
-    json_decref(root);
-    return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
-  }
-  int64_t found = 0;
-  for (int64_t i = 0; i < set->n; i++) {
+  char **preds = calloc((size_t)(set->n ? set->n : 1), sizeof *preds);
+  pt_status st = preds ? same_ids(root, set, path, NULL)
+                       : pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+  for (int64_t i = 0; st == PT_OK && i < set->n; i++) {
     json_t *v = json_object_get(root, set->qs[i].id);
-    if (!v) continue;
-    if (!json_is_string(v) || memchr(json_string_value(v), '\0', json_string_length(v))) {
-      pt_status st = pt_error(PT_ERR_FORMAT, "%s: the answer to '%s' must be a string, got %s",
-                              path, set->qs[i].id, pt_json_type_name(v));
-      squad_predictions_free(preds, set->n);
-      json_decref(root);
-      return st;
-    }
-    preds[i] = strdup(json_string_value(v));
-    if (!preds[i]) {
-      squad_predictions_free(preds, set->n);
-      json_decref(root);
-      return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    found++;
+    if (!json_is_string(v) || memchr(json_string_value(v), '\0', json_string_length(v)))
+      st = pt_error(PT_ERR_FORMAT, "%s: the answer to '%s' must be a string, got %s", path,
+                    set->qs[i].id, pt_json_type_name(v));
+    else if (!(preds[i] = strdup(json_string_value(v))))
+      st = pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
   }
   json_decref(root);
-  if (n_found) *n_found = found;
+  if (st != PT_OK) {
+    squad_predictions_free(preds, set->n);
+    return st;
+  }
   *out = preds;
   return PT_OK;
 }
 
-pt_status read_squad_scores(const char *path, const squad_set *set, double **out) {
+pt_status read_squad_scores(const char *path, const squad_set *set, double **out,
+                            int64_t **order) {
   *out = NULL;
+  if (order) *order = NULL;
   json_t *root = pt_json_load_object(path);
   if (!root) return pt_error_code();
-  double *na = malloc((size_t)set->n * sizeof *na);
-  pt_status st = na ? PT_OK : pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+  size_t n = (size_t)(set->n ? set->n : 1);
+  double *na = malloc(n * sizeof *na);
+  int64_t *ord = order ? malloc(n * sizeof *ord) : NULL;
+  pt_status st = na && (ord || !order) ? same_ids(root, set, path, ord)
+                                       : pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
   for (int64_t i = 0; st == PT_OK && i < set->n; i++) {
     json_t *v = json_object_get(root, set->qs[i].id);
-    if (!v)
-      st = pt_error(PT_ERR_FORMAT, "%s: no score for question id '%s'", path, set->qs[i].id);
-    else if (!json_is_number(v))
+    if (!json_is_number(v))
       st = pt_error(PT_ERR_FORMAT, "%s: the score of '%s' must be a number, got %s", path,
                     set->qs[i].id, pt_json_type_name(v));
     else
@@ -125,8 +156,10 @@ pt_status read_squad_scores(const char *path, const squad_set *set, double **out
   json_decref(root);
   if (st) {
     free(na);
+    free(ord);
     return st;
   }
   *out = na;
+  if (order) *order = ord;
   return PT_OK;
 }

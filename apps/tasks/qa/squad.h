@@ -106,10 +106,13 @@ typedef struct {
  * script fails on it). na_probs (may be NULL; v2 only) holds the no-answer
  * probability per question: a question with na_prob > na_prob_thresh counts
  * as predicted unanswerable (official default threshold 1.0), and the best
- * threshold search (best_exact/best_f1 and their thresholds) runs. */
+ * threshold search (best_exact/best_f1 and their thresholds) runs over the
+ * questions sorted by na_prob, ties in the order na_order gives (each
+ * question's place in the no-answer file, as the official script sorts the
+ * file's ids stably; NULL: question order). */
 pt_status squad_evaluate(const squad_set *set, const char *const *preds,
-                            const double *na_probs, double na_prob_thresh,
-                            squad_scores *out);
+                            const double *na_probs, const int64_t *na_order,
+                            double na_prob_thresh, squad_scores *out);
 
 /* ---- prediction files ----------------------------------------------------- */
 
@@ -122,16 +125,18 @@ pt_status write_squad_predictions(const squad_set *set, const char *const *answe
  * evaluator's na_prob file. */
 pt_status write_squad_scores(const squad_set *set, const double *scores, const char *path);
 /* Reads a predictions file: *out (free with squad_predictions_free(*out,
- * set->n)) holds one answer per question, NULL where the file has none;
- * *n_found (may be NULL) counts the answered ones. Ids not in the set are
- * ignored, as the official scripts ignore them; a non-string answer is an
- * error naming the id. */
-pt_status read_squad_predictions(const char *path, const squad_set *set, char ***out,
-                                    int64_t *n_found);
+ * set->n)) holds one answer per question. A question without an answer, an
+ * id that is not a question of the set (the official scripts skip both,
+ * with a message) and a non-string answer are errors naming the id. */
+pt_status read_squad_predictions(const char *path, const squad_set *set, char ***out);
 void squad_predictions_free(char **preds, int64_t n);
-/* Reads a {"id": number} file into *out (set->n values, caller frees); a
- * question without a score is an error (the official v2 script fails too). */
-pt_status read_squad_scores(const char *path, const squad_set *set, double **out);
+/* Reads a {"id": number} file into *out (set->n values, caller frees) and,
+ * when order is not NULL, each question's place among the file's ids into
+ * *order (caller frees). A question without a score (the official v2
+ * script fails too), an id that is not a question and a non-number are
+ * errors naming the id. */
+pt_status read_squad_scores(const char *path, const squad_set *set, double **out,
+                            int64_t **order);
 
 /* The scores as one JSON line with the official scripts' keys and order:
  * v1 {"exact_match": .., "f1": ..}; v2 {"exact", "f1", "total",

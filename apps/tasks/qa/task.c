@@ -1,7 +1,10 @@
 /* The qa task: an answer span in a context (question-answering head over
  * Hugging Face run_qa's sliding windows, one feature per window). Data:
  * SQuAD 1.1/2.0 JSON; metric the official evaluator's exact match and F1
- * (primary F1); predictions {"id": "answer"} as the evaluator reads them. */
+ * (primary F1), with SQuAD 2.0's best no-answer thresholds; predictions
+ * {"id": "answer"} as the evaluator reads them and, for SQuAD 2.0, the
+ * no-answer scores {"id": score_diff} (HF's null_odds.json, the
+ * evaluator's --na-prob-file). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +17,11 @@ typedef struct {
 } qa_data;
 
 static pt_status qa_read(const task_opts *o, const char *path, bool need_labels, task_data *td) {
-  (void)o;
   qa_data *d = td->examples;
   PT_TRY(read_squad(path, &(read_opts){.labels_optional = !need_labels}, &d->set));
+  if ((o->na_prob_output || o->na_prob_file) && !d->set.v2)
+    return pt_error(PT_ERR_ARG, "%s: %s: SQuAD 1.1 data has no unanswerable questions, so no "
+                    "no-answer scores", path, o->na_prob_output ? "--na-prob-output" : "--na-prob");
   td->n_examples = d->set.n;
   td->labelled = true;
   for (int64_t i = 0; i < d->set.n; i++)
@@ -94,6 +99,9 @@ static pt_status qa_predict_end(const task_data *td, const task_opts *o, eval_re
   po.n_best = o->n_best;
   po.max_answer_len = o->max_answer_len;
   po.null_threshold = o->null_threshold;
+  /* the official script's threshold on these scores (1.0), raised to
+   * --null-threshold so it never overrules the answers chosen with it */
+  r->na_thresh = o->null_threshold > 1.0 ? o->null_threshold : 1.0;
   qa_window *wins = malloc(sizeof(qa_window) * (size_t)(d->windows.n + 1));
   if (!wins) return pt_error(PT_ERR_NOMEM, "eval: out of memory");
   pt_status st = PT_OK;
@@ -124,7 +132,10 @@ static pt_status qa_score(const task_data *td, const label_map *map, const task_
   (void)o;
   const qa_data *d = td->examples;
   squad_scores sc;
-  PT_TRY(squad_evaluate(&d->set, (const char *const *)r->answers, NULL, 1.0, &sc));
+  /* SQuAD 2.0: the no-answer scores give the best thresholds */
+  const double *na = d->set.v2 ? r->null_diff : NULL;
+  PT_TRY(squad_evaluate(&d->set, (const char *const *)r->answers, na, r->na_order, r->na_thresh,
+                        &sc));
   char *txt = squad_scores_json(&sc, d->set.v2);
   s->metrics = txt ? json_loads(txt, 0, NULL) : NULL;
   free(txt);
@@ -135,10 +146,29 @@ static pt_status qa_score(const task_data *td, const label_map *map, const task_
 }
 
 static pt_status qa_write(const task_data *td, const eval_result *r, const label_map *map,
-                          const char *path) {
+                          const task_opts *o, const char *path) {
   (void)map;
   const qa_data *d = td->examples;
+  if (o && o->na_prob_output) {
+    if (!d->set.v2 || !r->null_diff)
+      return pt_error(PT_ERR_ARG, "--na-prob-output: %s has no no-answer scores (SQuAD 1.1)",
+                      td->path);
+    PT_TRY(write_squad_scores(&d->set, r->null_diff, o->na_prob_output));
+  }
   return write_squad_predictions(&d->set, (const char *const *)r->answers, path);
+}
+
+/* {"id": "answer"} and, with o->na_prob_file, {"id": score}. */
+static pt_status qa_read_predictions(const task_data *td, label_map *map, const task_opts *o,
+                                     const char *path, eval_result *r) {
+  (void)map;
+  const qa_data *d = td->examples;
+  PT_TRY(read_squad_predictions(path, &d->set, &r->answers));
+  if (o->na_prob_file) {
+    PT_TRY(read_squad_scores(o->na_prob_file, &d->set, &r->null_diff, &r->na_order));
+    r->na_thresh = o->na_prob_thresh;
+  }
+  return PT_OK;
 }
 
 static pt_status qa_result_json(const task_data *td, const eval_result *r, const label_map *map,
@@ -164,6 +194,7 @@ static const task_def qa_task = {
     .predict_end = qa_predict_end,
     .score = qa_score,
     .write = qa_write,
+    .read_predictions = qa_read_predictions,
     .example_json = qa_result_json,
     .check_fixture = "squad/dev-v1.1.excerpt.json",
     /* 39 of the 40 questions exactly; the gold answer "gold" is part of the

@@ -36,7 +36,7 @@ static bool bio_tag(const char *t) {
 
 /* Fills e from one line's object. */
 static pt_status parse_srl_example(const json_t *o, const char *where, const read_opts *opts,
-                             srl_example *e) {
+                                   bool predicted, srl_example *e) {
   const json_t *toks;
   int64_t n;
   PT_TRY(json_tokens(o, where, &toks, &n));
@@ -77,7 +77,7 @@ static pt_status parse_srl_example(const json_t *o, const char *where, const rea
   }
   if (e->pred_index >= 0) {
     e->pred_word = s->words[e->pred_index];
-    if (tags && strcmp(s->tags[e->pred_index], "B-V") != 0)
+    if (tags && !predicted && strcmp(s->tags[e->pred_index], "B-V") != 0)
       return pt_error(PT_ERR_FORMAT, "%s: the predicate '%s' (token %lld) is tagged '%s', expected B-V",
                       where, e->pred_word, (long long)e->pred_index, s->tags[e->pred_index]);
   }
@@ -89,6 +89,7 @@ typedef struct {
   int64_t cap;
   int tagged;
   const read_opts *opts;
+  bool predicted; /* a predictions file: its tags need not mark the predicate */
 } jsonl_reading;
 
 static pt_status srl_line(const json_t *o, const char *where, int64_t line, void *ctx) {
@@ -99,21 +100,29 @@ static pt_status srl_line(const json_t *o, const char *where, int64_t line, void
   memset(e, 0, sizeof *e);
   e->s.line = line;
   e->s.item = out->n - 1;
-  PT_TRY(parse_srl_example(o, where, r->opts, e));
+  PT_TRY(parse_srl_example(o, where, r->opts, r->predicted, e));
   bool has = e->s.n > 0 && e->s.tags[0] != NULL;
   return labels_consistent(&r->tagged, has, where, "has tags", "has no tags", "lines");
 }
 
-pt_status read_srl(const char *path, const read_opts *opts, srl_set *out) {
+static pt_status read_set(const char *path, const read_opts *opts, bool predicted, srl_set *out) {
   static const read_opts defaults = {0};
   if (!opts) opts = &defaults;
   memset(out, 0, sizeof *out);
   if (!(out->path = strdup_checked(path))) return PT_ERR_NOMEM;
-  jsonl_reading r = {out, 0, -1, opts};
+  jsonl_reading r = {out, 0, -1, opts, predicted};
   pt_status st = jsonl_each(path, srl_line, &r);
   if (st == PT_OK && out->n == 0)
     st = pt_error(PT_ERR_FORMAT, "%s: no predicate instances found (empty file?)", path);
   out->has_tags = r.tagged == 1;
   if (st != PT_OK) srl_set_free(out);
   return st;
+}
+
+pt_status read_srl(const char *path, const read_opts *opts, srl_set *out) {
+  return read_set(path, opts, false, out);
+}
+
+pt_status read_srl_predictions(const char *path, srl_set *out) {
+  return read_set(path, NULL, true, out);
 }

@@ -34,6 +34,9 @@ void srl_set_free(srl_set *set);
 /* JSON Lines as in conll2005-srl-sample: "tokens", "verb_indicator" and
  * "tags", the last two either flat lists or [values, words] pairs. */
 pt_status read_srl(const char *path, const read_opts *opts, srl_set *out);
+/* A predictions file of `ptune predict --task srl`: the same lines with
+ * the predicted tags, which need not tag the predicate B-V. */
+pt_status read_srl_predictions(const char *path, srl_set *out);
 /* sentences_map_labels for the sentences of an SRL set. */
 pt_status srl_map_labels(srl_set *set, label_map *map, bool grow);
 

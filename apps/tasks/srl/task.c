@@ -122,6 +122,27 @@ static pt_status srl_score(const task_data *td, const label_map *map, const task
   return tagging_score(td, r, srl_sentence, srl_span_f1, s);
 }
 
+/* The lines of `ptune predict`, aligned with the data's line by line. */
+static pt_status srl_read_predictions(const task_data *td, label_map *map, const task_opts *o,
+                                      const char *path, eval_result *r) {
+  (void)o;
+  const srl_set *gold = td->examples;
+  srl_set pred;
+  PT_TRY(read_srl_predictions(path, &pred));
+  sentence *view = malloc(sizeof(sentence) * (size_t)pred.n); /* shallow: the sentences */
+  pt_status st = view ? PT_OK : pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+  for (int64_t i = 0; view && i < pred.n; i++) view[i] = pred.ex[i].s;
+  if (st == PT_OK) st = tagging_align(td, srl_sentence, &(sentence_set){view, pred.n, pred.path, true},
+                                      false, map, r);
+  for (int64_t i = 0; st == PT_OK && i < gold->n; i++)
+    if (memcmp(pred.ex[i].verb_mask, gold->ex[i].verb_mask, (size_t)gold->ex[i].s.n) != 0)
+      st = pt_error(PT_ERR_FORMAT, "%s:%lld: verb_indicator marks other words than %s:%lld",
+                    path, (long long)pred.ex[i].s.line, td->path, (long long)gold->ex[i].s.line);
+  free(view);
+  srl_set_free(&pred);
+  return st;
+}
+
 /* {"tokens": [...], "verb_indicator": [...], "tags": [...]} */
 static pt_status srl_line(const srl_example *x, char **tags, json_t **out) {
   json_t *toks = json_array(), *verb = json_array(), *tg = json_array();
@@ -156,6 +177,7 @@ static const task_def srl_task = {
     .predict_batch = tagging_predict_batch,
     .score = srl_score,
     .write = task_write_jsonl,
+    .read_predictions = srl_read_predictions,
     .example_json = srl_result_json,
     .check_fixture = "conll2005-srl/train.excerpt.jsonl",
     .check_gold_score = 1.0,
