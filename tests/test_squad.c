@@ -4,6 +4,8 @@
  * and apps/tasks/qa/features.c windows with the real bert-base-uncased and
  * roberta-base vocabularies. Reads only tests/fixtures and temp files. */
 #include <check.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +266,63 @@ START_TEST(prediction_files) {
   expect_msg(p7, ": the score of 'd' must be a number, got a string");
   squad_set_free(&set);
   tmp_cleanup();
+}
+END_TEST
+
+/* tests/fixtures/squad_v2_scores.json (tests/tools/squad_v2_reference.py):
+ * 40 prediction and no-answer files for the dev-v2.0 excerpt, the scores
+ * mostly tied and the ids shuffled (in 19 cases the order alone moves a
+ * best score or threshold), with evaluate-v2.0.py's metrics for each; ptune
+ * score (task_score_file) on the files written out must print them. */
+START_TEST(score_matches_the_reference_on_ties) {
+  char path[4096];
+  const char *fx = getenv("PT_FIXTURES");
+  snprintf(path, sizeof path, "%s/squad_v2_scores.json", fx ? fx : "tests/fixtures");
+  json_error_t e;
+  json_t *root = json_load_file(path, 0, &e);
+  ck_assert_msg(root != NULL, "%s: %s", path, e.text);
+  char data[4096];
+  snprintf(data, sizeof data, "%s", fixture("squad/dev-v2.0.excerpt.json"));
+  const json_t *cases = json_object_get(root, "cases");
+  ck_assert_int_eq(json_array_size(cases), 40);
+  size_t c;
+  const json_t *k;
+  json_array_foreach(cases, c, k) {
+    /* the predictions and the no-answer scores, the latter in the case's order */
+    char *preds = json_dumps(json_object_get(k, "predictions"), JSON_PRESERVE_ORDER);
+    json_t *na = json_object();
+    size_t i;
+    const json_t *pair;
+    json_array_foreach(json_object_get(k, "na_probs"), i, pair)
+      json_object_set(na, json_string_value(json_array_get(pair, 0)), json_array_get(pair, 1));
+    char *nas = json_dumps(na, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(na);
+    task_opts o = {.na_prob_file = tmp_file("na.json", nas, -1),
+                   .na_prob_thresh = json_number_value(json_object_get(k, "na_prob_thresh"))};
+    char *line = NULL;
+    ck_assert_msg(task_score_file(task_find("qa"), &o, data, tmp_file("pred.json", preds, -1),
+                                  &line) == PT_OK,
+                  "case %zu: %s", c, pt_error_message());
+    json_t *got = json_loads(line, 0, &e);
+    ck_assert_ptr_nonnull(got);
+    const char *key;
+    const json_t *want;
+    json_object_foreach((json_t *)json_object_get(k, "expected"), key, want) {
+      const json_t *g = json_object_get(got, key);
+      ck_assert_msg(json_is_number(g), "case %zu: no %s", c, key);
+      /* the metrics line has 10 significant digits */
+      ck_assert_msg(fabs(json_number_value(g) - json_number_value(want)) <=
+                        1e-9 * fmax(1.0, fabs(json_number_value(want))),
+                    "case %zu: %s %.17g, evaluate-v2.0.py %.17g", c, key, json_number_value(g),
+                    json_number_value(want));
+    }
+    json_decref(got);
+    free(line);
+    free(preds);
+    free(nas);
+    tmp_cleanup();
+  }
+  json_decref(root);
 }
 END_TEST
 
@@ -842,6 +901,7 @@ int main(void) {
   tcase_add_test(m, python_float_repr);
   tcase_add_test(m, evaluate_v2);
   tcase_add_test(m, prediction_files);
+  tcase_add_test(m, score_matches_the_reference_on_ties);
   suite_add_tcase(s, m);
   TCase *r = tcase_create("reader");
   tcase_add_test(r, read_excerpts);
