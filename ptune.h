@@ -18,7 +18,6 @@
 #include "autograd/pt_ops_rnn.h"
 #include "autograd/pt_gradcheck.h"
 #include "autograd/pt_op_table.h"
-#include "nn/pt_json.h"
 #include "nn/pt_safetensors.h"
 #include "models/pt_tokenizer.h"
 #include "optim/pt_optim.h"

@@ -14,4 +14,8 @@ awk '/^```c$/ {on = 1; next} on && /^```$/ {exit} on' README.md > "$dest/first.c
 inc=$(find "$dest" -type d -name include | head -n 1)
 cc -std=gnu11 -Wall -Werror "$dest/first.c" -I"$inc" $(pkg-config --cflags --libs ptune) -o "$dest/first"
 LD_LIBRARY_PATH="$pcdir/.." "$dest/first" | grep -q "dL/db"
-echo "install check: headers, libptune and ptune.pc build the README program"
+# the installed ptune.h shows none of the library's dependencies
+cc -std=gnu11 -Wall -Werror -DPT_INSTALLED tests/public_header.c -I"$inc" \
+  $(pkg-config --cflags --libs ptune) -o "$dest/public_header"
+LD_LIBRARY_PATH="$pcdir/.." "$dest/public_header"
+echo "install check: headers, libptune and ptune.pc build the README program; ptune.h pulls in no dependency"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ptune.h"
+#include "nn/pt_json.h"
 #include "tensor/pt_file.h"
 #include "models/pt_adapter.h"
 #include "models/pt_hf.h"

@@ -13,6 +13,7 @@
  * products are exact in f32 (8-bit significands), so the same bound holds
  * against a reference built from the bf16-rounded operands. */
 #include <check.h>
+#include <stdio.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>

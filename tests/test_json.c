@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nn/pt_json.h"
 #include "ptune.h"
 
 static char dir[256];

@@ -1,5 +1,6 @@
 /* tensor/: creation, views, copies, broadcasting, kernels, RNG, halves. */
 #include <check.h>
+#include <stdio.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
