@@ -5,10 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/pt_autograd.h"
+#include "autograd/autograd_internal.h"
 #include "tensor/pt_elementwise.h"
 
-void pt_node_release_saved(pt_node *node);
 
 static _Atomic uint64_t visit_pass;
 

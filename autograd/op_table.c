@@ -2,27 +2,12 @@
  * definitions gathered from the pt_op_defs linker section. */
 #include "autograd/pt_op_table.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "autograd/pt_autograd.h"
-
-/* One array per ops file, each ending with an entry whose name is NULL. */
-extern const pt_op_case pt_op_cases_binary[];
-extern const pt_op_case pt_op_cases_matmul[];
-extern const pt_op_case pt_op_cases_reduce[];
-extern const pt_op_case pt_op_cases_view[];
-extern const pt_op_case pt_op_cases_softmax[];
-extern const pt_op_case pt_op_cases_layernorm[];
-extern const pt_op_case pt_op_cases_loss[];
-extern const pt_op_case pt_op_cases_select[];
-extern const pt_op_case pt_op_cases_pointwise[];
-extern const pt_op_case pt_op_cases_dropout[];
-extern const pt_op_case pt_op_cases_where[];
-extern const pt_op_case pt_op_cases_embedding[];
-extern const pt_op_case pt_op_cases_join[];
-extern const pt_op_case pt_op_cases_attention[];
-extern const pt_op_case pt_op_cases_lstm[];
+#include "autograd/autograd_internal.h"
 
 static const pt_op_case *const families[] = {
     pt_op_cases_binary,
@@ -42,18 +27,26 @@ static const pt_op_case *const families[] = {
     pt_op_cases_lstm,
 };
 
-#define MAX_CASES 256
-static pt_op_case all_cases[MAX_CASES];
-static int ncases = -1;
+/* The families flattened into one array, sized to fit, built once. */
+static pt_op_case *all_cases;
+static int ncases;
+static pthread_once_t flatten_once = PTHREAD_ONCE_INIT;
+
+static void flatten(void) {
+  size_t nfam = sizeof families / sizeof families[0];
+  int n = 0;
+  for (size_t f = 0; f < nfam; f++)
+    for (const pt_op_case *c = families[f]; c->name; c++) n++;
+  all_cases = malloc(sizeof *all_cases * (size_t)(n > 0 ? n : 1));
+  if (!all_cases) return;
+  for (size_t f = 0; f < nfam; f++)
+    for (const pt_op_case *c = families[f]; c->name; c++) all_cases[ncases++] = *c;
+}
 
 const pt_op_case *pt_op_cases(int *count) {
-  if (ncases < 0) { /* flatten once; the families are constant */
-    int k = 0;
-    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
-      for (const pt_op_case *c = families[f]; c->name && k < MAX_CASES; c++) all_cases[k++] = *c;
-    ncases = k;
-  }
+  pthread_once(&flatten_once, flatten);
   *count = ncases;
+  if (!all_cases) pt_error(PT_ERR_NOMEM, "op table: out of memory listing the cases");
   return all_cases;
 }
 

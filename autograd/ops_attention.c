@@ -16,6 +16,7 @@
  * gradients whose permute back is contiguous. iarg[0] = P,
  * farg[0] = scale, farg[1] = dropout p (0 outside training). Gradients of
  * the mask are not computed. */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops_index.h"

@@ -3,6 +3,7 @@
  * Forward was out = a ∘ b over the broadcast shape, so the gradient for each
  * operand is computed at the broadcast shape and then summed back down to
  * the operand's own shape (pt_raw_sum_to_shape). */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -10,6 +10,7 @@
  * [B,NH,S,S] attention map), and backward would have to read it back from
  * memory; regenerating costs one 64-bit hash per element, which the
  * counter-based pt_rng makes exact and thread-count independent. */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops_pointwise.h"

@@ -5,6 +5,7 @@
  * row padding_idx left at zero as in PyTorch's padding_idx. The ids are not
  * an input of the node (they carry no gradient); the node saves them.
  * iarg[0] = padding_idx (-1: none). */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -13,6 +13,7 @@
  * sum). Saved: the index; iarg[0] = dim. */
 #include <string.h>
 
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -8,6 +8,7 @@
  * skipping: x, mean and rstd are saved only when dx or dweight is needed,
  * weight only when dx is; with only the bias trainable nothing is saved.
  * saved: 0 x, 1 mean, 2 rstd, 3 weight. */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -9,6 +9,7 @@
  * and ignored rows get zero. Targets are never differentiated. Saved: 0 the
  * logits, 1 the targets (I64, contiguous), 2 lse per row (F64);
  * iarg[0] = ignore_index, iarg[1] = count; farg[0] = ε. */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -5,6 +5,7 @@
  * [B, T, 4H] and 5 the cell states [B, T, H] (both F64); iarg[0] = reverse.
  * Backward runs once through the steps in reverse order and computes only
  * the gradients that are needed; b_ih and b_hh receive the same gradient. */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops_rnn.h"

@@ -3,6 +3,7 @@
  * Forward was out = A·B with A = op(a), B = op(b), so dA = g·Bᵀ and
  * dB = Aᵀ·g; each is written straight in the operand's own layout by
  * choosing the transpose flags, then summed over broadcast batch dims. */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -8,6 +8,7 @@
  * tensor (pt_unary_grad_uses_output). neg, scale and add_scalar save
  * nothing. Every backward here returns a new tensor and never accumulates
  * (the engine sums gradients that meet). */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops_pointwise.h"

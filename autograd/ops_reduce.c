@@ -4,6 +4,7 @@
  * the gradient of the output element it was summed into: the gradient is g
  * (with the reduced dims restored as 1) expanded back over the input shape.
  * mean divides by the number of elements reduced. */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -10,6 +10,7 @@
  * reduced dims (saved: x; iarg[d] = 1 for reduced dims; farg[0] = 2/(N − c)). */
 #include <math.h>
 
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -6,6 +6,7 @@
  *   softmax:     dx = y · (g − Σ_D g·y)
  *   log_softmax: dx = g − softmax(x) · Σ_D g,  softmax(x) = exp(y).
  * Only y is saved (iarg[0] = dim, normalized). */
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

@@ -5,6 +5,7 @@
  * broadcast dims, contiguous -> identity. */
 #include <string.h>
 
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"

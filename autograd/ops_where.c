@@ -7,6 +7,7 @@
  * gets no gradient; it is the one thing saved. */
 #include <string.h>
 
+#include "autograd/autograd_internal.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops_pointwise.h"

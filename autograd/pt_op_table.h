@@ -1,7 +1,7 @@
 /* The table of differentiable ops and their gradient-check cases.
  *
- * Every differentiable op registers a case here (its family array is listed
- * in op_table.c). `ptune gradcheck` and the Check suite walk the table; an op
+ * Every differentiable op registers a case here (its file's family array is
+ * declared in autograd/autograd_internal.h and listed in op_table.c). `ptune gradcheck` and the Check suite walk the table; an op
  * without a case fails the suite (tests/test_op_table.c compares the table
  * with the op definitions). */
 #ifndef PT_OP_TABLE_H
@@ -23,7 +23,9 @@ typedef struct pt_op_case {
   double atol, rtol; /* 0: the gradcheck defaults */
 } pt_op_case;
 
-/* All registered cases; *count receives how many. */
+/* All registered cases, in one array listed once (thread-safe); *count
+ * receives how many. NULL and 0, PT_ERR_NOMEM recorded, if that listing ran
+ * out of memory. */
 const pt_op_case *pt_op_cases(int *count);
 /* The case named `name`, or NULL. */
 const pt_op_case *pt_op_case_find(const char *name);

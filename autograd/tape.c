@@ -2,7 +2,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "autograd/pt_autograd.h"
+#include "autograd/autograd_internal.h"
 #include "tensor/pt_reduce.h"
 
 static _Thread_local int no_grad_depth;
@@ -147,8 +147,6 @@ void pt_node_unref(pt_node *node) {
   if (stack != stack_buf) pt_free_bytes(stack);
 }
 
-/* Exposed to backward.c. */
-void pt_node_release_saved(pt_node *node);
 void pt_node_release_saved(pt_node *node) {
   node_free_saved(node);
   node->released = true;
