@@ -106,10 +106,10 @@ static int div_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 2;
 }
 
-static pt_tensor *add_fn(pt_tensor *const *in, int n, void *ctx) { (void)n; (void)ctx; return pt_add(in[0], in[1]); }
-static pt_tensor *sub_fn(pt_tensor *const *in, int n, void *ctx) { (void)n; (void)ctx; return pt_sub(in[0], in[1]); }
-static pt_tensor *mul_fn(pt_tensor *const *in, int n, void *ctx) { (void)n; (void)ctx; return pt_mul(in[0], in[1]); }
-static pt_tensor *div_fn(pt_tensor *const *in, int n, void *ctx) { (void)n; (void)ctx; return pt_div(in[0], in[1]); }
+PT_CASE_FN(add_fn, pt_add(in[0], in[1]))
+PT_CASE_FN(sub_fn, pt_sub(in[0], in[1]))
+PT_CASE_FN(mul_fn, pt_mul(in[0], in[1]))
+PT_CASE_FN(div_fn, pt_div(in[0], in[1]))
 
 const pt_op_case pt_op_cases_binary[] = {
     {"add", binary_inputs, add_fn, 4, 0, 0},

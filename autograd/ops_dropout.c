@@ -25,15 +25,7 @@ static pt_status dropout_backward(pt_node *n, const pt_tensor *g, pt_tensor **gi
 PT_OP_DEFINE(op_dropout, "dropout", dropout_backward);
 
 pt_tensor *pt_dropout(pt_tensor *x, double p, bool training, pt_rng *rng) {
-  if (!x) return NULL;
-  if (!pt_dtype_is_float(x->dtype)) {
-    pt_error(PT_ERR_DTYPE, "dropout: needs F32 or F64, got %s", pt_dtype_name(x->dtype));
-    return NULL;
-  }
-  if (!(p >= 0.0 && p <= 1.0)) {
-    pt_error(PT_ERR_ARG, "dropout: p must be in [0, 1], got %g", p);
-    return NULL;
-  }
+  if (!x || pt_dropout_check(x, p) != PT_OK) return NULL;
   if (!training || p == 0.0) return pt_tensor_ref(x);
   if (!rng) {
     pt_error(PT_ERR_ARG, "dropout: training with p = %g needs an rng", p);

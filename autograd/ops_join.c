@@ -206,10 +206,7 @@ static int index_select_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 2;
 }
 
-static pt_tensor *index_select_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  return pt_index_select(in[0], *(const int *)ctx == 0 ? 0 : 1, in[1]);
-}
+PT_CASE_FN(index_select_fn, pt_index_select(in[0], variant == 0 ? 0 : 1, in[1]))
 
 const pt_op_case pt_op_cases_join[] = {
     {"concat", concat_inputs, concat_fn, 3, 0, 0},

@@ -118,10 +118,7 @@ static int layer_norm_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   }
 }
 
-static pt_tensor *layer_norm_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)ctx;
-  return pt_layer_norm(in[0], n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL, 1e-5);
-}
+PT_CASE_FN(layer_norm_fn, pt_layer_norm(in[0], n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL, 1e-5))
 
 /* add_layer_norm: 0 all trainable; 1 strided x, residual frozen, no
  * weight/bias; 2 only the residual and bias trainable; 3 x and residual
@@ -153,10 +150,8 @@ static int add_layer_norm_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   }
 }
 
-static pt_tensor *add_layer_norm_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)ctx;
-  return pt_add_layer_norm(in[0], in[1], n > 2 ? in[2] : NULL, n > 3 ? in[3] : NULL, 1e-5);
-}
+PT_CASE_FN(add_layer_norm_fn,
+           pt_add_layer_norm(in[0], in[1], n > 2 ? in[2] : NULL, n > 3 ? in[3] : NULL, 1e-5))
 
 const pt_op_case pt_op_cases_layernorm[] = {
     {"layer_norm", layer_norm_inputs, layer_norm_fn, 5, 0, 0},

@@ -93,11 +93,7 @@ static int ce_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 2;
 }
 
-static pt_tensor *ce_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  int v = *(const int *)ctx;
-  return pt_cross_entropy(in[0], in[1], ce_ignore[v], ce_eps[v]);
-}
+PT_CASE_FN(ce_fn, pt_cross_entropy(in[0], in[1], ce_ignore[variant], ce_eps[variant]))
 
 const pt_op_case pt_op_cases_loss[] = {
     {"cross_entropy", ce_inputs, ce_fn, 4, 0, 0},

@@ -66,10 +66,8 @@ static int lstm_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 5;
 }
 
-static pt_tensor *lstm_fn(pt_tensor *const *in, int n, void *ctx) {
-  int variant = *(const int *)ctx;
-  return pt_lstm(in[0], in[1], in[2], n > 3 ? in[3] : NULL, n > 4 ? in[4] : NULL, variant == 1);
-}
+PT_CASE_FN(lstm_fn,
+           pt_lstm(in[0], in[1], in[2], n > 3 ? in[3] : NULL, n > 4 ? in[4] : NULL, variant == 1))
 
 const pt_op_case pt_op_cases_lstm[] = {
     {"lstm", lstm_inputs, lstm_fn, 4, 0, 0},

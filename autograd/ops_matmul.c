@@ -164,10 +164,7 @@ static int matmul_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 2;
 }
 
-static pt_tensor *matmul_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)ctx;
-  return n == 3 ? pt_matmul_t(in[0], in[1], true, true) : pt_matmul(in[0], in[1]);
-}
+PT_CASE_FN(matmul_fn, n == 3 ? pt_matmul_t(in[0], in[1], true, true) : pt_matmul(in[0], in[1]))
 
 static int linear_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   in[0] = variant == 2 ? pt_case_rand_strided(rng, PT_DIMS(2, 3, 4), true)
@@ -177,11 +174,7 @@ static int linear_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 3;
 }
 
-static pt_tensor *linear_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  (void)ctx;
-  return pt_linear(in[0], in[1], in[2]);
-}
+PT_CASE_FN(linear_fn, pt_linear(in[0], in[1], in[2]))
 
 const pt_op_case pt_op_cases_matmul[] = {
     {"matmul", matmul_inputs, matmul_fn, 6, 0, 0},

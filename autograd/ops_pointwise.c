@@ -129,26 +129,19 @@ static int no_kink_inputs(pt_rng *rng, int v, pt_tensor **in) { return unary_inp
  * included. */
 static const double pow_case_exponent[] = {2.5, -1.5, 2.0};
 
-#define CASE_FN(NAME, CALL)                                                 \
-  static pt_tensor *NAME(pt_tensor *const *in, int n, void *ctx) {         \
-    (void)n;                                                                \
-    int variant = *(const int *)ctx;                                        \
-    (void)variant;                                                          \
-    return CALL;                                                            \
-  }
-CASE_FN(neg_fn, pt_neg(in[0]))
-CASE_FN(scale_fn, pt_scale(in[0], -1.7))
-CASE_FN(add_scalar_fn, pt_add_scalar(in[0], 0.3))
-CASE_FN(pow_scalar_fn, pt_pow_scalar(in[0], pow_case_exponent[variant]))
-CASE_FN(exp_fn, pt_exp(in[0]))
-CASE_FN(log_fn, pt_log(in[0]))
-CASE_FN(sqrt_fn, pt_sqrt(in[0]))
-CASE_FN(rsqrt_fn, pt_rsqrt(in[0]))
-CASE_FN(tanh_fn, pt_tanh(in[0]))
-CASE_FN(sigmoid_fn, pt_sigmoid(in[0]))
-CASE_FN(relu_fn, pt_relu(in[0]))
-CASE_FN(gelu_fn, pt_gelu(in[0]))
-CASE_FN(gelu_tanh_fn, pt_gelu_tanh(in[0]))
+PT_CASE_FN(neg_fn, pt_neg(in[0]))
+PT_CASE_FN(scale_fn, pt_scale(in[0], -1.7))
+PT_CASE_FN(add_scalar_fn, pt_add_scalar(in[0], 0.3))
+PT_CASE_FN(pow_scalar_fn, pt_pow_scalar(in[0], pow_case_exponent[variant]))
+PT_CASE_FN(exp_fn, pt_exp(in[0]))
+PT_CASE_FN(log_fn, pt_log(in[0]))
+PT_CASE_FN(sqrt_fn, pt_sqrt(in[0]))
+PT_CASE_FN(rsqrt_fn, pt_rsqrt(in[0]))
+PT_CASE_FN(tanh_fn, pt_tanh(in[0]))
+PT_CASE_FN(sigmoid_fn, pt_sigmoid(in[0]))
+PT_CASE_FN(relu_fn, pt_relu(in[0]))
+PT_CASE_FN(gelu_fn, pt_gelu(in[0]))
+PT_CASE_FN(gelu_tanh_fn, pt_gelu_tanh(in[0]))
 
 const pt_op_case pt_op_cases_pointwise[] = {
     {"neg", plain_inputs, neg_fn, 3, 0, 0},

@@ -85,14 +85,8 @@ static pt_tensor *reduce_case(pt_tensor *x, int variant, bool mean) {
   return mean ? pt_mean(x, 2, (const int[]){0, -1}, false) : pt_sum(x, 2, (const int[]){0, -1}, false);
 }
 
-static pt_tensor *sum_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  return reduce_case(in[0], *(const int *)ctx, false);
-}
-static pt_tensor *mean_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  return reduce_case(in[0], *(const int *)ctx, true);
-}
+PT_CASE_FN(sum_fn, reduce_case(in[0], variant, false))
+PT_CASE_FN(mean_fn, reduce_case(in[0], variant, true))
 
 const pt_op_case pt_op_cases_reduce[] = {
     {"sum", reduce_inputs, sum_fn, 3, 0, 0},

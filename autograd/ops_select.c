@@ -112,15 +112,8 @@ static int max_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 1;
 }
 
-static pt_tensor *max_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  switch (*(const int *)ctx) {
-    case 0: return pt_max(in[0], 1, false);
-    case 1: return pt_max(in[0], 1, true);
-    case 2: return pt_max(in[0], 0, false);
-    default: return pt_max(in[0], -1, false);
-  }
-}
+static const int max_case_dim[] = {1, 1, 0, -1};
+PT_CASE_FN(max_fn, pt_max(in[0], max_case_dim[variant], variant == 1))
 
 /* var: 0: [3,4] dim 1, correction 1; 1: strided [2,3,4] dims {0,-1},
  * correction 0, keepdim; 2: every dim, correction 1. */
@@ -130,14 +123,12 @@ static int var_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 1;
 }
 
-static pt_tensor *var_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  switch (*(const int *)ctx) {
-    case 0: return pt_var(in[0], 1, (const int[]){1}, 1, false);
-    case 1: return pt_var(in[0], 2, (const int[]){0, -1}, 0, true);
-    default: return pt_var(in[0], 0, NULL, 1, false);
-  }
-}
+static const struct {
+  int ndims, dims[2], correction;
+  bool keepdim;
+} var_case[] = {{1, {1, 0}, 1, false}, {2, {0, -1}, 0, true}, {0, {0, 0}, 1, false}};
+PT_CASE_FN(var_fn, pt_var(in[0], var_case[variant].ndims, var_case[variant].dims,
+                          var_case[variant].correction, var_case[variant].keepdim))
 
 const pt_op_case pt_op_cases_select[] = {
     {"max", max_inputs, max_fn, 4, 0, 0},

@@ -64,14 +64,8 @@ static int softmax_inputs(pt_rng *rng, int variant, pt_tensor **in) {
 
 static const int softmax_case_dim[] = {-1, 1, 0, -1};
 
-static pt_tensor *softmax_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  return pt_softmax(in[0], softmax_case_dim[*(const int *)ctx]);
-}
-static pt_tensor *log_softmax_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  return pt_log_softmax(in[0], softmax_case_dim[*(const int *)ctx]);
-}
+PT_CASE_FN(softmax_fn, pt_softmax(in[0], softmax_case_dim[variant]))
+PT_CASE_FN(log_softmax_fn, pt_log_softmax(in[0], softmax_case_dim[variant]))
 
 const pt_op_case pt_op_cases_softmax[] = {
     {"softmax", softmax_inputs, softmax_fn, 4, 0, 0},

@@ -146,56 +146,36 @@ static pt_tensor *weighted(pt_tensor *y) {
   return out;
 }
 
-static pt_tensor *view_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  if (!pt_is_contiguous(in[0])) return weighted(pt_reshape(in[0], 2, PT_SHAPE(6, -1)));
-  return weighted(pt_view(in[0], 2, PT_SHAPE(6, -1)));
-}
-static pt_tensor *reshape_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  return weighted(pt_reshape(in[0], 3, PT_SHAPE(4, 3, 2)));
-}
-static pt_tensor *permute_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  return weighted(pt_permute(in[0], (const int[]){2, 0, 1}));
-}
-static pt_tensor *narrow_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  return weighted(pt_narrow(in[0], 2, 1, 2));
-}
-static pt_tensor *expand_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  pt_tensor *s = pt_narrow(in[0], 1, 0, 1); /* [2,1,4] */
+PT_CASE_FN(view_fn, weighted(pt_is_contiguous(in[0]) ? pt_view(in[0], 2, PT_SHAPE(6, -1))
+                                                   : pt_reshape(in[0], 2, PT_SHAPE(6, -1))))
+PT_CASE_FN(reshape_fn, weighted(pt_reshape(in[0], 3, PT_SHAPE(4, 3, 2))))
+PT_CASE_FN(permute_fn, weighted(pt_permute(in[0], (const int[]){2, 0, 1})))
+PT_CASE_FN(narrow_fn, weighted(pt_narrow(in[0], 2, 1, 2)))
+
+/* Cases whose op runs on an intermediate view of the input (dropped after). */
+static pt_tensor *expanded(pt_tensor *x) {
+  pt_tensor *s = pt_narrow(x, 1, 0, 1);
   pt_tensor *e = pt_expand(s, 4, PT_SHAPE(3, 2, 5, 4));
   pt_tensor_free(s);
-  return weighted(e);
+  return e;
 }
-static pt_tensor *unsqueeze_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  return weighted(pt_unsqueeze(in[0], 1));
-}
-static pt_tensor *squeeze_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  pt_tensor *s = pt_narrow(in[0], 1, 1, 1);
+static pt_tensor *squeezed(pt_tensor *x) {
+  pt_tensor *s = pt_narrow(x, 1, 1, 1);
   pt_tensor *q = pt_squeeze(s, 1);
   pt_tensor_free(s);
-  return weighted(q);
+  return q;
 }
-static pt_tensor *contiguous_fn(pt_tensor *const *in, int n, void *c) {
-  (void)n;
-  (void)c;
-  pt_tensor *t = pt_transpose(in[0], 0, 2);
+static pt_tensor *contiguous_of_transpose(pt_tensor *x) {
+  pt_tensor *t = pt_transpose(x, 0, 2);
   pt_tensor *k = pt_contiguous(t);
   pt_tensor_free(t);
-  return weighted(k);
+  return k;
 }
+
+PT_CASE_FN(expand_fn, weighted(expanded(in[0])))
+PT_CASE_FN(unsqueeze_fn, weighted(pt_unsqueeze(in[0], 1)))
+PT_CASE_FN(squeeze_fn, weighted(squeezed(in[0])))
+PT_CASE_FN(contiguous_fn, weighted(contiguous_of_transpose(in[0])))
 
 const pt_op_case pt_op_cases_view[] = {
     {"view", view_inputs, view_fn, 2, 0, 0},

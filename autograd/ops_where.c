@@ -130,17 +130,8 @@ static int masked_fill_inputs(pt_rng *rng, int variant, pt_tensor **in) {
   return 2;
 }
 
-static pt_tensor *where_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  (void)ctx;
-  return pt_where(in[0], in[1], in[2]);
-}
-
-static pt_tensor *masked_fill_fn(pt_tensor *const *in, int n, void *ctx) {
-  (void)n;
-  (void)ctx;
-  return pt_masked_fill(in[0], in[1], -0.75);
-}
+PT_CASE_FN(where_fn, pt_where(in[0], in[1], in[2]))
+PT_CASE_FN(masked_fill_fn, pt_masked_fill(in[0], in[1], -0.75))
 
 const pt_op_case pt_op_cases_where[] = {
     {"where", where_inputs, where_fn, 4, 0, 0},

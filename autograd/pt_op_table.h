@@ -23,6 +23,19 @@ typedef struct pt_op_case {
   double atol, rtol; /* 0: the gradcheck defaults */
 } pt_op_case;
 
+/* Defines the gradient-check function of a case,
+ *   static pt_tensor *NAME(pt_tensor *const *in, int n, void *ctx),
+ * that returns EXPR; EXPR sees the inputs `in`, their count `n` and the
+ * shape variant `variant` (what ctx points at). For example
+ *   PT_CASE_FN(add_fn, pt_add(in[0], in[1]))
+ *   PT_CASE_FN(max_fn, pt_max(in[0], 1, variant == 1)) */
+#define PT_CASE_FN(NAME, EXPR)                                   \
+  static pt_tensor *NAME(pt_tensor *const *in, int n, void *ctx) { \
+    const int variant = *(const int *)ctx;                       \
+    (void)in, (void)n, (void)variant;                            \
+    return EXPR;                                                 \
+  }
+
 /* All registered cases, in one array listed once (thread-safe); *count
  * receives how many. NULL and 0, PT_ERR_NOMEM recorded, if that listing ran
  * out of memory. */
