@@ -12,20 +12,8 @@
 
 #define PAR_MIN 32768 /* elements below which the loops stay serial */
 
-#define PT_CAT2(a, b) a##_##b
-#define PT_CAT(a, b) PT_CAT2(a, b)
-
-#define T float
-#define SFX f32
-#include "tensor/layernorm_kernels.inc"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "tensor/layernorm_kernels.inc"
-#undef T
-#undef SFX
+#define PT_KERNELS "tensor/layernorm_kernels.inc"
+#include "tensor/dtype_kernels.h"
 
 /* weight/bias must be [H] of x's dtype. */
 static pt_status check_param(const pt_tensor *x, const pt_tensor *p, const char *what) {

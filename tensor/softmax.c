@@ -28,24 +28,8 @@ static void split_dims(const pt_tensor *t, int d, int64_t *outer, int64_t *D, in
   }
 }
 
-#define PT_CAT2(a, b) a##_##b
-#define PT_CAT(a, b) PT_CAT2(a, b)
-
-#define T float
-#define SFX f32
-#define EXP pt_expf
-#include "tensor/softmax_kernels.inc"
-#undef T
-#undef SFX
-#undef EXP
-
-#define T double
-#define SFX f64
-#define EXP exp
-#include "tensor/softmax_kernels.inc"
-#undef T
-#undef SFX
-#undef EXP
+#define PT_KERNELS "tensor/softmax_kernels.inc"
+#include "tensor/dtype_kernels.h"
 
 /* Normalizes dim; a 0-dim tensor takes dim 0 or -1 as a single element. */
 static int softmax_dim(const pt_tensor *x, int dim, const char *op) {

@@ -13,24 +13,8 @@
 #define PAR_MIN 32768
 #define CE_CHUNK 256 /* logits per exp buffer */
 
-#define PT_CAT2(a, b) a##_##b
-#define PT_CAT(a, b) PT_CAT2(a, b)
-
-#define T float
-#define SFX f32
-#define EXP pt_expf
-#include "tensor/xent_kernels.inc"
-#undef T
-#undef SFX
-#undef EXP
-
-#define T double
-#define SFX f64
-#define EXP exp
-#include "tensor/xent_kernels.inc"
-#undef T
-#undef SFX
-#undef EXP
+#define PT_KERNELS "tensor/xent_kernels.inc"
+#include "tensor/dtype_kernels.h"
 
 pt_tensor *pt_raw_cross_entropy_targets(const pt_tensor *logits, const pt_tensor *targets,
                                         int64_t ignore_index, double eps) {
