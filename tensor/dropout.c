@@ -48,15 +48,16 @@ typedef struct {
 DROPOUT_LOOP(dropout_f32, float)
 DROPOUT_LOOP(dropout_f64, double)
 
+pt_status pt_dropout_check(const pt_tensor *x, double p) {
+  if (!pt_dtype_is_float(x->dtype))
+    return pt_error(PT_ERR_DTYPE, "dropout: needs F32 or F64, got %s", pt_dtype_name(x->dtype));
+  if (!(p >= 0.0 && p <= 1.0))
+    return pt_error(PT_ERR_ARG, "dropout: p must be in [0, 1], got %g", p);
+  return PT_OK;
+}
+
 pt_tensor *pt_raw_dropout(const pt_tensor *x, double p, uint64_t seed, uint64_t base) {
-  if (!pt_dtype_is_float(x->dtype)) {
-    pt_error(PT_ERR_DTYPE, "dropout: needs F32 or F64, got %s", pt_dtype_name(x->dtype));
-    return NULL;
-  }
-  if (!(p >= 0.0 && p <= 1.0)) {
-    pt_error(PT_ERR_ARG, "dropout: p must be in [0, 1], got %g", p);
-    return NULL;
-  }
+  if (pt_dropout_check(x, p) != PT_OK) return NULL;
   pt_tensor *y = pt_empty_like(x);
   if (!y) return NULL;
   dropout_ctx c = {pt_rng_key(seed), base, keep_threshold(p), p < 1.0 ? 1.0 / (1.0 - p) : 0.0, pt_data(y)};

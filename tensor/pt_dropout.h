@@ -16,6 +16,10 @@
  * probability p (its uniform draw is >= p). */
 bool pt_dropout_keep(uint64_t seed, uint64_t i, double p);
 
+/* What dropout accepts: x of F32 or F64, 0 <= p <= 1 (PT_ERR_DTYPE or
+ * PT_ERR_ARG with the message, "dropout: p must be in [0, 1], got 1.5"). */
+pt_status pt_dropout_check(const pt_tensor *x, double p);
+
 /* y[i] = keep(i) ? x[i] / (1 − p) : 0 over x's shape (any strides), 0 <= p <= 1
  * (p = 1 gives zeros). Returns a new contiguous tensor (caller owns). */
 pt_tensor *pt_raw_dropout(const pt_tensor *x, double p, uint64_t seed, uint64_t base);
