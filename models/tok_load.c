@@ -247,144 +247,138 @@ static bool vocab_has_upper(const pt_tokenizer *tok) {
   return false;
 }
 
+/* tokenizer.json's WordPiece model and its BertNormalizer (*lower_out: the
+ * normalizer's lowercase, 0 without a normalizer). */
+static pt_status json_wordpiece(pt_tokenizer *tok, const json_t *root, const json_t *model,
+                                const char *path, int *lower_out) {
+  tok->kind = PT_TOK_WORDPIECE;
+  PT_TRY(load_vocab_object(tok, json_object_get(model, "vocab"), path));
+  const char *prefix;
+  PT_TRY(pt_json_string_or(model, path, "continuing_subword_prefix", "##", &prefix));
+  if (strcmp(prefix, "##"))
+    return pt_error(PT_ERR_FORMAT,
+                    "%s: continuing_subword_prefix '%s' is not supported (only '##')", path, prefix);
+  PT_TRY(pt_json_int_or(model, path, "max_input_chars_per_word", 100, &tok->max_input_chars));
+  if (tok->max_input_chars <= 0)
+    return pt_error(PT_ERR_FORMAT, "%s: max_input_chars_per_word must be positive", path);
+  json_t *norm = json_object_get(root, "normalizer");
+  if (!norm || json_is_null(norm)) {
+    *lower_out = 0;
+    return PT_OK;
+  }
+  const char *nt;
+  if (!json_is_object(norm))
+    return pt_error(PT_ERR_FORMAT, "%s: 'normalizer' must be an object", path);
+  PT_TRY(pt_json_string(norm, path, "type", &nt));
+  if (strcmp(nt, "BertNormalizer"))
+    return pt_error(PT_ERR_FORMAT, "%s: normalizer '%s' is not supported (only BertNormalizer)",
+                    path, nt);
+  bool lc;
+  PT_TRY(pt_json_bool_or(norm, path, "lowercase", true, &lc));
+  *lower_out = lc;
+  json_t *sa = json_object_get(norm, "strip_accents");
+  if (json_is_boolean(sa)) tok->strip_mode = json_is_true(sa);
+  return PT_OK;
+}
+
+/* model.merges: "a b" strings or ["a", "b"] pairs; the rank is the index. */
+static pt_status json_merges(pt_tokenizer *tok, const json_t *merges, const char *path) {
+  if (!json_is_array(merges) || json_array_size(merges) == 0)
+    return pt_error(PT_ERR_FORMAT, "%s: 'model.merges' must be a non-empty array", path);
+  size_t i;
+  json_t *m;
+  json_array_foreach(merges, i, m) {
+    const char *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+    if (json_is_string(m)) {
+      const char *s = json_string_value(m);
+      const char *sp = strchr(s, ' ');
+      if (sp && !strchr(sp + 1, ' ')) {
+        a = s;
+        la = (size_t)(sp - s);
+        b = sp + 1;
+        lb = strlen(b);
+      }
+    } else if (json_is_array(m) && json_array_size(m) == 2 &&
+               json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
+      a = json_string_value(json_array_get(m, 0));
+      la = strlen(a);
+      b = json_string_value(json_array_get(m, 1));
+      lb = strlen(b);
+    }
+    if (!a || !la || !lb)
+      return pt_error(PT_ERR_FORMAT, "%s: merge %zu must be \"a b\" or [\"a\", \"b\"]", path, i);
+    PT_TRY(merge_add(tok, a, la, b, lb, (int64_t)i));
+  }
+  return PT_OK;
+}
+
+/* tokenizer.json's byte-level BPE model and its ByteLevel pre-tokenizer. */
+static pt_status json_bpe(pt_tokenizer *tok, const json_t *root, const json_t *model,
+                          const char *path) {
+  tok->kind = PT_TOK_BPE;
+  json_t *drop = json_object_get(model, "dropout");
+  if (drop && !json_is_null(drop))
+    return pt_error(PT_ERR_FORMAT,
+                    "%s: BPE dropout is not supported (tokenization would be random)", path);
+  const char *pre_s, *suf_s;
+  PT_TRY(pt_json_string_or(model, path, "continuing_subword_prefix", "", &pre_s));
+  PT_TRY(pt_json_string_or(model, path, "end_of_word_suffix", "", &suf_s));
+  if (*pre_s || *suf_s)
+    return pt_error(PT_ERR_FORMAT,
+                    "%s: BPE continuing_subword_prefix/end_of_word_suffix are not supported", path);
+  PT_TRY(load_vocab_object(tok, json_object_get(model, "vocab"), path));
+  PT_TRY(json_merges(tok, json_object_get(model, "merges"), path));
+  json_t *pre = json_object_get(root, "pre_tokenizer");
+  if (!pre || json_is_null(pre)) return PT_OK;
+  const char *pt;
+  if (!json_is_object(pre))
+    return pt_error(PT_ERR_FORMAT, "%s: 'pre_tokenizer' must be an object", path);
+  PT_TRY(pt_json_string(pre, path, "type", &pt));
+  if (strcmp(pt, "ByteLevel"))
+    return pt_error(PT_ERR_FORMAT, "%s: pre_tokenizer '%s' is not supported (only ByteLevel)",
+                    path, pt);
+  return pt_json_bool_or(pre, path, "add_prefix_space", false, &tok->add_prefix_space);
+}
+
+/* added_tokens: ids for tokens the vocabulary does not hold yet. */
+static pt_status json_added_tokens(pt_tokenizer *tok, const json_t *root, const char *path) {
+  json_t *added = json_object_get(root, "added_tokens");
+  if (!json_is_array(added)) return PT_OK;
+  size_t i;
+  json_t *a;
+  json_array_foreach(added, i, a) {
+    const char *content;
+    int64_t id;
+    if (!json_is_object(a)) continue;
+    PT_TRY(pt_json_string(a, path, "content", &content));
+    PT_TRY(pt_json_int(a, path, "id", &id));
+    if (shgeti(tok->vocab, content) < 0) PT_TRY(vocab_add(tok, content, id, path));
+  }
+  return PT_OK;
+}
+
 /* tokenizer.json (HF fast format), the subset documented in pt_tokenizer.h. */
 static pt_status load_tokenizer_json(pt_tokenizer *tok, const char *path, int *lower_out) {
   json_t *root = pt_json_load_object(path);
   if (!root) return pt_error_code();
-  pt_status st = PT_OK;
+  pt_status st;
   json_t *model = json_object_get(root, "model");
   const char *type = NULL;
-  if (!json_is_object(model)) {
+  if (!json_is_object(model))
     st = pt_error(PT_ERR_FORMAT, "%s: 'model' must be an object", path);
-    goto done;
+  else
+    st = pt_json_string(model, path, "type", &type);
+  if (st == PT_OK) {
+    if (!strcmp(type, "WordPiece"))
+      st = json_wordpiece(tok, root, model, path, lower_out);
+    else if (!strcmp(type, "BPE"))
+      st = json_bpe(tok, root, model, path);
+    else
+      st = pt_error(PT_ERR_FORMAT, "%s: model type '%s' is not supported (WordPiece or BPE)",
+                    path, type);
   }
-  if ((st = pt_json_string(model, path, "type", &type)) != PT_OK) goto done;
-  if (!strcmp(type, "WordPiece")) {
-    tok->kind = PT_TOK_WORDPIECE;
-    if ((st = load_vocab_object(tok, json_object_get(model, "vocab"), path)) != PT_OK) goto done;
-    const char *prefix;
-    if ((st = pt_json_string_or(model, path, "continuing_subword_prefix", "##", &prefix)) != PT_OK)
-      goto done;
-    if (strcmp(prefix, "##")) {
-      st = pt_error(PT_ERR_FORMAT, "%s: continuing_subword_prefix '%s' is not supported (only '##')",
-                    path, prefix);
-      goto done;
-    }
-    if ((st = pt_json_int_or(model, path, "max_input_chars_per_word", 100,
-                             &tok->max_input_chars)) != PT_OK)
-      goto done;
-    if (tok->max_input_chars <= 0) {
-      st = pt_error(PT_ERR_FORMAT, "%s: max_input_chars_per_word must be positive", path);
-      goto done;
-    }
-    json_t *norm = json_object_get(root, "normalizer");
-    if (norm && !json_is_null(norm)) {
-      const char *nt;
-      if (!json_is_object(norm)) {
-        st = pt_error(PT_ERR_FORMAT, "%s: 'normalizer' must be an object", path);
-        goto done;
-      }
-      if ((st = pt_json_string(norm, path, "type", &nt)) != PT_OK) goto done;
-      if (strcmp(nt, "BertNormalizer")) {
-        st = pt_error(PT_ERR_FORMAT, "%s: normalizer '%s' is not supported (only BertNormalizer)",
-                      path, nt);
-        goto done;
-      }
-      bool lc;
-      if ((st = pt_json_bool_or(norm, path, "lowercase", true, &lc)) != PT_OK) goto done;
-      *lower_out = lc;
-      json_t *sa = json_object_get(norm, "strip_accents");
-      if (json_is_boolean(sa)) tok->strip_mode = json_is_true(sa);
-    } else {
-      *lower_out = 0;
-    }
-  } else if (!strcmp(type, "BPE")) {
-    tok->kind = PT_TOK_BPE;
-    json_t *drop = json_object_get(model, "dropout");
-    if (drop && !json_is_null(drop)) {
-      st = pt_error(PT_ERR_FORMAT, "%s: BPE dropout is not supported (tokenization would be random)",
-                    path);
-      goto done;
-    }
-    const char *pre_s, *suf_s;
-    if ((st = pt_json_string_or(model, path, "continuing_subword_prefix", "", &pre_s)) != PT_OK ||
-        (st = pt_json_string_or(model, path, "end_of_word_suffix", "", &suf_s)) != PT_OK)
-      goto done;
-    if (*pre_s || *suf_s) {
-      st = pt_error(PT_ERR_FORMAT,
-                    "%s: BPE continuing_subword_prefix/end_of_word_suffix are not supported", path);
-      goto done;
-    }
-    if ((st = load_vocab_object(tok, json_object_get(model, "vocab"), path)) != PT_OK) goto done;
-    json_t *merges = json_object_get(model, "merges");
-    if (!json_is_array(merges) || json_array_size(merges) == 0) {
-      st = pt_error(PT_ERR_FORMAT, "%s: 'model.merges' must be a non-empty array", path);
-      goto done;
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach(merges, i, m) {
-      const char *a = NULL, *b = NULL;
-      size_t la = 0, lb = 0;
-      if (json_is_string(m)) {
-        const char *s = json_string_value(m);
-        const char *sp = strchr(s, ' ');
-        if (sp && !strchr(sp + 1, ' ')) {
-          a = s;
-          la = (size_t)(sp - s);
-          b = sp + 1;
-          lb = strlen(b);
-        }
-      } else if (json_is_array(m) && json_array_size(m) == 2 &&
-                 json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
-        a = json_string_value(json_array_get(m, 0));
-        la = strlen(a);
-        b = json_string_value(json_array_get(m, 1));
-        lb = strlen(b);
-      }
-      if (!a || !la || !lb) {
-        st = pt_error(PT_ERR_FORMAT, "%s: merge %zu must be \"a b\" or [\"a\", \"b\"]", path, i);
-        goto done;
-      }
-      if ((st = merge_add(tok, a, la, b, lb, (int64_t)i)) != PT_OK) goto done;
-    }
-    json_t *pre = json_object_get(root, "pre_tokenizer");
-    if (pre && !json_is_null(pre)) {
-      const char *pt;
-      if (!json_is_object(pre)) {
-        st = pt_error(PT_ERR_FORMAT, "%s: 'pre_tokenizer' must be an object", path);
-        goto done;
-      }
-      if ((st = pt_json_string(pre, path, "type", &pt)) != PT_OK) goto done;
-      if (strcmp(pt, "ByteLevel")) {
-        st = pt_error(PT_ERR_FORMAT,
-                      "%s: pre_tokenizer '%s' is not supported (only ByteLevel)", path, pt);
-        goto done;
-      }
-      if ((st = pt_json_bool_or(pre, path, "add_prefix_space", false, &tok->add_prefix_space)) !=
-          PT_OK)
-        goto done;
-    }
-  } else {
-    st = pt_error(PT_ERR_FORMAT, "%s: model type '%s' is not supported (WordPiece or BPE)", path,
-                  type);
-    goto done;
-  }
-  json_t *added = json_object_get(root, "added_tokens");
-  if (json_is_array(added)) {
-    size_t i;
-    json_t *a;
-    json_array_foreach(added, i, a) {
-      const char *content;
-      int64_t id;
-      if (!json_is_object(a)) continue;
-      if ((st = pt_json_string(a, path, "content", &content)) != PT_OK) goto done;
-      if ((st = pt_json_int(a, path, "id", &id)) != PT_OK) goto done;
-      if (shgeti(tok->vocab, content) < 0 && (st = vocab_add(tok, content, id, path)) != PT_OK)
-        goto done;
-    }
-  }
-done:
+  if (st == PT_OK) st = json_added_tokens(tok, root, path);
   json_decref(root);
   return st;
 }
@@ -402,16 +396,105 @@ static pt_status require(int64_t *dst, const pt_tokenizer *tok, const char *name
   return PT_OK;
 }
 
-pt_tokenizer *pt_tokenizer_load(const char *dir) {
-  if (!dir) {
-    pt_error(PT_ERR_ARG, "tokenizer: no directory given");
-    return NULL;
+/* The files a tokenizer directory may hold (paths owned, free()). */
+typedef struct {
+  char *vocab_txt, *vocab_json, *merges, *tokenizer_json, *config;
+} tok_files;
+
+static void tok_files_free(tok_files *f) {
+  char *all[] = {f->vocab_txt, f->vocab_json, f->merges, f->tokenizer_json, f->config};
+  for (int i = 0; i < 5; i++) free(all[i]);
+}
+
+/* Names the files of `dir`; one that is there but not a regular file (a
+ * directory) is an error naming it. */
+static pt_status tok_files_make(tok_files *f, const char *dir) {
+  const char *names[] = {"vocab.txt", "vocab.json", "merges.txt", "tokenizer.json",
+                         "tokenizer_config.json"};
+  char **slots[] = {&f->vocab_txt, &f->vocab_json, &f->merges, &f->tokenizer_json, &f->config};
+  memset(f, 0, sizeof *f);
+  for (int i = 0; i < 5; i++) {
+    size_t n = strlen(dir) + strlen(names[i]) + 2;
+    if (!(*slots[i] = malloc(n))) return pt_error(PT_ERR_NOMEM, "tokenizer: out of memory");
+    snprintf(*slots[i], n, "%s/%s", dir, names[i]);
+    if (!file_exists(*slots[i]) && access(*slots[i], F_OK) == 0)
+      return pt_error(PT_ERR_IO, "%s: not a regular file (a directory?)", *slots[i]);
   }
-  struct stat sb;
-  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-    pt_error(PT_ERR_IO, "%s: not a directory", dir);
-    return NULL;
+  return PT_OK;
+}
+
+/* The vocabulary (and merges) from whichever files the directory holds, in
+ * Hugging Face's order of preference; *src names the file they came from;
+ * *lower: tokenizer.json's normalizer lowercase, if it says. */
+static pt_status load_model_files(pt_tokenizer *tok, const tok_files *f, const char *dir,
+                                  const char **src, int *lower) {
+  if (file_exists(f->vocab_txt)) {
+    *src = f->vocab_txt;
+    tok->kind = PT_TOK_WORDPIECE;
+    return load_vocab_txt(tok, f->vocab_txt);
   }
+  if (file_exists(f->vocab_json) && file_exists(f->merges)) {
+    *src = f->vocab_json;
+    tok->kind = PT_TOK_BPE;
+    json_t *v = pt_json_load_file(f->vocab_json);
+    if (!v) return pt_error_code();
+    pt_status st = load_vocab_object(tok, v, f->vocab_json);
+    json_decref(v);
+    return st == PT_OK ? load_merges_txt(tok, f->merges) : st;
+  }
+  if (file_exists(f->tokenizer_json)) {
+    *src = f->tokenizer_json;
+    return load_tokenizer_json(tok, f->tokenizer_json, lower);
+  }
+  if (file_exists(f->vocab_json))
+    return pt_error(PT_ERR_IO, "%s: vocab.json without merges.txt", dir);
+  return pt_error(PT_ERR_IO,
+                  "%s: no tokenizer files (vocab.txt, vocab.json + merges.txt or tokenizer.json)",
+                  dir);
+}
+
+/* tokenizer_config.json: casing (*lower), model_max_length, strip_accents,
+ * add_prefix_space. */
+static pt_status apply_config(pt_tokenizer *tok, const json_t *cfg, const char *path, int *lower) {
+  if (pt_json_has(cfg, "do_lower_case")) {
+    bool b;
+    PT_TRY(pt_json_bool(cfg, path, "do_lower_case", &b));
+    *lower = b;
+  }
+  json_t *mml = json_object_get(cfg, "model_max_length");
+  if (json_is_number(mml) && json_number_value(mml) >= 1 && json_number_value(mml) <= 1e9)
+    tok->model_max_length = (int64_t)json_number_value(mml);
+  json_t *sa = json_object_get(cfg, "strip_accents");
+  if (json_is_boolean(sa)) tok->strip_mode = json_is_true(sa);
+  if (tok->kind != PT_TOK_BPE) return PT_OK;
+  return pt_json_bool_or(cfg, path, "add_prefix_space", tok->add_prefix_space,
+                         &tok->add_prefix_space);
+}
+
+/* The special tokens' ids: their strings from the config (cfg may be NULL)
+ * or the model kind's defaults; unk, cls and sep (and pad for BPE) must be
+ * in the vocabulary `src` came from. */
+static pt_status special_tokens(pt_tokenizer *tok, const json_t *cfg, const char *cfg_path,
+                                const char *src) {
+  bool wp = tok->kind == PT_TOK_WORDPIECE;
+  const char *unk, *cls, *sep, *pad, *mask;
+  PT_TRY(config_token(cfg, cfg_path, "unk_token", wp ? "[UNK]" : "<unk>", &unk));
+  PT_TRY(config_token(cfg, cfg_path, "cls_token", wp ? "[CLS]" : "<s>", &cls));
+  PT_TRY(config_token(cfg, cfg_path, "sep_token", wp ? "[SEP]" : "</s>", &sep));
+  PT_TRY(config_token(cfg, cfg_path, "pad_token", wp ? "[PAD]" : "<pad>", &pad));
+  PT_TRY(config_token(cfg, cfg_path, "mask_token", wp ? "[MASK]" : "<mask>", &mask));
+  PT_TRY(require(&tok->unk_id, tok, unk, src));
+  PT_TRY(require(&tok->cls_id, tok, cls, src));
+  PT_TRY(require(&tok->sep_id, tok, sep, src));
+  if (wp)
+    tok->pad_id = lookup(tok, pad);
+  else
+    PT_TRY(require(&tok->pad_id, tok, pad, src));
+  tok->mask_id = lookup(tok, mask);
+  return PT_OK;
+}
+
+static pt_tokenizer *tokenizer_new(void) {
   pt_tokenizer *tok = calloc(1, sizeof *tok);
   if (!tok) {
     pt_error(PT_ERR_NOMEM, "tokenizer: out of memory");
@@ -424,113 +507,36 @@ pt_tokenizer *pt_tokenizer_load(const char *dir) {
   tok->strip_mode = -1;
   tok->mask_id = tok->pad_id = -1;
   pt_bpe_init_bytes(tok);
+  return tok;
+}
 
-  size_t dl = strlen(dir) + 32;
-  char *p_vtxt = malloc(dl), *p_vjson = malloc(dl), *p_merges = malloc(dl), *p_tj = malloc(dl),
-       *p_cfg = malloc(dl);
+pt_tokenizer *pt_tokenizer_load(const char *dir) {
+  if (!dir) {
+    pt_error(PT_ERR_ARG, "tokenizer: no directory given");
+    return NULL;
+  }
+  struct stat sb;
+  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    pt_error(PT_ERR_IO, "%s: not a directory", dir);
+    return NULL;
+  }
+  pt_tokenizer *tok = tokenizer_new();
+  if (!tok) return NULL;
+  tok_files f;
   json_t *cfg = NULL;
-  pt_status st = PT_OK;
   const char *src = NULL;
   int lower = -1; /* -1: not said by any file */
-  if (!p_vtxt || !p_vjson || !p_merges || !p_tj || !p_cfg) {
+  pt_status st = tok_files_make(&f, dir);
+  if (st == PT_OK && file_exists(f.config) && !(cfg = load_config(f.config))) st = pt_error_code();
+  if (st == PT_OK) st = load_model_files(tok, &f, dir, &src, &lower);
+  if (st == PT_OK && cfg) st = apply_config(tok, cfg, f.config, &lower);
+  if (st == PT_OK) st = special_tokens(tok, cfg, f.config, src);
+  if (st == PT_OK && !(tok->source = strdup(src)))
     st = pt_error(PT_ERR_NOMEM, "tokenizer: out of memory");
-    goto done;
-  }
-  snprintf(p_vtxt, dl, "%s/vocab.txt", dir);
-  snprintf(p_vjson, dl, "%s/vocab.json", dir);
-  snprintf(p_merges, dl, "%s/merges.txt", dir);
-  snprintf(p_tj, dl, "%s/tokenizer.json", dir);
-  snprintf(p_cfg, dl, "%s/tokenizer_config.json", dir);
-  /* a tokenizer file that is there but not a file (a directory) is named */
-  const char *const all[] = {p_vtxt, p_vjson, p_merges, p_tj, p_cfg};
-  for (int i = 0; i < 5; i++)
-    if (!file_exists(all[i]) && access(all[i], F_OK) == 0) {
-      st = pt_error(PT_ERR_IO, "%s: not a regular file (a directory?)", all[i]);
-      goto done;
-    }
-
-  if (file_exists(p_cfg)) {
-    cfg = load_config(p_cfg);
-    if (!cfg) {
-      st = pt_error_code();
-      goto done;
-    }
-  }
-  if (file_exists(p_vtxt)) {
-    src = p_vtxt;
-    tok->kind = PT_TOK_WORDPIECE;
-    st = load_vocab_txt(tok, p_vtxt);
-  } else if (file_exists(p_vjson) && file_exists(p_merges)) {
-    src = p_vjson;
-    tok->kind = PT_TOK_BPE;
-    json_t *v = pt_json_load_file(p_vjson);
-    if (!v) {
-      st = pt_error_code();
-      goto done;
-    }
-    st = load_vocab_object(tok, v, p_vjson);
-    json_decref(v);
-    if (st == PT_OK) st = load_merges_txt(tok, p_merges);
-  } else if (file_exists(p_tj)) {
-    src = p_tj;
-    st = load_tokenizer_json(tok, p_tj, &lower);
-  } else if (file_exists(p_vjson)) {
-    st = pt_error(PT_ERR_IO, "%s: vocab.json without merges.txt", dir);
-  } else {
-    st = pt_error(PT_ERR_IO,
-                  "%s: no tokenizer files (vocab.txt, vocab.json + merges.txt or tokenizer.json)",
-                  dir);
-  }
-  if (st != PT_OK) goto done;
-
-  /* tokenizer_config.json: casing, prefix space, special token strings */
-  if (cfg) {
-    if (pt_json_has(cfg, "do_lower_case")) {
-      bool b;
-      if ((st = pt_json_bool(cfg, p_cfg, "do_lower_case", &b)) != PT_OK) goto done;
-      lower = b;
-    }
-    json_t *mml = json_object_get(cfg, "model_max_length");
-    if (json_is_number(mml) && json_number_value(mml) >= 1 && json_number_value(mml) <= 1e9)
-      tok->model_max_length = (int64_t)json_number_value(mml);
-    json_t *sa = json_object_get(cfg, "strip_accents");
-    if (json_is_boolean(sa)) tok->strip_mode = json_is_true(sa);
-    if (tok->kind == PT_TOK_BPE &&
-        (st = pt_json_bool_or(cfg, p_cfg, "add_prefix_space", tok->add_prefix_space,
-                              &tok->add_prefix_space)) != PT_OK)
-      goto done;
-  }
-  bool wp = tok->kind == PT_TOK_WORDPIECE;
-  const char *unk, *cls, *sep, *pad, *mask;
-  if ((st = config_token(cfg, p_cfg, "unk_token", wp ? "[UNK]" : "<unk>", &unk)) != PT_OK ||
-      (st = config_token(cfg, p_cfg, "cls_token", wp ? "[CLS]" : "<s>", &cls)) != PT_OK ||
-      (st = config_token(cfg, p_cfg, "sep_token", wp ? "[SEP]" : "</s>", &sep)) != PT_OK ||
-      (st = config_token(cfg, p_cfg, "pad_token", wp ? "[PAD]" : "<pad>", &pad)) != PT_OK ||
-      (st = config_token(cfg, p_cfg, "mask_token", wp ? "[MASK]" : "<mask>", &mask)) != PT_OK)
-    goto done;
-  if ((st = require(&tok->unk_id, tok, unk, src)) != PT_OK ||
-      (st = require(&tok->cls_id, tok, cls, src)) != PT_OK ||
-      (st = require(&tok->sep_id, tok, sep, src)) != PT_OK)
-    goto done;
-  if (wp) {
-    tok->pad_id = lookup(tok, pad);
-  } else if ((st = require(&tok->pad_id, tok, pad, src)) != PT_OK) {
-    goto done;
-  }
-  tok->mask_id = lookup(tok, mask);
-  tok->source = strdup(src);
-  if (!tok->source) st = pt_error(PT_ERR_NOMEM, "tokenizer: out of memory");
-  if (wp) {
-    if (lower < 0) lower = !vocab_has_upper(tok);
-    pt_tokenizer_set_lowercase(tok, lower);
-  }
-done:
+  if (st == PT_OK && tok->kind == PT_TOK_WORDPIECE)
+    pt_tokenizer_set_lowercase(tok, lower < 0 ? !vocab_has_upper(tok) : lower);
   json_decref(cfg);
-  free(p_vtxt);
-  free(p_vjson);
-  free(p_merges);
-  free(p_tj);
-  free(p_cfg);
+  tok_files_free(&f);
   if (st != PT_OK) {
     pt_tokenizer_free(tok);
     return NULL;
