@@ -4,17 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "models/methods/common.h"
 #include "models/pt_method.h"
-
-extern const pt_method pt_method_ptv2;
-extern const pt_method pt_method_prefix;
-extern const pt_method pt_method_prompt;
-extern const pt_method pt_method_p_tuning;
-extern const pt_method pt_method_lora;
-extern const pt_method pt_method_ia3;
-extern const pt_method pt_method_bitfit;
-extern const pt_method pt_method_adapter;
-extern const pt_method pt_method_finetune;
 
 enum { MAX_METHODS = 64 };
 

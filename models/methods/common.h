@@ -1,8 +1,20 @@
-/* Pieces the built-in methods share (internal to models/methods/). */
+/* Pieces the built-in methods share (internal to models/methods/ and the
+ * registry in models/method_registry.c). */
 #ifndef PT_METHODS_COMMON_H
 #define PT_METHODS_COMMON_H
 
 #include "models/pt_model.h"
+
+/* The built-in methods, one per file here; method_registry.c lists them. */
+extern const pt_method pt_method_ptv2;
+extern const pt_method pt_method_prefix;
+extern const pt_method pt_method_prompt;
+extern const pt_method pt_method_p_tuning;
+extern const pt_method pt_method_lora;
+extern const pt_method pt_method_ia3;
+extern const pt_method pt_method_bitfit;
+extern const pt_method pt_method_adapter;
+extern const pt_method pt_method_finetune;
 
 /* How a method's linear layers start. */
 typedef enum {
