@@ -115,7 +115,97 @@ oom:
   return pt_error(PT_ERR_NOMEM, "backward: out of memory");
 }
 
+/* Runs one node's backward on its output gradient `gout` (consumed) and
+ * routes each input gradient to its producer node or leaf. */
+static pt_status run_node(pt_node *node, pt_tensor *gout, bool retain_graph) {
+  pt_tensor *gin[PT_NODE_MAX_INPUTS] = {0};
+  uint64_t serial = pt_error_serial();
+  pt_status st = node->op->backward(node, gout, gin);
+  if (st != PT_OK)
+    st = pt_error_if_silent(serial, st, "%s backward: failed (%s) without recording an error",
+                            node->op->name, pt_status_name(st));
+  pt_tensor_free(gout);
+  for (int i = 0; i < node->n_inputs; i++) {
+    pt_tensor *gi = gin[i];
+    if (!gi) continue;
+    if (st != PT_OK || !node->needs_grad[i]) {
+      pt_tensor_free(gi);
+      continue;
+    }
+    st = check_grad_shape(node, i, gi);
+    if (st != PT_OK) {
+      pt_tensor_free(gi);
+      continue;
+    }
+    if (node->input_node[i])
+      st = accumulate(&node->input_node[i]->grad, gi);
+    else if (node->input_leaf[i])
+      st = accumulate_leaf(node->input_leaf[i], gi);
+    else
+      pt_tensor_free(gi);
+  }
+  if (!retain_graph) pt_node_release_saved(node);
+  return st;
+}
+
+/* A leaf and the index (in run order) of the last node that feeds it. */
+typedef struct {
+  pt_tensor *leaf;
+  int64_t last;
+  int slot; /* input position in that node: announcements follow it */
+} leaf_use;
+
+static int by_leaf_then_last_desc(const void *a, const void *b) {
+  const leaf_use *x = a, *y = b;
+  if (x->leaf != y->leaf) return (uintptr_t)x->leaf < (uintptr_t)y->leaf ? -1 : 1;
+  return x->last < y->last ? 1 : x->last > y->last ? -1 : 0;
+}
+
+static int by_last(const void *a, const void *b) {
+  const leaf_use *x = a, *y = b;
+  if (x->last != y->last) return x->last < y->last ? -1 : 1;
+  return x->slot < y->slot ? -1 : x->slot > y->slot ? 1 : 0;
+}
+
+/* Every leaf requiring grad that feeds a node of `order`, with the index of
+ * the last node feeding it, sorted by that index: after that node has run,
+ * the leaf's gradient is final for the pass. */
+static pt_status leaf_last_uses(pt_node *const *order, int64_t count, leaf_use **out,
+                                int64_t *n_out) {
+  int64_t n = 0;
+  for (int64_t k = 0; k < count; k++)
+    for (int i = 0; i < order[k]->n_inputs; i++) n += order[k]->input_leaf[i] != NULL;
+  leaf_use *u = malloc(sizeof *u * (size_t)(n ? n : 1));
+  if (!u) return pt_error(PT_ERR_NOMEM, "backward: out of memory");
+  n = 0;
+  for (int64_t k = 0; k < count; k++)
+    for (int i = 0; i < order[k]->n_inputs; i++)
+      if (order[k]->input_leaf[i]) u[n++] = (leaf_use){order[k]->input_leaf[i], k, i};
+  qsort(u, (size_t)n, sizeof *u, by_leaf_then_last_desc);
+  int64_t m = 0;
+  for (int64_t j = 0; j < n; j++)
+    if (m == 0 || u[m - 1].leaf != u[j].leaf) u[m++] = u[j];
+  qsort(u, (size_t)m, sizeof *u, by_last);
+  *out = u;
+  *n_out = m;
+  return PT_OK;
+}
+
+/* The user's hook, with a message of our own if it fails silently. */
+static pt_status call_ready(pt_grad_ready_fn ready, pt_tensor *leaf, void *ctx) {
+  uint64_t serial = pt_error_serial();
+  pt_status st = ready(leaf, ctx);
+  if (st == PT_OK) return st;
+  return pt_error_if_silent(serial, st, "backward: the gradient-ready hook failed (%s) without "
+                            "recording an error", pt_status_name(st));
+}
+
 pt_status pt_backward(pt_tensor *root, const pt_tensor *grad_out, bool retain_graph) {
+  return pt_backward_hooked(root, grad_out, retain_graph, NULL, NULL);
+}
+
+pt_status pt_backward_hooked(pt_tensor *root, const pt_tensor *grad_out, bool retain_graph,
+                             pt_grad_ready_fn ready, void *ctx) {
   if (!root) return pt_error_upstream("backward");
   if (!pt_requires_grad(root))
     return pt_error(PT_ERR_STATE, "backward: the tensor does not require grad");
@@ -137,7 +227,10 @@ pt_status pt_backward(pt_tensor *root, const pt_tensor *grad_out, bool retain_gr
     g = pt_ones(root->dtype, root->ndim, root->shape);
   }
   if (!g) return pt_error_code();
-  if (!root->grad_fn) return accumulate_leaf(root, g);
+  if (!root->grad_fn) {
+    pt_status st = accumulate_leaf(root, g);
+    return st == PT_OK && ready ? call_ready(ready, root, ctx) : st;
+  }
 
   pt_node **order = NULL;
   int64_t count = 0;
@@ -156,44 +249,27 @@ pt_status pt_backward(pt_tensor *root, const pt_tensor *grad_out, bool retain_gr
       pt_tensor_free(g);
       return st;
     }
+  leaf_use *uses = NULL;
+  int64_t n_uses = 0, next_use = 0;
+  if (ready && (st = leaf_last_uses(order, count, &uses, &n_uses)) != PT_OK) {
+    free(order);
+    pt_tensor_free(g);
+    return st;
+  }
   ((pt_node *)root->grad_fn)->grad = g;
   for (int64_t k = 0; k < count && st == PT_OK; k++) {
     pt_node *node = order[k];
     pt_tensor *gout = node->grad;
     node->grad = NULL;
-    if (!gout) continue; /* no gradient reached this node */
-    pt_tensor *gin[PT_NODE_MAX_INPUTS] = {0};
-    uint64_t serial = pt_error_serial();
-    st = node->op->backward(node, gout, gin);
-    if (st != PT_OK)
-      st = pt_error_if_silent(serial, st, "%s backward: failed (%s) without recording an error",
-                              node->op->name, pt_status_name(st));
-    pt_tensor_free(gout);
-    for (int i = 0; i < node->n_inputs; i++) {
-      pt_tensor *gi = gin[i];
-      if (!gi) continue;
-      if (st != PT_OK || !node->needs_grad[i]) {
-        pt_tensor_free(gi);
-        continue;
-      }
-      st = check_grad_shape(node, i, gi);
-      if (st != PT_OK) {
-        pt_tensor_free(gi);
-        continue;
-      }
-      if (node->input_node[i])
-        st = accumulate(&node->input_node[i]->grad, gi);
-      else if (node->input_leaf[i])
-        st = accumulate_leaf(node->input_leaf[i], gi);
-      else
-        pt_tensor_free(gi);
-    }
-    if (!retain_graph) pt_node_release_saved(node);
+    if (gout) st = run_node(node, gout, retain_graph);
+    for (; st == PT_OK && next_use < n_uses && uses[next_use].last == k; next_use++)
+      st = call_ready(ready, uses[next_use].leaf, ctx);
   }
   for (int64_t k = 0; k < count; k++) { /* on error, drop unconsumed scratch */
     pt_tensor_free(order[k]->grad);
     order[k]->grad = NULL;
   }
+  free(uses);
   free(order);
   return st;
 }

@@ -123,6 +123,21 @@ bool pt_is_leaf(const pt_tensor *t);
  * are freed as they are consumed and a second backward is an error. */
 pt_status pt_backward(pt_tensor *root, const pt_tensor *grad_out, bool retain_graph);
 
+/* Called by pt_backward_hooked for a leaf that requires grad as soon as its
+ * ->grad holds every contribution of this pass (plus whatever earlier passes
+ * left there): no node that still has to run feeds it. Leaves are announced
+ * in the order the pass finishes them, each once; leaves the pass does not
+ * reach are not announced. The hook may take the gradient over (move
+ * leaf->grad elsewhere and set it to NULL). A non-OK status stops the pass,
+ * which returns it. Data-parallel training uses this to send a bucket of
+ * gradients while backward still runs (dist/pt_dist.h). */
+typedef pt_status (*pt_grad_ready_fn)(pt_tensor *leaf, void *ctx);
+
+/* pt_backward, calling `ready(leaf, ctx)` for each leaf when its gradient is
+ * final for this pass (ready NULL: exactly pt_backward). */
+pt_status pt_backward_hooked(pt_tensor *root, const pt_tensor *grad_out, bool retain_graph,
+                             pt_grad_ready_fn ready, void *ctx);
+
 /* Sets t->grad to NULL (frees it). */
 void pt_zero_grad(pt_tensor *t);
 

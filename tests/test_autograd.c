@@ -163,6 +163,116 @@ START_TEST(direction_check_of_a_small_model) {
 }
 END_TEST
 
+/* pt_backward_hooked announces each leaf once, when no node left to run
+ * feeds it: the gradient seen by the hook is already the final one. */
+typedef struct {
+  pt_tensor *leaf[4];
+  double seen[4]; /* the sum of the leaf's gradient when announced */
+  int calls[4];
+  int order[8], n;
+  bool take;      /* the hook takes the gradient over */
+  pt_tensor *taken[4];
+  int fail_at;    /* announce number that returns an error (0: none) */
+} ready_log;
+
+static pt_status on_ready(pt_tensor *leaf, void *ctx) {
+  ready_log *l = ctx;
+  int i = 0;
+  while (i < 4 && l->leaf[i] != leaf) i++;
+  ck_assert_int_lt(i, 4);
+  l->calls[i]++;
+  l->order[l->n++] = i;
+  if (l->fail_at && l->n == l->fail_at) return pt_error(PT_ERR_STATE, "hook says no");
+  double s = 0;
+  for (int64_t j = 0; leaf->grad && j < pt_numel(leaf->grad); j++) s += pt_get(leaf->grad, j);
+  l->seen[i] = s;
+  if (l->take) {
+    l->taken[i] = leaf->grad;
+    leaf->grad = NULL;
+  }
+  return PT_OK;
+}
+
+/* x feeds the first node and the third; w only the second; b only the
+ * last; u requires grad but is unused. */
+static pt_tensor *hook_graph(pt_tensor *x, pt_tensor *w, pt_tensor *b) {
+  pt_tensor *h = pt_tanh(x);     /* oldest node: runs last in backward */
+  pt_tensor *t = pt_mul(h, w);
+  pt_tensor *y = pt_add(t, x);   /* x again */
+  pt_tensor *z = pt_mul(y, b);   /* newest but for the sum: runs first */
+  pt_tensor *l = pt_sum(z, 0, NULL, false);
+  pt_tensor_free(h);
+  pt_tensor_free(t);
+  pt_tensor_free(y);
+  pt_tensor_free(z);
+  return l;
+}
+
+START_TEST(backward_hook_sees_final_gradients) {
+  pt_rng rng;
+  pt_rng_init(&rng, 3);
+  pt_tensor *x = pt_randn(&rng, PT_F64, PT_DIMS(5));
+  pt_tensor *w = pt_randn(&rng, PT_F64, PT_DIMS(5));
+  pt_tensor *b = pt_randn(&rng, PT_F64, PT_DIMS(5));
+  pt_tensor *u = pt_randn(&rng, PT_F64, PT_DIMS(5));
+  pt_tensor *all[4] = {x, w, b, u};
+  for (int i = 0; i < 4; i++) pt_set_requires_grad(all[i], true);
+  /* the reference: a plain backward */
+  pt_tensor *l = hook_graph(x, w, b);
+  ck_assert_int_eq(pt_backward(l, NULL, false), PT_OK);
+  pt_tensor_free(l);
+  pt_tensor *want[3];
+  for (int i = 0; i < 3; i++) {
+    want[i] = all[i]->grad;
+    all[i]->grad = NULL;
+  }
+  for (int take = 0; take <= 1; take++) {
+    ready_log log = {.leaf = {x, w, b, u}, .take = take};
+    l = hook_graph(x, w, b);
+    ck_assert_int_eq(pt_backward_hooked(l, NULL, false, on_ready, &log), PT_OK);
+    pt_tensor_free(l);
+    ck_assert_int_eq(log.n, 3);
+    ck_assert_int_eq(log.calls[3], 0); /* never reached: never announced */
+    /* b's only consumer runs first, x's last consumer runs last */
+    ck_assert_int_eq(log.order[0], 2);
+    ck_assert_int_eq(log.order[1], 1);
+    ck_assert_int_eq(log.order[2], 0);
+    for (int i = 0; i < 3; i++) {
+      ck_assert_int_eq(log.calls[i], 1);
+      pt_tensor *g = take ? log.taken[i] : all[i]->grad;
+      ck_assert(take ? all[i]->grad == NULL : log.taken[i] == NULL);
+      double s = 0;
+      for (int64_t j = 0; j < 5; j++) {
+        ck_assert(pt_get(g, j) == pt_get(want[i], j)); /* bit for bit */
+        s += pt_get(g, j);
+      }
+      ck_assert(log.seen[i] == s); /* what the hook saw was final */
+      pt_tensor_free(take ? log.taken[i] : NULL);
+      pt_zero_grad(all[i]);
+    }
+  }
+  /* a leaf as the root is announced too */
+  ready_log log = {.leaf = {u}};
+  pt_tensor *s0 = pt_full(PT_F64, PT_DIMS(1), 1.0);
+  pt_set_requires_grad(s0, true);
+  log.leaf[1] = s0;
+  ck_assert_int_eq(pt_backward_hooked(s0, NULL, false, on_ready, &log), PT_OK);
+  ck_assert_int_eq(log.calls[1], 1);
+  ck_assert(log.seen[1] == 1.0);
+  pt_tensor_free(s0);
+  /* a hook that fails stops the pass with its own message, frees the graph */
+  ready_log bad = {.leaf = {x, w, b, u}, .fail_at = 2};
+  l = hook_graph(x, w, b);
+  ck_assert_int_eq(pt_backward_hooked(l, NULL, false, on_ready, &bad), PT_ERR_STATE);
+  ck_assert_str_eq(pt_error_message(), "hook says no");
+  ck_assert_int_eq(bad.n, 2);
+  pt_tensor_free(l);
+  ck_assert_int_eq(pt_live_nodes(), 0);
+  for (int i = 0; i < 3; i++) pt_tensor_free(want[i]);
+  for (int i = 0; i < 4; i++) pt_tensor_free(all[i]);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("autograd");
   TCase *tc = tcase_create("core");
@@ -173,6 +283,7 @@ int main(void) {
   tcase_add_test(tc, null_inputs_propagate_and_errors_name_shapes);
   tcase_add_test(tc, dropping_the_output_frees_the_graph);
   tcase_add_test(tc, direction_check_of_a_small_model);
+  tcase_add_test(tc, backward_hook_sees_final_gradients);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
