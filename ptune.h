@@ -21,5 +21,6 @@
 #include "nn/pt_safetensors.h"
 #include "models/pt_tokenizer.h"
 #include "optim/pt_optim.h"
+#include "dist/pt_dist.h"
 
 #endif
