@@ -371,6 +371,79 @@ START_TEST(iob2_rewrite_keeps_strict_scores) {
 }
 END_TEST
 
+/* Strict entities described directly rather than by seqeval's patterns: a
+ * B-X followed by I-X... (IOBES/BILOU: and closed by one E-X/L-X), or an
+ * S-X/U-X alone; anything else starts nothing. The spans of one sentence
+ * into spans[] as (first, last, type letter); returns how many. */
+static int direct_spans(char **t, int n, tag_scheme sc, int spans[][3]) {
+  char close = sc == TAG_SCHEME_IOBES ? 'E' : sc == TAG_SCHEME_BILOU ? 'L' : 0;
+  char single = sc == TAG_SCHEME_IOBES ? 'S' : sc == TAG_SCHEME_BILOU ? 'U' : 0;
+  int k = 0;
+  for (int i = 0; i < n;) {
+    if (single && t[i][0] == single) {
+      spans[k][0] = i, spans[k][1] = i, spans[k++][2] = t[i][2];
+      i++;
+    } else if (t[i][0] == 'B') {
+      int j = i + 1;
+      bool closed = !close;
+      while (j < n && strcmp(t[j] + 1, t[i] + 1) == 0 && (t[j][0] == 'I' || t[j][0] == close)) {
+        j++;
+        if (t[j - 1][0] == close) {
+          closed = true;
+          break;
+        }
+      }
+      if (closed) spans[k][0] = i, spans[k][1] = j - 1, spans[k++][2] = t[i][2];
+      i = j;
+    } else {
+      i++;
+    }
+  }
+  return k;
+}
+
+START_TEST(strict_matches_a_direct_description) {
+  /* 3000 random sentences over each scheme's whole alphabet, ill-formed
+   * ones included: seqeval_strict's predicted spans are the direct ones */
+  static const char *const pools[3][9] = {
+      {"O", "B-A", "I-A", "B-B", "I-B"},
+      {"O", "B-A", "I-A", "E-A", "S-A", "B-B", "I-B", "E-B", "S-B"},
+      {"O", "B-A", "I-A", "L-A", "U-A", "B-B", "I-B", "L-B", "U-B"}};
+  static const int sizes[3] = {5, 9, 9};
+  unsigned seed = 5;
+  for (int trial = 0; trial < 3000; trial++) {
+    tag_scheme sc = (tag_scheme)(trial % 3);
+    enum { N = 10 };
+    char buf[N][8], *t[N], o[] = "O", *oo[N];
+    int n = 1 + rand_r(&seed) % N;
+    for (int j = 0; j < n; j++) {
+      snprintf(buf[j], 8, "%s", pools[sc][rand_r(&seed) % sizes[sc]]);
+      t[j] = buf[j];
+      oo[j] = o;
+    }
+    char **gs[] = {oo}, **ps[] = {t};
+    int64_t len = n;
+    span_scores s;
+    ck_assert_int_eq(seqeval_strict(gs, ps, &len, 1, sc, NULL, &s), PT_OK);
+    int spans[N][3];
+    int k = direct_spans(t, n, sc, spans), a = 0, b = 0;
+    for (int i = 0; i < k; i++) *(spans[i][2] == 'A' ? &a : &b) += 1;
+    int64_t got_a = 0, got_b = 0;
+    for (int64_t i = 0; i < s.n_types; i++) {
+      if (!strcmp(s.types[i].type, "A")) got_a = s.types[i].n_pred;
+      if (!strcmp(s.types[i].type, "B")) got_b = s.types[i].n_pred;
+    }
+    ck_assert_msg(got_a == a && got_b == b, "trial %d (%s): %lld/%lld spans, directly %d/%d",
+                  trial, tag_scheme_name(sc), (long long)got_a, (long long)got_b, a, b);
+    span_scores_free(&s);
+    /* and each span is found where it is: score the prediction as gold */
+    ck_assert_int_eq(seqeval_strict(ps, ps, &len, 1, sc, NULL, &s), PT_OK);
+    ck_assert_int_eq(s.micro.tp, k);
+    span_scores_free(&s);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("seqeval");
   TCase *tc = tcase_create("core");
@@ -385,6 +458,7 @@ int main(void) {
   tcase_add_test(tc, strict_iobes_and_bilou);
   tcase_add_test(tc, strict_rejects_tags_outside_the_scheme);
   tcase_add_test(tc, iob2_rewrite_keeps_strict_scores);
+  tcase_add_test(tc, strict_matches_a_direct_description);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
