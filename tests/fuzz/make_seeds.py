@@ -82,7 +82,9 @@ put("json", "bad-utf8", b'{"model_type": "\xff\xfe"}')
 put("json", "bad-nul", b'{"a\\u0000b": 1}\x00')
 put("json", "array", "[1, 2, 3]")
 
-# ---- conll (first byte: 0 .conll, 1 .json, 2 .jsonl, 3 .txt; bit 2 labels optional)
+# ---- conll (first byte: 0 .conll, 1 .json, 2 .jsonl, 3 .txt; bit 2 labels optional;
+#      bits 3-4 the tag column from the end (0: read_ner), bit 5 tags as written,
+#      bits 6-7 strict mode and its scheme when the gold column is read)
 put("conll", "conll2003", b"\x00" + fix("data", "conll2003", "eng.train.excerpt"))
 put("conll", "conll04-json", b"\x01" + fix("data", "conll2004", "conll04_train.excerpt.json"))
 put("conll", "spert-jsonl", b"\x02" + b'{"tokens": ["John", "lives", "in", "New", "York"], '
@@ -93,6 +95,11 @@ put("conll", "no-tags", b"\x04" + b"-DOCSTART- -X- O O\n\nEU\nrejects\n\n")
 put("conll", "bad-tag", b"\x00" + b"EU X-ORG\n")
 put("conll", "bad-json", b"\x01" + b'[{"tokens": ["a", "b"], "tags": ["O"]}]')
 put("conll", "bad-entity", b"\x02" + b'{"tokens": ["a"], "entities": [{"start": 0, "end": 5, "type": "T"}]}\n')
+PRED = (b"-DOCSTART- -X- -X- O O\n\nEU NNP I-NP I-ORG B-ORG\nrejects VBZ I-VP O O\n"
+        b"German JJ I-NP I-MISC I-MISC\ncall NN I-NP O O\n\nPeter NNP I-NP I-PER S-PER\n")
+put("conll", "predictions-gold", b"\x10" + PRED)
+put("conll", "predictions-strict", b"\x50" + PRED)
+put("conll", "predictions-last", b"\x28" + PRED)
 
 # ---- srl (first byte: bit 0 labels optional)
 put("srl", "train", b"\x00" + fix("data", "conll2005-srl", "train.excerpt.jsonl", lines=3))
