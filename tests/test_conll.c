@@ -426,6 +426,50 @@ START_TEST(handmade_predictions_score_as_conlleval_counts) {
 }
 END_TEST
 
+/* tests/fixtures/conlleval_cases.json (tests/tools/conlleval_reference.py):
+ * 60 random predictions files in conlleval's format, IOB1 or IOB2 gold,
+ * ill-formed predictions among them, with conlleval's chunk counts; ptune
+ * score reading the gold from each file finds the same counts, overall and
+ * per type. */
+START_TEST(random_files_count_as_conlleval) {
+  char path[4096];
+  const char *fx = getenv("PT_FIXTURES");
+  snprintf(path, sizeof path, "%s/conlleval_cases.json", fx ? fx : "tests/fixtures");
+  json_error_t e;
+  json_t *root = json_load_file(path, 0, &e);
+  ck_assert_msg(root != NULL, "%s: %s", path, e.text);
+  const json_t *cases = json_object_get(root, "cases");
+  ck_assert_int_eq(json_array_size(cases), 60);
+  size_t c;
+  const json_t *k;
+  task_opts o = {0};
+  json_array_foreach(cases, c, k) {
+    json_t *j = score_line(NULL, tmp_file("case.txt", json_string_value(json_object_get(k, "file")),
+                                          -1), &o);
+    ck_assert_msg(num(j, "support", NULL) == num(k, "phrases", NULL) &&
+                      num(j, "predicted", NULL) == num(k, "found", NULL) &&
+                      num(j, "correct", NULL) == num(k, "correct", NULL),
+                  "case %zu: %g/%g/%g, conlleval %g/%g/%g", c, num(j, "support", NULL),
+                  num(j, "predicted", NULL), num(j, "correct", NULL), num(k, "phrases", NULL),
+                  num(k, "found", NULL), num(k, "correct", NULL));
+    const char *type;
+    const json_t *want;
+    const json_t *per = json_object_get(j, "per_type");
+    ck_assert_int_eq(json_object_size(per), json_object_size(json_object_get(k, "per_type")));
+    json_object_foreach((json_t *)json_object_get(k, "per_type"), type, want) {
+      const json_t *got = json_object_get(per, type);
+      ck_assert_msg(got != NULL, "case %zu: no %s", c, type);
+      ck_assert_int_eq(num(got, "support", NULL), json_integer_value(json_array_get(want, 0)));
+      ck_assert_int_eq(num(got, "predicted", NULL), json_integer_value(json_array_get(want, 1)));
+      ck_assert_int_eq(num(got, "correct", NULL), json_integer_value(json_array_get(want, 2)));
+    }
+    json_decref(j);
+    tmp_cleanup();
+  }
+  json_decref(root);
+}
+END_TEST
+
 /* The data as CoNLL text (IOB1 gold, -DOCSTART-), a prediction per word
  * written by write_ner_predictions, then scored with and without the data:
  * the same line, since the file's gold column is the IOB2 gold. */
@@ -557,6 +601,7 @@ int main(void) {
   tcase_add_test(tc, ner_predictions_file);
   tcase_add_test(tc, handmade_predictions_score_as_conlleval_counts);
   tcase_add_test(tc, written_predictions_hold_their_gold);
+  tcase_add_test(tc, random_files_count_as_conlleval);
   suite_add_tcase(s, tc);
   TCase *srl = tcase_create("srl");
   tcase_add_test(srl, srl_jsonl_sample);
