@@ -365,7 +365,11 @@ pt_status pt_model_forward(pt_model *m, const pt_model_batch *b, pt_nn_mode mode
   pt_tensor *types = flat_choices(b->token_type_ids);
   pt_tensor **kv = pt_alloc(sizeof(pt_tensor *) * (size_t)(2 * L));
   pt_prepared p = {.rows = ids ? ids->shape[0] : 0, .input_ids = ids, .mode = mode};
-  pt_status st = ids && kv ? PT_OK : pt_error(PT_ERR_NOMEM, "%s: out of memory", m->method->name);
+  /* each failure above recorded why; a missing mask or type ids must not
+   * pass for "none given" */
+  pt_status st = ids && (mask || !b->attention_mask) && (types || !b->token_type_ids) && kv
+                     ? PT_OK
+                     : pt_error_code();
   if (kv) memset(kv, 0, sizeof(pt_tensor *) * (size_t)(2 * L));
   p.prefix_keys = kv;
   p.prefix_values = kv ? kv + L : NULL;

@@ -16,6 +16,8 @@
 #include "models/pt_adapter.h"
 #include "models/pt_hf.h"
 #include "models/pt_mlm.h"
+#include "models/pt_model.h"
+#include "models/pt_model_io.h"
 #include "models/pt_ptv2.h"
 
 /* The earlier, unrelated failures every case below runs after. */
@@ -368,6 +370,84 @@ static pt_status roberta_cls_step(double *r) { return training_step(&step_kinds[
 static pt_status prompt_qa_step(double *r) { return training_step(&step_kinds[2], r); }
 static pt_status finetune_mc_step(double *r) { return training_step(&step_kinds[3], r); }
 
+/* The same step through the method API (models/pt_model.h): a method with
+ * its options on a backbone, every tensor that trains in AdamW. */
+typedef struct {
+  const char *method;
+  const char *args[6]; /* flag, value, ... */
+  pt_arch arch;
+  pt_task_kind task;
+} model_kind;
+
+static const model_kind model_kinds[] = {
+    {"lora", {"lora-bias", "all", "lora-dropout", "0.1"}, PT_ARCH_BERT, PT_TASK_TOKEN_CLASSIFICATION},
+    {"ia3", {NULL}, PT_ARCH_ROBERTA, PT_TASK_MULTIPLE_CHOICE},
+    {"p-tuning", {"encoder-type", "LSTM", "encoder-hidden-size", "4", "num-virtual-tokens", "2"},
+     PT_ARCH_BERT, PT_TASK_SEQUENCE_CLASSIFICATION},
+    {"ptv2", {"prefix-projection", "true", "prefix-layers", "top:1", "pre-seq-len", "2"},
+     PT_ARCH_BERT, PT_TASK_QUESTION_ANSWERING},
+    {"adapter", {"reduction-factor", "4"}, PT_ARCH_BERT, PT_TASK_SEQUENCE_CLASSIFICATION},
+};
+
+static pt_status model_step(const model_kind *k, double *result) {
+  pt_bert_config bc = tiny_bert();
+  bc.arch = k->arch;
+  if (k->arch == PT_ARCH_ROBERTA) bc.pad_token_id = 1, bc.max_position = 30, bc.type_vocab_size = 1;
+  const pt_method *me = pt_method_find(k->method);
+  void *opts = calloc(1, me->opts_size + 1);
+  if (!opts) return pt_error(PT_ERR_NOMEM, "out of memory");
+  pt_status st = pt_options_init(me->options, opts);
+  for (int i = 0; st == PT_OK && i < 6 && k->args[i]; i += 2)
+    st = pt_option_set_text(pt_option_find_flag(me->options, k->args[i]), opts, k->args[i + 1]);
+  pt_backbone bb = {0};
+  pt_model m = {0};
+  if (st == PT_OK) st = pt_backbone_init(&bb, &bc, pt_backbone_parts_for(k->task, PT_HEAD_LINEAR), 7);
+  pt_model_config mc = {{k->task, PT_HEAD_LINEAR, 3, NULL, -1}, 7, NULL, false};
+  if (st == PT_OK) st = pt_model_new(&m, &bb, me, opts, &mc);
+  bool mc_task = k->task == PT_TASK_MULTIPLE_CHOICE, qa = k->task == PT_TASK_QUESTION_ANSWERING;
+  pt_tensor *ids2 = token_ids(4, 6);
+  pt_tensor *ids = mc_task && ids2 ? pt_raw_view(ids2, 3, PT_SHAPE(2, 2, 6)) : pt_tensor_ref(ids2);
+  pt_tensor *mask = ids ? pt_ones(PT_I64, ids->ndim, ids->shape) : NULL;
+  if (mask) pt_set(mask, 5, 0);
+  int64_t B = mc_task ? 2 : 4;
+  pt_tensor *labels = k->task == PT_TASK_TOKEN_CLASSIFICATION ? pt_full(PT_I64, 2, PT_SHAPE(4, 6), 1)
+                                                             : pt_full(PT_I64, 1, PT_SHAPE(B), 1);
+  pt_tensor *ends = pt_full(PT_I64, 1, PT_SHAPE(4), 3);
+  pt_optim *opt = pt_adamw_new(&(pt_adamw_opts){.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
+                                                .eps = 1e-8, .weight_decay = 0.01});
+  if (st == PT_OK && (!ids2 || !ids || !mask || !labels || !ends || !opt)) st = pt_error_code();
+  for (int i = 0; st == PT_OK && i < pt_model_ntrainable(&m); i++)
+    st = pt_optim_add_param(opt, pt_model_trainable(&m, i), NULL, true);
+  pt_rng rng;
+  pt_rng_init(&rng, 3);
+  pt_model_batch b = {ids, mask, NULL, qa ? NULL : labels, qa ? labels : NULL, qa ? ends : NULL};
+  pt_model_outputs out;
+  double norm = 0;
+  if (st == PT_OK) st = pt_model_forward(&m, &b, (pt_nn_mode){true, &rng}, false, &out);
+  if (st == PT_OK) {
+    *result = pt_get(out.loss, 0);
+    st = pt_backward(out.loss, NULL, false);
+    pt_model_outputs_free(&out);
+  }
+  if (st == PT_OK) st = pt_optim_clip_grad_norm(opt, 1.0, &norm);
+  if (st == PT_OK) st = pt_optim_step(opt);
+  *result += norm;
+  pt_optim_free(opt);
+  pt_tensor *own[] = {ids2, ids, mask, labels, ends};
+  for (int i = 0; i < 5; i++) pt_tensor_free(own[i]);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
+  pt_options_free(me->options, opts);
+  free(opts);
+  return st;
+}
+
+static pt_status lora_step(double *r) { return model_step(&model_kinds[0], r); }
+static pt_status ia3_mc_step(double *r) { return model_step(&model_kinds[1], r); }
+static pt_status ptuning_lstm_step(double *r) { return model_step(&model_kinds[2], r); }
+static pt_status ptv2_depth_qa_step(double *r) { return model_step(&model_kinds[3], r); }
+static pt_status adapter_step(double *r) { return model_step(&model_kinds[4], r); }
+
 /* ---- files: every failure leaves no half-written file behind ---- */
 
 static char tmpdir[256], base_dir[300], out_dir[300], adapter_dir[300];
@@ -436,6 +516,32 @@ static pt_status files_round_trip(double *r) {
     }
   }
   pt_ptv2_model_free(&a);
+  return st;
+}
+
+/* A LoRA model on the MLM directory: its adapter in both layouts, read
+ * back in peft's, and merged into a Hugging Face directory. */
+static pt_status model_files_round_trip(double *r) {
+  pt_backbone bb;
+  pt_status st = pt_backbone_load(&bb, base_dir, (pt_backbone_parts){false, false}, false, -1, 3);
+  if (st != PT_OK) return st;
+  pt_model a = {0}, b = {0};
+  pt_model_config mc = {{PT_TASK_TOKEN_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 9, NULL, false};
+  st = pt_model_new(&a, &bb, pt_method_find("lora"), NULL, &mc);
+  if (st == PT_OK) st = pt_model_save(&a, adapter_dir, PT_LAYOUT_BOTH, 3, NULL, base_dir);
+  char peft[400];
+  snprintf(peft, sizeof peft, "%s/peft", adapter_dir);
+  pt_adapter_info info = {0};
+  if (st == PT_OK) st = pt_adapter_info_read(peft, base_dir, &info);
+  pt_model_free(&a);
+  if (st == PT_OK) st = pt_model_load(&b, &bb, peft, &info, 1);
+  if (st == PT_OK) {
+    *r = pt_get(pt_model_trainable(&b, 0), 3);
+    st = pt_model_save_merged(&b, base_dir, out_dir, 3, NULL);
+  }
+  pt_model_free(&b);
+  pt_adapter_info_free(&info);
+  pt_backbone_free(&bb);
   return st;
 }
 
@@ -508,6 +614,12 @@ static const workload workloads[] = {
     {"prompt tuning, question answering", prompt_qa_step, NULL, NULL, false},
     {"fine-tuning, multiple choice", finetune_mc_step, NULL, NULL, false},
     {"MLM step and checkpoint / adapter files", files_round_trip, NULL, NULL, true},
+    {"lora (bias all, dropout), token classification", lora_step, NULL, NULL, false},
+    {"ia3, roberta multiple choice", ia3_mc_step, NULL, NULL, false},
+    {"p-tuning with an LSTM, sequence classification", ptuning_lstm_step, NULL, NULL, false},
+    {"ptv2 top layer + MLP, question answering", ptv2_depth_qa_step, NULL, NULL, false},
+    {"houlsby adapters, sequence classification", adapter_step, NULL, NULL, false},
+    {"lora adapter files in both layouts, merged directory", model_files_round_trip, NULL, NULL, true},
     {"every op case, forward and backward", every_op_forward_backward, op_inputs_make,
      op_inputs_free, false},
 };
