@@ -17,6 +17,7 @@
 #include "ptune.h"
 #include "models/pt_model.h"
 #include "models/pt_model_io.h"
+#include "models/pt_tokenizer.h"
 #include "nn/pt_json.h"
 #include "tensor/pt_file.h"
 #include "model_test_util.h"
@@ -491,6 +492,60 @@ START_TEST(peft_labels_come_from_ptune_or_the_base_model) {
 }
 END_TEST
 
+/* --prompt-init TEXT: the word embeddings of the tokenized text, special
+ * tokens included (HF's tokenizer call), repeated to P; SAMPLE_VOCAB: rows
+ * of the word embeddings. */
+START_TEST(prompt_starts_from_text_or_the_vocabulary) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/vocab/bert-base-uncased", getenv("PT_FIXTURES"));
+  pt_tokenizer *tok = pt_tokenizer_load(dir);
+  ck_assert_msg(tok != NULL, "%s", pt_error_message());
+  pt_bert_config bc;
+  tiny_config(&bc, PT_ARCH_BERT);
+  bc.vocab_size = pt_tokenizer_vocab_size(tok);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
+  const pt_method *me = pt_method_find("prompt");
+  void *opts = make_opts(me, (const char *[]){"prompt-init", "TEXT", "prompt-init-text",
+                                              "hello world", "num-virtual-tokens", "6", NULL});
+  pt_model m;
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 2, NULL, -1}, 1, NULL, false};
+  ck_assert_int_eq(pt_model_new(&m, &bb, me, opts, &mc), PT_ERR_ARG); /* no tokenizer */
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "tokenizer"));
+  mc.tokenizer = tok;
+  ck_assert_msg(pt_model_new(&m, &bb, me, opts, &mc) == PT_OK, "%s", pt_error_message());
+  /* [CLS] hello world [SEP] [CLS] hello */
+  const int64_t want[] = {101, 7592, 2088, 102, 101, 7592};
+  pt_tensor *p = m.params.items[0], *words = bb.bert.word.weight;
+  int64_t H = bc.hidden_size;
+  for (int i = 0; i < 6; i++)
+    for (int64_t j = 0; j < H; j++)
+      ck_assert_msg(pt_get(p, i * H + j) == pt_get(words, want[i] * H + j), "row %d", i);
+  pt_model_free(&m);
+  free_opts(me, opts);
+  opts = make_opts(me, (const char *[]){"prompt-init", "SAMPLE_VOCAB", NULL});
+  ck_assert_int_eq(pt_model_new(&m, &bb, me, opts, &mc), PT_OK);
+  p = m.params.items[0];
+  for (int64_t i = 0; i < p->shape[0]; i++) { /* every row is some word's */
+    bool found = false;
+    for (int64_t w = 0; w < bc.vocab_size && !found; w++) {
+      bool same = true;
+      for (int64_t j = 0; j < H && same; j++) same = pt_get(p, i * H + j) == pt_get(words, w * H + j);
+      found = same;
+    }
+    ck_assert_msg(found, "prompt row %lld is no word embedding", (long long)i);
+  }
+  pt_model_free(&m);
+  free_opts(me, opts);
+  opts = make_opts(me, (const char *[]){"prompt-init", "TEXT", NULL});
+  ck_assert_int_eq(pt_model_new(&m, &bb, me, opts, &mc), PT_ERR_ARG);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "--prompt-init-text"));
+  free_opts(me, opts);
+  pt_backbone_free(&bb);
+  pt_tokenizer_free(tok);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("methods");
   TCase *tc = tcase_create("registry");
@@ -504,6 +559,7 @@ int main(void) {
   tcase_add_loop_test(tc, adapters_round_trip_in_both_layouts, 0, count);
   tcase_add_loop_test(tc, merged_models_compute_the_same, 0, count);
   tcase_add_test(tc, peft_labels_come_from_ptune_or_the_base_model);
+  tcase_add_test(tc, prompt_starts_from_text_or_the_vocabulary);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
