@@ -3,6 +3,10 @@
  * micro-batch of a step a full bucket starts its ordered sum across ranks
  * while backward still computes the layers below.
  *
+ * With one rank nothing is sent, so there are no buckets: the gradients
+ * stay in the tensors and later micro-batches are folded into them with
+ * the same additions (no copy, no second gradient-sized buffer).
+ *
  * A bucket of K parameters holds [their gradients | K presence counts | the
  * micro-batch count]. The counts are summed with the gradients (small
  * integers in floats: exact), so after the sum every rank knows which
@@ -40,6 +44,8 @@ struct pt_dist_grads {
   bucket *b;
   int micro;          /* local micro-batches begun this step */
   bool last;          /* the current micro-batch is the last */
+  bool local;         /* one rank: no buckets, the fold happens in place */
+  pt_tensor **stash;  /* local: the sum of the micro-batches before this one */
   double t_first_send;
   pt_dist_grads_stats stats;
 };
@@ -63,6 +69,8 @@ void pt_dist_grads_free(pt_dist_grads *g) {
   free(g->offset);
   free(g->seen);
   free(g->keys);
+  for (int i = 0; g->stash && i < g->n; i++) pt_tensor_free(g->stash[i]);
+  free(g->stash);
   free(g);
 }
 
@@ -96,7 +104,7 @@ static pt_status make_buckets(pt_dist_grads *g, size_t cap) {
     cur->ngrad += pt_numel(g->param[i]);
     cur->count++;
   }
-  for (int k = 0; k < g->nb; k++) {
+  for (int k = 0; k < g->nb && !g->local; k++) {
     bucket *b = &g->b[k];
     int64_t total = b->ngrad + b->count + 1;
     b->store = pt_storage_new((size_t)total * sizeof(float));
@@ -121,7 +129,9 @@ pt_dist_grads *pt_dist_grads_new(pt_tensor *const *params, int n, size_t bucket_
   g->offset = malloc(sizeof *g->offset * (size_t)n);
   g->seen = calloc((size_t)n, sizeof *g->seen);
   g->keys = malloc(sizeof *g->keys * (size_t)n);
-  pt_status st = g->param && g->bucket_of && g->offset && g->seen && g->keys
+  g->local = dist_g.size == 1;
+  g->stash = calloc((size_t)n, sizeof *g->stash);
+  pt_status st = g->param && g->bucket_of && g->offset && g->seen && g->keys && g->stash
                      ? PT_OK
                      : pt_error(PT_ERR_NOMEM, "mpi: out of memory");
   for (int i = 0; st == PT_OK && i < n; i++) {
@@ -140,7 +150,7 @@ pt_dist_grads *pt_dist_grads_new(pt_tensor *const *params, int n, size_t bucket_
     pt_dist_grads_free(g);
     return NULL;
   }
-  g->stats.buckets = g->nb;
+  g->stats.buckets = g->local ? 0 : g->nb;
   for (int k = 0; k < g->nb; k++) g->stats.bytes += (size_t)g->b[k].ngrad * sizeof(float);
   return g;
 }
@@ -194,7 +204,51 @@ static pt_status on_ready(pt_tensor *leaf, void *ctx) {
   return poll(g);
 }
 
+/* x = x + 0: what adding an absent (zero) gradient does to a sum (-0
+ * becomes +0), kept so that one rank gives the bits of many. */
+static void add_zero(float *x, int64_t n) {
+  for (int64_t j = 0; j < n; j++) x[j] = x[j] + 0.0f;
+}
+
+/* One rank: micro-batch 1 leaves its gradients where backward puts them;
+ * from micro-batch 2 on the sum so far waits aside (stash) while backward
+ * makes fresh gradients, then takes them in: stash + fresh, stash + 0 for
+ * an absent one, 0 + fresh when none came before (as the buckets do). */
+static pt_status local_backward(pt_dist_grads *g, pt_tensor *loss) {
+  if (g->micro == 2)
+    for (int i = 0; i < g->n; i++) g->stash[i] = g->param[i]->grad, g->param[i]->grad = NULL;
+  PT_TRY(pt_backward(loss, NULL, false));
+  if (g->micro == 1) return PT_OK;
+  double t0 = dist_now();
+  for (int i = 0; i < g->n; i++) {
+    pt_tensor *p = g->param[i], *fresh = p->grad, *sum = g->stash[i];
+    p->grad = NULL;
+    if (fresh && (fresh->dtype != PT_F32 || !pt_is_contiguous(fresh))) {
+      pt_tensor_free(fresh);
+      return pt_error(PT_ERR_STATE, "mpi: gradient of %s is not a contiguous F32 tensor",
+                      p->name ? p->name : "(unnamed)");
+    }
+    if (sum && fresh) {
+      dist_add(DIST_F32, pt_data(sum), pt_data(fresh), pt_numel(sum));
+      pt_tensor_free(fresh);
+    } else if (sum) {
+      add_zero(pt_data(sum), pt_numel(sum));
+    } else if (fresh) {
+      /* 0 + x: the zeros of the micro-batches that had none */
+      float *x = pt_data(fresh);
+      for (int64_t j = 0; j < pt_numel(fresh); j++) x[j] = 0.0f + x[j];
+      g->stash[i] = fresh;
+    }
+  }
+  g->stats.pack_s += dist_now() - t0;
+  return PT_OK;
+}
+
 pt_status pt_dist_grads_backward(pt_dist_grads *g, pt_tensor *loss, bool last) {
+  if (g->local) {
+    g->micro++;
+    return local_backward(g, loss);
+  }
   if (g->micro++ == 0)
     for (int k = 0; k < g->nb; k++) /* presence counts start at zero */
       memset(bucket_data(&g->b[k]) + g->b[k].ngrad, 0, sizeof(float) * (size_t)(g->b[k].count + 1));
@@ -214,7 +268,7 @@ pt_status pt_dist_grads_backward(pt_dist_grads *g, pt_tensor *loss, bool last) {
     if (g->micro == 1)
       memset(slot, 0, sizeof(float) * (size_t)m);
     else
-      for (int64_t j = 0; j < m; j++) slot[j] = slot[j] + 0.0f;
+      add_zero(slot, m);
   }
   if (!last) return PT_OK;
   for (int k = 0; k < g->nb; k++)
@@ -223,6 +277,17 @@ pt_status pt_dist_grads_backward(pt_dist_grads *g, pt_tensor *loss, bool last) {
 }
 
 pt_status pt_dist_grads_finish(pt_dist_grads *g, int64_t *micro) {
+  if (g->local) {
+    for (int i = 0; g->micro >= 2 && i < g->n; i++) {
+      pt_tensor_free(g->param[i]->grad);
+      g->param[i]->grad = g->stash[i];
+      g->stash[i] = NULL;
+    }
+    if (micro) *micro = g->micro;
+    g->micro = 0;
+    g->stats.steps++;
+    return PT_OK;
+  }
   double t0 = dist_now();
   for (int k = 0; k < g->nb; k++) /* no micro-batch: take part, add nothing */
     if (!g->b[k].sent) PT_TRY(send_bucket(g, k, g->micro > 0));

@@ -164,7 +164,11 @@ pt_status pt_dist_hash_path(const char *path, uint64_t *h);
  * gradient in some micro-batch counts as a zero there; one that gets none
  * anywhere ends with ->grad NULL (the optimizer skips it, as without this).
  * A rank with no micro-batch in a step calls pt_dist_grads_finish alone and
- * contributes nothing (not zeros). */
+ * contributes nothing (not zeros).
+ *
+ * With one rank nothing is sent and there are no buckets: the gradients stay
+ * where backward puts them and later micro-batches are added into them in
+ * the same order (no copy, no second gradient-sized buffer). */
 typedef struct pt_dist_grads pt_dist_grads;
 
 /* params: borrowed, must outlive the buckets; F32, contiguous, distinct.
@@ -179,14 +183,15 @@ void pt_dist_grads_free(pt_dist_grads *g);
 pt_status pt_dist_grads_backward(pt_dist_grads *g, pt_tensor *loss, bool last);
 
 /* Sends what is not sent yet, waits for every bucket, and sets each param's
- * ->grad to its summed gradient (a view into the bucket: valid until the
- * next pt_dist_grads_backward; pt_optim_zero_grad / pt_zero_grad drop it).
+ * ->grad to its summed gradient (with several ranks a view into the bucket:
+ * valid until the next pt_dist_grads_backward; pt_optim_zero_grad /
+ * pt_zero_grad drop it).
  * *micro (may be NULL) receives the number of micro-batches summed over all
  * ranks, for a mean. Resets for the next step. */
 pt_status pt_dist_grads_finish(pt_dist_grads *g, int64_t *micro);
 
 typedef struct {
-  int buckets;
+  int buckets;        /* 0 with one rank */
   size_t bytes;       /* gradient bytes summed per step (4 per element) */
   int64_t steps;      /* pt_dist_grads_finish calls */
   double wait_s;      /* time blocked in pt_dist_grads_finish, all steps */
