@@ -25,8 +25,11 @@ static pt_tokenizer *tokenizer(void) {
 }
 
 static task_opts check_opts(const task_def *t) {
-  return (task_opts){.preset = t->check_preset, .max_seq_len = t->max_seq_len > 256 ? t->max_seq_len : 256,
-                     .doc_stride = 128, .n_best = 20, .max_answer_len = 30};
+  return (task_opts){.preset = t->check_preset,
+                     .max_seq_len = t->max_seq_len > 256 ? t->max_seq_len : 256,
+                     .doc_stride = 128,
+                     .n_best = 20,
+                     .max_answer_len = 30};
 }
 
 START_TEST(every_row_is_complete) {
@@ -190,8 +193,8 @@ START_TEST(every_task_rejects_its_bad_input) {
     ck_assert_msg(task_data_read(t, &o, path, true, &td) != PT_OK, "%s: broken input read",
                   t->name);
     const char *msg = pt_error_message();
-    ck_assert_msg(strstr(msg, path) != NULL, "%s: the message does not name the file: %s",
-                  t->name, msg);
+    ck_assert_msg(strstr(msg, path) != NULL, "%s: the message does not name the file: %s", t->name,
+                  msg);
     ck_assert_msg(strstr(msg, t->bad_error) != NULL, "%s: '%s' does not say '%s'", t->name, msg,
                   t->bad_error);
     ck_assert_msg(!strchr(msg, '\n'), "%s: more than one line", t->name);

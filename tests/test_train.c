@@ -174,7 +174,7 @@ START_TEST(test_ner_train_eval_predict) {
                         "4", "--max-seq-len", "64", "--log-every", "1", "--quiet", NULL};
   char tcap[400];
   snprintf(tcap, sizeof tcap, "%s/train.json", root);
-  ck_assert_msg(run(cmd_train, tcap, args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, tcap, args) == 0, "%s", pt_error_message());
   /* stdout: one JSON line with the run's result and the best dev metrics */
   json_t *tj = read_json_line(tcap);
   ck_assert_str_eq(json_string_value(json_object_get(tj, "task")), "ner");
@@ -218,11 +218,20 @@ START_TEST(test_ner_train_eval_predict) {
   ck_assert_int_eq(steps, 3);
   ck_assert_int_ge(evals, 1);
   ck_assert_int_eq(summaries, 1);
+  /* curves.svg: the train loss, the learning rate and the dev metrics */
+  path(p, sizeof p, out, "curves.svg");
+  f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  char svg[65536];
+  svg[fread(svg, 1, sizeof svg - 1, f)] = '\0';
+  fclose(f);
+  const char *want[] = {"<svg", "training loss", "learning rate", "dev metrics", ">f1<", "<polyline"};
+  for (int k = 0; k < 6; k++) ck_assert_msg(strstr(svg, want[k]) != NULL, "curves.svg: no %s", want[k]);
   snprintf(last, sizeof last, "%s/last", out);
   snprintf(cap, sizeof cap, "%s/eval.json", root);
   const char *eargs[] = {"eval", "--task", "ner", "--model", model, "--adapter", last,
                          "--data", train, "--max-seq-len", "64", NULL};
-  ck_assert_int_eq(run(cmd_eval, cap, eargs), 0);
+  ck_assert_int_eq(run(cli_run, cap, eargs), 0);
   json_t *j = read_json_line(cap);
   ck_assert_str_eq(json_string_value(json_object_get(j, "task")), "ner");
   double f1 = json_real_value(json_object_get(j, "f1"));
@@ -233,7 +242,7 @@ START_TEST(test_ner_train_eval_predict) {
   char best[500];
   snprintf(best, sizeof best, "%s/best", out);
   eargs[6] = best;
-  ck_assert_int_eq(run(cmd_eval, cap, eargs), 0);
+  ck_assert_int_eq(run(cli_run, cap, eargs), 0);
   j = read_json_line(cap);
   ck_assert_msg(fabs(json_number_value(json_object_get(j, "f1")) - best_dev) < 1e-8,
                 "best adapter scores %g, summary says %g",
@@ -242,7 +251,7 @@ START_TEST(test_ner_train_eval_predict) {
   snprintf(pred, sizeof pred, "%s/ner.pred.conll", root);
   const char *pargs[] = {"predict", "--task", "ner", "--model", model, "--adapter", last,
                          "--data", train, "--output", pred, "--max-seq-len", "64", NULL};
-  ck_assert_int_eq(run(cmd_predict, NULL, pargs), 0);
+  ck_assert_int_eq(run(cli_run, NULL, pargs), 0);
   /* Each word line and -DOCSTART- line gains one column (conlleval wants
    * them all alike); blank lines stay blank. */
   FILE *in = fopen(train, "r"), *po = fopen(pred, "r");
@@ -274,15 +283,15 @@ START_TEST(test_ner_train_eval_predict) {
                           "--data", train, "--max-seq-len", "64"};
     const char *sa[16] = {"score", "--task", "ner", "--data", train, "--predictions", pred};
     for (int k = 0; k < 4 && modes[m][k]; k++) ea[11 + k] = sa[7 + k] = modes[m][k];
-    ck_assert_int_eq(run(cmd_eval, ecap, ea), 0);
-    ck_assert_msg(run(cmd_score, scap, sa) == 0, "%s", pt_error_message());
+    ck_assert_int_eq(run(cli_run, ecap, ea), 0);
+    ck_assert_msg(run(cli_run, scap, sa) == 0, "%s", pt_error_message());
     ck_assert_str_eq(first_line(scap), first_line(ecap));
     ck_assert_ptr_nonnull(strstr(first_line(scap), m ? "\"strict_f1\"" : "\"f1\""));
   }
   /* inspect with the adapter */
   snprintf(cap, sizeof cap, "%s/inspect.txt", root);
   const char *iargs[] = {"inspect", "--model", model, "--adapter", last, NULL};
-  ck_assert_int_eq(run(cmd_inspect, cap, iargs), 0);
+  ck_assert_int_eq(run(cli_run, cap, iargs), 0);
   f = fopen(cap, "r");
   bool found = false;
   while (fgets(line, sizeof line, f)) found |= strstr(line, "trainable: ") != NULL;
@@ -307,14 +316,14 @@ static json_t *train_eval_predict(const char *task, const char *train_file, cons
   for (int i = 0; extra[i]; i++) args[n++] = extra[i];
   if (train_only) args[n++] = "--method", args[n++] = train_only;
   args[n] = NULL;
-  ck_assert_msg(run(cmd_train, NULL, args) == 0, "%s train: %s", task, pt_error_message());
+  ck_assert_msg(run(cli_run, NULL, args) == 0, "%s train: %s", task, pt_error_message());
   ck_assert(exists(out, "best/adapter_model.safetensors"));
   snprintf(cap, sizeof cap, "%s/%s.eval.json", root, out_name);
   const char *eargs[40] = {"eval", "--task", task, "--model", model, "--adapter", last, "--data", dev};
   n = 9;
   for (int i = 0; extra[i]; i++) eargs[n++] = extra[i];
   eargs[n] = NULL;
-  ck_assert_msg(run(cmd_eval, cap, eargs) == 0, "%s eval: %s", task, pt_error_message());
+  ck_assert_msg(run(cli_run, cap, eargs) == 0, "%s eval: %s", task, pt_error_message());
   snprintf(pred, sizeof pred, "%s/%s.pred", root, out_name);
   const char *pargs[40] = {"predict", "--task", task, "--model", model, "--adapter",
                            last, "--data", dev, "--output", pred};
@@ -327,7 +336,7 @@ static json_t *train_eval_predict(const char *task, const char *train_file, cons
   snprintf(na, sizeof na, "%s/%s.na.json", root, out_name);
   if (v2) pargs[n++] = "--na-prob-output", pargs[n++] = na;
   pargs[n] = NULL;
-  ck_assert_msg(run(cmd_predict, NULL, pargs) == 0, "%s predict: %s", task, pt_error_message());
+  ck_assert_msg(run(cli_run, NULL, pargs) == 0, "%s predict: %s", task, pt_error_message());
   ck_assert(access(pred, F_OK) == 0);
   /* ptune score on the predictions file prints eval's line */
   char scap[400];
@@ -342,7 +351,7 @@ static json_t *train_eval_predict(const char *task, const char *train_file, cons
       sargs[n++] = "--na-prob-thresh", sargs[n++] = extra[i + 1]; /* eval's threshold */
   if (v2) sargs[n++] = "--na-prob", sargs[n++] = na;
   sargs[n] = NULL;
-  ck_assert_msg(run(cmd_score, scap, sargs) == 0, "%s score: %s", task, pt_error_message());
+  ck_assert_msg(run(cli_run, scap, sargs) == 0, "%s score: %s", task, pt_error_message());
   ck_assert_str_eq(first_line(scap), first_line(cap));
   if (v2) ck_assert_ptr_nonnull(strstr(first_line(cap), "\"best_f1_thresh\""));
   return read_json_line(cap);
@@ -473,7 +482,7 @@ static void exact_case(const char *file, int64_t n, bool adamw) {
                         "--dropout", "0", "--no-shuffle", "--optimizer", "adamw", "--lr", "0.01",
                         "--weight-decay", "0.01", "--max-steps", "3", "--batch-size", bs,
                         "--init-adapter", adapter, "--max-seq-len", "64", "--quiet", NULL};
-  ck_assert_msg(run(cmd_train, NULL, adamw ? adam : sgd) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, NULL, adamw ? adam : sgd) == 0, "%s", pt_error_message());
   /* By hand: the model API on the same batch. */
   pt_ptv2_model m;
   pt_adapter_config ac;
@@ -573,7 +582,7 @@ static void train_args(const char *out, const char *train, const char *extra1, c
     const char *more[] = {"--max-steps", "12", "--save-every", "1", "--threads", "1", extra2, NULL};
     for (int i = 0; i < 8; i++) args[25 + i] = more[i];
   }
-  *rc = run(cmd_train, NULL, args);
+  *rc = run(cli_run, NULL, args);
 }
 
 static int count_step_lines(const char *dir) {
@@ -618,8 +627,10 @@ START_TEST(test_determinism_and_resume) {
   ck_assert(!exists(c, "last"));
   ck_assert(exists(c, "checkpoint.json"));
   ck_assert(exists(c, "ckpt-2/optimizer.safetensors"));
+  ck_assert(!exists(c, "curves.svg")); /* drawn at the end and on resume */
   train_args(c, train, "--resume", NULL, &rc);
   ck_assert_msg(rc == 0, "%s", pt_error_message());
+  ck_assert(exists(c, "curves.svg"));
   snprintf(lc, sizeof lc, "%s/last", c);
   same_adapter(la, lc);
   ck_assert_int_eq(count_step_lines(c), count_step_lines(a));
@@ -628,7 +639,7 @@ START_TEST(test_determinism_and_resume) {
   snprintf(d, sizeof d, "%s/d", root);
   const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", d,
                         "--max-steps", "1", "--seed", "6", "--quiet", NULL};
-  ck_assert_int_eq(run(cmd_train, NULL, args), 0);
+  ck_assert_int_eq(run(cli_run, NULL, args), 0);
 }
 END_TEST
 
@@ -686,11 +697,11 @@ START_TEST(test_random_backbone) {
   snprintf(out, sizeof out, "%s/random", root);
   const char *no[] = {"train", "--task", "ner", "--model", dir, "--train", train, "--out", out,
                       "--max-steps", "2", "--quiet", NULL};
-  ck_assert_int_ne(run(cmd_train, "/dev/null", no), 0);
+  ck_assert_int_ne(run(cli_run, "/dev/null", no), 0);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "config_only"));
   const char *yes[] = {"train", "--task", "ner", "--model", dir, "--train", train, "--out", out,
                        "--max-steps", "2", "--random-backbone", "--quiet", NULL};
-  ck_assert_msg(run(cmd_train, "/dev/null", yes) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, "/dev/null", yes) == 0, "%s", pt_error_message());
   ck_assert(exists(out, "last/adapter_model.safetensors"));
 }
 END_TEST
@@ -769,7 +780,7 @@ START_TEST(test_nonfinite_loss) {
                         "--max-steps", "4", "--batch-size", "2", "--no-shuffle", "--pre-seq-len",
                         "4", "--max-seq-len", "16", "--save-every", "1", "--seed", "3", "--quiet",
                         NULL, NULL, NULL, NULL, NULL, NULL};
-  ck_assert_int_ne(run(cmd_train, "/dev/null", args), 0);
+  ck_assert_int_ne(run(cli_run, "/dev/null", args), 0);
   const char *msg = pt_error_message();
   ck_assert_msg(strstr(msg, "train: step 2: the loss is NaN; the adapter was not updated") != NULL,
                 "%s", msg);
@@ -787,7 +798,7 @@ START_TEST(test_nonfinite_loss) {
   args[8] = skip;
   args[23] = "--on-nonfinite";
   args[24] = "skip";
-  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, "/dev/null", args) == 0, "%s", pt_error_message());
   ck_assert(exists(skip, "last/adapter_model.safetensors"));
   ck_assert(metrics_has(skip, "{\"step\": 2, \"epoch\": 0, \"loss\": null"));
   ck_assert(metrics_has(skip, "\"skipped\": true"));
@@ -799,7 +810,7 @@ START_TEST(test_nonfinite_loss) {
   /* the stopped run resumed from its checkpoint with skip: the same adapter */
   args[8] = stop;
   args[25] = "--resume";
-  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, "/dev/null", args) == 0, "%s", pt_error_message());
   char ls[500], lk[500];
   snprintf(ls, sizeof ls, "%s/last", stop);
   snprintf(lk, sizeof lk, "%s/last", skip);
@@ -810,16 +821,16 @@ START_TEST(test_nonfinite_loss) {
   args[8] = skip2;
   args[25] = "--stop-after";
   args[26] = "3";
-  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, "/dev/null", args) == 0, "%s", pt_error_message());
   args[25] = "--resume";
   args[26] = NULL;
-  ck_assert_msg(run(cmd_train, "/dev/null", args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, "/dev/null", args) == 0, "%s", pt_error_message());
   ck_assert(metrics_has(skip2, "\"skipped_steps\": 1}"));
   snprintf(l2, sizeof l2, "%s/last", skip2);
   same_adapter(l2, lk);
   /* a bad value */
   args[24] = "maybe";
-  ck_assert_int_ne(run(cmd_train, "/dev/null", args), 0);
+  ck_assert_int_ne(run(cli_run, "/dev/null", args), 0);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "--on-nonfinite"));
 }
 END_TEST
@@ -861,7 +872,7 @@ START_TEST(test_full_disk_checkpoint) {
                         "--prefix-projection", "--prefix-hidden-size", "8", "--max-seq-len", "64",
                         "--save-every", "1", "--seed", "5", "--threads", "1", "--quiet",
                         "--stop-after", "3", NULL};
-  ck_assert_msg(run(cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, NULL, args) == 0, "%s", pt_error_message());
   long adapter = file_size(la, "adapter_model.safetensors");
   long optim = file_size(k, "ckpt-3/optimizer.safetensors");
   ck_assert_int_gt(optim, adapter + 2048);
@@ -881,7 +892,7 @@ START_TEST(test_full_disk_checkpoint) {
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit rl = {(rlim_t)limit, (rlim_t)limit};
     if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(121);
-    _exit(run(cmd_train, NULL, args));
+    _exit(run(cli_run, NULL, args));
   }
   int status;
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -911,7 +922,7 @@ START_TEST(test_full_disk_checkpoint) {
   ck_assert_str_eq(json_string_value(json_object_get(cj, "dir")), "ckpt-3");
   json_decref(cj);
   /* the previous checkpoint loads: resuming without the limit finishes */
-  ck_assert_msg(run(cmd_train, NULL, args) == 0, "%s", pt_error_message());
+  ck_assert_msg(run(cli_run, NULL, args) == 0, "%s", pt_error_message());
   same_adapter(la, lk);
   ck_assert(!has_temp_file(k));
 }
@@ -960,28 +971,28 @@ START_TEST(test_errors) {
   /* missing model directory */
   const char *m1[] = {"train", "--task", "ner", "--model", "/nonexistent/model", "--train", train,
                       "--out", out, NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 9, (char **)m1, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 9, (char **)m1, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent/model"));
   ck_assert_ptr_null(strchr(pt_error_message(), '\n'));
-  ck_assert_int_ne(run(cmd_train, NULL, m1), 0);
+  ck_assert_int_ne(run(cli_run, NULL, m1), 0);
   /* missing train file */
   const char *m2[] = {"train", "--task", "ner", "--model", model, "--train", "/nonexistent.conll",
                       "--out", out, NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 9, (char **)m2, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 9, (char **)m2, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent.conll"));
   /* prefix + max-seq-len over max_position_embeddings (512) */
   const char *m3[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                       "--pre-seq-len", "16", "--max-seq-len", "500", NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 13, (char **)m3, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 13, (char **)m3, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "max_position_embeddings"));
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "config.json"));
   /* ... while the default length shrinks to fit (512 - 400 = 112 tokens) */
   const char *m3b[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                        "--pre-seq-len", "400", "--max-steps", "1", "--quiet", NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 14, (char **)m3b, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 14, (char **)m3b, &a), PT_OK);
   ck_assert_msg(train_run(&a) == PT_OK, "%s", pt_error_message());
   /* a tag the adapter does not know */
   snprintf(adapter, sizeof adapter, "%s/small", root);
@@ -989,23 +1000,23 @@ START_TEST(test_errors) {
   make_ner_adapter(adapter, few, 3);
   const char *m4[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                       "--init-adapter", adapter, NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 11, (char **)m4, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 11, (char **)m4, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "eng.train.excerpt"));
   const char *e4[] = {"eval", "--task", "ner", "--model", model, "--adapter", adapter, "--data",
                       train, NULL};
-  ck_assert_int_ne(run(cmd_eval, NULL, e4), 0);
+  ck_assert_int_ne(run(cli_run, NULL, e4), 0);
   /* wrong task for the adapter */
   const char *e5[] = {"eval", "--task", "cls", "--model", model, "--adapter", adapter, "--data",
                       train, "--preset", "rte", NULL};
-  ck_assert_int_ne(run(cmd_eval, NULL, e5), 0);
+  ck_assert_int_ne(run(cli_run, NULL, e5), 0);
   /* a malformed data file: file:line */
   snprintf(bad, sizeof bad, "%s/bad.jsonl", root);
   write_text(bad, "{\"premise\": \"x\", \"hypothesis\": \"y\", \"label\": \"entailment\", \"idx\": 0}\n"
                   "{not json\n");
   const char *m6[] = {"train", "--task", "cls", "--model", model, "--train", bad, "--out", out,
                       "--preset", "rte", NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 11, (char **)m6, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 11, (char **)m6, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "bad.jsonl:2"));
   /* a label outside the preset's set (CB data read as RTE) */
@@ -1013,13 +1024,13 @@ START_TEST(test_errors) {
   path(cb, sizeof cb, fx, "superglue/CB.val.excerpt.jsonl");
   const char *m7[] = {"train", "--task", "cls", "--model", model, "--train", cb, "--out", out,
                       "--preset", "rte", NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 11, (char **)m7, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 11, (char **)m7, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "CB.val.excerpt.jsonl:"));
   /* --hparams: THUDM's settings, overridden by explicit options */
   const char *hp[] = {"train", "--lr", "0.5", "--task", "ner", "--model", model, "--train", train,
                       "--out", out, "--hparams", "conll04", NULL};
-  ck_assert_int_eq(run_args_parse(CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
+  ck_assert_int_eq(run_args_parse("train", 13, (char **)hp, &a), PT_OK);
   ck_assert_int_eq(a.batch_size, 32);
   ck_assert_int_eq(a.pre_seq_len, 128);
   ck_assert_int_eq(a.epochs, 40);
@@ -1027,24 +1038,24 @@ START_TEST(test_errors) {
   ck_assert(a.dropout == 0.2 && a.dropout_hidden_only);
   ck_assert_int_eq(a.schedule, PT_SCHED_EXPONENTIAL);
   hp[12] = "imdb";
-  ck_assert_int_ne(run_args_parse(CMD_TRAIN, 13, (char **)hp, &a), PT_OK);
+  ck_assert_int_ne(run_args_parse("train", 13, (char **)hp, &a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "imdb"));
   /* option errors */
   const char *o1[] = {"train", "--task", "pos", NULL};
-  ck_assert_int_ne(run_args_parse(CMD_TRAIN, 3, (char **)o1, &a), PT_OK);
+  ck_assert_int_ne(run_args_parse("train", 3, (char **)o1, &a), PT_OK);
   const char *o2[] = {"eval", "--lr", "0.1", NULL};
-  ck_assert_int_ne(run_args_parse(CMD_EVAL, 3, (char **)o2, &a), PT_OK);
+  ck_assert_int_ne(run_args_parse("eval", 3, (char **)o2, &a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "--lr"));
   const char *o3[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                       "--batch-size", "x", NULL};
-  ck_assert_int_ne(run(cmd_train, NULL, o3), 0);
+  ck_assert_int_ne(run(cli_run, NULL, o3), 0);
   /* resume without a checkpoint */
   const char *o4[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out",
                       "/nonexistent/out", "--resume", NULL};
-  ck_assert_int_ne(run(cmd_train, NULL, o4), 0);
+  ck_assert_int_ne(run(cli_run, NULL, o4), 0);
   /* help exits 0 */
   const char *h[] = {"train", "--help", NULL};
-  ck_assert_int_eq(run(cmd_train, "/dev/null", h), 0);
+  ck_assert_int_eq(run(cli_run, "/dev/null", h), 0);
 }
 END_TEST
 

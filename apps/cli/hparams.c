@@ -1,10 +1,11 @@
 /* `ptune train --hparams NAME`: the hyperparameters of THUDM/P-tuning-v2's
  * run scripts (run_script/run_<data set>_<model>.sh, commit 2873f47): batch
- * size, learning rate, hidden dropout (attention dropout stays the model's), prefix length, epochs, max_seq_length, seed, and the
- * schedule its trainer uses (ExponentialLR ×0.95 per epoch for ner, srl and
- * qa; HF's linear decay otherwise). BERT scripts (bert-large) where THUDM has
- * them, RoBERTa (roberta-large) for conll03, conll05 and squad. Options given
- * on the command line override the preset. */
+ * size, learning rate, hidden dropout (attention dropout stays the model's),
+ * prefix length, epochs, max_seq_length, seed, and the schedule its trainer
+ * uses (ExponentialLR x0.95 per epoch for ner, srl and qa; HF's linear decay
+ * otherwise). BERT scripts (bert-large) where THUDM has them, RoBERTa
+ * (roberta-large) for conll03, conll05 and squad. Options given on the
+ * command line override the preset. */
 #include <string.h>
 
 #include "apps/cli/options.h"
@@ -37,11 +38,11 @@ pt_status hparams_apply(const char *name, run_args *a) {
     a->batch_size = h->bs;
     a->lr = h->lr;
     a->dropout = h->dropout;
-    a->dropout_set = true;
-    a->dropout_hidden_only = true;
+    a->dropout_hidden_only = true; /* applies: the hidden dropout only */
     a->pre_seq_len = h->psl;
     a->epochs = h->epochs;
     a->task_options.max_seq_len = h->max_seq_len;
+    option_mark_given(a, "--max-seq-len"); /* a preset's length does not shrink to fit */
     a->seed = h->seed;
     a->prefix_projection = h->projection;
     a->method = PT_METHOD_PTV2;

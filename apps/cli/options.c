@@ -1,267 +1,546 @@
-/* Command-line options of `ptune train`, `eval`, `predict` and `inspect`:
- * one table says which command takes which option and where it goes. */
+/* The one option table of the `ptune` commands and its parser: a row names
+ * an option (and an alias), its kind, where its value goes in run_args and
+ * the commands that take it ("|"-separated). Defaults are not in the rows:
+ * each command gives its own as arguments, which this parser reads first,
+ * so one row serves commands with different defaults and --help shows
+ * each command's. */
+#include "apps/cli/options.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/cli/options.h"
-
-/* K_DBL: a finite number >= 0; K_REAL: any finite number */
 typedef enum {
-  K_STR, K_INT, K_DBL, K_REAL, K_FLAG, K_TASK, K_METHOD, K_OPTIM, K_SCHED, K_NER_MODE, K_SCHEME
-} kind;
-
-#define T CMD_TRAIN
-#define E CMD_EVAL
-#define P CMD_PREDICT
-#define I CMD_INSPECT
-#define S CMD_SCORE
-#define OFF(f) offsetof(run_args, f)
+  OPT_STR,    /* a string */
+  OPT_INT,    /* an integer >= min */
+  OPT_U64,    /* a non-negative integer to 2^64 - 1 (seeds) */
+  OPT_NUM,    /* a finite number >= 0 */
+  OPT_REAL,   /* any finite number */
+  OPT_FLAG,   /* no value: true */
+  OPT_LIST,   /* one or more values, up to the next --option (repeatable) */
+  OPT_CHOICE, /* one of the row's choices, stored as its int value */
+  OPT_TASK,   /* a task of the task table */
+  OPT_METHOD, /* a PEFT method */
+} option_kind;
 
 typedef struct {
   const char *name;
-  kind k;
-  size_t off;
-  int cmds;
-  const char *help;
+  int value;
+} option_choice;
+
+typedef struct {
+  const char *name, *alias; /* alias: another spelling, or NULL */
+  option_kind kind;
+  size_t off;                   /* where the value goes in run_args */
+  const char *commands;         /* "train|eval": the commands that take it */
+  const char *help;             /* "N: what it is" (the default is added per command) */
+  int64_t min;                  /* OPT_INT: the smallest value */
+  const option_choice *choices; /* OPT_CHOICE, ending with a NULL name */
 } option;
 
+static const option_choice optimizers[] = {{"adamw", PT_OPTIM_ADAMW}, {"sgd", PT_OPTIM_SGD}, {0}};
+static const option_choice schedules[] = {{"constant", PT_SCHED_CONSTANT},
+                                          {"linear", PT_SCHED_LINEAR},
+                                          {"exp", PT_SCHED_EXPONENTIAL},
+                                          {"exponential", PT_SCHED_EXPONENTIAL},
+                                          {0}};
+static const option_choice nonfinite[] = {{"stop", NONFINITE_STOP}, {"skip", NONFINITE_SKIP}, {0}};
+static const option_choice bias_inits[] = {{"unigram", 0}, {"zero", 1}, {0}};
+static const option_choice position_inits[] = {{"sinusoid", 0}, {"normal", 1}, {0}};
+static const option_choice attention_inits[] = {{"offset", 0}, {"normal", 1}, {0}};
+static const option_choice save_dtypes[] = {
+    {"f32", PT_F32}, {"f16", PT_F16}, {"bf16", PT_BF16}, {0}};
+static const option_choice truncations[] = {{"longest_first", PT_TRUNC_LONGEST_FIRST},
+                                            {"only_first", PT_TRUNC_ONLY_FIRST},
+                                            {"only_second", PT_TRUNC_ONLY_SECOND},
+                                            {0}};
+static const option_choice ner_modes[] = {
+    {"default", NER_MODE_DEFAULT}, {"strict", NER_MODE_STRICT}, {0}};
+static const option_choice schemes_ner[] = {{"IOB2", TAG_SCHEME_IOB2},
+                                            {"IOBES", TAG_SCHEME_IOBES},
+                                            {"BILOU", TAG_SCHEME_BILOU},
+                                            {0}};
+static const option_choice bench_modes[] = {
+    {"ptv2", 0}, {"full", 1}, {"infer", 2}, {"mlm", 3}, {0}};
+
+#define OFF(f) offsetof(run_args, f)
+#define TASKS "train|eval|predict"
+#define TASK_DATA TASKS "|score" /* the options of reading a task's data */
+#define TRAIN_LOOP "train|pretrain"
+
 static const option options[] = {
-    {"--task", K_TASK, OFF(task), T | E | P | I | S, NULL /* the task names */},
-    {"--model", K_STR, OFF(model), T | E | P | I, "DIR: config.json, model.safetensors, vocab"},
-    {"--train", K_STR, OFF(train), T, "FILE: training data"},
-    {"--dev", K_STR, OFF(dev), T, "FILE: evaluated every --eval-every steps and per epoch"},
-    {"--out", K_STR, OFF(out), T, "DIR: metrics.jsonl, best/, last/, checkpoints"},
-    {"--adapter", K_STR, OFF(adapter), E | P | I, "DIR: a trained adapter"},
-    {"--data", K_STR, OFF(data), E | P | S,
-     "FILE: the data to score or label (score: the gold; ner may leave it out: the gold is the"
-     " predictions file's column before the last)"},
-    {"--output", K_STR, OFF(output), P, "FILE: predictions"},
-    {"--predictions", K_STR, OFF(predictions), S,
-     "FILE: as ptune predict writes it (ner: CoNLL, the last column predicted; qa: {id: answer};"
-     " cls/mc/srl: jsonl)"},
-    {"--na-prob-output", K_STR, OFF(task_options.na_prob_output), P,
-     "FILE: qa SQuAD 2.0: also write the no-answer scores {id: score} (evaluate-v2.0.py's -n)"},
-    {"--na-prob", K_STR, OFF(task_options.na_prob_file), S,
-     "FILE: qa SQuAD 2.0: the predictions' no-answer scores; adds best_exact/best_f1 and their"
-     " thresholds"},
-    {"--na-prob-thresh", K_REAL, OFF(task_options.na_prob_thresh), S,
-     "F: qa: a no-answer score above F counts as answering nothing (default 1.0, as"
-     " evaluate-v2.0.py)"},
-    {"--ner-mode", K_NER_MODE, OFF(task_options.ner_mode), E | S,
-     "default|strict: seqeval's default (conlleval's) entities, or strict mode in --scheme"},
-    {"--scheme", K_SCHEME, OFF(task_options.scheme), E | S,
-     "IOB2|IOBES|BILOU: the tagging scheme of --ner-mode strict (default IOB2)"},
-    {"--preset", K_STR, OFF(task_options.preset), T | E | P | S,
-     "cls/mc data set: boolq cb rte wic wsc copa sst2 glue-rte cola"},
-    {"--text-fields", K_STR, OFF(task_options.text_fields), T | E | P | S, "A[,B]: generic cls jsonl text fields"},
-    {"--label-field", K_STR, OFF(task_options.label_field), T | E | P | S, "L: generic cls jsonl label field"},
-    {"--method", K_METHOD, OFF(method), T | I, "ptv2|prompt|finetune (default ptv2)"},
-    {"--pre-seq-len", K_INT, OFF(pre_seq_len), T | I, "N: prefix length (default 16)"},
-    {"--prefix-projection", K_FLAG, OFF(prefix_projection), T | I, "reparameterize the prefix"},
-    {"--prefix-hidden-size", K_INT, OFF(prefix_hidden_size), T | I, "N (default 512)"},
-    {"--init-adapter", K_STR, OFF(init_adapter), T,
-     "DIR: start from this adapter (its config and id2label)"},
-    {"--random-backbone", K_FLAG, OFF(random_backbone), T,
+    /* task, model and data */
+    {"--task", NULL, OPT_TASK, OFF(task), TASK_DATA "|inspect", NULL /* the task names */, 0, NULL},
+    {"--model", NULL, OPT_STR, OFF(model), TASKS "|inspect",
+     "DIR: config.json, model.safetensors, vocab", 0, NULL},
+    {"--model", NULL, OPT_STR, OFF(model), "fill-mask",
+     "DIR: a bert model directory with its MLM head", 0, NULL},
+    {"--model", NULL, OPT_STR, OFF(model), "tokenize",
+     "DIR: vocab.txt (BERT), vocab.json + merges.txt (RoBERTa) or tokenizer.json", 0, NULL},
+    {"--train", NULL, OPT_STR, OFF(train), "train", "FILE: training data", 0, NULL},
+    {"--dev", NULL, OPT_STR, OFF(dev), "train",
+     "FILE: evaluated every --eval-every steps and per epoch", 0, NULL},
+    {"--out", NULL, OPT_STR, OFF(out), "train",
+     "DIR: metrics.jsonl, curves.svg, best/, last/, checkpoints", 0, NULL},
+    {"--out", NULL, OPT_STR, OFF(out), "pretrain",
+     "DIR: model directory (config.json, model.safetensors, vocab.txt), metrics.jsonl,\n"
+     "loss.svg, summary.json, checkpoints",
+     0, NULL},
+    {"--adapter", NULL, OPT_STR, OFF(adapter), "eval|predict|inspect", "DIR: a trained adapter", 0,
+     NULL},
+    {"--data", NULL, OPT_STR, OFF(data), "eval|predict|score",
+     "FILE: the data to score or label (score: the gold; ner may leave it out: the gold is the\n"
+     "predictions file's column before the last)",
+     0, NULL},
+    {"--predictions", NULL, OPT_STR, OFF(predictions), "score",
+     "FILE: as ptune predict writes it (ner: CoNLL, the last column predicted; qa: {id:\n"
+     "answer}; cls/mc/srl: jsonl)",
+     0, NULL},
+    {"--na-prob-output", NULL, OPT_STR, OFF(task_options.na_prob_output), "predict",
+     "FILE: qa SQuAD 2.0: also write the no-answer scores {id: score} (evaluate-v2.0.py's -n)",
+     0, NULL},
+    {"--na-prob", NULL, OPT_STR, OFF(task_options.na_prob_file), "score",
+     "FILE: qa SQuAD 2.0: the predictions' no-answer scores; adds best_exact/best_f1 and\n"
+     "their thresholds",
+     0, NULL},
+    {"--na-prob-thresh", NULL, OPT_REAL, OFF(task_options.na_prob_thresh), "score",
+     "F: qa: a no-answer score above F counts as answering nothing (as evaluate-v2.0.py)", 0,
+     NULL},
+    {"--ner-mode", NULL, OPT_CHOICE, OFF(task_options.ner_mode), "eval|score",
+     "default|strict: seqeval's default (conlleval's) entities, or strict mode in --scheme", 0,
+     ner_modes},
+    {"--scheme", NULL, OPT_CHOICE, OFF(task_options.scheme), "eval|score",
+     "IOB2|IOBES|BILOU: the tagging scheme of --ner-mode strict", 0, schemes_ner},
+    {"--output", NULL, OPT_STR, OFF(output), "predict", "FILE: predictions", 0, NULL},
+    {"--output", NULL, OPT_STR, OFF(output), "tokenize", "FILE: jsonl output ('-' or none: stdout)",
+     0, NULL},
+    {"--preset", NULL, OPT_STR, OFF(task_options.preset), TASK_DATA,
+     "cls/mc data set: boolq cb rte wic wsc copa sst2 glue-rte cola (ner: conll2003)", 0, NULL},
+    {"--text-fields", NULL, OPT_STR, OFF(task_options.text_fields), TASK_DATA,
+     "A[,B]: generic cls jsonl text fields", 0, NULL},
+    {"--label-field", NULL, OPT_STR, OFF(task_options.label_field), TASK_DATA,
+     "L: generic cls jsonl label field", 0, NULL},
+    {"--max-seq-len", NULL, OPT_INT, OFF(task_options.max_seq_len), TASKS,
+     "N: tokens per sequence (default 128; qa 384)", 4, NULL},
+    {"--max-seq-len", NULL, OPT_INT, OFF(task_options.max_seq_len), "pretrain",
+     "N: tokens per sequence ([CLS] + N - 2 wordpieces + [SEP])", 4, NULL},
+    {"--doc-stride", NULL, OPT_INT, OFF(task_options.doc_stride), TASKS, "N: qa window overlap", 0,
+     NULL},
+    {"--n-best", NULL, OPT_INT, OFF(task_options.n_best), TASKS,
+     "N: qa start/end candidates per window", 1, NULL},
+    {"--max-answer-len", NULL, OPT_INT, OFF(task_options.max_answer_len), TASKS,
+     "N: qa longest answer in tokens", 1, NULL},
+    {"--null-threshold", NULL, OPT_REAL, OFF(task_options.null_threshold), TASKS,
+     "F: SQuAD 2.0: answer nothing when the null score beats the best span by more", 0, NULL},
+    {"--random-backbone", NULL, OPT_FLAG, OFF(random_backbone), "train",
      "HF-initialize the backbone from config.json (--seed) instead of loading its weights:"
-     " the baseline that shows what pretraining buys"},
-    {"--hparams", K_STR, OFF(hparams), T,
+     " the baseline that shows what pretraining buys",
+     0, NULL},
+    {"--hparams", NULL, OPT_STR, OFF(hparams), "train",
      "NAME: THUDM's run-script settings (boolq copa rte wic wsc conll03 conll04 conll05 squad);"
-     " other options override them"},
-    {"--epochs", K_INT, OFF(epochs), T, "N (default 3)"},
-    {"--max-steps", K_INT, OFF(max_steps), T, "N: optimizer steps (overrides --epochs)"},
-    {"--batch-size", K_INT, OFF(batch_size), T | E | P, "N (default 8)"},
-    {"--grad-accum", K_INT, OFF(grad_accum), T, "N: batches per optimizer step (default 1)"},
-    {"--lr", K_DBL, OFF(lr), T, "F (default 0.01)"},
-    {"--optimizer", K_OPTIM, OFF(optimizer), T, "adamw|sgd (default adamw)"},
-    {"--weight-decay", K_DBL, OFF(weight_decay), T, "F (default 0)"},
-    {"--hf-no-decay", K_FLAG, OFF(hf_no_decay), T, "no weight decay on biases and LayerNorm"},
-    {"--momentum", K_DBL, OFF(momentum), T, "F: SGD momentum (default 0)"},
-    {"--max-grad-norm", K_DBL, OFF(max_grad_norm), T, "F: clip the global norm (0: off)"},
-    {"--on-nonfinite", K_STR, OFF(on_nonfinite), T,
-     "stop|skip: a NaN/Inf loss or gradient norm ends the run (default) or skips that update"},
-    {"--warmup", K_DBL, OFF(warmup), T, "F: warmup, a share of the steps if < 1, else steps"},
-    {"--schedule", K_SCHED, OFF(schedule), T, "constant|linear|exp (default constant)"},
-    {"--gamma", K_DBL, OFF(gamma), T, "F: exp schedule factor per epoch (default 0.95)"},
-    {"--dropout", K_DBL, OFF(dropout), T, "F: overrides the model's hidden/attention dropout"},
-    {"--max-seq-len", K_INT, OFF(task_options.max_seq_len), T | E | P, "N (default 128; qa 384)"},
-    {"--doc-stride", K_INT, OFF(task_options.doc_stride), T | E | P, "N: qa window overlap (default 128)"},
-    {"--n-best", K_INT, OFF(task_options.n_best), T | E | P, "N: qa start/end candidates per window (default 20)"},
-    {"--max-answer-len", K_INT, OFF(task_options.max_answer_len), T | E | P,
-     "N: qa longest answer in tokens (default 30)"},
-    {"--null-threshold", K_REAL, OFF(task_options.null_threshold), T | E | P,
-     "F: SQuAD 2.0: answer nothing when the null score beats the best span by more (default 0)"},
-    {"--seed", K_INT, OFF(seed), T, "N (default 42)"},
-    {"--no-shuffle", K_FLAG, OFF(no_shuffle), T, "keep the file order"},
-    {"--eval-every", K_INT, OFF(eval_every), T, "N steps (default 0: once per epoch)"},
-    {"--save-every", K_INT, OFF(save_every), T, "N steps between checkpoints (default 200)"},
-    {"--log-every", K_INT, OFF(log_every), T, "N steps between metrics lines (default 10)"},
-    {"--threads", K_INT, OFF(threads), T | E | P, "N OpenMP threads (default: all)"},
-    {"--resume", K_FLAG, OFF(resume), T, "continue from OUT's last checkpoint"},
-    {"--stop-after", K_INT, OFF(stop_after), T, "N: stop after step N as if killed (testing)"},
-    {"--quiet", K_FLAG, OFF(quiet), T, "no progress output"},
+     " other options override them",
+     0, NULL},
+    /* the PEFT method */
+    {"--method", NULL, OPT_METHOD, OFF(method), "train|inspect", "ptv2|prompt|finetune", 0, NULL},
+    {"--pre-seq-len", NULL, OPT_INT, OFF(pre_seq_len), "train|inspect", "N: prefix length", 0,
+     NULL},
+    {"--prefix", NULL, OPT_INT, OFF(pre_seq_len), "bench model", "N: prefix length", 0, NULL},
+    {"--prefix-projection", NULL, OPT_FLAG, OFF(prefix_projection), "train|inspect",
+     "reparameterize the prefix", 0, NULL},
+    {"--prefix-hidden-size", NULL, OPT_INT, OFF(prefix_hidden_size), "train|inspect", "N", 1, NULL},
+    {"--init-adapter", NULL, OPT_STR, OFF(init_adapter), "train",
+     "DIR: start from this adapter (its config and id2label)", 0, NULL},
+    /* the training loop */
+    {"--epochs", NULL, OPT_INT, OFF(epochs), "train", "N", 0, NULL},
+    {"--max-steps", "--steps", OPT_INT, OFF(max_steps), TRAIN_LOOP,
+     "N: optimizer steps (train: overrides --epochs)", 0, NULL},
+    {"--minutes", NULL, OPT_NUM, OFF(minutes), "pretrain",
+     "M: instead of --max-steps, the steps that fit (timed on the first steps)", 0, NULL},
+    {"--batch-size", NULL, OPT_INT, OFF(batch_size), TASKS "|pretrain", "N", 1, NULL},
+    {"--batch", NULL, OPT_INT, OFF(batch_size), "bench model", "N", 1, NULL},
+    {"--grad-accum", NULL, OPT_INT, OFF(grad_accum), TRAIN_LOOP, "N: micro-batches per optimizer step",
+     1, NULL},
+    {"--lr", NULL, OPT_NUM, OFF(lr), TRAIN_LOOP, "F", 0, NULL},
+    {"--optimizer", NULL, OPT_CHOICE, OFF(optimizer), "train", "adamw|sgd", 0, optimizers},
+    {"--weight-decay", NULL, OPT_NUM, OFF(weight_decay), TRAIN_LOOP, "F", 0, NULL},
+    {"--hf-no-decay", NULL, OPT_FLAG, OFF(hf_no_decay), "train",
+     "no weight decay on biases and LayerNorm", 0, NULL},
+    {"--momentum", NULL, OPT_NUM, OFF(momentum), "train", "F: SGD momentum", 0, NULL},
+    {"--max-grad-norm", "--clip", OPT_NUM, OFF(max_grad_norm), TRAIN_LOOP,
+     "F: clip the global gradient norm (0: off)", 0, NULL},
+    {"--on-nonfinite", NULL, OPT_CHOICE, OFF(on_nonfinite), TRAIN_LOOP,
+     "stop|skip: a NaN/Inf loss or gradient norm ends the run or skips that update", 0, nonfinite},
+    {"--warmup", NULL, OPT_NUM, OFF(warmup), "train",
+     "F: warmup, a share of the steps if < 1, else steps", 0, NULL},
+    {"--warmup-frac", NULL, OPT_NUM, OFF(warmup_frac), "pretrain", "F: warmup share of the steps",
+     0, NULL},
+    {"--schedule", NULL, OPT_CHOICE, OFF(schedule), "train", "constant|linear|exp", 0, schedules},
+    {"--gamma", NULL, OPT_NUM, OFF(gamma), "train", "F: exp schedule factor per epoch", 0, NULL},
+    {"--dropout", NULL, OPT_NUM, OFF(dropout), "train",
+     "F: overrides the model's hidden/attention dropout", 0, NULL},
+    {"--dropout", NULL, OPT_NUM, OFF(dropout), "pretrain",
+     "F: hidden and attention dropout while pretraining", 0, NULL},
+    {"--seed", NULL, OPT_U64, OFF(seed), TRAIN_LOOP "|gradcheck", "N", 0, NULL},
+    {"--no-shuffle", NULL, OPT_FLAG, OFF(no_shuffle), "train", "keep the file order", 0, NULL},
+    {"--eval-every", NULL, OPT_INT, OFF(eval_every), "train", "N steps (0: once per epoch)", 0,
+     NULL},
+    {"--eval-every", NULL, OPT_INT, OFF(eval_every), "pretrain",
+     "N steps between held-out evaluations (0: a tenth of the steps)", 0, NULL},
+    {"--save-every", NULL, OPT_INT, OFF(save_every), TRAIN_LOOP, "N steps between checkpoints", 0,
+     NULL},
+    {"--log-every", NULL, OPT_INT, OFF(log_every), TRAIN_LOOP, "N steps between metrics lines", 0,
+     NULL},
+    {"--threads", NULL, OPT_INT, OFF(threads), TASKS "|pretrain|fill-mask",
+     "N OpenMP threads (default: all)", 0, NULL},
+    {"--resume", NULL, OPT_FLAG, OFF(resume), TRAIN_LOOP, "continue from OUT's last checkpoint", 0,
+     NULL},
+    {"--stop-after", NULL, OPT_INT, OFF(stop_after), TRAIN_LOOP,
+     "N: stop after step N as if killed (testing)", 0, NULL},
+    {"--quiet", NULL, OPT_FLAG, OFF(quiet), TRAIN_LOOP, "no progress output", 0, NULL},
+    /* pretrain */
+    {"--corpus", NULL, OPT_LIST, OFF(corpus), "pretrain",
+     "PATH...: text files or directories (their *.txt files, recursively)", 0, NULL},
+    {"--vocab", NULL, OPT_STR, OFF(vocab), "pretrain",
+     "FILE: WordPiece vocab.txt (e.g. bert-base-uncased's), or its directory", 0, NULL},
+    {"--layers", NULL, OPT_INT, OFF(layers), "pretrain|bench model", "N", 1, NULL},
+    {"--hidden", NULL, OPT_INT, OFF(hidden), "pretrain|bench model", "N", 1, NULL},
+    {"--heads", NULL, OPT_INT, OFF(heads), "pretrain", "N", 1, NULL},
+    {"--intermediate", NULL, OPT_INT, OFF(intermediate), "pretrain", "N", 1, NULL},
+    {"--max-position", NULL, OPT_INT, OFF(max_position), "pretrain",
+     "N: position embeddings (default: --max-seq-len)", 0, NULL},
+    {"--heldout-frac", NULL, OPT_NUM, OFF(heldout_frac), "pretrain",
+     "F: sequences held out for the held-out MLM loss and accuracy", 0, NULL},
+    {"--eval-seed", NULL, OPT_U64, OFF(eval_seed), "pretrain", "N: the held-out set's masking", 0,
+     NULL},
+    {"--mask-prob", NULL, OPT_NUM, OFF(mask_prob), "pretrain", "F: the share of tokens masked", 0,
+     NULL},
+    {"--whole-word-mask", NULL, OPT_FLAG, OFF(whole_word_mask), "pretrain",
+     "mask all pieces of a word together", 0, NULL},
+    {"--bias-init", NULL, OPT_CHOICE, OFF(bias_init), "pretrain",
+     "unigram|zero: decoder bias start: the log unigram frequencies of the training\n"
+     "tokens (skips the first plateau) or zeros",
+     0, bias_inits},
+    {"--position-init", NULL, OPT_CHOICE, OFF(position_init), "pretrain",
+     "sinusoid|normal: position table start: sin/cos waves of HF's RMS (offsets are\n"
+     "linear maps) or HF's N(0, 0.02)",
+     0, position_inits},
+    {"--attention-init", NULL, OPT_CHOICE, OFF(attention_init), "pretrain",
+     "offset|normal: query/key start: heads attending to the tokens at offsets -1, +1,\n"
+     "-2, +2, ... (needs the sinusoid table and an even head size) or HF's N(0, 0.02),\n"
+     "which leaves small models on the unigram plateau much longer",
+     0, attention_inits},
+    {"--save-dtype", NULL, OPT_CHOICE, OFF(save_dtype), "pretrain",
+     "f32|f16|bf16: precision of the saved model.safetensors (training and checkpoints\n"
+     "are always F32)",
+     0, save_dtypes},
+    /* fill-mask and tokenize */
+    {"TEXT", NULL, OPT_LIST, OFF(texts), "fill-mask",
+     "...: texts with [MASK] (the tokenizer's mask token); '-' reads one per line from stdin", 0,
+     NULL},
+    {"--top-k", NULL, OPT_INT, OFF(top_k), "fill-mask", "N: guesses per [MASK]", 1, NULL},
+    {"--json", NULL, OPT_FLAG, OFF(json), "fill-mask",
+     "one line per text: {\"text\", \"masks\": [[{\"token\", \"token_str\", \"score\"}, ...]]}", 0,
+     NULL},
+    {"--json", NULL, OPT_FLAG, OFF(json), "bench ops|bench model", "one JSON line per result", 0,
+     NULL},
+    {"--input", NULL, OPT_STR, OFF(input), "tokenize",
+     "FILE: jsonl with \"text\" and optional \"text_pair\"", 0, NULL},
+    {"--max-length", NULL, OPT_INT, OFF(max_length), "tokenize",
+     "N: truncate (longest_first unless --truncation) to N tokens", 1, NULL},
+    {"--truncation", NULL, OPT_CHOICE, OFF(truncation), "tokenize",
+     "longest_first|only_first|only_second", 0, truncations},
+    {"--padding", NULL, OPT_FLAG, OFF(padding), "tokenize", "pad to --max-length", 0, NULL},
+    {"--offsets", NULL, OPT_FLAG, OFF(offsets), "tokenize",
+     "add \"offsets\": [[start, end], ...] in code points", 0, NULL},
+    {"--no-special-tokens", NULL, OPT_FLAG, OFF(no_special_tokens), "tokenize",
+     "no [CLS]/[SEP] (<s>/</s>)", 0, NULL},
+    /* gradcheck and bench */
+    {"--op", NULL, OPT_LIST, OFF(ops), "gradcheck", "NAME...: only these ops", 0, NULL},
+    {"--list", NULL, OPT_FLAG, OFF(list), "gradcheck", "print the op names", 0, NULL},
+    {"--quick", NULL, OPT_FLAG, OFF(quick), "bench ops", "small shapes (a smoke test)", 0, NULL},
+    {"--reps", NULL, OPT_INT, OFF(reps), "bench ops", "N: timed runs per figure (1..101)", 1, NULL},
+    {"--mode", NULL, OPT_CHOICE, OFF(bench_mode), "bench model", "ptv2|full|infer|mlm", 0,
+     bench_modes},
+    {"--seq", NULL, OPT_INT, OFF(task_options.max_seq_len), "bench model", "N: sequence length", 1,
+     NULL},
+    {"--steps", NULL, OPT_INT, OFF(timed_steps), "bench model", "N: timed steps", 0, NULL},
+    {"--warmup", NULL, OPT_INT, OFF(warmup_steps), "bench model", "N: untimed steps first", 0,
+     NULL},
 };
+#define N_OPTIONS ((int)(sizeof options / sizeof options[0]))
+_Static_assert(N_OPTIONS <= OPTION_ROWS_MAX, "run_args.given has a bit per option row");
+_Static_assert(sizeof(pt_optim_kind) == sizeof(int) && sizeof(pt_sched_kind) == sizeof(int) &&
+                   sizeof(pt_dtype) == sizeof(int) && sizeof(nonfinite_policy) == sizeof(int) &&
+                   sizeof(tag_scheme) == sizeof(int),
+               "choices are stored as int");
 
-void run_args_usage(cmd_kind cmd, FILE *f) {
-  char names[256];
-  task_names(names, sizeof names, "|", "|");
-  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-    if (options[i].cmds & (int)cmd)
-      fprintf(f, "  %-22s %s\n", options[i].name, options[i].help ? options[i].help : names);
-  fprintf(f, "  %-22s %s\n", "--help", "this text");
+/* Whether `list` ("a|b c|d") names `command`. */
+static bool names(const char *list, const char *command) {
+  size_t n = strlen(command);
+  for (const char *p = list; p; p = strchr(p, '|')) {
+    if (*p == '|') p++;
+    if (!strncmp(p, command, n) && (p[n] == '|' || p[n] == '\0')) return true;
+  }
+  return false;
 }
 
-static void defaults(cmd_kind cmd, run_args *a) {
-  memset(a, 0, sizeof *a);
-  a->cmd = cmd;
-  a->method = PT_METHOD_PTV2;
-  a->pre_seq_len = 16;
-  a->prefix_hidden_size = 512;
-  a->epochs = 3;
-  a->batch_size = 8;
-  a->grad_accum = 1;
-  a->lr = 0.01;
-  a->optimizer = PT_OPTIM_ADAMW;
-  a->schedule = PT_SCHED_CONSTANT;
-  a->gamma = 0.95;
-  a->task_options.doc_stride = 128;
-  a->task_options.n_best = 20;
-  a->task_options.max_answer_len = 30;
-  a->task_options.na_prob_thresh = 1.0;
-  a->seed = 42;
-  a->save_every = 200;
-  a->log_every = 10;
+/* The row `name` (or alias) of `command`, or NULL. */
+static const option *find(const char *command, const char *name) {
+  for (int i = 0; i < N_OPTIONS; i++)
+    if (names(options[i].commands, command) &&
+        (!strcmp(options[i].name, name) || (options[i].alias && !strcmp(options[i].alias, name))))
+      return &options[i];
+  return NULL;
 }
 
+/* The positional-argument row of `command`, or NULL. */
+static const option *positional(const char *command) {
+  for (int i = 0; i < N_OPTIONS; i++)
+    if (names(options[i].commands, command) && options[i].name[0] != '-') return &options[i];
+  return NULL;
+}
+
+static bool is_option(const char *arg) { return arg[0] == '-' && arg[1] == '-'; }
+
+/* An integer; also an integral number such as 1e3. */
 static pt_status parse_int(const char *opt, const char *v, int64_t *out) {
   char *end;
   errno = 0;
   long long x = strtoll(v, &end, 10);
-  if (errno || end == v || *end) return pt_error(PT_ERR_ARG, "%s: '%s' is not an integer", opt, v);
-  *out = x;
+  if (!errno && end != v && !*end) {
+    *out = x;
+    return PT_OK;
+  }
+  errno = 0;
+  double d = strtod(v, &end);
+  if (errno || end == v || *end || !isfinite(d) || d != floor(d) || fabs(d) > 9e18)
+    return pt_error(PT_ERR_ARG, "%s: '%s' is not an integer", opt, v);
+  *out = (int64_t)d;
   return PT_OK;
+}
+
+static pt_status parse_choice(const option *o, const char *v, int *out) {
+  char list[256] = "";
+  for (const option_choice *c = o->choices; c->name; c++) {
+    if (!strcmp(c->name, v)) {
+      *out = c->value;
+      return PT_OK;
+    }
+    strncat(list, c == o->choices ? "" : c[1].name ? ", " : " or ", sizeof list - strlen(list) - 1);
+    strncat(list, c->name, sizeof list - strlen(list) - 1);
+  }
+  return pt_error(PT_ERR_ARG, "%s: unknown value '%s' (%s)", o->name, v, list);
 }
 
 static pt_status parse_value(const option *o, const char *v, run_args *a) {
   char *dst = (char *)a + o->off;
-  switch (o->k) {
-    case K_STR: *(const char **)dst = v; return PT_OK;
-    case K_INT: {
+  switch (o->kind) {
+    case OPT_STR: *(const char **)dst = v; return PT_OK;
+    case OPT_INT: {
       int64_t x = 0;
       PT_TRY(parse_int(o->name, v, &x));
       if (x < 0) return pt_error(PT_ERR_ARG, "%s: must not be negative, got %s", o->name, v);
-      if (o->off == OFF(seed)) a->seed = (uint64_t)x;
-      else *(int64_t *)dst = x;
+      if (x < o->min)
+        return pt_error(PT_ERR_ARG, "%s must be at least %lld", o->name, (long long)o->min);
+      *(int64_t *)dst = x;
       return PT_OK;
     }
-    case K_REAL:
-    case K_DBL: {
+    case OPT_U64: {
+      char *end;
+      errno = 0;
+      unsigned long long x = strtoull(v, &end, 10);
+      if (errno || end == v || *end || v[0] == '-')
+        return pt_error(PT_ERR_ARG, "%s: '%s' is not a non-negative integer", o->name, v);
+      *(uint64_t *)dst = x;
+      return PT_OK;
+    }
+    case OPT_NUM:
+    case OPT_REAL: {
       char *end;
       errno = 0;
       double x = strtod(v, &end);
       if (errno || end == v || *end || !isfinite(x))
         return pt_error(PT_ERR_ARG, "%s: '%s' is not a number", o->name, v);
-      if (o->k == K_DBL && x < 0)
+      if (o->kind == OPT_NUM && x < 0)
         return pt_error(PT_ERR_ARG, "%s: '%s' is not a non-negative number", o->name, v);
       *(double *)dst = x;
-      if (o->off == OFF(dropout)) {
-        if (x >= 1) return pt_error(PT_ERR_ARG, "--dropout: must be below 1, got %s", v);
-        a->dropout_set = true;
-        a->dropout_hidden_only = false;
-      }
       return PT_OK;
     }
-    case K_TASK: {
+    case OPT_CHOICE: return parse_choice(o, v, (int *)dst);
+    case OPT_TASK: {
       if ((a->task = task_find(v))) return PT_OK;
-      char names[256];
-      task_names(names, sizeof names, ", ", " or ");
-      return pt_error(PT_ERR_ARG, "--task: unknown task '%s' (%s)", v, names);
+      char all[256];
+      task_names(all, sizeof all, ", ", " or ");
+      return pt_error(PT_ERR_ARG, "--task: unknown task '%s' (%s)", v, all);
     }
-    case K_METHOD: return pt_method_parse(v, &a->method);
-    case K_OPTIM:
-      if (!strcmp(v, "adamw")) a->optimizer = PT_OPTIM_ADAMW;
-      else if (!strcmp(v, "sgd")) a->optimizer = PT_OPTIM_SGD;
-      else return pt_error(PT_ERR_ARG, "--optimizer: unknown optimizer '%s' (adamw or sgd)", v);
+    case OPT_METHOD: return pt_method_parse(v, &a->method);
+    case OPT_LIST: {
+      option_list *l = (option_list *)dst;
+      if (l->n == OPTION_LIST_MAX)
+        return pt_error(PT_ERR_ARG, "%s: more than %d values", o->name, OPTION_LIST_MAX);
+      l->v[l->n++] = v;
       return PT_OK;
-    case K_SCHED:
-      if (!strcmp(v, "exp")) a->schedule = PT_SCHED_EXPONENTIAL;
-      else if (pt_sched_kind_from_name(v, &a->schedule) != PT_OK)
-        return pt_error(PT_ERR_ARG, "--schedule: unknown schedule '%s' (constant, linear or exp)",
-                        v);
-      return PT_OK;
-    case K_NER_MODE:
-      if (!strcmp(v, "default")) a->task_options.ner_mode = NER_MODE_DEFAULT;
-      else if (!strcmp(v, "strict")) a->task_options.ner_mode = NER_MODE_STRICT;
-      else return pt_error(PT_ERR_ARG, "--ner-mode: wants default or strict, got '%s'", v);
-      return PT_OK;
-    case K_SCHEME:
-      if (tag_scheme_from_name(v, &a->task_options.scheme) != PT_OK)
-        return pt_error(PT_ERR_ARG, "--scheme: wants IOB2, IOBES or BILOU, got '%s'", v);
-      return PT_OK;
-    case K_FLAG: break;
+    }
+    case OPT_FLAG: *(bool *)dst = true; return PT_OK;
   }
   return PT_OK;
 }
 
-pt_status run_args_parse(cmd_kind cmd, int argc, char **argv, run_args *a) {
-  defaults(cmd, a);
-  bool seq_len_set = false;
-  for (int i = 1; i + 1 < argc; i++) /* the preset first, so options override it */
-    if (!strcmp(argv[i], "--hparams") && (cmd & CMD_TRAIN)) {
-      PT_TRY(hparams_apply(argv[i + 1], a));
-      seq_len_set = true;
-    }
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
+static void mark(run_args *a, const option *o) {
+  int i = (int)(o - options);
+  a->given[i / 64] |= 1ULL << (i % 64);
+}
+
+bool option_given(const run_args *a, const char *name) {
+  for (int i = 0; i < N_OPTIONS; i++)
+    if (!strcmp(options[i].name, name) && names(options[i].commands, a->command) &&
+        (a->given[i / 64] >> (i % 64) & 1))
+      return true;
+  return false;
+}
+
+void option_mark_given(run_args *a, const char *name) {
+  const option *o = find(a->command, name);
+  if (o) mark(a, o);
+}
+
+/* Parses args[0..n) into a (from_user: the command line, whose rows count as
+ * given). */
+static pt_status parse_args(run_args *a, int n, char **args, bool from_user) {
+  const option *pos = positional(a->command);
+  for (int i = 0; i < n; i++) {
+    const char *arg = args[i];
     if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
       a->help = true;
       return PT_OK;
     }
-    const option *o = NULL;
-    for (size_t j = 0; j < sizeof options / sizeof options[0]; j++)
-      if (!strcmp(arg, options[j].name)) o = &options[j];
-    if (!o || !(o->cmds & (int)cmd))
-      return pt_error(PT_ERR_ARG, "unknown option '%s' (see --help)", arg);
-    if (o->k == K_FLAG) {
-      *(bool *)((char *)a + o->off) = true;
-      continue;
+    const option *o = is_option(arg) ? find(a->command, arg) : pos;
+    if (!o) return pt_error(PT_ERR_ARG, "unknown option '%s' (see --help)", arg);
+    if (from_user) mark(a, o);
+    if (o == pos && !is_option(arg)) {
+      PT_TRY(parse_value(o, arg, a));
+    } else if (o->kind == OPT_FLAG) {
+      PT_TRY(parse_value(o, NULL, a));
+    } else if (o->kind == OPT_LIST) {
+      if (i + 1 >= n || is_option(args[i + 1]))
+        return pt_error(PT_ERR_ARG, "%s needs a value", arg);
+      while (i + 1 < n && !is_option(args[i + 1])) PT_TRY(parse_value(o, args[++i], a));
+    } else {
+      if (i + 1 >= n) return pt_error(PT_ERR_ARG, "%s needs a value", arg);
+      PT_TRY(parse_value(o, args[++i], a));
     }
-    if (i + 1 >= argc) return pt_error(PT_ERR_ARG, "%s needs a value", arg);
-    if (o->off == OFF(task_options.max_seq_len)) seq_len_set = true;
-    PT_TRY(parse_value(o, argv[++i], a));
-  }
-  a->max_seq_len_set = seq_len_set;
-  if (!seq_len_set) a->task_options.max_seq_len = a->task ? a->task->max_seq_len : 128;
-
-  if (a->batch_size < 1) return pt_error(PT_ERR_ARG, "--batch-size must be at least 1");
-  if (a->grad_accum < 1) return pt_error(PT_ERR_ARG, "--grad-accum must be at least 1");
-  if (a->task_options.max_seq_len < 4) return pt_error(PT_ERR_ARG, "--max-seq-len must be at least 4");
-  if ((a->method == PT_METHOD_PTV2 || a->method == PT_METHOD_PROMPT) && a->pre_seq_len < 1)
-    return pt_error(PT_ERR_ARG, "--pre-seq-len must be at least 1");
-  if (a->prefix_hidden_size < 1)
-    return pt_error(PT_ERR_ARG, "--prefix-hidden-size must be at least 1");
-  if (a->task_options.n_best < 1) return pt_error(PT_ERR_ARG, "--n-best must be at least 1");
-  if (a->task_options.max_answer_len < 1) return pt_error(PT_ERR_ARG, "--max-answer-len must be at least 1");
-  if (a->on_nonfinite && strcmp(a->on_nonfinite, "stop") && strcmp(a->on_nonfinite, "skip"))
-    return pt_error(PT_ERR_ARG, "--on-nonfinite: wants stop or skip, got '%s'", a->on_nonfinite);
-  /* Required options per command. */
-  struct {
-    const char *opt;
-    const char *val;
-    int cmds;
-  } req[] = {{"--model", a->model, T | E | P | I}, {"--train", a->train, T},
-             {"--out", a->out, T},                 {"--adapter", a->adapter, E | P},
-             {"--data", a->data, E | P},           {"--output", a->output, P},
-             {"--predictions", a->predictions, S}};
-  for (size_t j = 0; j < sizeof req / sizeof req[0]; j++)
-    if ((req[j].cmds & (int)cmd) && !req[j].val)
-      return pt_error(PT_ERR_ARG, "%s is required (see --help)", req[j].opt);
-  if (!a->task && cmd != CMD_INSPECT) {
-    char names[256];
-    task_names(names, sizeof names, ", ", " or ");
-    return pt_error(PT_ERR_ARG, "--task is required (%s)", names);
   }
   return PT_OK;
+}
+
+/* Splits a defaults string into words (in a copy the caller frees). */
+static pt_status split(const char *defaults, char **copy, char **words, int cap, int *n) {
+  *n = 0;
+  *copy = strdup(defaults ? defaults : "");
+  if (!*copy) return pt_error(PT_ERR_NOMEM, "options: out of memory");
+  char *save = NULL;
+  for (char *w = strtok_r(*copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+    if (*n == cap) return pt_error(PT_ERR_ARG, "options: more than %d words of defaults", cap);
+    words[(*n)++] = w;
+  }
+  return PT_OK;
+}
+
+/* The defaults are parsed from a copy that is freed again: strings in a
+ * must not point into it, so string defaults are not allowed. */
+static pt_status parse_defaults(run_args *a, const char *defaults) {
+  char *copy, *words[128];
+  int n;
+  pt_status st = split(defaults, &copy, words, 128, &n);
+  for (int i = 0; st == PT_OK && i < n; i++)
+    if (is_option(words[i])) {
+      const option *o = find(a->command, words[i]);
+      if (o && (o->kind == OPT_STR || o->kind == OPT_LIST))
+        st = pt_error(PT_ERR_ARG, "%s: a string default (%s)", a->command, words[i]);
+    }
+  if (st == PT_OK) st = parse_args(a, n, words, false);
+  free(copy);
+  return st;
+}
+
+/* What a row's kind cannot say: limits that depend on other options. */
+static pt_status check(const run_args *a) {
+  bool prefix = a->method == PT_METHOD_PTV2 || a->method == PT_METHOD_PROMPT;
+  if (prefix && find(a->command, "--pre-seq-len") && a->pre_seq_len < 1)
+    return pt_error(PT_ERR_ARG, "--pre-seq-len must be at least 1");
+  if (find(a->command, "--dropout") && a->dropout >= 1)
+    return pt_error(PT_ERR_ARG, "--dropout: must be below 1, got %g", a->dropout);
+  if (find(a->command, "--warmup-frac") && a->warmup_frac > 1)
+    return pt_error(PT_ERR_ARG, "--warmup-frac: must be at most 1, got %g", a->warmup_frac);
+  return PT_OK;
+}
+
+pt_status run_args_parse_with(const char *command, const char *defaults, const char *required,
+                              int argc, char **argv, run_args *a) {
+  memset(a, 0, sizeof *a);
+  a->command = command;
+  PT_TRY(parse_defaults(a, defaults));
+  for (int i = 1; i + 1 < argc; i++) /* the preset first, so options override it */
+    if (!strcmp(argv[i], "--hparams") && find(command, "--hparams"))
+      PT_TRY(hparams_apply(argv[i + 1], a));
+  PT_TRY(parse_args(a, argc - 1, argv + 1, true));
+  if (a->help) return PT_OK;
+  /* a --dropout of the command line sets both dropouts, a preset's only the hidden one */
+  if (option_given(a, "--dropout")) a->dropout_hidden_only = false;
+  /* the task's sequence length unless given (a default may shrink to fit the model) */
+  if (a->task && !option_given(a, "--max-seq-len"))
+    a->task_options.max_seq_len = a->task->max_seq_len;
+  PT_TRY(check(a));
+  return options_require(a, required);
+}
+
+pt_status options_require(const run_args *a, const char *required) {
+  char *copy, *words[32];
+  int n;
+  pt_status st = split(required, &copy, words, 32, &n);
+  for (int i = 0; st == PT_OK && i < n; i++) {
+    const option *o = find(a->command, words[i]);
+    if (!o || a->given[(o - options) / 64] >> ((o - options) % 64) & 1) continue;
+    if (o->kind == OPT_TASK) {
+      char all[256];
+      task_names(all, sizeof all, ", ", " or ");
+      st = pt_error(PT_ERR_ARG, "--task is required (%s)", all);
+    } else {
+      st = pt_error(PT_ERR_ARG, "%s is required (see --help)", o->name);
+    }
+  }
+  free(copy);
+  return st;
+}
+
+/* The default of row o in `defaults` ("--lr 0.01 ..."), or NULL. */
+static const char *default_of(const option *o, const char *defaults, char *buf, size_t cap) {
+  size_t n = strlen(o->name);
+  for (const char *p = defaults ? strstr(defaults, o->name) : NULL; p; p = strstr(p + 1, o->name)) {
+    if ((p != defaults && p[-1] != ' ') || p[n] != ' ') continue;
+    const char *v = p + n + 1, *end = strchr(v, ' ');
+    snprintf(buf, cap, "%.*s", (int)(end ? end - v : (ptrdiff_t)strlen(v)), v);
+    return buf;
+  }
+  return NULL;
+}
+
+void options_usage(const char *command, const char *defaults, FILE *f) {
+  char tasks[256], name[64], def[64];
+  task_names(tasks, sizeof tasks, "|", "|");
+  for (int i = 0; i < N_OPTIONS; i++) {
+    const option *o = &options[i];
+    if (!names(o->commands, command)) continue;
+    snprintf(name, sizeof name, "%s%s%s", o->name, o->alias ? ", " : "", o->alias ? o->alias : "");
+    fprintf(f, "  %-22s ", name);
+    for (const char *h = o->help ? o->help : tasks; *h; h++) {
+      fputc(*h, f);
+      if (*h == '\n') fprintf(f, "  %-22s ", "");
+    }
+    if (default_of(o, defaults, def, sizeof def)) fprintf(f, " (default %s)", def);
+    fputc('\n', f);
+  }
+  fprintf(f, "  %-22s %s\n", "--help", "this text");
 }

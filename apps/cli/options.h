@@ -1,6 +1,8 @@
-/* The options of `ptune train`, `eval`, `predict` and `inspect`: one table
- * (options.c) says which command takes which option and where it goes; the
- * help text is generated from it. THUDM's run-script presets (hparams.c).
+/* The options of every `ptune` command: one table (options.c), each row an
+ * option with its kind, where its value goes in run_args and the commands
+ * that take it. One parser reads a command's defaults (given as arguments
+ * by the command, apps/cmd/) and then its command line; --help is generated
+ * from the same rows. Adding an option to some commands is one row.
  *
  * Errors are pt_status with a one-line message naming the option. */
 #ifndef APPS_CLI_OPTIONS_H
@@ -11,50 +13,100 @@
 #include <stdio.h>
 
 #include "apps/tasks/task.h"
-#include "models/pt_bert.h"
 #include "models/pt_ptv2.h"
 #include "optim/pt_optim.h"
 
-typedef enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INSPECT = 8, CMD_SCORE = 16 } cmd_kind;
+#define OPTION_LIST_MAX 256 /* values of one repeatable option (--corpus, --op, texts) */
+#define OPTION_ROWS_MAX 256 /* rows of the table (a static assertion in options.c) */
 
+/* Several values of one option, pointing into argv. */
+typedef struct {
+  const char *v[OPTION_LIST_MAX];
+  int n;
+} option_list;
+
+typedef enum { NONFINITE_STOP = 0, NONFINITE_SKIP } nonfinite_policy;
+
+/* Every command's options. Fields a command does not take keep its
+ * defaults (zero unless the command's defaults say otherwise). */
 typedef struct run_args {
-  cmd_kind cmd;
+  const char *command; /* the command's name */
   bool help;
-  const task_def *task; /* --task (NULL until given) */
+  /* task, model and data */
+  const task_def *task;   /* --task (NULL until given) */
   task_opts task_options; /* --preset, --max-seq-len, --doc-stride, ... */
-  const char *model, *train, *dev, *out, *adapter, *data, *output, *init_adapter;
+  const char *model, *train, *dev, *out, *adapter, *data, *output, *init_adapter, *hparams;
   const char *predictions; /* score: the predictions file */
+  bool random_backbone; /* train: the HF init from config.json instead of the weights */
+  /* the PEFT method */
   pt_peft_method method;
   int64_t pre_seq_len;
   bool prefix_projection;
   int64_t prefix_hidden_size;
+  /* the training loop */
   int64_t epochs, max_steps, batch_size, grad_accum;
+  double minutes; /* pretrain: a time budget instead of --max-steps */
   double lr;
   pt_optim_kind optimizer;
-  double weight_decay, warmup, momentum, max_grad_norm, gamma;
-  const char *on_nonfinite; /* --on-nonfinite: NULL or "stop" (end the run) or "skip" */
+  double weight_decay, warmup, warmup_frac, momentum, max_grad_norm, gamma;
+  nonfinite_policy on_nonfinite;
   bool hf_no_decay;
   pt_sched_kind schedule;
   double dropout;
-  bool dropout_set, dropout_hidden_only; /* --hparams sets only the hidden one */
-  bool max_seq_len_set; /* given on the command line (else a default that may shrink) */
+  bool dropout_hidden_only; /* --hparams sets only the hidden one */
   uint64_t seed;
-  bool no_shuffle, resume;
-  bool random_backbone; /* train: skip loading the backbone weights (keep the HF init) */
+  bool no_shuffle, resume, quiet;
   int64_t eval_every, save_every, log_every, threads, stop_after;
-  bool quiet;
-  const char *hparams;
+  /* pretrain: corpus, masking, model shape, starting points */
+  option_list corpus;
+  const char *vocab;
+  int64_t layers, hidden, heads, intermediate, max_position;
+  double heldout_frac, mask_prob;
+  uint64_t eval_seed;
+  bool whole_word_mask;
+  int bias_init;      /* 0 unigram, 1 zero */
+  int position_init;  /* 0 sinusoid, 1 normal */
+  int attention_init; /* 0 offset, 1 normal */
+  pt_dtype save_dtype;
+  /* fill-mask, tokenize */
+  option_list texts; /* the positional arguments */
+  int64_t top_k;
+  bool json;
+  const char *input;
+  int64_t max_length;
+  int truncation; /* pt_truncation */
+  bool padding, offsets, no_special_tokens;
+  /* gradcheck, bench */
+  option_list ops;
+  bool list, quick;
+  int64_t reps;
+  int bench_mode; /* 0 ptv2, 1 full, 2 infer, 3 mlm */
+  int64_t timed_steps, warmup_steps;
+  /* which rows the command line gave (bit i: row i) */
+  uint64_t given[OPTION_ROWS_MAX / 64];
 } run_args;
 
-/* Parses argv (argv[0] is the command name) for `cmd` into *a, with the
- * defaults filled first. An unknown option, a missing or malformed value, or
- * an option the command does not take is PT_ERR_ARG with a one-line message.
- * --help sets a->help and returns PT_OK. */
-pt_status run_args_parse(cmd_kind cmd, int argc, char **argv, run_args *a);
+/* Fills *a for `command`: zeros, then `defaults` (arguments, e.g. "--lr
+ * 0.01 --epochs 3"), then the --hparams preset if argv names one, then argv
+ * (argv[0] is the command's name), and checks that the options in
+ * `required` (space separated) were given. An unknown option, a missing or
+ * malformed value, an option the command does not take or a missing
+ * required one is PT_ERR_ARG with a one-line message; --help (or -h) sets
+ * a->help and stops. */
+pt_status run_args_parse_with(const char *command, const char *defaults, const char *required,
+                              int argc, char **argv, run_args *a);
+/* Whether the command line (or --hparams) gave `name`. */
+bool option_given(const run_args *a, const char *name);
+/* Marks `name` as given (a preset counts as the command line). */
+void option_mark_given(run_args *a, const char *name);
+/* The options of `command`, one per line with `defaults` shown, for --help. */
+void options_usage(const char *command, const char *defaults, FILE *f);
+/* The options named in `required` (space separated) that the command line
+ * did not give: PT_ERR_ARG "--x is required (see --help)". */
+pt_status options_require(const run_args *a, const char *required);
+
 /* Fills *a with THUDM/P-tuning-v2's run-script hyperparameters for `name`
  * (hparams.c); PT_ERR_ARG listing the names for an unknown one. */
 pt_status hparams_apply(const char *name, run_args *a);
-/* The options of `cmd`, one per line, for --help. */
-void run_args_usage(cmd_kind cmd, FILE *f);
 
 #endif

@@ -1,5 +1,6 @@
-/* A line plot written as SVG text by hand: frame, ticks with labels, one
- * polyline per series and a legend (the loss curves of `ptune pretrain`). */
+/* Line plots written as SVG text by hand: panels stacked top to bottom,
+ * each a frame with ticks and labels, one polyline per series and a legend
+ * (the training curves of `ptune train` and `ptune pretrain`). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,13 @@ static double nice_step(double span, int n) {
   return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
-pt_status plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
-                      const plot_series *s, int ns) {
+#define W 720.0
+#define PANEL_H 440.0
+
+/* Panel p at vertical offset top. */
+static void panel(FILE *f, const plot_panel *p, const char *xlabel, double top) {
+  const plot_series *s = p->series;
+  int ns = p->n_series;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (int k = 0; k < ns; k++)
     for (int64_t i = 0; i < s[k].n; i++) {
@@ -30,21 +36,14 @@ pt_status plot_svg(const char *path, const char *title, const char *xlabel, cons
   double ys = nice_step(y1 - y0, 6), xs = nice_step(x1 - x0, 6);
   y0 = floor(y0 / ys) * ys;
   y1 = ceil(y1 / ys) * ys;
-  const double W = 720, Hh = 440, L = 70, R = 20, T = 40, B = 60;
-  double pw = W - L - R, ph = Hh - T - B;
+  const double Hh = PANEL_H, L = 70, R = 20, T = top + 40, B = 60;
+  double pw = W - L - R, ph = Hh - 40 - B;
 #define PX(x) (L + ((x) - x0) / (x1 - x0) * pw)
 #define PY(y) (T + (1 - ((y) - y0) / (y1 - y0)) * ph)
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  if (!f) return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
   fprintf(f,
-          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-          "font-family=\"sans-serif\" font-size=\"12\">\n"
-          "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-          "<text x=\"%g\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n"
+          "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n"
           "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n",
-          W, Hh, W / 2, title, L, T, pw, ph);
+          W / 2, top + 22, p->title, L, T, pw, ph);
   for (double y = y0; y <= y1 + ys * 1e-6; y += ys)
     fprintf(f,
             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
@@ -58,7 +57,7 @@ pt_status plot_svg(const char *path, const char *title, const char *xlabel, cons
   fprintf(f,
           "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n"
           "<text x=\"16\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 16 %g)\">%s</text>\n",
-          L + pw / 2, Hh - 14, xlabel, T + ph / 2, T + ph / 2, ylabel);
+          L + pw / 2, top + Hh - 14, xlabel, T + ph / 2, T + ph / 2, p->ylabel);
   for (int k = 0; k < ns; k++) {
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", s[k].color);
     for (int64_t i = 0; i < s[k].n; i++)
@@ -71,9 +70,22 @@ pt_status plot_svg(const char *path, const char *title, const char *xlabel, cons
             "<text x=\"%g\" y=\"%g\">%s</text>\n",
             L + pw - 150, ly, L + pw - 125, ly, s[k].color, L + pw - 118, ly + 4, s[k].label);
   }
-  fprintf(f, "</svg>\n");
 #undef PX
 #undef PY
+}
+
+pt_status plot_svg(const char *path, const char *xlabel, const plot_panel *panels, int n) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
+  fprintf(f,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
+          "font-family=\"sans-serif\" font-size=\"12\">\n"
+          "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+          W, PANEL_H * n);
+  for (int i = 0; i < n; i++) panel(f, &panels[i], xlabel, PANEL_H * i);
+  fprintf(f, "</svg>\n");
   fclose(f);
   pt_status st = pt_write_file_atomic(path, buf, len);
   free(buf);

@@ -22,6 +22,7 @@ void progress_init(progress *p, FILE *f, int64_t total, int64_t start_step, bool
   p->last_draw = 0;
   p->start_step = start_step;
   p->tokens = 0;
+  p->done = false;
 }
 
 static void eta_str(double s, char *buf, size_t cap) {
@@ -55,7 +56,7 @@ void progress_update(progress *p, int64_t step, double loss, double lr, bool log
 
 void progress_line(progress *p, const char *fmt, ...) {
   if (p->quiet) return;
-  if (p->tty) fputc('\n', p->f);
+  if (p->tty && !p->done) fputc('\n', p->f);
   va_list ap;
   va_start(ap, fmt);
   vfprintf(p->f, fmt, ap);
@@ -65,5 +66,6 @@ void progress_line(progress *p, const char *fmt, ...) {
 }
 
 void progress_done(progress *p) {
-  if (!p->quiet && p->tty) fputc('\n', p->f);
+  if (!p->quiet && p->tty && !p->done) fputc('\n', p->f);
+  p->done = true;
 }

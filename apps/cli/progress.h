@@ -9,7 +9,7 @@
 
 typedef struct {
   FILE *f;
-  bool tty, quiet;
+  bool tty, quiet, done;
   int64_t total;
   double t0, last_draw;
   int64_t start_step;
@@ -20,6 +20,7 @@ void progress_init(progress *p, FILE *f, int64_t total, int64_t start_step, bool
 /* Redraws the bar (tty) or prints a line (log == true, otherwise). */
 void progress_update(progress *p, int64_t step, double loss, double lr, bool log);
 void progress_line(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Ends the bar (a no-op after the first call). */
 void progress_done(progress *p);
 double seconds_now(void);
 

@@ -4,10 +4,8 @@
  * position; all masks of a text are predicted in one pass). A text "-" reads
  * one text per line from stdin. For probing a pretrained model: what
  * `ptune pretrain` made, or any BertForMaskedLM checkpoint. */
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,56 +14,6 @@
 #include "autograd/pt_autograd.h"
 #include "models/pt_mlm.h"
 #include "models/pt_tokenizer.h"
-
-typedef struct {
-  const char *model;
-  int64_t top_k, threads;
-  bool json;
-  const char **texts;
-  int n_texts;
-} fill_args;
-
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ptune fill-mask --model DIR [--top-k 5] [--json] [--threads N] TEXT...\n"
-          "DIR: a bert model directory with its MLM head (what `ptune pretrain` writes).\n"
-          "Each TEXT holds one or more [MASK] (the tokenizer's mask token); \"-\" reads one\n"
-          "text per line from stdin. Prints the top-k tokens and probabilities per mask;\n"
-          "--json prints one line per text: {\"text\", \"masks\": [[{\"token\", \"token_str\",\n"
-          "\"score\"}, ...], ...]}.\n");
-}
-
-static pt_status parse(int argc, char **argv, fill_args *a) {
-  *a = (fill_args){.top_k = 5};
-  a->texts = calloc((size_t)argc, sizeof *a->texts);
-  if (!a->texts) return pt_error(PT_ERR_NOMEM, "out of memory");
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    if (!strcmp(o, "--json")) {
-      a->json = true;
-    } else if (!strcmp(o, "--model") || !strcmp(o, "--top-k") || !strcmp(o, "--threads")) {
-      if (i + 1 >= argc) return pt_error(PT_ERR_ARG, "%s needs a value", o);
-      const char *v = argv[++i];
-      if (!strcmp(o, "--model")) {
-        a->model = v;
-        continue;
-      }
-      char *end;
-      errno = 0;
-      long long n = strtoll(v, &end, 10);
-      if (end == v || *end || errno || n < 1)
-        return pt_error(PT_ERR_ARG, "%s wants a positive integer, got '%s'", o, v);
-      *(!strcmp(o, "--top-k") ? &a->top_k : &a->threads) = n;
-    } else if (!strncmp(o, "--", 2)) {
-      return pt_error(PT_ERR_ARG, "unknown option '%s' (see --help)", o);
-    } else {
-      a->texts[a->n_texts++] = o;
-    }
-  }
-  if (!a->model) return pt_error(PT_ERR_ARG, "--model is required");
-  if (!a->n_texts) return pt_error(PT_ERR_ARG, "no text given");
-  return PT_OK;
-}
 
 /* Indices of the k largest of x[0..n) into top (k <= n), largest first. */
 static void top_k(const float *x, int64_t n, int64_t k, int64_t *top) {
@@ -82,7 +30,7 @@ static void top_k(const float *x, int64_t n, int64_t k, int64_t *top) {
 }
 
 /* Predicts and prints one text. */
-static pt_status fill_one(const pt_mlm_model *m, const pt_tokenizer *tok, const fill_args *a,
+static pt_status fill_one(const pt_mlm_model *m, const pt_tokenizer *tok, const run_args *a,
                           const char *text) {
   int64_t mask_id = pt_tokenizer_mask_id(tok), V = m->bert.cfg.vocab_size;
   pt_encoding enc;
@@ -92,8 +40,7 @@ static pt_status fill_one(const pt_mlm_model *m, const pt_tokenizer *tok, const 
   for (int64_t i = 0; st == PT_OK && i < enc.n; i++)
     if (enc.ids[i] == mask_id) rows[n++] = i;
   if (st == PT_OK && n == 0)
-    st = pt_error(PT_ERR_ARG, "no %s in \"%s\"", pt_tokenizer_id_to_token(tok, mask_id),
-                  text);
+    st = pt_error(PT_ERR_ARG, "no %s in \"%s\"", pt_tokenizer_id_to_token(tok, mask_id), text);
   if (st == PT_OK && enc.n > m->bert.cfg.max_position)
     st = pt_error(PT_ERR_ARG, "\"%.40s...\" is %lld tokens, the model takes %lld", text,
                   (long long)enc.n, (long long)m->bert.cfg.max_position);
@@ -136,9 +83,12 @@ static pt_status fill_one(const pt_mlm_model *m, const pt_tokenizer *tok, const 
   }
   if (st == PT_OK && a->json) {
     json_t *o = json_pack("{s:s,s:o}", "text", text, "masks", masks);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-    if (line) printf("%s\n", line);
-    else st = pt_error(PT_ERR_NOMEM, "out of memory");
+    char *line =
+        o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    if (line)
+      printf("%s\n", line);
+    else
+      st = pt_error(PT_ERR_NOMEM, "out of memory");
     free(line);
     json_decref(o);
   } else {
@@ -153,8 +103,7 @@ static pt_status fill_one(const pt_mlm_model *m, const pt_tokenizer *tok, const 
   return st;
 }
 
-static pt_status run(const fill_args *a) {
-  if (a->threads > 0) omp_set_num_threads((int)a->threads);
+static pt_status fill_mask(const run_args *a) {
   pt_tokenizer *tok = pt_tokenizer_load(a->model);
   if (!tok) return pt_error_code();
   if (pt_tokenizer_mask_id(tok) < 0) {
@@ -168,13 +117,14 @@ static pt_status run(const fill_args *a) {
     return st;
   }
   if (pt_tokenizer_vocab_size(tok) > m.bert.cfg.vocab_size)
-    st = pt_error(PT_ERR_FORMAT, "%s: the vocabulary has %lld tokens, the model %lld rows", a->model,
-                  (long long)pt_tokenizer_vocab_size(tok), (long long)m.bert.cfg.vocab_size);
+    st =
+        pt_error(PT_ERR_FORMAT, "%s: the vocabulary has %lld tokens, the model %lld rows", a->model,
+                 (long long)pt_tokenizer_vocab_size(tok), (long long)m.bert.cfg.vocab_size);
   char *line = NULL;
   size_t cap = 0;
-  for (int i = 0; st == PT_OK && i < a->n_texts; i++) {
-    if (strcmp(a->texts[i], "-")) {
-      st = fill_one(&m, tok, a, a->texts[i]);
+  for (int i = 0; st == PT_OK && i < a->texts.n; i++) {
+    if (strcmp(a->texts.v[i], "-")) {
+      st = fill_one(&m, tok, a, a->texts.v[i]);
       continue;
     }
     ssize_t len;
@@ -189,19 +139,16 @@ static pt_status run(const fill_args *a) {
   return st;
 }
 
-int cmd_fill_mask(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    }
-  fill_args a;
-  pt_status st = parse(argc, argv, &a);
-  if (st == PT_OK) st = run(&a);
-  free(a.texts);
-  if (st != PT_OK) {
-    fprintf(stderr, "ptune fill-mask: %s\n", pt_error_message());
-    return 1;
-  }
-  return 0;
-}
+static int run(run_args *a) { return command_exit(a, fill_mask(a)); }
+
+static const command fill_mask_command = {
+    .name = "fill-mask",
+    .summary = "a masked-LM model's top guesses for each [MASK] of a text",
+    .usage =
+        "fill-mask --model DIR [--top-k N] [--json] [--threads N] TEXT...\n"
+        "Prints the top-k tokens and their probabilities for every [MASK] of each text.",
+    .defaults = "--top-k 5",
+    .required = "--model TEXT",
+    .run = run,
+};
+COMMAND_REGISTER(fill_mask_command);

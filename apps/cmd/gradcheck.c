@@ -1,5 +1,6 @@
-/* `ptune gradcheck [--op NAME ...] [--seed N]`: runs the gradient check of
- * every registered op (or the named ones) and ends with "N passed, M failed". */
+/* `ptune gradcheck [--op NAME ...] [--seed N] [--list]`: runs the gradient
+ * check of every registered op (or the named ones) and ends with "N passed,
+ * M failed". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,42 +8,13 @@
 #include "apps/cmd/commands.h"
 #include "autograd/pt_op_table.h"
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ptune gradcheck [--op NAME ...] [--seed N] [--list]\n"
-          "Checks every registered differentiable op's backward against central\n"
-          "differences in F64 (random shapes, broadcasting and strided inputs).\n");
-}
-
-int cmd_gradcheck(int argc, char **argv) {
-  const char *only[256];
-  int nonly = 0;
-  uint64_t seed = 1;
-  bool list = false;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--op") && i + 1 < argc && nonly < 256) {
-      only[nonly++] = argv[++i];
-    } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-      char *end;
-      seed = strtoull(argv[++i], &end, 10);
-      if (*end) {
-        fprintf(stderr, "ptune gradcheck: --seed wants a number, got '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (!strcmp(argv[i], "--list")) {
-      list = true;
-    } else {
-      fprintf(stderr, "ptune gradcheck: unknown argument '%s'\n", argv[i]);
-      usage(stderr);
-      return 2;
-    }
-  }
+static int gradcheck(run_args *a) {
+  const char *const *only = a->ops.v;
+  int nonly = a->ops.n;
+  uint64_t seed = a->seed;
   int ncases;
   const pt_op_case *cases = pt_op_cases(&ncases);
-  if (list) {
+  if (a->list) {
     for (int i = 0; i < ncases; i++) printf("%s\n", cases[i].name);
     return 0;
   }
@@ -64,11 +36,22 @@ int cmd_gradcheck(int argc, char **argv) {
       failed++;
     } else {
       printf("%s %-22s %d variants, %lld elements, max |a-n| %.2e %s\n", r.passed ? "ok  " : "FAIL",
-             c->name, c->nvariants, (long long)r.checked, r.max_abs_err,
-             r.passed ? "" : r.message);
+             c->name, c->nvariants, (long long)r.checked, r.max_abs_err, r.passed ? "" : r.message);
       r.passed ? passed++ : failed++;
     }
   }
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
+
+static const command gradcheck_command = {
+    .name = "gradcheck",
+    .summary = "check every op's gradient against finite differences",
+    .usage =
+        "gradcheck [--op NAME ...] [--seed N] [--list]\n"
+        "Checks every registered differentiable op's backward against central\n"
+        "differences in F64 (random shapes, broadcasting and strided inputs).",
+    .defaults = "--seed 1",
+    .run = gradcheck,
+};
+COMMAND_REGISTER(gradcheck_command);

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "apps/cmd/commands.h"
-#include "apps/cli/options.h"
 #include "models/pt_adapter.h"
 #include "models/pt_hf.h"
 
@@ -20,9 +19,12 @@ static int64_t count_prefix(const pt_params *ps, const char *prefix) {
 static pt_status inspect(const run_args *a) {
   pt_bert_config bc;
   PT_TRY(pt_bert_config_load(a->model, &bc));
-  pt_ptv2_config cfg = {a->method, a->task ? a->task->head : PT_TASK_SEQUENCE_CLASSIFICATION,
+  pt_ptv2_config cfg = {a->method,
+                        a->task ? a->task->head : PT_TASK_SEQUENCE_CLASSIFICATION,
                         a->pre_seq_len,
-                        a->prefix_projection, a->prefix_hidden_size, 2};
+                        a->prefix_projection,
+                        a->prefix_hidden_size,
+                        2};
   pt_adapter_config ac = {0};
   if (a->adapter) {
     PT_TRY(pt_adapter_config_read(a->adapter, &ac));
@@ -42,11 +44,12 @@ static pt_status inspect(const run_args *a) {
   int64_t total = pt_params_numel(&m.params, false), train = pt_params_numel(&m.params, true);
   char pre[32];
   printf("model: %s (%s)\n", a->model, pt_arch_name(bc.arch));
-  printf("  vocab %lld, hidden %lld, layers %lld, heads %lld, intermediate %lld, positions %lld, "
-         "types %lld\n",
-         (long long)bc.vocab_size, (long long)bc.hidden_size, (long long)bc.num_layers,
-         (long long)bc.num_heads, (long long)bc.intermediate_size, (long long)bc.max_position,
-         (long long)bc.type_vocab_size);
+  printf(
+      "  vocab %lld, hidden %lld, layers %lld, heads %lld, intermediate %lld, positions %lld, "
+      "types %lld\n",
+      (long long)bc.vocab_size, (long long)bc.hidden_size, (long long)bc.num_layers,
+      (long long)bc.num_heads, (long long)bc.intermediate_size, (long long)bc.max_position,
+      (long long)bc.type_vocab_size);
   printf("  dropout hidden %g, attention %g; layer_norm_eps %g\n", bc.hidden_dropout,
          bc.attention_dropout, bc.layer_norm_eps);
   snprintf(pre, sizeof pre, "%s.embeddings.", m.bert.prefix);
@@ -57,11 +60,11 @@ static pt_status inspect(const run_args *a) {
   printf("  pooler          %12lld\n", (long long)count_prefix(&m.params, pre));
   printf("  prefix encoder  %12lld\n", (long long)count_prefix(&m.params, "prefix_encoder"));
   printf("  head            %12lld\n", (long long)(count_prefix(&m.params, "classifier") +
-                                                  count_prefix(&m.params, "qa_outputs")));
+                                                   count_prefix(&m.params, "qa_outputs")));
   printf("  total           %12lld\n", (long long)total);
-  printf("adapter: %s%s, task %s, pre_seq_len %lld, prefix_projection %s", a->adapter ? "" : "(would be) ",
-         pt_method_name(cfg.method), pt_task_name(cfg.task), (long long)cfg.pre_seq_len,
-         cfg.prefix_projection ? "true" : "false");
+  printf("adapter: %s%s, task %s, pre_seq_len %lld, prefix_projection %s",
+         a->adapter ? "" : "(would be) ", pt_method_name(cfg.method), pt_task_name(cfg.task),
+         (long long)cfg.pre_seq_len, cfg.prefix_projection ? "true" : "false");
   if (cfg.prefix_projection) printf(" (hidden %lld)", (long long)cfg.prefix_hidden_size);
   if (a->adapter) {
     printf(", %d labels", ac.nlabels);
@@ -76,20 +79,14 @@ static pt_status inspect(const run_args *a) {
   return PT_OK;
 }
 
-int cmd_inspect(int argc, char **argv) {
-  run_args a;
-  if (run_args_parse(CMD_INSPECT, argc, argv, &a) != PT_OK) {
-    fprintf(stderr, "ptune inspect: %s\n", pt_error_message());
-    return 2;
-  }
-  if (a.help) {
-    printf("usage: ptune inspect --model DIR [--adapter DIR] [--task T --method M ...]\n");
-    run_args_usage(CMD_INSPECT, stdout);
-    return 0;
-  }
-  if (inspect(&a) != PT_OK) {
-    fprintf(stderr, "ptune inspect: %s\n", pt_error_message());
-    return 1;
-  }
-  return 0;
-}
+static int run(run_args *a) { return command_exit(a, inspect(a)); }
+
+static const command inspect_command = {
+    .name = "inspect",
+    .summary = "architecture and (trainable) parameter counts",
+    .usage = "inspect --model DIR [--adapter DIR] [--task T --method M ...]",
+    .defaults = "--method ptv2 --pre-seq-len 16 --prefix-hidden-size 512",
+    .required = "--model",
+    .run = run,
+};
+COMMAND_REGISTER(inspect_command);

@@ -1,38 +1,30 @@
-/* `ptune predict`: labels data with a trained adapter. Output by task:
- * ner the CoNLL file with a predicted-tag column; qa {id: answer} JSON as the
- * official SQuAD evaluator reads it; cls and mc jsonl {"idx", "label"};
- * srl jsonl {"tokens", "verb_indicator", "tags"} with the predicted tags. */
-#include <omp.h>
-#include <stdio.h>
-
+/* `ptune predict`: labels data with a trained adapter, in the task's
+ * prediction format (task_def.write). */
 #include "apps/cmd/commands.h"
-#include "apps/cli/options.h"
-#include "apps/tasks/task.h"
 
-int cmd_predict(int argc, char **argv) {
-  run_args a;
-  if (run_args_parse(CMD_PREDICT, argc, argv, &a) != PT_OK) {
-    fprintf(stderr, "ptune predict: %s\n", pt_error_message());
-    return 2;
-  }
-  if (a.help) {
-    printf("usage: ptune predict --task T --model DIR --adapter DIR --data FILE --output FILE\n"
-           "ner: CoNLL with a predicted-tag column; qa: {id: answer}; cls/mc: jsonl idx+label;\n"
-           "srl: jsonl with predicted tags.\n");
-    run_args_usage(CMD_PREDICT, stdout);
-    return 0;
-  }
+static int predict(run_args *a) {
   infer_session in;
   eval_result r = {0};
-  if (a.threads > 0) omp_set_num_threads((int)a.threads);
-  pt_status st = infer_setup(a.task, &a.task_options, a.max_seq_len_set, a.model, a.adapter,
-                             a.data, false, &in);
-  if (st == PT_OK)
-    st = task_evaluate(&in.model, &in.data, &in.map, &in.opts, a.batch_size,
-                       pt_tokenizer_pad_id(in.tok), &r);
-  if (st == PT_OK) st = task_write_predictions(&in.data, &r, &in.map, &in.opts, a.output);
-  if (st != PT_OK) fprintf(stderr, "ptune predict: %s\n", pt_error_message());
+  pt_status st = infer_setup(a->task, &a->task_options, option_given(a, "--max-seq-len"), a->model,
+                             a->adapter, a->data, false, &in);
+  if (st == PT_OK) st = infer_evaluate(&in, a->batch_size, &r);
+  if (st == PT_OK) st = task_write_predictions(&in.data, &r, &in.map, &in.opts, a->output);
   eval_result_free(&r);
   infer_free(&in);
-  return st == PT_OK ? 0 : 1;
+  return command_exit(a, st);
 }
+
+static const command predict_command = {
+    .name = "predict",
+    .summary = "label data with an adapter",
+    .usage =
+        "predict --task T --model DIR --adapter DIR --data FILE --output FILE [options]\n"
+        "ner: CoNLL with a predicted-tag column; qa: {id: answer}; cls/mc: jsonl idx+label;\n"
+        "srl: jsonl with predicted tags.",
+    .defaults =
+        "--batch-size 8 --doc-stride 128 --n-best 20 --max-answer-len 30 "
+        "--null-threshold 0",
+    .required = "--task --model --adapter --data --output",
+    .run = predict,
+};
+COMMAND_REGISTER(predict_command);

@@ -18,17 +18,6 @@
 #include "models/pt_tokenizer.h"
 #include "tensor/pt_file.h"
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ptune tokenize --model DIR --input FILE [--output FILE]\n"
-          "                      [--max-length N] [--truncation longest_first|only_first|"
-          "only_second]\n"
-          "                      [--padding] [--offsets] [--no-special-tokens]\n"
-          "DIR holds vocab.txt (BERT), vocab.json + merges.txt (RoBERTa) or tokenizer.json.\n"
-          "Input: jsonl with \"text\" and optional \"text_pair\"; output: jsonl with \"tokens\",\n"
-          "\"ids\" and, for pairs, \"token_type_ids\".\n");
-}
-
 static char *read_file(const char *path, size_t *len) {
   FILE *fp = fopen(path, "rb");
   if (!fp) return NULL;
@@ -81,8 +70,10 @@ static int do_line(const pt_tokenizer *tok, const char *in, long line, const cha
   }
   json_t *t = json_object_get(obj, "text"), *p = json_object_get(obj, "text_pair");
   if (!json_is_object(obj) || !json_is_string(t) || (p && !json_is_null(p) && !json_is_string(p))) {
-    fprintf(stderr, "ptune tokenize: %s:%ld: want an object with a string 'text' (and optional "
-            "string 'text_pair')\n", in, line);
+    fprintf(stderr,
+            "ptune tokenize: %s:%ld: want an object with a string 'text' (and optional "
+            "string 'text_pair')\n",
+            in, line);
     json_decref(obj);
     return 1;
   }
@@ -135,56 +126,15 @@ static int do_line(const pt_tokenizer *tok, const char *in, long line, const cha
   return rc;
 }
 
-int cmd_tokenize(int argc, char **argv) {
-  const char *model = NULL, *input = NULL, *output = NULL;
-  pt_encode_opts opts = {0};
-  bool offsets = false;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(a, "--model") && i + 1 < argc) {
-      model = argv[++i];
-    } else if (!strcmp(a, "--input") && i + 1 < argc) {
-      input = argv[++i];
-    } else if (!strcmp(a, "--output") && i + 1 < argc) {
-      output = argv[++i];
-    } else if (!strcmp(a, "--max-length") && i + 1 < argc) {
-      char *end;
-      opts.max_length = strtoll(argv[++i], &end, 10);
-      if (*end || opts.max_length <= 0) {
-        fprintf(stderr, "ptune tokenize: --max-length wants a positive number, got '%s'\n",
-                argv[i]);
-        return 2;
-      }
-      if (opts.truncation == PT_TRUNC_NONE) opts.truncation = PT_TRUNC_LONGEST_FIRST;
-    } else if (!strcmp(a, "--truncation") && i + 1 < argc) {
-      const char *v = argv[++i];
-      if (!strcmp(v, "longest_first")) opts.truncation = PT_TRUNC_LONGEST_FIRST;
-      else if (!strcmp(v, "only_first")) opts.truncation = PT_TRUNC_ONLY_FIRST;
-      else if (!strcmp(v, "only_second")) opts.truncation = PT_TRUNC_ONLY_SECOND;
-      else {
-        fprintf(stderr, "ptune tokenize: unknown truncation '%s'\n", v);
-        return 2;
-      }
-    } else if (!strcmp(a, "--padding")) {
-      opts.pad_to_max_length = true;
-    } else if (!strcmp(a, "--offsets")) {
-      offsets = true;
-    } else if (!strcmp(a, "--no-special-tokens")) {
-      opts.no_special_tokens = true;
-    } else {
-      fprintf(stderr, "ptune tokenize: unknown argument '%s'\n", a);
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (!model || !input) {
-    fprintf(stderr, "ptune tokenize: --model and --input are required\n");
-    usage(stderr);
-    return 2;
-  }
+static int tokenize(run_args *a) {
+  const char *model = a->model, *input = a->input, *output = a->output;
+  pt_encode_opts opts = {.max_length = a->max_length,
+                         .truncation = (pt_truncation)a->truncation,
+                         .pad_to_max_length = a->padding,
+                         .no_special_tokens = a->no_special_tokens};
+  if (a->max_length > 0 && !option_given(a, "--truncation"))
+    opts.truncation = PT_TRUNC_LONGEST_FIRST;
+  bool offsets = a->offsets;
   pt_tokenizer *tok = pt_tokenizer_load(model);
   if (!tok) {
     fprintf(stderr, "ptune tokenize: %s\n", pt_error_message());
@@ -203,8 +153,7 @@ int cmd_tokenize(int argc, char **argv) {
   if (output && stat(output, &sb) == 0 && !S_ISREG(sb.st_mode)) {
     out.stream = fopen(output, "w");
     if (!out.stream) {
-      fprintf(stderr, "ptune tokenize: %s: cannot open for writing: %s\n", output,
-              strerror(errno));
+      fprintf(stderr, "ptune tokenize: %s: cannot open for writing: %s\n", output, strerror(errno));
       free(buf);
       pt_tokenizer_free(tok);
       return 1;
@@ -246,3 +195,15 @@ int cmd_tokenize(int argc, char **argv) {
   pt_tokenizer_free(tok);
   return rc;
 }
+
+static const command tokenize_command = {
+    .name = "tokenize",
+    .summary = "tokenize jsonl texts (and pairs) with a BERT or RoBERTa tokenizer",
+    .usage =
+        "tokenize --model DIR --input FILE [--output FILE] [options]\n"
+        "Input: jsonl with \"text\" and optional \"text_pair\"; output: jsonl with \"tokens\",\n"
+        "\"ids\" and, for pairs, \"token_type_ids\".",
+    .required = "--model --input",
+    .run = tokenize,
+};
+COMMAND_REGISTER(tokenize_command);

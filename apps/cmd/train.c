@@ -1,25 +1,25 @@
-/* `ptune train`: fits an adapter (or the whole model) on a task; see
- * apps/train/finetune.c for the loop and apps/cli/options.c for the options. */
-#include <stdio.h>
-
+/* `ptune train`: fits an adapter (or the whole model) on a task; the job is
+ * apps/train/finetune.c, the loop apps/train/loop.c. */
 #include "apps/cmd/commands.h"
 #include "apps/train/train.h"
 
-int cmd_train(int argc, char **argv) {
-  run_args a;
-  if (run_args_parse(CMD_TRAIN, argc, argv, &a) != PT_OK) {
-    fprintf(stderr, "ptune train: %s\n", pt_error_message());
-    return 2;
-  }
-  if (a.help) {
-    printf("usage: ptune train --task T --model DIR --train FILE [--dev FILE] --out DIR [options]\n"
-           "Writes OUT/metrics.jsonl, OUT/best and OUT/last (adapters) and checkpoints.\n");
-    run_args_usage(CMD_TRAIN, stdout);
-    return 0;
-  }
-  if (train_run(&a) != PT_OK) {
-    fprintf(stderr, "ptune train: %s\n", pt_error_message());
-    return 1;
-  }
-  return 0;
-}
+static int train(run_args *a) { return command_exit(a, train_run(a)); }
+
+static const command train_command = {
+    .name = "train",
+    .summary = "train a P-Tuning v2 / prompt / fine-tuned model on a task (--task)",
+    .usage =
+        "train --task T --model DIR --train FILE [--dev FILE] --out DIR [options]\n"
+        "Writes OUT/metrics.jsonl, OUT/curves.svg, OUT/best and OUT/last (adapters) and\n"
+        "checkpoints; the last line on stdout is the result as JSON.",
+    .defaults =
+        "--method ptv2 --pre-seq-len 16 --prefix-hidden-size 512 --epochs 3 "
+        "--batch-size 8 --grad-accum 1 --lr 0.01 --optimizer adamw --weight-decay 0 "
+        "--momentum 0 --max-grad-norm 0 --on-nonfinite stop --warmup 0 "
+        "--schedule constant --gamma 0.95 --doc-stride 128 --n-best 20 "
+        "--max-answer-len 30 --null-threshold 0 --seed 42 --eval-every 0 "
+        "--save-every 200 --log-every 10",
+    .required = "--task --model --train --out",
+    .run = train,
+};
+COMMAND_REGISTER(train_command);

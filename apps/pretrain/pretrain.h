@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "apps/cli/options.h"
+#include "models/pt_mlm.h"
 #include "models/pt_tokenizer.h"
 #include "nn/pt_params.h"
 #include "tensor/pt_tensor.h"
@@ -107,5 +109,39 @@ int64_t pretrain_head_offset(int64_t h);
  * weights keep their random start. Fails (status and message) for an odd
  * head size or missing weights. */
 pt_status pretrain_attention_offset(pt_params *ps, int64_t layers, int64_t heads, int64_t hidden);
+
+/* ---- heldout.c: the held-out set ---- */
+
+typedef struct {
+  int64_t n, S;
+  int64_t *ids, *labels; /* [n, S] */
+  int64_t *mask_labels;  /* [n, S]: labels only where the input is [MASK] */
+  int64_t n_masked, n_mask_token;
+  double unigram_loss, unigram_acc, unigram_acc_mask;
+  int64_t unigram_id;
+} heldout_set;
+
+/* The held-out sequences of c masked once with eval_seed, and the unigram
+ * baseline (always the most frequent training token; its loss from the
+ * add-one smoothed training frequencies). Free with heldout_free. */
+pt_status heldout_make(const mlm_corpus *c, const masker *mk, uint64_t eval_seed, heldout_set *h);
+void heldout_free(heldout_set *h);
+
+/* The held-out scores: loss and accuracy over every chosen position (the
+ * 10% kept ones can be copied from the input), and accuracy over the [MASK]
+ * positions alone, the part that only context can predict. */
+typedef struct {
+  double loss, acc, acc_mask;
+} heldout_score;
+
+/* The model's scores on h, in batches of B (eval mode). */
+pt_status heldout_evaluate(const pt_mlm_model *m, const heldout_set *h, int64_t B,
+                           heldout_score *r);
+
+/* ---- mlm.c: the job ---- */
+
+/* `ptune pretrain` with its parsed options: a bert model directory in
+ * --out, with metrics.jsonl, loss.svg, summary.json and checkpoints. */
+pt_status pretrain_run(run_args *a);
 
 #endif

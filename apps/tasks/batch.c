@@ -19,8 +19,8 @@ pt_status task_batch_make(const task_feature *const *feats, int64_t n, pt_task_k
   int64_t S = 1, C = feats[0]->nseq;
   for (int64_t i = 0; i < n; i++) {
     if (feats[i]->nseq != C)
-      return pt_error(PT_ERR_SHAPE, "batch: examples with %d and %d choices in one batch",
-                      (int)C, feats[i]->nseq);
+      return pt_error(PT_ERR_SHAPE, "batch: examples with %d and %d choices in one batch", (int)C,
+                      feats[i]->nseq);
     for (int k = 0; k < feats[i]->nseq; k++)
       if (feats[i]->len[k] > S) S = feats[i]->len[k];
   }

@@ -16,10 +16,17 @@ static const struct {
   const char *name;
   data_format fmt;
 } format_names[] = {
-    {"jsonl", FMT_GENERIC_JSONL}, {"boolq", FMT_BOOLQ},     {"cb", FMT_CB},
-    {"rte", FMT_RTE},             {"wic", FMT_WIC},         {"wsc", FMT_WSC},
-    {"copa", FMT_COPA},           {"sst2", FMT_GLUE_SST2},  {"sst-2", FMT_GLUE_SST2},
-    {"glue-rte", FMT_GLUE_RTE},   {"cola", FMT_GLUE_COLA},
+    {"jsonl", FMT_GENERIC_JSONL},
+    {"boolq", FMT_BOOLQ},
+    {"cb", FMT_CB},
+    {"rte", FMT_RTE},
+    {"wic", FMT_WIC},
+    {"wsc", FMT_WSC},
+    {"copa", FMT_COPA},
+    {"sst2", FMT_GLUE_SST2},
+    {"sst-2", FMT_GLUE_SST2},
+    {"glue-rte", FMT_GLUE_RTE},
+    {"cola", FMT_GLUE_COLA},
 };
 #define N_FORMATS ((int)(sizeof format_names / sizeof format_names[0]))
 
@@ -31,7 +38,8 @@ pt_status data_format_from_name(const char *name, data_format *out) {
     }
   return pt_error(PT_ERR_ARG,
                   "unknown data format '%s' (expected boolq, cb, rte, wic, wsc, copa, sst2, "
-                  "glue-rte, cola or jsonl)", name);
+                  "glue-rte, cola or jsonl)",
+                  name);
 }
 
 const char *data_format_name(data_format f) {

@@ -18,7 +18,7 @@ typedef enum {
   FMT_RTE,
   FMT_WIC,
   FMT_WSC,
-  FMT_COPA, /* multiple choice: read_mc */
+  FMT_COPA,      /* multiple choice: read_mc */
   FMT_GLUE_SST2, /* GLUE tsv */
   FMT_GLUE_RTE,
   FMT_GLUE_COLA,

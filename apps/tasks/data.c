@@ -22,8 +22,8 @@ void task_data_free(task_data *td) {
   memset(td, 0, sizeof *td);
 }
 
-pt_status task_data_read(const task_def *t, const task_opts *o, const char *path,
-                         bool need_labels, task_data *td) {
+pt_status task_data_read(const task_def *t, const task_opts *o, const char *path, bool need_labels,
+                         task_data *td) {
   memset(td, 0, sizeof *td);
   td->task = t;
   td->path = path;
@@ -54,8 +54,10 @@ pt_status task_data_map_labels(task_data *td, label_map *map, bool grow) {
 static int64_t *dup64(const int64_t *src, int64_t n) {
   int64_t *d = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
   if (d) {
-    if (src) memcpy(d, src, sizeof(int64_t) * (size_t)n);
-    else memset(d, 0, sizeof(int64_t) * (size_t)n);
+    if (src)
+      memcpy(d, src, sizeof(int64_t) * (size_t)n);
+    else
+      memset(d, 0, sizeof(int64_t) * (size_t)n);
   }
   return d;
 }
@@ -98,8 +100,8 @@ pt_status task_data_encode(task_data *td, const pt_tokenizer *tok, const task_op
       task_feature scratch = {0};
       st = encode_one(td, tok, o, i, &scratch);
       feature_free(&scratch);
-      if (st == PT_OK) st = pt_error(sts[i], "%s: example %lld could not be encoded", td->path,
-                                     (long long)i + 1);
+      if (st == PT_OK)
+        st = pt_error(sts[i], "%s: example %lld could not be encoded", td->path, (long long)i + 1);
     }
   free(sts);
   return st;

@@ -58,8 +58,7 @@ pt_status task_score_predictions(const task_data *td, const label_map *map, cons
 }
 
 pt_status task_evaluate(const pt_ptv2_model *m, const task_data *td, const label_map *map,
-                        const task_opts *o, int64_t batch_size, int64_t pad_id,
-                        eval_result *out) {
+                        const task_opts *o, int64_t batch_size, int64_t pad_id, eval_result *out) {
   memset(out, 0, sizeof *out);
   const task_def *t = td->task;
   out->n = td->n_examples;

@@ -15,8 +15,8 @@ void infer_free(infer_session *in) {
 }
 
 pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_given,
-                      const char *model, const char *adapter, const char *data,
-                      bool need_labels, infer_session *in) {
+                      const char *model, const char *adapter, const char *data, bool need_labels,
+                      infer_session *in) {
   memset(in, 0, sizeof *in);
   label_map_init(&in->map);
   in->opts = *o;
@@ -41,6 +41,11 @@ pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_gi
   if (!need_labels) in->data.labelled = false;
   PT_TRY(task_data_map_labels(&in->data, &in->map, false));
   return task_data_encode(&in->data, in->tok, &in->opts);
+}
+
+pt_status infer_evaluate(const infer_session *in, int64_t batch_size, eval_result *r) {
+  return task_evaluate(&in->model, &in->data, &in->map, &in->opts, batch_size,
+                       pt_tokenizer_pad_id(in->tok), r);
 }
 
 pt_status task_fit_max_seq_len(task_opts *o, bool given, const pt_bert_config *bc, int64_t P,

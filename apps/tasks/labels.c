@@ -26,7 +26,8 @@ pt_status label_map_add(label_map *m, const char *name, int64_t *id) {
     if (m->n == m->cap) {
       int64_t cap = m->cap ? 2 * m->cap : 16;
       char **nn = realloc(m->names, (size_t)cap * sizeof *nn);
-      if (!nn) return pt_error(PT_ERR_NOMEM, "label map: out of memory for %lld labels", (long long)cap);
+      if (!nn)
+        return pt_error(PT_ERR_NOMEM, "label map: out of memory for %lld labels", (long long)cap);
       m->names = nn;
       m->cap = cap;
     }

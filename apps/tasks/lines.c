@@ -40,8 +40,8 @@ static int64_t bad_utf8(const char *s, size_t len) {
       continue;
     }
     utf8proc_int32_t cp;
-    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                          (utf8proc_ssize_t)(len - i), &cp);
+    utf8proc_ssize_t k =
+        utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
     if (k <= 0) return (int64_t)i;
     i += (size_t)k;
   }
@@ -55,8 +55,8 @@ pt_status lines_next(line_reader *r, size_t *len, bool *eof) {
   ssize_t n = getline(&r->buf, &r->cap, r->fp);
   if (n < 0) {
     if (ferror(r->fp))
-      return pt_error(PT_ERR_IO, "%s:%lld: read failed: %s", r->path,
-                      (long long)r->line + 1, strerror(errno ? errno : EIO));
+      return pt_error(PT_ERR_IO, "%s:%lld: read failed: %s", r->path, (long long)r->line + 1,
+                      strerror(errno ? errno : EIO));
     *eof = true;
     return PT_OK;
   }
@@ -157,8 +157,7 @@ bool ends_with(const char *s, const char *suffix) {
 }
 
 pt_status jsonl_each(const char *path,
-                     pt_status (*each)(const json_t *o, const char *where, int64_t line,
-                                       void *ctx),
+                     pt_status (*each)(const json_t *o, const char *where, int64_t line, void *ctx),
                      void *ctx) {
   line_reader r;
   PT_TRY(lines_open(&r, path));
@@ -190,8 +189,8 @@ pt_status json_tokens(const json_t *o, const char *where, const json_t **toks, i
 pt_status json_token(const json_t *toks, int64_t j, const char *where, const char **word) {
   const json_t *w = json_array_get(toks, (size_t)j);
   if (!json_is_string(w))
-    return pt_error(PT_ERR_FORMAT, "%s: token %lld is %s, expected a string", where,
-                    (long long)j, pt_json_type_name(w));
+    return pt_error(PT_ERR_FORMAT, "%s: token %lld is %s, expected a string", where, (long long)j,
+                    pt_json_type_name(w));
   *word = json_string_value(w);
   return PT_OK;
 }
@@ -240,7 +239,8 @@ pt_status text_write(text_buffer *b, const char *path) {
 }
 
 pt_status jsonl_write(const char *path, int64_t n,
-                      pt_status (*line)(int64_t i, const void *ctx, json_t **out), const void *ctx) {
+                      pt_status (*line)(int64_t i, const void *ctx, json_t **out),
+                      const void *ctx) {
   text_buffer b = {0};
   pt_status st = PT_OK;
   for (int64_t i = 0; i < n && st == PT_OK; i++) {

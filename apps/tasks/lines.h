@@ -21,7 +21,7 @@ typedef struct {
   const char *path; /* borrowed */
   char *buf;        /* the current line, without "\n" / "\r\n" */
   size_t cap;
-  int64_t line;     /* 1-based number of the current line */
+  int64_t line; /* 1-based number of the current line */
 } line_reader;
 
 /* Opens `path` for reading (a directory or missing file is PT_ERR_IO). */
@@ -42,8 +42,7 @@ pt_status jsonl_next(line_reader *r, const char *path, json_t **obj);
  * `path` (blank lines skipped; where is "path:line"); stops at the first
  * failure, which it returns. */
 pt_status jsonl_each(const char *path,
-                     pt_status (*each)(const json_t *o, const char *where, int64_t line,
-                                       void *ctx),
+                     pt_status (*each)(const json_t *o, const char *where, int64_t line, void *ctx),
                      void *ctx);
 
 /* The "tokens" (or "words") array of o: present, an array, not empty. */

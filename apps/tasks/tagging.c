@@ -91,7 +91,8 @@ pt_status tagging_predict_batch(const task_data *td, const label_map *map,
   for (int64_t i = 0; i < nb; i++)
     for (int64_t t = 0; t < f[i]->len[0]; t++)
       if (f[i]->word_of[t] >= 0)
-        r->tags[f[i]->example][f[i]->word_of[t]] = map->names[logits_argmax(lg, (i * S + t) * C, C)];
+        r->tags[f[i]->example][f[i]->word_of[t]] =
+            map->names[logits_argmax(lg, (i * S + t) * C, C)];
   return PT_OK;
 }
 

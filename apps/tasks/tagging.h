@@ -14,11 +14,11 @@
 
 typedef struct {
   char **words;
-  char **tags;     /* IOB2 for ner; NULL entries when the file had no tags */
+  char **tags;      /* IOB2 for ner; NULL entries when the file had no tags */
   int32_t *tag_ids; /* filled by sentences_map_labels, else NULL */
-  int64_t n;       /* number of words */
-  int64_t line;    /* 1-based line of the first word; 0 for JSON arrays */
-  int64_t item;    /* 0-based position in the file */
+  int64_t n;        /* number of words */
+  int64_t line;     /* 1-based line of the first word; 0 for JSON arrays */
+  int64_t item;     /* 0-based position in the file */
 } sentence;
 
 typedef struct {

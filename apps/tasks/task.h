@@ -260,6 +260,8 @@ pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_gi
                       const char *model, const char *adapter, const char *data,
                       bool need_labels, infer_session *in);
 void infer_free(infer_session *in);
+/* task_evaluate over the session's data and model. */
+pt_status infer_evaluate(const infer_session *in, int64_t batch_size, eval_result *r);
 
 /* Makes prefix P + o->max_seq_len fit the model's position table: a default
  * length (!given) shrinks to fit, a given one that does not fit is

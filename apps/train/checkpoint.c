@@ -1,10 +1,7 @@
-/* Training checkpoints in OUT: OUT/ckpt-<step>/ holds the adapter and the
- * optimizer state (optimizer.safetensors, the pt_optim state entries by
- * name); OUT/checkpoint.json (written atomically, last) names that
- * directory and holds the step, the data position, the dropout RNG state and
- * the best dev metric so far. A run killed at any moment resumes from the
- * last complete checkpoint; a checkpoint that cannot be written whole (a
- * full disk) is removed again and the previous one stays current. */
+/* Training checkpoints in OUT (the format: checkpoint.h). checkpoint.json
+ * holds the step, the data position, the dropout RNG state, the best dev
+ * metric so far, the skipped updates, the run's length and seconds, and the
+ * options it must be resumed with. */
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -13,7 +10,6 @@
 #include <unistd.h>
 
 #include "apps/train/checkpoint.h"
-#include "models/pt_adapter.h"
 #include "nn/pt_json.h"
 #include "nn/pt_safetensors.h"
 #include "tensor/pt_file.h"
@@ -61,7 +57,8 @@ static pt_status save_optimizer(const pt_optim *o, const char *dir) {
 }
 
 /* OUT/checkpoint.json (atomically): names `name` and holds the loop state. */
-static pt_status save_state(const char *out, const char *name, const train_state *s) {
+static pt_status save_state(const char *out, const char *name, const train_state *s,
+                            const char *config) {
   char p[4400];
   json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:b, s:f, s:I}", "dir", name, "step",
                         (json_int_t)s->step, "epoch", (json_int_t)s->epoch, "pos",
@@ -75,6 +72,10 @@ static pt_status save_state(const char *out, const char *name, const train_state
   snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rng.counter);
   json_object_set_new(j, "rng_counter", json_string(buf));
   json_object_set_new(j, "skipped_steps", json_integer((json_int_t)s->skipped));
+  json_object_set_new(j, "total_steps", json_integer((json_int_t)s->total));
+  json_object_set_new(j, "tokens", json_integer((json_int_t)s->tokens));
+  json_object_set_new(j, "train_seconds", json_real(s->train_seconds));
+  if (config) json_object_set_new(j, "config", json_string(config));
   char *txt = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
   json_decref(j);
   if (!txt) return pt_error(PT_ERR_NOMEM, "checkpoint: out of memory");
@@ -84,8 +85,8 @@ static pt_status save_state(const char *out, const char *name, const train_state
   return st;
 }
 
-pt_status checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_optim *o,
-                             const label_map *map, const train_state *s) {
+pt_status checkpoint_save(const char *out, const checkpoint_weights *w, const pt_optim *o,
+                          const train_state *s, const char *config) {
   char dir[4200], p[4400], old[4200] = "";
   snprintf(p, sizeof p, "%s/checkpoint.json", out);
   json_t *prev = access(p, F_OK) == 0 ? json_load_file(p, 0, NULL) : NULL;
@@ -95,9 +96,10 @@ pt_status checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_opti
   char name[64];
   snprintf(name, sizeof name, "ckpt-%lld", (long long)s->step);
   snprintf(dir, sizeof dir, "%s/%s", out, name);
-  pt_status st = pt_adapter_save(m, dir, (int)map->n, (const char *const *)map->names);
+  pt_status st = pt_mkdirs(dir);
+  if (st == PT_OK) st = w->save(w->ctx, dir);
   if (st == PT_OK) st = save_optimizer(o, dir);
-  if (st == PT_OK) st = save_state(out, name, s);
+  if (st == PT_OK) st = save_state(out, name, s, config);
   if (st != PT_OK) { /* e.g. a full disk: drop the half-written directory, keep the last one */
     if (strcmp(old, dir)) remove_dir(dir);
     return st;
@@ -106,16 +108,17 @@ pt_status checkpoint_save(const char *out, const pt_ptv2_model *m, const pt_opti
   return PT_OK;
 }
 
-pt_status checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, train_state *s) {
+pt_status checkpoint_load(const char *out, const checkpoint_weights *w, pt_optim *o,
+                          train_state *s, const char *config) {
   char p[4400], dir[4200];
   snprintf(p, sizeof p, "%s/checkpoint.json", out);
   if (access(p, F_OK) != 0) return pt_error(PT_ERR_IO, "%s: no checkpoint to resume from", p);
   json_t *j = pt_json_load_object(p);
   if (!j) return pt_error_code();
-  const char *name, *seed, *counter;
-  int64_t step, epoch, pos, best_step, skipped;
+  const char *name, *seed, *counter, *made_with = NULL;
+  int64_t step, epoch, pos, best_step, skipped, total, tokens;
   bool has_best;
-  double best;
+  double best, seconds;
   pt_status st = pt_json_string(j, p, "dir", &name);
   if (st == PT_OK) st = pt_json_int(j, p, "step", &step);
   if (st == PT_OK) st = pt_json_int(j, p, "epoch", &epoch);
@@ -126,6 +129,14 @@ pt_status checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, train_
   if (st == PT_OK) st = pt_json_string(j, p, "rng_seed", &seed);
   if (st == PT_OK) st = pt_json_string(j, p, "rng_counter", &counter);
   if (st == PT_OK) st = pt_json_int_or(j, p, "skipped_steps", 0, &skipped);
+  /* optional: checkpoints from before they were recorded */
+  if (st == PT_OK) st = pt_json_int_or(j, p, "total_steps", 0, &total);
+  if (st == PT_OK) st = pt_json_int_or(j, p, "tokens", 0, &tokens);
+  if (st == PT_OK) st = pt_json_double_or(j, p, "train_seconds", 0, &seconds);
+  if (st == PT_OK && json_object_get(j, "config")) st = pt_json_string(j, p, "config", &made_with);
+  if (st == PT_OK && config && (!made_with || strcmp(made_with, config)))
+    st = pt_error(PT_ERR_ARG, "%s: the checkpoint was made with other options (%s; now %s)", p,
+                  made_with ? made_with : "?", config);
   if (st == PT_OK && (strchr(name, '/') || strchr(name, '.')))
     st = pt_error(PT_ERR_FORMAT, "%s: bad checkpoint dir '%s'", p, name);
   if (st == PT_OK) {
@@ -137,12 +148,15 @@ pt_status checkpoint_load(const char *out, pt_ptv2_model *m, pt_optim *o, train_
     s->has_best = has_best;
     s->best = best;
     s->skipped = skipped;
+    s->total = total;
+    s->tokens = tokens;
+    s->train_seconds = seconds;
     s->rng.seed = strtoull(seed, NULL, 10);
     s->rng.counter = strtoull(counter, NULL, 10);
   }
   json_decref(j);
   if (st != PT_OK) return st;
-  PT_TRY(pt_adapter_load_weights(m, dir));
+  PT_TRY(w->load(w->ctx, dir));
   snprintf(p, sizeof p, "%s/optimizer.safetensors", dir);
   pt_safetensors *f;
   PT_TRY(pt_safetensors_open(p, &f));

@@ -1,25 +1,15 @@
-/* The training loop of `ptune train`: base model (+ --init-adapter), label
- * map, features, optimizer and schedule; then optimizer steps over batches in
- * epoch order (a fixed permutation per epoch from --seed, or file order), with
- * metrics lines, dev evaluations (OUT/best keeps the best adapter),
- * checkpoints every --save-every steps, and OUT/last at the end.
- * A NaN/Inf loss or gradient norm stops the run before that update (the
- * checkpoints stay as they were), or with --on-nonfinite skip drops it.
- *
- * Determinism: data order, dropout masks and initialization are functions of
- * the seed (counter-based RNG), and every kernel is deterministic for a given
- * thread count, so the same seed and threads give bit-identical adapters,
- * also across a --resume. */
-#include <jansson.h>
+/* The job of `ptune train`: the base model (+ --init-adapter), the label
+ * map, the task's features, the optimizer and schedule; the micro-batches in
+ * epoch order (a fixed permutation per epoch from --seed, or file order),
+ * dev evaluations (OUT/best keeps the best adapter), OUT/last, the curves
+ * and the result, all run by the loop of loop.c. */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/cli/metrics_log.h"
-#include "apps/cli/progress.h"
+#include "apps/cli/plot.h"
 #include "apps/tasks/task.h"
-#include "apps/train/checkpoint.h"
+#include "apps/train/loop.h"
 #include "apps/train/train.h"
 #include "autograd/pt_autograd.h"
 #include "models/pt_adapter.h"
@@ -35,13 +25,11 @@ typedef struct {
   pt_ptv2_model model;
   bool model_ok;
   pt_optim *opt;
-  metrics_log metrics;
   int64_t pad_id;
-  double t_read, t_tokenize, t_batch, t_step, t_eval;
-  char *best_json; /* the best dev evaluation's metrics object (owned; NULL before one,
-                    * or after a --resume until a better one) */
-  int64_t last_ckpt; /* step of the last checkpoint written or resumed from; -1: none */
-} trainer;
+  int64_t *order;             /* the epoch's example order */
+  const task_feature **batch; /* a micro-batch's features */
+  double t_read, t_tokenize, t_batch, t_eval;
+} finetune;
 
 /* The epoch's example order: identity with --no-shuffle, else a
  * Fisher-Yates shuffle driven by (seed, epoch). */
@@ -58,68 +46,61 @@ static void epoch_order(const run_args *a, int64_t epoch, int64_t *perm, int64_t
   }
 }
 
-/* Model, labels and data. */
-static pt_status setup(trainer *t) {
+/* ---- setup ------------------------------------------------------------------ */
+
+/* The adapter's configuration and labels with --init-adapter; else the
+ * task's preset labels. *grow: unseen labels of the data may be added. */
+static pt_status setup_labels(finetune *t, pt_ptv2_config *cfg, bool *grow) {
   const run_args *a = t->a;
-  label_map_init(&t->map);
-  t->tok = pt_tokenizer_load(a->model);
-  if (!t->tok) return pt_error_code();
-  t->pad_id = pt_tokenizer_pad_id(t->tok);
-  pt_ptv2_config cfg = {a->method, a->task->head, a->pre_seq_len,
-                        a->prefix_projection, a->prefix_hidden_size, 0};
-  pt_adapter_config ac = {0};
-  bool grow = true;
-  if (a->init_adapter) {
-    PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
-    cfg = ac.cfg;
-    pt_status st = PT_OK;
-    if (cfg.task != a->task->head)
-      st = pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", a->init_adapter,
-                    pt_task_name(cfg.task), a->task->name);
-    if (st == PT_OK && a->task->adapter_labels)
-      st = label_map_set(&t->map, (const char *const *)ac.id2label, ac.nlabels);
-    pt_adapter_config_free(&ac);
-    PT_TRY(st);
-    grow = false;
-  } else {
+  *cfg = (pt_ptv2_config){a->method, a->task->head, a->pre_seq_len, a->prefix_projection,
+                          a->prefix_hidden_size, 0};
+  *grow = true;
+  if (!a->init_adapter) {
     PT_TRY(task_preset_labels(a->task, &a->task_options, &t->map));
-    grow = t->map.n == 0; /* a preset's label set is fixed too */
+    *grow = t->map.n == 0; /* a preset's label set is fixed too */
+    return PT_OK;
   }
-  double t0 = seconds_now(); /* reading (train + dev) */
-  PT_TRY(task_data_read(a->task, &a->task_options, a->train, true, &t->train));
-  if (!t->train.labelled) return pt_error(PT_ERR_FORMAT, "%s: training data has no labels", a->train);
-  PT_TRY(task_data_map_labels(&t->train, &t->map, grow));
-  if (a->dev) {
-    PT_TRY(task_data_read(a->task, &a->task_options, a->dev, true, &t->dev));
-    PT_TRY(task_data_map_labels(&t->dev, &t->map, grow));
-  }
-  if (!a->init_adapter) cfg.num_labels = t->map.n > 0 ? t->map.n : 2;
-  if (a->task->adapter_labels && t->map.n < 1)
-    return pt_error(PT_ERR_FORMAT, "%s: no labels", a->train);
+  pt_adapter_config ac = {0};
+  PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
+  *cfg = ac.cfg;
+  *grow = false;
+  pt_status st = PT_OK;
+  if (cfg->task != a->task->head)
+    st = pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", a->init_adapter,
+                  pt_task_name(cfg->task), a->task->name);
+  if (st == PT_OK && a->task->adapter_labels)
+    st = label_map_set(&t->map, (const char *const *)ac.id2label, ac.nlabels);
+  pt_adapter_config_free(&ac);
+  return st;
+}
+
+/* The model: config.json (dropout as the options say), the backbone's
+ * weights unless --random-backbone, the --init-adapter. */
+static pt_status setup_model(finetune *t, const pt_ptv2_config *cfg) {
+  const run_args *a = t->a;
   pt_bert_config bc;
   PT_TRY(pt_bert_config_load(a->model, &bc));
-  PT_TRY(task_fit_max_seq_len(&t->args.task_options, a->max_seq_len_set, &bc,
-                              cfg.method == PT_METHOD_FINETUNE ? 0 : cfg.pre_seq_len, a->model));
-  if (a->dropout_set) bc.hidden_dropout = a->dropout;
-  if (a->dropout_set && !a->dropout_hidden_only) bc.attention_dropout = a->dropout;
-  PT_TRY(pt_ptv2_model_init(&t->model, &bc, &cfg, a->seed));
+  PT_TRY(task_fit_max_seq_len(&t->args.task_options, option_given(a, "--max-seq-len"), &bc,
+                              cfg->method == PT_METHOD_FINETUNE ? 0 : cfg->pre_seq_len, a->model));
+  bool dropout = option_given(a, "--dropout") || a->dropout_hidden_only; /* or a preset's */
+  if (dropout) bc.hidden_dropout = a->dropout;
+  if (dropout && !a->dropout_hidden_only) bc.attention_dropout = a->dropout;
+  PT_TRY(pt_ptv2_model_init(&t->model, &bc, cfg, a->seed));
   t->model_ok = true;
-  if (!a->random_backbone) PT_TRY(pt_bert_load_weights(&t->model.params, &t->model.bert, a->model, NULL));
-  if (a->init_adapter) {
-    PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
-    pt_status st = pt_adapter_check_base(&ac, &bc, a->init_adapter);
-    pt_adapter_config_free(&ac);
-    PT_TRY(st);
-    PT_TRY(pt_adapter_load_weights(&t->model, a->init_adapter));
-  }
-  t->t_read = seconds_now() - t0;
-  t0 = seconds_now();
-  PT_TRY(task_data_encode(&t->train, t->tok, &a->task_options));
-  t->t_tokenize = seconds_now() - t0;
-  t0 = seconds_now();
-  if (a->dev) PT_TRY(task_data_encode(&t->dev, t->tok, &a->task_options));
-  t->t_eval += seconds_now() - t0;
-  /* Optimizer over the trainable tensors, in parameter order. */
+  if (!a->random_backbone)
+    PT_TRY(pt_bert_load_weights(&t->model.params, &t->model.bert, a->model, NULL));
+  if (!a->init_adapter) return PT_OK;
+  pt_adapter_config ac;
+  PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
+  pt_status st = pt_adapter_check_base(&ac, &bc, a->init_adapter);
+  pt_adapter_config_free(&ac);
+  PT_TRY(st);
+  return pt_adapter_load_weights(&t->model, a->init_adapter);
+}
+
+/* The optimizer over the trainable tensors, in parameter order. */
+static pt_status setup_optimizer(finetune *t) {
+  const run_args *a = t->a;
   if (a->optimizer == PT_OPTIM_SGD) {
     pt_sgd_opts so = {a->lr, a->momentum, 0, a->weight_decay, false};
     t->opt = pt_sgd_new(&so);
@@ -138,9 +119,43 @@ static pt_status setup(trainer *t) {
   return PT_OK;
 }
 
-static void teardown(trainer *t) {
-  metrics_log_close(&t->metrics);
-  free(t->best_json);
+/* Model, labels, data and optimizer. */
+static pt_status setup(finetune *t) {
+  const run_args *a = t->a;
+  label_map_init(&t->map);
+  t->tok = pt_tokenizer_load(a->model);
+  if (!t->tok) return pt_error_code();
+  t->pad_id = pt_tokenizer_pad_id(t->tok);
+  pt_ptv2_config cfg;
+  bool grow;
+  PT_TRY(setup_labels(t, &cfg, &grow));
+  double t0 = seconds_now(); /* reading (train + dev) */
+  PT_TRY(task_data_read(a->task, &a->task_options, a->train, true, &t->train));
+  if (!t->train.labelled) return pt_error(PT_ERR_FORMAT, "%s: training data has no labels", a->train);
+  PT_TRY(task_data_map_labels(&t->train, &t->map, grow));
+  if (a->dev) {
+    PT_TRY(task_data_read(a->task, &a->task_options, a->dev, true, &t->dev));
+    PT_TRY(task_data_map_labels(&t->dev, &t->map, grow));
+  }
+  if (!a->init_adapter) cfg.num_labels = t->map.n > 0 ? t->map.n : 2;
+  if (a->task->adapter_labels && t->map.n < 1) return pt_error(PT_ERR_FORMAT, "%s: no labels", a->train);
+  PT_TRY(setup_model(t, &cfg));
+  t->t_read = seconds_now() - t0;
+  t0 = seconds_now();
+  PT_TRY(task_data_encode(&t->train, t->tok, &a->task_options));
+  t->t_tokenize = seconds_now() - t0;
+  t0 = seconds_now();
+  if (a->dev) PT_TRY(task_data_encode(&t->dev, t->tok, &a->task_options));
+  t->t_eval += seconds_now() - t0;
+  t->order = malloc(sizeof(int64_t) * (size_t)(t->train.n > 0 ? t->train.n : 1));
+  t->batch = malloc(sizeof(task_feature *) * (size_t)a->batch_size);
+  if (!t->order || !t->batch) return pt_error(PT_ERR_NOMEM, "train: out of memory");
+  return setup_optimizer(t);
+}
+
+static void teardown(finetune *t) {
+  free(t->order);
+  free(t->batch);
   pt_optim_free(t->opt);
   if (t->model_ok) pt_ptv2_model_free(&t->model);
   task_data_free(&t->train);
@@ -149,252 +164,225 @@ static void teardown(trainer *t) {
   pt_tokenizer_free(t->tok);
 }
 
-static pt_status save_adapter(trainer *t, const char *sub) {
-  char dir[4200];
-  snprintf(dir, sizeof dir, "%s/%s", t->a->out, sub);
+/* ---- the loop's hooks -------------------------------------------------------- */
+
+static pt_status save_adapter(finetune *t, const char *dir) {
   return pt_adapter_save(&t->model, dir, (int)t->map.n, (const char *const *)t->map.names);
 }
 
-/* Evaluates on dev, logs it, keeps the best adapter. */
-static pt_status dev_eval(trainer *t, train_state *s, progress *pg) {
-  if (!t->a->dev) return PT_OK;
+static pt_status save_weights(void *ctx, const char *dir) { return save_adapter(ctx, dir); }
+
+static pt_status load_weights(void *ctx, const char *dir) {
+  finetune *t = ctx;
+  return pt_adapter_load_weights(&t->model, dir);
+}
+
+static pt_status save_named(finetune *t, const char *sub) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/%s", t->a->out, sub);
+  return save_adapter(t, dir);
+}
+
+/* The next batch_size features of the epoch's order, forward and backward. */
+static pt_status micro_batch(train_job *j, train_state *s, int k, micro_result *r, bool *done) {
+  (void)k;
+  finetune *t = j->ctx;
+  const task_data *td = &t->train;
+  *done = s->pos >= td->n;
+  if (*done) return PT_OK;
+  int64_t B = t->a->batch_size, nb = td->n - s->pos < B ? td->n - s->pos : B;
+  for (int64_t i = 0; i < nb; i++) t->batch[i] = &td->f[t->order[s->pos + i]];
   double t0 = seconds_now();
+  task_batch b;
+  pt_status st = task_batch_make(t->batch, nb, td->task->head, t->pad_id, true, &b);
+  t->t_batch += seconds_now() - t0;
+  PT_TRY(st);
+  r->tokens = b.tokens;
+  pt_ptv2_outputs o;
+  st = pt_ptv2_forward(&t->model, &b.b, (pt_nn_mode){true, &s->rng}, false, &o);
+  if (st == PT_OK) {
+    r->loss = pt_get(o.loss, 0);
+    st = pt_backward(o.loss, NULL, false);
+    pt_ptv2_outputs_free(&o);
+  }
+  task_batch_free(&b);
+  s->pos += nb;
+  return st;
+}
+
+static bool epoch_end(train_job *j, const train_state *s) {
+  finetune *t = j->ctx;
+  return s->pos >= t->train.n;
+}
+
+static void next_epoch(train_job *j, train_state *s) {
+  finetune *t = j->ctx;
+  s->epoch++;
+  s->pos = 0;
+  epoch_order(t->a, s->epoch, t->order, t->train.n);
+}
+
+/* The dev metrics: {"eval": {...}} in the line, the primary metric. */
+static pt_status evaluate(train_job *j, const train_state *s, json_t *line, progress *pg,
+                          json_t **metrics, double *primary, bool *has_primary) {
+  finetune *t = j->ctx;
   eval_result r;
-  PT_TRY(task_evaluate(&t->model, &t->dev, &t->map, &t->a->task_options, t->a->batch_size,
-                       t->pad_id, &r));
-  t->t_eval += seconds_now() - t0;
-  metrics_log_printf(&t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"eval\": %s}\n",
-                        (long long)s->step, (long long)s->epoch, r.json);
-  progress_line(pg, "step %lld: dev %s %.4f  %s", (long long)s->step, r.primary_name,
-                   r.primary, r.json);
-  pt_status st = PT_OK;
-  if (!s->has_best || r.primary > s->best) {
-    s->has_best = true;
-    s->best = r.primary;
-    s->best_step = s->step;
-    free(t->best_json);
-    t->best_json = strdup(r.json);
-    st = save_adapter(t, "best");
+  PT_TRY(task_evaluate(&t->model, &t->dev, &t->map, &t->a->task_options, t->a->batch_size, t->pad_id,
+                       &r));
+  *metrics = json_loads(r.json, 0, NULL);
+  pt_status st = *metrics ? PT_OK : pt_error(PT_ERR_NOMEM, "train: out of memory");
+  if (st == PT_OK) {
+    json_object_set(line, "eval", *metrics);
+    progress_line(pg, "step %lld: dev %s %.4f  %s", (long long)s->step, r.primary_name, r.primary,
+                  r.json);
+    *primary = r.primary;
+    *has_primary = true;
   }
   eval_result_free(&r);
   return st;
 }
 
-/* A NaN/Inf loss or gradient norm at `step`: the one-line error of the
- * default --on-nonfinite stop. */
-static pt_status nonfinite_error(const trainer *t, int64_t step, double loss, double gnorm) {
-  bool bad_loss = !isfinite(loss);
-  double v = bad_loss ? loss : gnorm;
-  const char *what = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
-  char ck[4300] = "none";
-  if (t->last_ckpt >= 0) snprintf(ck, sizeof ck, "%s/ckpt-%lld", t->a->out, (long long)t->last_ckpt);
-  return pt_error(PT_ERR_NUMERIC,
-                  "train: step %lld: the %s is %s; the adapter was not updated (last checkpoint: "
-                  "%s)",
-                  (long long)step, bad_loss ? "loss" : "gradient norm", what, ck);
+static pt_status save_best(train_job *j) { return save_named(j->ctx, "best"); }
+
+/* OUT/curves.svg: the train loss, the learning rate and every dev metric. */
+static pt_status draw_curves(train_job *j) {
+  static const char *const loss[] = {"loss", NULL}, *const loss_label[] = {"train (logged mean)", NULL};
+  static const char *const lr[] = {"lr", NULL}, *const lr_label[] = {"learning rate", NULL};
+  const curve_panel panels[] = {{"training loss", "loss", loss, loss_label, NULL},
+                                {"learning rate", "lr", lr, lr_label, NULL},
+                                {"dev metrics", "", NULL, NULL, "eval"}};
+  char metrics[4200], svg[4200];
+  snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", j->out);
+  snprintf(svg, sizeof svg, "%s/curves.svg", j->out);
+  return curves_svg(metrics, svg, panels, j->evaluate ? 3 : 2);
 }
 
-/* One optimizer step over up to grad_accum batches; returns the mean loss.
- * A NaN/Inf loss or gradient norm applies no update: an error, or with
- * --on-nonfinite skip the gradients are dropped and *skipped is set. */
-static pt_status train_step(trainer *t, train_state *s, const int64_t *perm, pt_rng *drop,
-                            const pt_schedule *sched, double *loss_out, int64_t *tokens,
-                            bool *skipped) {
+/* x rounded to `digits` decimals, so the JSON shows no more than that. */
+static double rounded(double x, int digits) {
+  double f = pow(10, digits);
+  return round(x * f) / f;
+}
+
+/* The run's result: one JSON object, the last line on stdout and the
+ * summary line of metrics.jsonl; the "done:" line on stderr says the same. */
+static pt_status finish(train_job *j, const loop_report *rep) {
+  finetune *t = j->ctx;
   const run_args *a = t->a;
-  const task_data *td = &t->train;
-  const task_feature **fb = malloc(sizeof(task_feature *) * (size_t)a->batch_size);
-  if (!fb) return pt_error(PT_ERR_NOMEM, "train: out of memory");
-  pt_status st = PT_OK;
-  double loss = 0;
-  int nmicro = 0;
-  for (int64_t k = 0; st == PT_OK && k < a->grad_accum && s->pos < td->n; k++) {
-    int64_t nb = td->n - s->pos < a->batch_size ? td->n - s->pos : a->batch_size;
-    for (int64_t i = 0; i < nb; i++) fb[i] = &td->f[perm[s->pos + i]];
-    double t0 = seconds_now();
-    task_batch b;
-    st = task_batch_make(fb, nb, td->task->head, t->pad_id, true, &b);
-    double t1 = seconds_now();
-    t->t_batch += t1 - t0;
-    if (st != PT_OK) break;
-    *tokens += b.tokens;
-    pt_nn_mode mode = {true, drop};
-    pt_ptv2_outputs o;
-    st = pt_ptv2_forward(&t->model, &b.b, mode, false, &o);
-    if (st == PT_OK) {
-      loss += pt_get(o.loss, 0);
-      st = pt_backward(o.loss, NULL, false);
-      pt_ptv2_outputs_free(&o);
-    }
-    task_batch_free(&b);
-    t->t_step += seconds_now() - t1;
-    s->pos += nb;
-    nmicro++;
+  const train_state *s = rep->state;
+  PT_TRY(save_named(t, "last"));
+  if (!a->dev) PT_TRY(save_named(t, "best"));
+  int64_t total = pt_params_numel(&t->model.params, false);
+  int64_t trainable = pt_params_numel(&t->model.params, true);
+  double pct = 100.0 * (double)trainable / (double)total, step_s = rep->step_seconds - t->t_batch;
+  json_t *o = json_object();
+  json_object_set_new(o, "task", json_string(a->task->name));
+  json_object_set_new(o, "method", json_string(pt_method_name(a->method)));
+  json_object_set_new(o, "steps", json_integer(s->step));
+  json_object_set_new(o, "time_s", json_real(rounded(rep->seconds, 3)));
+  json_object_set_new(o, "best_dev", s->has_best ? json_real(s->best) : json_null());
+  json_object_set_new(o, "best_step", json_integer(s->best_step));
+  json_object_set_new(o, "dev", rep->best ? json_deep_copy(rep->best) : json_null());
+  json_object_set_new(o, "trainable", json_integer(trainable));
+  json_object_set_new(o, "parameters", json_integer(total));
+  json_object_set_new(o, "trainable_pct", json_real(rounded(pct, 6)));
+  json_object_set_new(o, "read_s", json_real(rounded(t->t_read, 4)));
+  json_object_set_new(o, "tokenize_s", json_real(rounded(t->t_tokenize, 4)));
+  json_object_set_new(o, "batch_s", json_real(rounded(t->t_batch, 4)));
+  json_object_set_new(o, "step_s", json_real(rounded(step_s, 4)));
+  json_object_set_new(o, "eval_s", json_real(rounded(t->t_eval + rep->eval_seconds, 4)));
+  json_object_set_new(o, "skipped_steps", json_integer(s->skipped));
+  char *result = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+  json_t *line = json_pack("{s:O}", "summary", o);
+  char *summary = line ? json_dumps(line, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+  json_decref(line);
+  json_decref(o);
+  pt_status st = result && summary ? PT_OK : pt_error(PT_ERR_NOMEM, "train: out of memory");
+  if (st == PT_OK) metrics_log_printf(rep->log, "%s\n", summary);
+  char best[32] = "null";
+  if (s->has_best) snprintf(best, sizeof best, "%.9g", s->best);
+  if (st == PT_OK && !a->quiet)
+    fprintf(stderr,
+            "done: %.1f s, %lld steps, best dev %s (step %lld), trainable %lld of %lld parameters "
+            "(%.4f%%); train data: read %.3f s, tokenize %.3f s, batching %.3f s; steps %.3f s\n",
+            rep->seconds, (long long)s->step, best, (long long)s->best_step, (long long)trainable,
+            (long long)total, pct, t->t_read, t->t_tokenize, t->t_batch, step_s);
+  if (st == PT_OK) { /* for scripts: the last line */
+    printf("%s\n", result);
+    fflush(stdout);
   }
-  free(fb);
-  if (st != PT_OK) return st;
-  double t1 = seconds_now();
-  if (nmicro > 1) /* the mean over the micro-batches, as loss / grad_accum does */
-    for (int i = 0; i < pt_optim_param_count(t->opt); i++) {
-      pt_tensor *g = pt_optim_param(t->opt, i)->grad;
-      for (int64_t j = 0; g && j < pt_numel(g); j++) pt_set(g, j, pt_get(g, j) / nmicro);
-    }
-  /* the global norm is needed for the finiteness check even without clipping
-   * (an infinite max_norm never scales) */
-  double gnorm = 0;
-  PT_TRY(pt_optim_clip_grad_norm(t->opt, a->max_grad_norm > 0 ? a->max_grad_norm : INFINITY,
-                                 &gnorm));
-  *loss_out = loss / (nmicro ? nmicro : 1);
-  *skipped = !isfinite(*loss_out) || !isfinite(gnorm);
-  if (*skipped) {
-    pt_optim_zero_grad(t->opt);
-    t->t_step += seconds_now() - t1;
-    if (!a->on_nonfinite || strcmp(a->on_nonfinite, "skip"))
-      return nonfinite_error(t, s->step + 1, *loss_out, gnorm);
-    s->step++;
-    return PT_OK;
-  }
-  pt_optim_set_lr(t->opt, pt_schedule_lr(sched, s->step));
-  st = pt_optim_step(t->opt);
-  pt_optim_zero_grad(t->opt);
-  t->t_step += seconds_now() - t1;
-  s->step++;
+  free(result);
+  free(summary);
   return st;
 }
 
-static pt_status loop(trainer *t) {
+/* ---- the run ------------------------------------------------------------------ */
+
+/* The loop's job over a set-up finetune. */
+static train_job job_of(finetune *t) {
   const run_args *a = t->a;
-  int64_t nf = t->train.n;
-  int64_t nbatches = (nf + a->batch_size - 1) / a->batch_size;
+  int64_t nbatches = (t->train.n + a->batch_size - 1) / a->batch_size;
   int64_t per_epoch = (nbatches + a->grad_accum - 1) / a->grad_accum;
   int64_t total = a->max_steps > 0 ? a->max_steps : a->epochs * per_epoch;
-  if (total < 1) return pt_error(PT_ERR_ARG, "train: nothing to do (0 steps)");
   pt_schedule sched = {a->schedule, a->lr, 0, total, a->gamma, per_epoch};
   sched.warmup_steps = a->warmup < 1 ? (int64_t)ceil(a->warmup * (double)total) : (int64_t)a->warmup;
+  return (train_job){
+      .name = "train",
+      .weights = "adapter",
+      .out = a->out,
+      .opt = t->opt,
+      .sched = sched,
+      .grad_accum = a->grad_accum,
+      .log_every = a->log_every,
+      .eval_every = a->eval_every,
+      .save_every = a->save_every,
+      .stop_after = a->stop_after,
+      .max_grad_norm = a->max_grad_norm,
+      .on_nonfinite = a->on_nonfinite,
+      .quiet = a->quiet,
+      .resume = a->resume,
+      .log_first_step = true,
+      .weights_io = {save_weights, load_weights, t},
+      .ctx = t,
+      .micro_batch = micro_batch,
+      .epoch_end = epoch_end,
+      .next_epoch = next_epoch,
+      .evaluate = a->dev ? evaluate : NULL,
+      .save_best = save_best,
+      .draw_curves = draw_curves,
+      .finish = finish,
+  };
+}
+
+static pt_status run(finetune *t) {
+  const run_args *a = t->a;
+  PT_TRY(setup(t));
+  train_job j = job_of(t);
   train_state s = {0};
   pt_rng_init(&s.rng, pt_rng_bits(a->seed, 0xd20b0000ULL));
   PT_TRY(pt_mkdirs(a->out));
   if (a->resume) {
-    PT_TRY(checkpoint_load(a->out, &t->model, t->opt, &s));
-    t->last_ckpt = s.step;
-    if (s.pos > nf) return pt_error(PT_ERR_FORMAT, "%s: checkpoint is past the data", a->out);
+    PT_TRY(loop_resume(&j, &s));
+    if (s.pos > t->train.n) return pt_error(PT_ERR_FORMAT, "%s: checkpoint is past the data", a->out);
   }
-  char p[4200];
-  snprintf(p, sizeof p, "%s/metrics.jsonl", a->out);
-  PT_TRY(metrics_log_open(&t->metrics, p, a->resume ? s.step : -1));
-  int64_t *perm = malloc(sizeof(int64_t) * (size_t)nf);
-  if (!perm) return pt_error(PT_ERR_NOMEM, "train: out of memory");
-  epoch_order(a, s.epoch, perm, nf);
-  int64_t total_params = pt_params_numel(&t->model.params, false);
+  epoch_order(a, s.epoch, t->order, t->train.n);
+  int64_t total = pt_params_numel(&t->model.params, false);
   int64_t trainable = pt_params_numel(&t->model.params, true);
-  progress pg;
-  progress_init(&pg, stderr, total, s.step, a->quiet);
-  progress_line(&pg, "train: %lld examples, %lld features, %lld steps (%lld per epoch), "
-                        "trainable %lld of %lld parameters (%.4f%%)",
-                   (long long)t->train.n_examples, (long long)nf, (long long)total,
-                   (long long)per_epoch, (long long)trainable, (long long)total_params,
-                   100.0 * (double)trainable / (double)total_params);
-  double t_start = seconds_now(), loss_acc = 0;
-  int64_t loss_n = 0, tok_win = 0;
-  double t_win = seconds_now();
-  pt_status st = PT_OK;
-  bool evaluated_last = false, stopped = false;
-  while (st == PT_OK && s.step < total) {
-    double loss = 0;
-    int64_t tokens = 0;
-    bool skipped = false;
-    st = train_step(t, &s, perm, &s.rng, &sched, &loss, &tokens, &skipped);
-    if (st != PT_OK) break;
-    pg.tokens += tokens;
-    tok_win += tokens;
-    if (skipped) {
-      s.skipped++;
-    } else {
-      loss_acc += loss;
-      loss_n++;
-    }
-    evaluated_last = false;
-    bool log = skipped || s.step % a->log_every == 0 || s.step == total || s.step == 1;
-    double lr = pt_optim_get_lr(t->opt);
-    progress_update(&pg, s.step, loss, lr, log);
-    if (log) {
-      double now = seconds_now();
-      char mean[32] = "null"; /* JSON has no NaN: a window of skipped steps has no loss */
-      if (loss_n) snprintf(mean, sizeof mean, "%.9g", loss_acc / (double)loss_n);
-      metrics_log_printf(&t->metrics,
-              "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s, \"lr\": %.9g, "
-              "\"tokens_per_s\": %.1f%s}\n",
-              (long long)s.step, (long long)s.epoch, mean, lr,
-              now > t_win ? (double)tok_win / (now - t_win) : 0.0,
-              skipped ? ", \"skipped\": true" : "");
-      loss_acc = 0, loss_n = 0, tok_win = 0, t_win = now;
-    }
-    bool epoch_end = s.pos >= nf;
-    if ((a->eval_every > 0 && s.step % a->eval_every == 0) ||
-        (a->eval_every == 0 && epoch_end)) {
-      st = dev_eval(t, &s, &pg);
-      evaluated_last = true;
-    }
-    if (st == PT_OK && epoch_end) {
-      s.epoch++;
-      s.pos = 0;
-      epoch_order(a, s.epoch, perm, nf);
-    }
-    if (st == PT_OK && a->save_every > 0 && s.step % a->save_every == 0 && s.step < total) {
-      st = checkpoint_save(a->out, &t->model, t->opt, &t->map, &s);
-      if (st == PT_OK) t->last_ckpt = s.step;
-    }
-    if (st == PT_OK && a->stop_after > 0 && s.step >= a->stop_after && s.step < total) {
-      stopped = true;
-      break;
-    }
-  }
-  free(perm);
-  progress_done(&pg);
-  if (st != PT_OK || stopped) return st;
-  if (!evaluated_last) st = dev_eval(t, &s, &pg);
-  if (st == PT_OK) st = save_adapter(t, "last");
-  if (st == PT_OK && !a->dev) st = save_adapter(t, "best");
-  double el = seconds_now() - t_start;
-  char best[64] = "null";
-  if (s.has_best) snprintf(best, sizeof best, "%.9g", s.best);
-  if (st == PT_OK) {
-    metrics_log_printf(&t->metrics,
-            "{\"summary\": {\"time_s\": %.3f, \"steps\": %lld, \"best_dev\": %s, \"best_step\": "
-            "%lld, \"trainable\": %lld, \"parameters\": %lld, \"trainable_pct\": %.6f, "
-            "\"read_s\": %.4f, \"tokenize_s\": %.4f, \"batch_s\": %.4f, \"step_s\": %.4f, "
-            "\"eval_s\": %.4f, \"skipped_steps\": %lld}}\n",
-            el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
-            (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-            t->t_read, t->t_tokenize, t->t_batch, t->t_step, t->t_eval, (long long)s.skipped);
-    if (!a->quiet)
-      fprintf(stderr,
-              "done: %.1f s, %lld steps, best dev %s (step %lld), trainable %lld of %lld "
-              "parameters (%.4f%%); train data: read %.3f s, tokenize %.3f s, batching %.3f s; "
-              "steps %.3f s\n",
-              el, (long long)s.step, best, (long long)s.best_step, (long long)trainable,
-              (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-              t->t_read, t->t_tokenize, t->t_batch, t->t_step);
-    /* the run's result as one JSON line on stdout, for scripts: the last line */
-    printf("{\"task\": \"%s\", \"method\": \"%s\", \"steps\": %lld, \"time_s\": %.1f, "
-           "\"best_dev\": %s, \"best_step\": %lld, \"dev\": %s, \"trainable\": %lld, "
-           "\"parameters\": %lld, \"trainable_pct\": %.4f, \"skipped_steps\": %lld}\n",
-           a->task->name, pt_method_name(a->method), (long long)s.step, el, best,
-           (long long)s.best_step, t->best_json ? t->best_json : "null", (long long)trainable,
-           (long long)total_params, 100.0 * (double)trainable / (double)total_params,
-           (long long)s.skipped);
-    fflush(stdout);
-  }
-  return st;
+  if (!a->quiet)
+    fprintf(stderr,
+            "train: %lld examples, %lld features, %lld steps (%lld per epoch), trainable %lld of "
+            "%lld parameters (%.4f%%)\n",
+            (long long)t->train.n_examples, (long long)t->train.n, (long long)j.sched.total_steps,
+            (long long)j.sched.steps_per_epoch, (long long)trainable, (long long)total,
+            100.0 * (double)trainable / (double)total);
+  return train_loop(&j, &s);
 }
 
 pt_status train_run(const run_args *a) {
-  if (a->threads > 0) omp_set_num_threads((int)a->threads);
   if (a->resume && !checkpoint_exists(a->out))
     return pt_error(PT_ERR_IO, "%s/checkpoint.json: no checkpoint to resume from", a->out);
-  trainer t = {.args = *a, .last_ckpt = -1};
+  finetune t = {.args = *a};
   t.a = &t.args;
-  pt_status st = setup(&t);
-  if (st == PT_OK) st = loop(&t);
+  pt_status st = run(&t);
   teardown(&t);
   return st;
 }

@@ -56,8 +56,8 @@ static pt_status cls_score(const task_data *td, const label_map *map, const task
   return st;
 }
 
-pt_status cls_example_json(const cls_set *set, const int64_t *pred, const label_map *map,
-                           int64_t i, json_t **out) {
+pt_status cls_example_json(const cls_set *set, const int64_t *pred, const label_map *map, int64_t i,
+                           json_t **out) {
   if (pred[i] < 0 || pred[i] >= map->n)
     return pt_error(PT_ERR_ARG, "predictions: example %lld has label id %lld, outside [0, %lld)",
                     (long long)i, (long long)pred[i], (long long)map->n);
@@ -111,8 +111,9 @@ pt_status write_cls_predictions(const cls_set *set, const int64_t *pred, const l
 
 static const task_def cls_task = {
     .name = "cls",
-    .data_help = "--preset boolq|cb|rte|wic|wsc|sst2|glue-rte|cola, or jsonl with --text-fields "
-                 "A[,B] --label-field L",
+    .data_help =
+        "--preset boolq|cb|rte|wic|wsc|sst2|glue-rte|cola, or jsonl with --text-fields "
+        "A[,B] --label-field L",
     .head = PT_TASK_SEQUENCE_CLASSIFICATION,
     .max_seq_len = 128,
     .adapter_labels = true,
@@ -131,8 +132,9 @@ static const task_def cls_task = {
     .check_fixture = "superglue/RTE.val.excerpt.jsonl",
     .check_preset = "rte",
     .check_gold_score = 1.0,
-    .bad_input = "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": \"entailment\"}\n"
-                 "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 3}\n",
+    .bad_input =
+        "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": \"entailment\"}\n"
+        "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 3}\n",
     .bad_input_name = "bad.jsonl",
     .bad_error = "bad.jsonl:2: unknown label '3' for rte",
 };

@@ -11,11 +11,11 @@
 
 typedef struct {
   char *premise;
-  char *question;  /* COPA: "cause" or "effect" */
-  char *context;   /* "<premise> because" for cause, "<premise> so" for effect */
+  char *question; /* COPA: "cause" or "effect" */
+  char *context;  /* "<premise> because" for cause, "<premise> so" for effect */
   char **choices;
   int64_t n_choices;
-  int64_t label;   /* index of the right choice; -1 when unlabelled */
+  int64_t label; /* index of the right choice; -1 when unlabelled */
   int64_t idx;
   int64_t line;
 } mc_example;
@@ -29,12 +29,10 @@ typedef struct {
 
 void mc_set_free(mc_set *set);
 /* COPA jsonl: premise, choice1, choice2, question (cause|effect), label 0/1. */
-pt_status read_mc(const char *path, data_format fmt, const read_opts *opts,
-                     mc_set *out);
+pt_status read_mc(const char *path, data_format fmt, const read_opts *opts, mc_set *out);
 
 /* One JSON line per example: {"idx": N, "label": <choice index>}. */
-pt_status write_mc_predictions(const mc_set *set, const int64_t *pred,
-                                  const char *out_path);
+pt_status write_mc_predictions(const mc_set *set, const int64_t *pred, const char *out_path);
 
 /* Example i's prediction line {"idx": N, "label": <choice>} in *out;
  * PT_ERR_ARG when pred[i] is not a choice. */

@@ -28,9 +28,9 @@ static pt_status mc_from_json(const json_t *o, const char *where, const read_opt
     return pt_error(PT_ERR_FORMAT, "%s: 'question' must be \"cause\" or \"effect\", got \"%s\"",
                     where, e->question);
   /* THUDM: text_a = f"{premise} {'because' if cause else 'so'}" */
-  if (!(e->context = strprintf("%s %s", e->premise, cause ? "because" : "so")))
-    return PT_ERR_NOMEM;
-  if (!(e->choices = calloc(2, sizeof *e->choices))) return pt_error(PT_ERR_NOMEM, "%s: out of memory", where);
+  if (!(e->context = strprintf("%s %s", e->premise, cause ? "because" : "so"))) return PT_ERR_NOMEM;
+  if (!(e->choices = calloc(2, sizeof *e->choices)))
+    return pt_error(PT_ERR_NOMEM, "%s: out of memory", where);
   e->n_choices = 2;
   PT_TRY(json_text_copy(o, "choice1", where, &e->choices[0]));
   PT_TRY(json_text_copy(o, "choice2", where, &e->choices[1]));
@@ -42,7 +42,8 @@ static pt_status mc_from_json(const json_t *o, const char *where, const read_opt
     int64_t l;
     PT_TRY(pt_json_int(o, where, "label", &l));
     if (l < 0 || l >= e->n_choices)
-      return pt_error(PT_ERR_FORMAT, "%s: label %lld is not a choice (0 or 1)", where, (long long)l);
+      return pt_error(PT_ERR_FORMAT, "%s: label %lld is not a choice (0 or 1)", where,
+                      (long long)l);
     e->label = l;
   }
   int64_t idx;

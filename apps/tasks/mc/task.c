@@ -52,8 +52,8 @@ static pt_status mc_score(const task_data *td, const label_map *map, const task_
 
 pt_status mc_example_json(const mc_set *set, const int64_t *pred, int64_t i, json_t **out) {
   if (pred[i] < 0 || pred[i] >= set->ex[i].n_choices)
-    return pt_error(PT_ERR_ARG, "predictions: example %lld picks choice %lld of %lld",
-                    (long long)i, (long long)pred[i], (long long)set->ex[i].n_choices);
+    return pt_error(PT_ERR_ARG, "predictions: example %lld picks choice %lld of %lld", (long long)i,
+                    (long long)pred[i], (long long)set->ex[i].n_choices);
   return classes_line(set->ex[i].idx, json_integer(pred[i]), out);
 }
 
@@ -118,9 +118,10 @@ static const task_def mc_task = {
     .check_fixture = "superglue/COPA.val.excerpt.jsonl",
     .check_preset = "copa",
     .check_gold_score = 1.0,
-    .bad_input = "{\"premise\": \"p\", \"choice1\": \"a\", \"choice2\": \"b\", \"question\": "
-                 "\"cause\", \"label\": 0}\n{\"premise\": \"p\", \"choice1\": \"a\", \"choice2\": "
-                 "\"b\", \"question\": \"why\", \"label\": 0}\n",
+    .bad_input =
+        "{\"premise\": \"p\", \"choice1\": \"a\", \"choice2\": \"b\", \"question\": "
+        "\"cause\", \"label\": 0}\n{\"premise\": \"p\", \"choice1\": \"a\", \"choice2\": "
+        "\"b\", \"question\": \"why\", \"label\": 0}\n",
     .bad_input_name = "bad.jsonl",
     .bad_error = "bad.jsonl:2: 'question' must be \"cause\" or \"effect\"",
 };

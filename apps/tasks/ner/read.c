@@ -12,8 +12,8 @@ static bool valid_tag(const char *t) {
 }
 
 static pt_status bad_tag(const char *where, const char *t) {
-  return pt_error(PT_ERR_FORMAT,
-                  "%s: tag '%s' is not O or B-/I-/E-/S-/L-/U- followed by a type", where, t);
+  return pt_error(PT_ERR_FORMAT, "%s: tag '%s' is not O or B-/I-/E-/S-/L-/U- followed by a type",
+                  where, t);
 }
 
 pt_status tags_to_iob2(char **tags, int64_t n) {
@@ -226,8 +226,8 @@ static pt_status json_sentence(builder *b, const json_t *o, const char *where, i
     if (has && tags && !json_is_null(tags)) {
       const json_t *t = json_array_get(tags, (size_t)j);
       if (!json_is_string(t))
-        return pt_error(PT_ERR_FORMAT, "%s: tag %lld is %s, expected a string", where,
-                        (long long)j, pt_json_type_name(t));
+        return pt_error(PT_ERR_FORMAT, "%s: tag %lld is %s, expected a string", where, (long long)j,
+                        pt_json_type_name(t));
       tag = json_string_value(t);
       if (!valid_tag(tag)) return bad_tag(where, tag);
     }
@@ -241,7 +241,8 @@ static pt_status json_sentence(builder *b, const json_t *o, const char *where, i
     PT_TRY(push_word(b, wc, tc, line));
   }
   if (has && !(tags && !json_is_null(tags))) { /* SpERT entities, end exclusive */
-    if (!json_is_array(ents)) return pt_error(PT_ERR_FORMAT, "%s: 'entities' must be an array", where);
+    if (!json_is_array(ents))
+      return pt_error(PT_ERR_FORMAT, "%s: 'entities' must be an array", where);
     size_t k;
     const json_t *e;
     json_array_foreach(ents, k, e) {

@@ -119,8 +119,7 @@ static pt_status conll_copy(const sentence_set *set, char **const *pred, text_bu
   return st;
 }
 
-pt_status write_ner_predictions(const sentence_set *set, char **const *pred,
-                                   const char *out_path) {
+pt_status write_ner_predictions(const sentence_set *set, char **const *pred, const char *out_path) {
   text_buffer b = {0};
   pt_status st = PT_OK;
   if (!ends_with(set->path, ".json") && !ends_with(set->path, ".jsonl")) {

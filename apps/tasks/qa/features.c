@@ -34,9 +34,9 @@ static const char *lstrip(const char *s) {
     utf8proc_int32_t c;
     utf8proc_ssize_t m = utf8proc_iterate((const utf8proc_uint8_t *)s, -1, &c);
     if (m <= 0 || c == 0) return s;
-    bool space = c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) ||
-                 c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-                 c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+    bool space = c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
+                 c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+                 c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
     if (!space) return s;
     s += m;
   }
@@ -74,10 +74,10 @@ static void targets(qa_feature *f, int64_t start_char, int64_t end_char) {
 }
 
 pt_status qa_question_features(const pt_tokenizer *tok, const squad_set *set, int64_t qi,
-                                  const qa_feature_opts *opts, qa_features *out) {
+                               const qa_feature_opts *opts, qa_features *out) {
   if (qi < 0 || qi >= set->n)
-    return pt_error(PT_ERR_ARG, "qa features: question %lld out of range [0, %lld)",
-                    (long long)qi, (long long)set->n);
+    return pt_error(PT_ERR_ARG, "qa features: question %lld out of range [0, %lld)", (long long)qi,
+                    (long long)set->n);
   const squad_question *q = &set->qs[qi];
   const squad_paragraph *p = &set->paras[q->para];
   const char *question = lstrip(q->question);
@@ -120,7 +120,8 @@ pt_status qa_question_features(const pt_tokenizer *tok, const squad_set *set, in
   int64_t pad = pt_tokenizer_pad_id(tok);
   if (pad < 0 && opts->pad_to_max_length) {
     pt_encoding_free(&enc);
-    return pt_error(PT_ERR_ARG, "qa features: padding needs a pad token and the vocabulary has none");
+    return pt_error(PT_ERR_ARG,
+                    "qa features: padding needs a pad token and the vocabulary has none");
   }
   for (int64_t start = 0;;) {
     int64_t stop = n_ctx <= room ? n_ctx : start + room < n_ctx ? start + room : n_ctx;

@@ -20,15 +20,18 @@ void qa_answer_free(qa_answer *a) {
 }
 
 qa_window qa_feature_window(const qa_feature *f, const float *start_logits,
-                                  const float *end_logits) {
-  return (qa_window){.n = f->n, .start_logits = start_logits, .end_logits = end_logits,
-                        .offsets = f->offsets, .is_context = f->is_context};
+                            const float *end_logits) {
+  return (qa_window){.n = f->n,
+                     .start_logits = start_logits,
+                     .end_logits = end_logits,
+                     .offsets = f->offsets,
+                     .is_context = f->is_context};
 }
 
 typedef struct {
-  int64_t c0, c1;    /* code-point span in the context */
+  int64_t c0, c1; /* code-point span in the context */
   float score, start_logit, end_logit;
-  int64_t seq;       /* insertion order, for a stable sort */
+  int64_t seq; /* insertion order, for a stable sort */
 } cand;
 
 /* np.argsort(x)[-1:-k-1:-1]: the k largest, largest first; equal values
@@ -71,7 +74,7 @@ static char *slice(const char *ctx, size_t len, int64_t c0, int64_t c1) {
 }
 
 pt_status qa_best_answer(const char *context, size_t context_len, const qa_window *wins,
-                            int64_t n_wins, const qa_post_opts *opts, qa_answer *out) {
+                         int64_t n_wins, const qa_post_opts *opts, qa_answer *out) {
   memset(out, 0, sizeof *out);
   if (n_wins < 1) return pt_error(PT_ERR_ARG, "qa postprocess: no windows");
   if (opts->n_best < 1 || opts->max_answer_len < 1)
@@ -113,9 +116,12 @@ pt_status qa_best_answer(const char *context, size_t context_len, const qa_windo
         int64_t s = si[a], e = ei[b];
         if (!win->is_context[s] || !win->is_context[e]) continue;
         if (e < s || e - s + 1 > opts->max_answer_len) continue;
-        cs[nc] = (cand){win->offsets[2 * s], win->offsets[2 * e + 1],
-                        win->start_logits[s] + win->end_logits[e], win->start_logits[s],
-                        win->end_logits[e], nc};
+        cs[nc] = (cand){win->offsets[2 * s],
+                        win->offsets[2 * e + 1],
+                        win->start_logits[s] + win->end_logits[e],
+                        win->start_logits[s],
+                        win->end_logits[e],
+                        nc};
         nc++;
       }
   }
@@ -150,8 +156,7 @@ pt_status qa_best_answer(const char *context, size_t context_len, const qa_windo
   }
   for (int64_t i = 0; i < nc; i++) {
     free(text);
-    text = cs[i].c0 < 0 ? strdup_checked("empty")
-                        : slice(context, context_len, cs[i].c0, cs[i].c1);
+    text = cs[i].c0 < 0 ? strdup_checked("empty") : slice(context, context_len, cs[i].c0, cs[i].c1);
     if (!text) goto nomem;
     if (!opts->v2 || text[0]) {
       chosen = i;

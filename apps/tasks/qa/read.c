@@ -76,7 +76,10 @@ typedef struct {
   char where[160];
   squad_set *set;
   int64_t cap_q, cap_p, cap_a;
-  struct { char *key; int64_t value; } *ids; /* id -> question index */
+  struct {
+    char *key;
+    int64_t value;
+  } * ids; /* id -> question index */
 } reader;
 
 static pt_status fail(reader *r, const char *what) {
@@ -198,8 +201,9 @@ static pt_status read_qa(reader *r, json_t *qa, int64_t pi, int64_t ai, int64_t 
   if (prev >= 0) {
     const squad_question *o = &set->qs[r->ids[prev].value];
     char msg[320];
-    snprintf(msg, sizeof msg, "duplicate id '%.80s' (first at data[%lld].paragraphs[%lld].qas[%lld])",
-             ids, (long long)o->article, (long long)o->para_in_article, (long long)o->qa_in_para);
+    snprintf(msg, sizeof msg,
+             "duplicate id '%.80s' (first at data[%lld].paragraphs[%lld].qas[%lld])", ids,
+             (long long)o->article, (long long)o->para_in_article, (long long)o->qa_in_para);
     return fail(r, msg);
   }
   PT_TRY(grow((void **)&set->qs, set->n, &r->cap_q, sizeof *set->qs));
@@ -305,7 +309,8 @@ pt_status read_squad(const char *path, const read_opts *opts, squad_set *out) {
                    pt_json_type_name(ver));
     else {
       out->version = strdup_checked(ver ? json_string_value(ver) : "");
-      if (!out->version) s = PT_ERR_NOMEM;
+      if (!out->version)
+        s = PT_ERR_NOMEM;
       else if (strncmp(out->version, "v2", 2) == 0 || strncmp(out->version, "2", 1) == 0)
         out->v2 = true;
     }
@@ -313,8 +318,8 @@ pt_status read_squad(const char *path, const read_opts *opts, squad_set *out) {
   if (!s) {
     json_t *data = json_object_get(root, "data");
     if (!data)
-      s = pt_error(PT_ERR_FORMAT, "%s: missing 'data' (a SQuAD file is {\"version\", \"data\": [...]})",
-                   path);
+      s = pt_error(PT_ERR_FORMAT,
+                   "%s: missing 'data' (a SQuAD file is {\"version\", \"data\": [...]})", path);
     else if (!json_is_array(data))
       s = pt_error(PT_ERR_FORMAT, "%s: 'data' must be an array, got %s", path,
                    pt_json_type_name(data));

@@ -82,7 +82,8 @@ static pt_status qa_predict_batch(const task_data *td, const label_map *map,
     int64_t w = f[i]->example, n = f[i]->len[0];
     r->start_logits[w] = malloc(sizeof(float) * (size_t)n);
     r->end_logits[w] = malloc(sizeof(float) * (size_t)n);
-    if (!r->start_logits[w] || !r->end_logits[w]) return pt_error(PT_ERR_NOMEM, "eval: out of memory");
+    if (!r->start_logits[w] || !r->end_logits[w])
+      return pt_error(PT_ERR_NOMEM, "eval: out of memory");
     for (int64_t t = 0; t < n; t++) {
       r->start_logits[w][t] = (float)pt_get(out->start_logits, i * S + t);
       r->end_logits[w][t] = (float)pt_get(out->end_logits, i * S + t);
@@ -200,9 +201,10 @@ static const task_def qa_task = {
     /* 39 of the 40 questions exactly; the gold answer "gold" is part of the
      * word piece "golden", so the best span reads "golden" (F1 0) */
     .check_gold_score = 97.5,
-    .bad_input = "{\"version\": \"1.1\", \"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": "
-                 "\"short\", \"qas\": [{\"id\": \"q1\", \"question\": \"what?\", \"answers\": "
-                 "[{\"text\": \"short\", \"answer_start\": 40}]}]}]}]}\n",
+    .bad_input =
+        "{\"version\": \"1.1\", \"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": "
+        "\"short\", \"qas\": [{\"id\": \"q1\", \"question\": \"what?\", \"answers\": "
+        "[{\"text\": \"short\", \"answer_start\": 40}]}]}]}]}\n",
     .bad_input_name = "bad.json",
     .bad_error = "answer_start 40 is outside the context (length 5)",
 };

@@ -47,7 +47,7 @@ static pt_status srl_labels(task_data *td, label_map *map, bool grow) {
 /* [CLS] words [SEP] predicate [SEP] (RoBERTa: <s> words </s></s> pred </s>),
  * the sentence cut so the whole fits max_seq_len. */
 static pt_status srl_encode(const task_data *td, const pt_tokenizer *tok, const task_opts *o,
-                           int64_t i, task_feature *f) {
+                            int64_t i, task_feature *f) {
   const srl_set *set = td->examples;
   const srl_example *x = &set->ex[i];
   pt_encode_opts raw = {.no_special_tokens = true};
@@ -181,9 +181,10 @@ static const task_def srl_task = {
     .example_json = srl_result_json,
     .check_fixture = "conll2005-srl/train.excerpt.jsonl",
     .check_gold_score = 1.0,
-    .bad_input = "{\"tokens\": [\"He\", \"ran\"], \"verb_indicator\": [0, 1], \"tags\": [\"B-A0\", "
-                 "\"B-V\"]}\n{\"tokens\": [\"He\", \"ran\"], \"verb_indicator\": [0, 2], \"tags\": "
-                 "[\"B-A0\", \"B-V\"]}\n",
+    .bad_input =
+        "{\"tokens\": [\"He\", \"ran\"], \"verb_indicator\": [0, 1], \"tags\": [\"B-A0\", "
+        "\"B-V\"]}\n{\"tokens\": [\"He\", \"ran\"], \"verb_indicator\": [0, 2], \"tags\": "
+        "[\"B-A0\", \"B-V\"]}\n",
     .bad_input_name = "bad.jsonl",
     .bad_error = "bad.jsonl:2: verb_indicator[1] must be 0 or 1",
 };

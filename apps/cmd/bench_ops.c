@@ -72,17 +72,20 @@ static void mm_cblas(mm_case *m) {
               pt_data(m->b), (int)m->b->shape[1], 0.0f, pt_data(m->c), (int)m->N);
 }
 
-static void print_mm(const bench_cfg *cfg, const mm_case *m, const char *mode, double fw, double raw) {
+static void print_mm(const bench_cfg *cfg, const mm_case *m, const char *mode, double fw,
+                     double raw) {
   double flop = 2.0 * (double)m->M * (double)m->N * (double)m->K;
   double g_fw = fw > 0 ? flop / fw * 1e-9 : NAN, g_raw = flop / raw * 1e-9;
   if (cfg->json) {
-    printf("{\"bench\":\"matmul\",\"M\":%lld,\"N\":%lld,\"K\":%lld,\"mode\":\"%s\","
-           "\"ptune_gflops\":%.2f,\"cblas_gflops\":%.2f,\"ratio\":%.4f,\"threads\":%d}\n",
-           (long long)m->M, (long long)m->N, (long long)m->K, mode, g_fw, g_raw, g_fw / g_raw,
-           omp_get_max_threads());
+    printf(
+        "{\"bench\":\"matmul\",\"M\":%lld,\"N\":%lld,\"K\":%lld,\"mode\":\"%s\","
+        "\"ptune_gflops\":%.2f,\"cblas_gflops\":%.2f,\"ratio\":%.4f,\"threads\":%d}\n",
+        (long long)m->M, (long long)m->N, (long long)m->K, mode, g_fw, g_raw, g_fw / g_raw,
+        omp_get_max_threads());
   } else {
     char shape[64];
-    snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)m->M, (long long)m->N, (long long)m->K);
+    snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)m->M, (long long)m->N,
+             (long long)m->K);
     printf("  %-16s %-4s %10.1f %10.1f %7.1f%%\n", shape, mode, g_fw, g_raw, 100 * g_fw / g_raw);
   }
 }
@@ -103,8 +106,10 @@ static int bench_matmul(const bench_cfg *cfg, pt_rng *rng) {
       mm_case m = {.M = shapes[s][0], .N = shapes[s][1], .K = shapes[s][2]};
       m.ta = md == 2;
       m.tb = md == 1;
-      m.a = m.ta ? pt_randn(rng, PT_F32, PT_DIMS(m.K, m.M)) : pt_randn(rng, PT_F32, PT_DIMS(m.M, m.K));
-      m.b = m.tb ? pt_randn(rng, PT_F32, PT_DIMS(m.N, m.K)) : pt_randn(rng, PT_F32, PT_DIMS(m.K, m.N));
+      m.a = m.ta ? pt_randn(rng, PT_F32, PT_DIMS(m.K, m.M))
+                 : pt_randn(rng, PT_F32, PT_DIMS(m.M, m.K));
+      m.b = m.tb ? pt_randn(rng, PT_F32, PT_DIMS(m.N, m.K))
+                 : pt_randn(rng, PT_F32, PT_DIMS(m.K, m.N));
       m.c = pt_empty(PT_F32, PT_DIMS(m.M, m.N));
       if (!m.a || !m.b || !m.c) {
         fprintf(stderr, "ptune bench: %s\n", pt_error_message());
@@ -236,13 +241,15 @@ static void print_row(const bench_cfg *cfg, row_op op, const char *shape, const 
   double gbps = available && secs > 0 ? bytes / secs * 1e-9 : NAN;
   if (cfg->json) {
     if (isnan(gbps))
-      printf("{\"bench\":\"rowop\",\"op\":\"%s\",\"shape\":\"%s\",\"dir\":\"%s\",\"gbps\":null,"
-             "\"memcpy_gbps\":%.2f,\"ratio\":null}\n",
-             row_op_names[op], shape, dir, mem);
+      printf(
+          "{\"bench\":\"rowop\",\"op\":\"%s\",\"shape\":\"%s\",\"dir\":\"%s\",\"gbps\":null,"
+          "\"memcpy_gbps\":%.2f,\"ratio\":null}\n",
+          row_op_names[op], shape, dir, mem);
     else
-      printf("{\"bench\":\"rowop\",\"op\":\"%s\",\"shape\":\"%s\",\"dir\":\"%s\",\"gbps\":%.2f,"
-             "\"memcpy_gbps\":%.2f,\"ratio\":%.4f,\"us\":%.1f}\n",
-             row_op_names[op], shape, dir, gbps, mem, gbps / mem, secs * 1e6);
+      printf(
+          "{\"bench\":\"rowop\",\"op\":\"%s\",\"shape\":\"%s\",\"dir\":\"%s\",\"gbps\":%.2f,"
+          "\"memcpy_gbps\":%.2f,\"ratio\":%.4f,\"us\":%.1f}\n",
+          row_op_names[op], shape, dir, gbps, mem, gbps / mem, secs * 1e6);
   } else if (isnan(gbps)) {
     printf("  %-11s %-14s %-8s %10s %10.1f %8s\n", row_op_names[op], shape, dir, "n/a", mem, "n/a");
   } else {
@@ -263,8 +270,10 @@ static int bench_rows(const bench_cfg *cfg, pt_rng *rng) {
       {OP_GELU, 2, {1024, 3072}},         {OP_ADD, 2, {1024, 768}},
       {OP_ADD, 2, {1024, 3072}},
   };
-  static const row_case quick[] = {
-      {OP_SOFTMAX, 4, {2, 2, 4, 6}}, {OP_LAYER_NORM, 2, {4, 8}}, {OP_GELU, 2, {4, 8}}, {OP_ADD, 2, {4, 8}}};
+  static const row_case quick[] = {{OP_SOFTMAX, 4, {2, 2, 4, 6}},
+                                   {OP_LAYER_NORM, 2, {4, 8}},
+                                   {OP_GELU, 2, {4, 8}},
+                                   {OP_ADD, 2, {4, 8}}};
   const row_case *cases = cfg->quick ? quick : full;
   int ncases = cfg->quick ? 4 : 7;
   if (!cfg->json) {
@@ -309,57 +318,36 @@ static int bench_rows(const bench_cfg *cfg, pt_rng *rng) {
   return 0;
 }
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ptune bench ops [--reps N] [--quick] [--json]\n"
-          "Measures pt_raw_matmul against raw cblas_sgemm (BERT-base shapes, NN/NT/TN)\n"
-          "and the row ops (softmax, layer_norm, gelu, add; forward and backward)\n"
-          "against a parallel memcpy, in the same run. Medians of N runs (default 7)\n"
-          "after two warm-ups. --json prints one JSON object per row; --quick uses\n"
-          "tiny shapes (a smoke test, not a measurement).\n");
-}
-
-int cmd_bench(int argc, char **argv) {
-  bench_cfg cfg = {.reps = 7};
-  const char *what = NULL;
-  if (argc > 1 && !strcmp(argv[1], "model")) return cmd_bench_model(argc - 1, argv + 1);
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--json")) {
-      cfg.json = true;
-    } else if (!strcmp(argv[i], "--quick")) {
-      cfg.quick = true;
-    } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-      char *end;
-      long r = strtol(argv[++i], &end, 10);
-      if (*end || r < 1 || r > MAX_REPS) {
-        fprintf(stderr, "ptune bench: --reps wants 1..%d, got '%s'\n", MAX_REPS, argv[i]);
-        return 2;
-      }
-      cfg.reps = (int)r;
-    } else if (argv[i][0] != '-' && !what) {
-      what = argv[i];
-    } else {
-      fprintf(stderr, "ptune bench: unknown argument '%s'\n", argv[i]);
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (!what || strcmp(what, "ops")) {
-    fprintf(stderr, "ptune bench: say what to measure: 'ptune bench ops' or 'ptune bench model'\n");
-    usage(stderr);
+static int bench_ops(run_args *a) {
+  if (a->reps > MAX_REPS) {
+    fprintf(stderr, "ptune bench ops: --reps wants 1..%d, got %lld\n", MAX_REPS,
+            (long long)a->reps);
     return 2;
   }
+  bench_cfg cfg = {.reps = (int)a->reps, .json = a->json, .quick = a->quick};
   /* Referencing the op table links every op family into the program, so
    * the weak references above resolve whenever an op exists. */
   int nops;
   pt_op_cases(&nops);
-  if (!cfg.json) printf("ptune bench ops: %d registered ops, %d threads\n\n", nops, omp_get_max_threads());
+  if (!cfg.json)
+    printf("ptune bench ops: %d registered ops, %d threads\n\n", nops, omp_get_max_threads());
   pt_rng rng;
   pt_rng_init(&rng, 1);
   int rc = bench_matmul(&cfg, &rng);
   if (!rc) rc = bench_rows(&cfg, &rng);
   return rc;
 }
+
+static const command bench_ops_command = {
+    .name = "bench ops",
+    .summary = "matmul and row-op speed against cblas and memcpy",
+    .usage =
+        "bench ops [--reps N] [--quick] [--json]\n"
+        "Measures pt_raw_matmul against raw cblas_sgemm (BERT-base shapes, NN/NT/TN)\n"
+        "and the row ops (softmax, layer_norm, gelu, add; forward and backward)\n"
+        "against a parallel memcpy, in the same run: medians of N runs after two\n"
+        "warm-ups.",
+    .defaults = "--reps 7",
+    .run = bench_ops,
+};
+COMMAND_REGISTER(bench_ops_command);

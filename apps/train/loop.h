@@ -1,0 +1,103 @@
+/* The one training loop of `ptune train` and `ptune pretrain` (loop.c).
+ * A job (train/finetune.c, pretrain/mlm.c) supplies the model's steps
+ * through hooks; the loop owns everything around them, the same for both:
+ *
+ *   step = micro-batches 0..grad_accum-1, each forward + backward (the
+ *          gradients add up in the trainable tensors)
+ *        -> the micro-batch gradients averaged (sum_micro_batches)
+ *        -> clipping to max_grad_norm (the norm computed in any case)
+ *        -> a NaN/Inf loss or gradient norm: stop (an error naming the step
+ *           and the last checkpoint) or, with --on-nonfinite skip, drop the
+ *           update and count it
+ *        -> the optimizer update at the schedule's learning rate;
+ *   then the metrics line and progress every log_every steps, evaluation
+ *   (every eval_every steps, at epoch ends, at the last step), the best
+ *   evaluation kept, checkpoints (checkpoint.h) every save_every steps,
+ *   --stop-after, and --resume from OUT's checkpoint: a resumed run ends
+ *   bit for bit where an uninterrupted one does.
+ *
+ * Seams for what is not here yet: data parallelism splits a step's
+ * micro-batches over ranks and all-reduces in sum_micro_batches (loop.c);
+ * a sharded evaluation lives in the job's evaluate hook; every write (the
+ * metrics log, checkpoints, the job's save_best and finish) happens in
+ * loop.c's log_line, save_checkpoint and finish, where "rank 0 alone
+ * writes" goes. */
+#ifndef APPS_TRAIN_LOOP_H
+#define APPS_TRAIN_LOOP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apps/cli/metrics_log.h"
+#include "apps/cli/options.h"
+#include "apps/cli/progress.h"
+#include "apps/train/checkpoint.h"
+
+/* One micro-batch's forward + backward. */
+typedef struct {
+  double loss;    /* its mean loss */
+  double metric;  /* the job's per-batch figure (step_metric), if it has one */
+  int64_t tokens; /* non-padding tokens, for tokens/s */
+} micro_result;
+
+/* What the loop tells the job at the end. */
+typedef struct {
+  const train_state *state;
+  double seconds;      /* wall time of this run */
+  double step_seconds; /* of it, in steps */
+  double eval_seconds; /* of it, in evaluations */
+  const json_t *best;  /* the best evaluation's metrics, or NULL */
+  metrics_log *log;    /* OUT/metrics.jsonl, for the job's summary */
+} loop_report;
+
+typedef struct train_job train_job;
+
+struct train_job {
+  const char *name;       /* "train", "pretrain": the messages' prefix */
+  const char *weights;    /* what an update changes, for messages: "adapter", "model" */
+  const char *out;        /* OUT */
+  pt_optim *opt;          /* over the trainable tensors */
+  pt_schedule sched;      /* total_steps: the run's length */
+  int64_t grad_accum;     /* micro-batches per step */
+  int64_t log_every, eval_every, save_every, stop_after;
+  double max_grad_norm;   /* <= 0: no clipping (the norm is still checked) */
+  nonfinite_policy on_nonfinite;
+  bool quiet, resume;
+  bool log_first_step;    /* a metrics line after step 1 too */
+  bool eval_first;        /* evaluate the untrained model at step 0 (the curve's start) */
+  bool checkpoint_at_end; /* also at --stop-after and the last step, so --resume continues
+                           * a stopped run from where it stopped or extends a finished one */
+  const char *step_metric; /* the name of micro_result.metric in the metrics lines, or NULL */
+  const char *config;     /* the options a checkpoint must have been made with, or NULL */
+  checkpoint_weights weights_io;
+  void *ctx;
+
+  /* Forward + backward of micro-batch k of step s->step + 1; *done when the
+   * step's data has run out first (the end of an epoch) and nothing ran. */
+  pt_status (*micro_batch)(train_job *j, train_state *s, int k, micro_result *r, bool *done);
+  /* Whether the data of an epoch is used up (NULL: no epochs); next_epoch
+   * starts the next one. */
+  bool (*epoch_end)(train_job *j, const train_state *s);
+  void (*next_epoch)(train_job *j, train_state *s);
+  /* Evaluates into `line` (the metrics line, "step" and "epoch" in it) and
+   * *metrics (a new reference, or NULL); *primary (higher is better) when
+   * *has_primary. NULL: no evaluation. */
+  pt_status (*evaluate)(train_job *j, const train_state *s, json_t *line, progress *pg,
+                        json_t **metrics, double *primary, bool *has_primary);
+  /* A new best evaluation (NULL: nothing to do). */
+  pt_status (*save_best)(train_job *j);
+  /* The curves from metrics.jsonl; called at the end and on resume. */
+  pt_status (*draw_curves)(train_job *j);
+  /* After the last step: the job's outputs and result. */
+  pt_status (*finish)(train_job *j, const loop_report *r);
+};
+
+/* --resume: the weights, the optimizer state and *s from OUT's checkpoint
+ * (an error naming OUT/checkpoint.json when there is none). */
+pt_status loop_resume(train_job *j, train_state *s);
+/* Runs the job's steps from s->step to j->sched.total_steps: from a fresh
+ * state (s->rng seeded by the job), or after loop_resume with j->resume. */
+pt_status train_loop(train_job *j, train_state *s);
+
+#endif
