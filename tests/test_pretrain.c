@@ -954,6 +954,49 @@ START_TEST(test_tiny_pretrain_run) {
 }
 END_TEST
 
+/* The shared loop's micro-batches in pretraining: --grad-accum 2 runs (two
+ * batches of 4 a step), and a run stopped after step 3 (pretrain writes a
+ * checkpoint there, in the loop's one format: checkpoint.json + ckpt-3/)
+ * and resumed ends with the uninterrupted run's weights. */
+START_TEST(test_grad_accum_resume) {
+  char vdir[400], vfile[420], full[400], parts[400];
+  snprintf(vdir, sizeof vdir, "%s/vocab", root);
+  snprintf(vfile, sizeof vfile, "%s/vocab.txt", vdir);
+  snprintf(full, sizeof full, "%s/accum_full", root);
+  snprintf(parts, sizeof parts, "%s/accum_parts", root);
+  make_small_vocab(vdir);
+  const char *base[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "1",
+                        "--hidden", "16", "--heads", "2", "--intermediate", "32", "--max-seq-len",
+                        "32", "--batch-size", "4", "--grad-accum", "2", "--dropout", "0.1",
+                        "--heldout-frac", "0.1", "--steps", "8", "--save-every", "2", "--threads",
+                        "1", "--quiet", "--out"};
+  int nb = (int)(sizeof base / sizeof *base);
+  const char *a[40];
+  for (int i = 0; i < nb; i++) a[i] = base[i];
+  a[nb] = full;
+  a[nb + 1] = NULL;
+  ck_assert_msg(run(a) == 0, "%s", pt_error_message());
+  a[nb] = parts;
+  a[nb + 1] = "--stop-after";
+  a[nb + 2] = "3";
+  a[nb + 3] = NULL;
+  ck_assert_msg(run(a) == 0, "%s", pt_error_message());
+  json_t *ck = load_json(parts, "checkpoint.json");
+  ck_assert_int_eq(json_integer_value(json_object_get(ck, "step")), 3);
+  ck_assert_str_eq(json_string_value(json_object_get(ck, "dir")), "ckpt-3");
+  json_decref(ck);
+  a[nb + 1] = "--resume";
+  a[nb + 2] = NULL;
+  ck_assert_msg(run(a) == 0, "%s", pt_error_message());
+  same_weights(full, parts);
+  /* the metrics: 8 steps, each logged once (log every 10: the last) */
+  json_t *s = load_json(full, "summary.json");
+  ck_assert_int_eq(json_integer_value(json_object_get(s, "steps")), 8);
+  ck_assert_int_eq(json_integer_value(json_object_get(s, "tokens")), 8 * 2 * 4 * 32);
+  json_decref(s);
+}
+END_TEST
+
 /* The committed model (assets/tiny-bert-uncased): its files agree with each
  * other and with the summary of the run that made it, and it loads as a
  * backbone with every encoder tensor present and finite. */
@@ -1106,6 +1149,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_mlm_parity);
   tcase_add_test(tc, test_fill_mask);
   tcase_add_test(tc, test_tiny_pretrain_run);
+  tcase_add_test(tc, test_grad_accum_resume);
   tcase_add_test(tc, test_bundled_model);
   tcase_add_test(tc, test_attention_offset_init);
   tcase_add_test(tc, test_errors);

@@ -7,12 +7,6 @@
 
 #include "apps/cli/progress.h"
 
-double seconds_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void progress_init(progress *p, FILE *f, int64_t total, int64_t start_step, bool quiet) {
   p->f = f;
   p->tty = isatty(fileno(f));

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "apps/cli/timing.h"
+
 typedef struct {
   FILE *f;
   bool tty, quiet, done;
@@ -22,6 +24,5 @@ void progress_update(progress *p, int64_t step, double loss, double lr, bool log
 void progress_line(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Ends the bar (a no-op after the first call). */
 void progress_done(progress *p);
-double seconds_now(void);
 
 #endif

@@ -37,11 +37,6 @@ static double peak_rss_mib(void) {
   return (double)ru.ru_maxrss / 1024.0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* mlm: position i is masked when it starts a new 1000/150-th (15%, spread evenly). */
 static bool mlm_is_masked(int64_t i) { return i * 150 / 1000 != (i + 1) * 150 / 1000; }
 
@@ -133,9 +128,7 @@ static void report(const bench_opts *o, double *times, double gflop, int64_t tra
                    int64_t total, double rss_build, double peak) {
   bool train = strcmp(o->mode, "infer") != 0;
   double *meas = times + o->warmup;
-  qsort(meas, (size_t)o->steps, sizeof(double), cmp_double);
-  double med =
-      o->steps % 2 ? meas[o->steps / 2] : 0.5 * (meas[o->steps / 2 - 1] + meas[o->steps / 2]);
+  double med = median(meas, o->steps); /* meas sorted: min first, max last */
   double gflops = gflop / med, tps = (double)(o->batch * o->seq) / med;
   const char *ms_key = train ? "ms_per_step_median" : "ms_per_batch_median";
   const char *gf_key = train ? "gflop_per_step" : "gflop_per_batch";

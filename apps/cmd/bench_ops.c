@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apps/cli/timing.h"
 #include "apps/cmd/commands.h"
 #include "ptune.h"
 
@@ -27,22 +28,6 @@
 #pragma weak pt_softmax
 #pragma weak pt_layer_norm
 #pragma weak pt_gelu
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n) {
-  qsort(t, (size_t)n, sizeof *t, cmp_double);
-  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
 
 #define MAX_REPS 101
 
@@ -119,11 +104,11 @@ static int bench_matmul(const bench_cfg *cfg, pt_rng *rng) {
       bool ok = true;
       /* interleave the two so that both see the same machine state */
       for (int r = -2; r < cfg->reps; r++) {
-        double t0 = now();
+        double t0 = seconds_now();
         ok &= mm_framework(&m);
-        double t1 = now();
+        double t1 = seconds_now();
         mm_cblas(&m);
-        double t2 = now();
+        double t2 = seconds_now();
         if (r >= 0) {
           tf[r] = t1 - t0;
           tr[r] = t2 - t1;
@@ -163,9 +148,9 @@ static double memcpy_gbps(const bench_cfg *cfg, size_t bytes) {
   memset(b, 2, bytes);
   double t[MAX_REPS];
   for (int r = -2; r < cfg->reps; r++) {
-    double t0 = now();
+    double t0 = seconds_now();
     par_memcpy(b, a, bytes);
-    if (r >= 0) t[r] = now() - t0;
+    if (r >= 0) t[r] = seconds_now() - t0;
   }
   pt_free_bytes(a);
   pt_free_bytes(b);
@@ -206,9 +191,9 @@ static void time_row_op(const bench_cfg *cfg, row_op op, row_inputs *in, double 
   pt_tensor *leaves[] = {in->x, in->y, in->w, in->b};
   for (int r = -2; r < cfg->reps; r++) {
     pt_no_grad_enter();
-    double t0 = now();
+    double t0 = seconds_now();
     pt_tensor *out = row_forward(op, in);
-    double t1 = now();
+    double t1 = seconds_now();
     pt_no_grad_exit();
     if (!out) return;
     pt_tensor_free(out);
@@ -220,9 +205,9 @@ static void time_row_op(const bench_cfg *cfg, row_op op, row_inputs *in, double 
     pt_tensor *out = row_forward(op, in);
     if (!out) return;
     if (!gy) gy = pt_full(out->dtype, out->ndim, out->shape, 0.5);
-    double t0 = now();
+    double t0 = seconds_now();
     pt_status st = pt_backward(out, gy, false);
-    double t1 = now();
+    double t1 = seconds_now();
     pt_tensor_free(out);
     for (int i = 0; i < 4; i++)
       if (leaves[i]) pt_zero_grad(leaves[i]);

@@ -86,6 +86,13 @@ static pt_status fail(reader *r, const char *what) {
   return pt_error(PT_ERR_FORMAT, "%s: %s: %s", r->path, r->where, what);
 }
 
+/* "where: must be an object, got <type>". */
+static pt_status not_object(reader *r, const json_t *v) {
+  char msg[96];
+  snprintf(msg, sizeof msg, "must be an object, got %s", pt_json_type_name(v));
+  return fail(r, msg);
+}
+
 /* obj[key] must be of type `want` (a json_is_* test); names the type. */
 static json_t *field(reader *r, json_t *obj, const char *key, int (*is)(const json_t *),
                      const char *want, bool required, pt_status *s) {
@@ -128,11 +135,7 @@ static pt_status read_answers(reader *r, json_t *arr, const char *key, const squ
     snprintf(r->where + base, sizeof r->where - base, ".%s[%zu]", key, i);
     json_t *a = json_array_get(arr, i);
     pt_status s;
-    if (!json_is_object(a)) {
-      char msg[96];
-      snprintf(msg, sizeof msg, "must be an object, got %s", pt_json_type_name(a));
-      return fail(r, msg);
-    }
+    if (!json_is_object(a)) return not_object(r, a);
     json_t *t = field(r, a, "text", is_string, "a string", true, &s);
     if (!t) return s;
     json_t *st = field(r, a, "answer_start", is_integer, "an integer", true, &s);
@@ -177,11 +180,7 @@ static pt_status read_qa(reader *r, json_t *qa, int64_t pi, int64_t ai, int64_t 
                          const read_opts *opts) {
   squad_set *set = r->set;
   pt_status s;
-  if (!json_is_object(qa)) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "must be an object, got %s", pt_json_type_name(qa));
-    return fail(r, msg);
-  }
+  if (!json_is_object(qa)) return not_object(r, qa);
   json_t *id = field(r, qa, "id", is_string, "a string", true, &s);
   if (!id) return s;
   json_t *question = field(r, qa, "question", is_string, "a string", true, &s);
@@ -243,11 +242,7 @@ static pt_status read_data(reader *r, json_t *data, const read_opts *opts) {
   for (size_t ai = 0; ai < n_art; ai++) {
     json_t *art = json_array_get(data, ai);
     snprintf(r->where, sizeof r->where, "data[%zu]", ai);
-    if (!json_is_object(art)) {
-      char msg[96];
-      snprintf(msg, sizeof msg, "must be an object, got %s", pt_json_type_name(art));
-      return fail(r, msg);
-    }
+    if (!json_is_object(art)) return not_object(r, art);
     json_t *title = field(r, art, "title", is_string, "a string", false, &s);
     if (s) return s;
     set->titles[ai] = strdup_checked(title ? json_string_value(title) : "");
@@ -258,11 +253,7 @@ static pt_status read_data(reader *r, json_t *data, const read_opts *opts) {
     for (size_t pj = 0; pj < json_array_size(paras); pj++) {
       json_t *para = json_array_get(paras, pj);
       snprintf(r->where, sizeof r->where, "data[%zu].paragraphs[%zu]", ai, pj);
-      if (!json_is_object(para)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "must be an object, got %s", pt_json_type_name(para));
-        return fail(r, msg);
-      }
+      if (!json_is_object(para)) return not_object(r, para);
       json_t *ctx = field(r, para, "context", is_string, "a string", true, &s);
       if (!ctx) return s;
       json_t *qas = field(r, para, "qas", is_array, "an array", true, &s);
