@@ -154,4 +154,18 @@ pt_status pt_tokenizer_encode_words(const pt_tokenizer *tok, const char *const *
                                     pt_encoding *out);
 void pt_encoding_free(pt_encoding *enc);
 
+/* A word of a text: its code points [char_start, char_end) (Python string
+ * indices) and bytes [byte_start, byte_end). */
+typedef struct {
+  int64_t char_start, char_end, byte_start, byte_end;
+} pt_text_span;
+
+/* The words of a UTF-8 text as BERT's basic tokenizer splits it, before any
+ * normalization: white space separates words, and every punctuation and
+ * CJK character is a word of its own ("U.S. cars" -> U . S . cars). For
+ * word-level tasks (NER) given plain text; the words then go to
+ * pt_tokenizer_encode_words. Invalid UTF-8 is decoded as in
+ * pt_tokenizer_encode. *words is the caller's to free() (NULL when *n is 0). */
+pt_status pt_text_words(const char *text, size_t len, pt_text_span **words, int64_t *n);
+
 #endif

@@ -192,3 +192,38 @@ ptrdiff_t pt_tok_find(const pt_tok_smap *map, const char *key) {
                                    STBDS_HM_STRING);
   return temp;
 }
+
+pt_status pt_text_words(const char *text, size_t len, pt_text_span **words, int64_t *n) {
+  *words = NULL;
+  *n = 0;
+  pt_utext t;
+  PT_TRY(pt_utext_decode(text, len, &t));
+  pt_text_span *w = malloc(sizeof *w * (size_t)(t.n > 0 ? t.n : 1)); /* at most one a char */
+  if (!w) {
+    pt_utext_free(&t);
+    return pt_error(PT_ERR_NOMEM, "text words: out of memory");
+  }
+  int64_t k = 0;
+  for (int64_t i = 0; i < t.n;) {
+    uint32_t c = t.cp[i];
+    if (pt_tok_is_white_space(c)) {
+      i++;
+      continue;
+    }
+    int64_t j = i + 1;
+    if (!pt_tok_is_punct(c) && !pt_tok_is_cjk(c))
+      while (j < t.n && !pt_tok_is_white_space(t.cp[j]) && !pt_tok_is_punct(t.cp[j]) &&
+             !pt_tok_is_cjk(t.cp[j]))
+        j++;
+    w[k++] = (pt_text_span){i, j, t.b0[i], t.b1[j - 1]};
+    i = j;
+  }
+  pt_utext_free(&t);
+  if (k == 0) {
+    free(w);
+    w = NULL;
+  }
+  *words = w;
+  *n = k;
+  return PT_OK;
+}

@@ -346,6 +346,82 @@ START_TEST(split_words_for_ner) {
 }
 END_TEST
 
+/* Words of a text (pt_text_words): splits and spans by hand, then, over
+ * every golden text without control characters, the words re-encoded as
+ * pre-split words give BERT the ids of the text itself (the basic tokenizer
+ * splits as pt_text_words does). */
+START_TEST(text_words_split_as_bert_does) {
+  pt_text_span *w;
+  int64_t n;
+  const char *text = "U.S. cars,  Z\xc3\xbcrich\t\xe4\xb8\xad\xe6\x96\x87!";
+  ck_assert_int_eq(pt_text_words(text, strlen(text), &w, &n), PT_OK);
+  const char *want[] = {"U", ".", "S", ".", "cars", ",", "Z\xc3\xbcrich", "\xe4\xb8\xad",
+                        "\xe6\x96\x87", "!"};
+  const int64_t chars[][2] = {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {5, 9}, {9, 10}, {12, 18},
+                              {19, 20}, {20, 21}, {21, 22}};
+  ck_assert_int_eq(n, 10);
+  for (int64_t i = 0; i < n; i++) {
+    size_t len = (size_t)(w[i].byte_end - w[i].byte_start);
+    ck_assert_msg(len == strlen(want[i]) && !memcmp(text + w[i].byte_start, want[i], len),
+                  "word %lld", (long long)i);
+    ck_assert_int_eq(w[i].char_start, chars[i][0]);
+    ck_assert_int_eq(w[i].char_end, chars[i][1]);
+  }
+  free(w);
+  ck_assert_int_eq(pt_text_words(" \t\n ", 4, &w, &n), PT_OK);
+  ck_assert_int_eq(n, 0);
+  ck_assert_ptr_null(w);
+  ck_assert_int_eq(pt_text_words("a\xff" "b", 3, &w, &n), PT_OK); /* U+FFFD is a symbol, kept */
+  ck_assert_int_eq(n, 1);
+  ck_assert_int_eq(w[0].byte_end, 3);
+  free(w);
+
+  static const char *const names[] = {"bert-base-cased", "bert-base-uncased"};
+  for (int t = 0; t < 2; t++) {
+    pt_tokenizer *tok = load_fixture(names[t]);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer-golden/%s.jsonl", getenv("PT_FIXTURES"), names[t]);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[65536];
+    int compared = 0;
+    while (fgets(line, sizeof line, f)) {
+      json_t *g = json_loads(line, JSON_ALLOW_NUL, NULL);
+      const json_t *jt = json_object_get(g, "text");
+      const char *s = json_string_value(jt);
+      size_t len = json_string_length(jt);
+      bool plain = !json_object_get(g, "text_pair") && strlen(s) == len;
+      for (size_t i = 0; plain && i < len; i++)
+        plain = (unsigned char)s[i] >= 0x20 || s[i] == ' ' || s[i] == '\t' || s[i] == '\n';
+      plain = plain && !strstr(s, "\xef\xbf\xbd") && !strstr(s, "\xc2\x85") && !strchr(s, '[');
+      if (plain) {
+        ck_assert_int_eq(pt_text_words(s, len, &w, &n), PT_OK);
+        char **words = calloc((size_t)(n ? n : 1), sizeof *words);
+        for (int64_t i = 0; i < n; i++)
+          words[i] = strndup(s + w[i].byte_start, (size_t)(w[i].byte_end - w[i].byte_start));
+        pt_encoding a, b;
+        ck_assert_int_eq(pt_tokenizer_encode(tok, s, len, NULL, 0, NULL, &a), PT_OK);
+        ck_assert_int_eq(pt_tokenizer_encode_words(tok, (const char *const *)words, n, NULL, &b),
+                         PT_OK);
+        ck_assert_msg(a.n == b.n && !memcmp(a.ids, b.ids, sizeof(int64_t) * (size_t)a.n),
+                      "%s: the words of '%s' encode differently", names[t], s);
+        compared++;
+        pt_encoding_free(&a);
+        pt_encoding_free(&b);
+        for (int64_t i = 0; i < n; i++) free(words[i]);
+        free(words);
+        free(w);
+      }
+      json_decref(g);
+    }
+    fclose(f);
+    printf("text words: %d golden %s texts re-encode identically\n", compared, names[t]);
+    ck_assert_int_gt(compared, 300);
+    pt_tokenizer_free(tok);
+  }
+}
+END_TEST
+
 /* ---- truncation and padding ------------------------------------------- */
 
 START_TEST(truncation_and_padding) {
@@ -779,6 +855,7 @@ int main(void) {
   tcase_add_test(tc, bert_offsets_and_word_ids);
   tcase_add_test(tc, roberta_offsets_and_word_ids);
   tcase_add_test(tc, split_words_for_ner);
+  tcase_add_test(tc, text_words_split_as_bert_does);
   tcase_add_test(tc, truncation_and_padding);
   tcase_add_test(tc, invalid_utf8_and_nul);
   tcase_add_test(tc, small_vocab_and_config);

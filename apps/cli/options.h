@@ -76,6 +76,12 @@ typedef struct run_args {
   int64_t max_length;
   int truncation; /* pt_truncation */
   bool padding, offsets, no_special_tokens;
+  /* serve */
+  option_list serve_adapters; /* NAME=DIR each */
+  const char *host, *token_file;
+  int64_t port, max_batch_tokens, queue_size, max_body_bytes, max_inputs, timeout_ms,
+      max_connections;
+  double max_wait_ms;
   /* gradcheck, bench */
   option_list ops;
   bool list, quick;

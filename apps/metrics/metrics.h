@@ -40,6 +40,18 @@ void span_scores_free(span_scores *s);
 pt_status seqeval(char **const *gold, char **const *pred, const int64_t *lens, int64_t n,
                      span_scores *out);
 
+/* An entity of one tag sequence: words [first, last] (inclusive) of `type`
+ * (pointing into one of the tags, or "_" for a tag without a type). */
+typedef struct {
+  const char *type;
+  int64_t first, last;
+} tag_entity;
+
+/* The entities of tags[0..n) as seqeval's get_entities finds them (the
+ * default mode above), in order; *out is the caller's to free() (NULL when
+ * there are none). */
+pt_status seqeval_entities(char **const tags, int64_t n, tag_entity **out, int64_t *count);
+
 /* seqeval with the spans whose type is in `exclude` (a NULL-terminated
  * list; NULL for none) left out of every count. */
 pt_status seqeval_excluding(char **const *gold, char **const *pred, const int64_t *lens,

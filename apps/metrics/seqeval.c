@@ -252,3 +252,18 @@ pt_status seqeval(char **const *gold, char **const *pred, const int64_t *lens, i
                      span_scores *out) {
   return seqeval_excluding(gold, pred, lens, n, NULL, out);
 }
+
+pt_status seqeval_entities(char **const tags, int64_t n, tag_entity **out, int64_t *count) {
+  *out = NULL;
+  *count = 0;
+  span_list l = {0};
+  pt_status st = get_entities(&tags, &n, 1, 1, NULL, &l);
+  tag_entity *e = st == PT_OK ? malloc(sizeof *e * (size_t)(l.n ? l.n : 1)) : NULL;
+  if (st == PT_OK && !e) st = pt_error(PT_ERR_NOMEM, "seqeval: out of memory");
+  for (int64_t i = 0; e && i < l.n; i++) e[i] = (tag_entity){l.v[i].type, l.v[i].begin, l.v[i].end};
+  free(l.v);
+  if (st != PT_OK) return st;
+  *out = e;
+  *count = l.n;
+  return PT_OK;
+}

@@ -4,6 +4,7 @@
  * metrics object, and {"idx", "label"} prediction lines. */
 #include "apps/tasks/classes.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -108,7 +109,20 @@ pt_status classes_predict_begin(const task_data *td, const label_map *map, eval_
   (void)td;
   (void)map;
   r->pred = calloc((size_t)(r->n > 0 ? r->n : 1), sizeof(int64_t));
-  return r->pred ? PT_OK : pt_error(PT_ERR_NOMEM, "eval: out of memory");
+  r->probs = calloc((size_t)(r->n > 0 ? r->n : 1), sizeof(float *));
+  return r->pred && r->probs ? PT_OK : pt_error(PT_ERR_NOMEM, "eval: out of memory");
+}
+
+/* The softmax of t's n elements from flat offset off, computed in double: a
+ * new array of n floats (NULL when out of memory). */
+static float *softmax_of(const pt_tensor *t, int64_t off, int64_t n) {
+  float *p = malloc(sizeof(float) * (size_t)n);
+  if (!p) return NULL;
+  double mx = pt_get(t, off), sum = 0;
+  for (int64_t c = 1; c < n; c++) mx = fmax(mx, pt_get(t, off + c));
+  for (int64_t c = 0; c < n; c++) sum += exp(pt_get(t, off + c) - mx);
+  for (int64_t c = 0; c < n; c++) p[c] = (float)(exp(pt_get(t, off + c) - mx) / sum);
+  return p;
 }
 
 pt_status classes_predict_batch(const task_data *td, const label_map *map,
@@ -117,8 +131,14 @@ pt_status classes_predict_batch(const task_data *td, const label_map *map,
   (void)td;
   (void)map;
   const pt_tensor *lg = out->logits; /* [nb, C] */
-  for (int64_t i = 0; i < nb; i++)
-    r->pred[f[i]->example] = logits_argmax(lg, i * lg->shape[1], lg->shape[1]);
+  int64_t C = lg->shape[1];
+  for (int64_t i = 0; i < nb; i++) {
+    int64_t e = f[i]->example;
+    r->pred[e] = logits_argmax(lg, i * C, C);
+    free(r->probs[e]);
+    if (!(r->probs[e] = softmax_of(lg, i * C, C)))
+      return pt_error(PT_ERR_NOMEM, "eval: out of memory");
+  }
   return PT_OK;
 }
 

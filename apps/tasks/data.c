@@ -22,23 +22,50 @@ void task_data_free(task_data *td) {
   memset(td, 0, sizeof *td);
 }
 
-pt_status task_data_read(const task_def *t, const task_opts *o, const char *path, bool need_labels,
-                         task_data *td) {
+/* Reads td's examples with `read` (a file's or a request's), then checks
+ * that there are some. */
+static pt_status data_read(const task_def *t, const char *path, task_data *td,
+                           pt_status (*read)(const void *src, task_data *td), const void *src) {
   memset(td, 0, sizeof *td);
   td->task = t;
   td->path = path;
   if (!(td->examples = calloc(1, t->examples_size)))
     return pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
-  pt_status st = t->read(o, path, need_labels, td);
-  if (st != PT_OK) {
-    task_data_free(td);
-    return st;
-  }
-  if (td->n_examples == 0) {
-    task_data_free(td);
-    return pt_error(PT_ERR_FORMAT, "%s: no examples", path);
-  }
-  return PT_OK;
+  pt_status st = read(src, td);
+  if (st == PT_OK && td->n_examples == 0) st = pt_error(PT_ERR_FORMAT, "%s: no examples", path);
+  if (st != PT_OK) task_data_free(td);
+  return st;
+}
+
+typedef struct {
+  const task_opts *o;
+  const char *path;
+  bool need_labels;
+  const json_t *inputs;
+} data_source;
+
+static pt_status read_file(const void *src, task_data *td) {
+  const data_source *s = src;
+  return td->task->read(s->o, s->path, s->need_labels, td);
+}
+
+static pt_status read_inputs(const void *src, task_data *td) {
+  const data_source *s = src;
+  if (!td->task->read_inputs)
+    return pt_error(PT_ERR_ARG, "the %s task is not served", td->task->name);
+  return td->task->read_inputs(s->o, s->inputs, td);
+}
+
+pt_status task_data_read(const task_def *t, const task_opts *o, const char *path,
+                         bool need_labels, task_data *td) {
+  data_source s = {o, path, need_labels, NULL};
+  return data_read(t, path, td, read_file, &s);
+}
+
+pt_status task_data_from_inputs(const task_def *t, const task_opts *o, const json_t *inputs,
+                                task_data *td) {
+  data_source s = {o, "inputs", false, inputs};
+  return data_read(t, "inputs", td, read_inputs, &s);
 }
 
 pt_status task_preset_labels(const task_def *t, const task_opts *o, label_map *map) {

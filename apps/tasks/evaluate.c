@@ -24,6 +24,11 @@ void eval_result_free(eval_result *r) {
   for (int64_t w = 0; r->end_logits && r->end_logits[w]; w++) free(r->end_logits[w]);
   free(r->start_logits);
   free(r->end_logits);
+  if (r->probs)
+    for (int64_t i = 0; i < r->n; i++) free(r->probs[i]);
+  free(r->probs);
+  free(r->spans);
+  free(r->span_scores);
   memset(r, 0, sizeof *r);
 }
 

@@ -18,6 +18,8 @@ void sentence_free(sentence *s) {
   free(s->words);
   free(s->tags);
   free(s->tag_ids);
+  free(s->text);
+  free(s->spans);
   memset(s, 0, sizeof *s);
 }
 

@@ -19,6 +19,8 @@ typedef struct {
   int64_t n;        /* number of words */
   int64_t line;     /* 1-based line of the first word; 0 for JSON arrays */
   int64_t item;     /* 0-based position in the file */
+  char *text;       /* served inputs: the text the words come from (owned), else NULL */
+  pt_text_span *spans; /* served inputs: each word's place in `text` (owned), else NULL */
 } sentence;
 
 typedef struct {

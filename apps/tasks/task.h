@@ -90,6 +90,11 @@ typedef struct {
                         sort in that order); NULL: question order */
   double na_thresh;  /* qa: the no-answer threshold applied to null_diff */
   float **start_logits, **end_logits; /* qa: per window, until the answers are chosen */
+  float **probs;     /* class and choice heads: per example, the softmax over its classes or
+                        choices (owned) */
+  int64_t *spans;    /* qa: per question, the answer's code-point span in its context
+                        (start, end: 2 each) */
+  double *span_scores; /* qa: per question, the answer's start + end logit */
 } eval_result;
 
 /* A task's scores: the metrics object (new reference) and the primary one. */
@@ -154,6 +159,17 @@ struct task_def {
   pt_status (*example_json)(const task_data *td, const eval_result *r, const label_map *map,
                             int64_t i, json_t **out);
 
+  /* Serving (`ptune serve`), NULL for a task that is not served: */
+  /* Reads td->examples from a request's JSON array of task-shaped inputs
+   * (inputs.c says which); an input that does not fit is PT_ERR_FORMAT
+   * naming "inputs[i]" and what it should be. */
+  pt_status (*read_inputs)(const task_opts *o, const json_t *inputs, task_data *td);
+  /* Example i's result for a client: example_json's object with the
+   * scores added (class probabilities, entities with their character
+   * spans, the answer's span and score, the choices' probabilities). */
+  pt_status (*serve_json)(const task_data *td, const eval_result *r, const label_map *map,
+                          int64_t i, json_t **out);
+
   /* The row's check case, run by tests/test_tasks.c: a labelled fixture
    * (under tests/fixtures/data) read with `check_preset`, on which the gold
    * labels score check_gold_score (the metric's best value, or less where
@@ -179,6 +195,10 @@ void task_names(char *buf, size_t cap, const char *sep, const char *last);
 
 /* ---- data (data.c) ---------------------------------------------------------- */
 
+/* td from a request's inputs (task_def.read_inputs; td->path is "inputs");
+ * "no inputs" is an error. */
+pt_status task_data_from_inputs(const task_def *t, const task_opts *o, const json_t *inputs,
+                                task_data *td);
 /* Reads `path` with task t; "no examples" is an error. */
 pt_status task_data_read(const task_def *t, const task_opts *o, const char *path,
                          bool need_labels, task_data *td);

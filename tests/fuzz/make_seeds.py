@@ -211,3 +211,26 @@ put("config", "adapter-baked-qa", b"\x01" + json.dumps(dict(adapter, task="quest
                                                             model_type="roberta", id2label=None)).encode())
 put("config", "adapter-bad-labels", b"\x01" + json.dumps(dict(adapter, id2label={"0": "O", "5": "X"})).encode())
 put("config", "adapter-bad-method", b"\x01" + json.dumps(dict(adapter, method="lora", pre_seq_len=-1)).encode())
+
+# ---- serve (byte 0: bit 0 the adapter-load body, bits 1-2 the task: 0 ner,
+# 1 cls, 2 qa, 3 mc; then the request body)
+def body(task, obj):
+    kind = {"ner": 0, "cls": 1, "qa": 2, "mc": 3}[task]
+    return bytes([kind << 1]) + json.dumps(obj, ensure_ascii=False).encode()
+
+
+put("serve", "ner", body("ner", {"adapter": "a", "inputs": [
+    "John Smith lives in New York.", "Caf\u00e9 \u4e2d\u6587 U.S.-based, (x)", {"tokens": ["EU", "rejects"]}]}))
+put("serve", "cls", body("cls", {"adapter": "a", "inputs": [
+    "a text", ["a", "pair"], {"text": "t", "text_pair": None}], "timeout_ms": 50}))
+put("serve", "qa", body("qa", {"adapter": "a", "inputs": [
+    {"question": "Where?", "context": "In Paris, since 2001.", "id": "q"}]}))
+put("serve", "mc", body("mc", {"adapter": "a", "inputs": [
+    {"premise": "p", "question": "cause", "choices": ["a", "b"]}, {"premise": "p", "choices": ["a", "b", "c"]}]}))
+put("serve", "load", b"\x01" + json.dumps({"path": "/tmp/adapter"}).encode())
+put("serve", "bad-json", b"\x00" + b'{"adapter": "a", "inputs": [')
+put("serve", "bad-key", body("cls", {"adapter": "a", "inputs": ["x"], "extra": 1}))
+put("serve", "bad-qa", body("qa", {"adapter": "a", "inputs": ["not an object", {"question": 1}]}))
+put("serve", "bad-mc", body("mc", {"adapter": "a", "inputs": [{"premise": "p", "choices": ["one"]}]}))
+put("serve", "bad-timeout", body("ner", {"adapter": "a", "inputs": ["x"], "timeout_ms": -1}))
+put("serve", "bad-load", b"\x01" + b'{"path": ""}')

@@ -11,14 +11,14 @@
 #                                           exit non-zero on any crash
 #
 # HARNESS names: safetensors json conll srl glue tok_load tok_encode squad
-# config (default: all). FUZZ_BUILD names the build directory (default
+# config serve (default: all). FUZZ_BUILD names the build directory (default
 # build-fuzz), CC the compiler (default clang).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 build="${FUZZ_BUILD:-build-fuzz}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
-all=(safetensors json conll srl glue tok_load tok_encode squad config)
+all=(safetensors json conll srl glue tok_load tok_encode squad config serve)
 
 mode="${1:-}"
 [ -n "$mode" ] || { sed -n '2,16p' "$0"; exit 2; }

@@ -62,4 +62,11 @@ pt_status write_cls_predictions(const cls_set *set, const int64_t *pred,
 pt_status cls_example_json(const cls_set *set, const int64_t *pred, const label_map *map,
                            int64_t i, json_t **out);
 
+/* Serving (serve.c): the examples of a request's inputs (a text, [text,
+ * text_pair] or {"text", "text_pair"}) and example i's result (the
+ * prediction line with "probabilities": {label: p}). */
+pt_status cls_read_inputs(const task_opts *o, const json_t *inputs, task_data *td);
+pt_status cls_serve_json(const task_data *td, const eval_result *r, const label_map *map,
+                         int64_t i, json_t **out);
+
 #endif

@@ -38,4 +38,11 @@ pt_status write_mc_predictions(const mc_set *set, const int64_t *pred, const cha
  * PT_ERR_ARG when pred[i] is not a choice. */
 pt_status mc_example_json(const mc_set *set, const int64_t *pred, int64_t i, json_t **out);
 
+/* Serving (serve.c): the examples of a request's inputs ({"premise",
+ * "choices", "question"}) and example i's result (the prediction line with
+ * "probabilities": [p per choice]). */
+pt_status mc_read_inputs(const task_opts *o, const json_t *inputs, task_data *td);
+pt_status mc_serve_json(const task_data *td, const eval_result *r, const label_map *map,
+                        int64_t i, json_t **out);
+
 #endif

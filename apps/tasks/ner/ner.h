@@ -51,4 +51,12 @@ pt_status ner_preset_labels(const char *name, const char *const **names, int64_t
 pt_status write_ner_predictions(const sentence_set *set, char **const *pred,
                                    const char *out_path);
 
+/* Serving (serve.c): the sentences of a request's inputs (a text, split
+ * by pt_text_words, or {"tokens": [...]}) and example i's result (the
+ * prediction with "entities": [{"type", "start", "end", "text"}], spans in
+ * code points of the text). */
+pt_status ner_read_inputs(const task_opts *o, const json_t *inputs, task_data *td);
+pt_status ner_serve_json(const task_data *td, const eval_result *r, const label_map *map,
+                         int64_t i, json_t **out);
+
 #endif

@@ -63,6 +63,16 @@ static int32_t *char_offsets(const char *s, size_t len, int64_t *n_chars) {
   return map;
 }
 
+pt_status squad_paragraph_init(squad_paragraph *p, const char *context, size_t len) {
+  memset(p, 0, sizeof *p);
+  p->len = len;
+  if (!(p->context = malloc(len + 1))) return pt_error(PT_ERR_NOMEM, "squad: out of memory");
+  memcpy(p->context, context, len);
+  p->context[len] = '\0';
+  p->char_to_byte = char_offsets(p->context, len, &p->n_chars);
+  return p->char_to_byte ? PT_OK : PT_ERR_NOMEM;
+}
+
 /* A short excerpt of `s` for messages: at most 40 bytes, cut on a code
  * point boundary. */
 static void excerpt(char *buf, size_t cap, const char *s, size_t len) {
@@ -264,14 +274,9 @@ static pt_status read_data(reader *r, json_t *data, const read_opts *opts) {
       if (clen >= (size_t)INT32_MAX) return fail(r, "'context' is longer than 2 GiB");
       PT_TRY(grow((void **)&set->paras, set->n_paras, &r->cap_p, sizeof *set->paras));
       squad_paragraph *p = &set->paras[set->n_paras];
-      memset(p, 0, sizeof *p);
       set->n_paras++;
+      PT_TRY(squad_paragraph_init(p, json_string_value(ctx), clen));
       p->article = (int64_t)ai;
-      p->len = clen;
-      p->context = strdup_checked(json_string_value(ctx));
-      if (!p->context) return PT_ERR_NOMEM;
-      p->char_to_byte = char_offsets(p->context, clen, &p->n_chars);
-      if (!p->char_to_byte) return PT_ERR_NOMEM;
       for (size_t qj = 0; qj < json_array_size(qas); qj++) {
         snprintf(r->where, sizeof r->where, "data[%zu].paragraphs[%zu].qas[%zu]", ai, pj, qj);
         PT_TRY(read_qa(r, json_array_get(qas, qj), set->n_paras - 1, (int64_t)ai, (int64_t)pj,

@@ -65,6 +65,9 @@ typedef struct {
 } squad_set;
 
 void squad_set_free(squad_set *set);
+/* p for the valid UTF-8 text context[0..len) (copied; no NUL inside),
+ * with its code-point table. */
+pt_status squad_paragraph_init(squad_paragraph *p, const char *context, size_t len);
 
 /* Reads a SQuAD JSON file. Every problem is one line naming the file and the
  * place, e.g. "dev-v1.1.json: data[3].paragraphs[2].qas[0]: answer_start 912
@@ -235,5 +238,23 @@ qa_window qa_feature_window(const qa_feature *f, const float *start_logits,
  * no valid span HF answers "empty" (and so does this). */
 pt_status qa_best_answer(const char *context, size_t context_len, const qa_window *wins,
                             int64_t n_wins, const qa_post_opts *opts, qa_answer *out);
+
+/* ---- the task ---------------------------------------------------------------- */
+
+/* The qa task's examples: the questions and, once encoded, their windows. */
+typedef struct {
+  squad_set set;
+  qa_features windows;
+} qa_data;
+
+/* Example i's prediction {"id": ..., "answer": ...} (task.c). */
+pt_status qa_result_json(const task_data *td, const eval_result *r, const label_map *map,
+                         int64_t i, json_t **out);
+/* Serving (serve.c): the questions of a request's inputs ({"question",
+ * "context"}, optionally "id") and example i's result (the prediction with
+ * the answer's code-point span "start", "end" and its "score"). */
+pt_status qa_read_inputs(const task_opts *o, const json_t *inputs, task_data *td);
+pt_status qa_serve_json(const task_data *td, const eval_result *r, const label_map *map,
+                        int64_t i, json_t **out);
 
 #endif

@@ -10,12 +10,6 @@
 
 #include "apps/tasks/qa/squad.h"
 
-/* The questions and, once encoded, their windows. */
-typedef struct {
-  squad_set set;
-  qa_features windows;
-} qa_data;
-
 static pt_status qa_read(const task_opts *o, const char *path, bool need_labels, task_data *td) {
   qa_data *d = td->examples;
   PT_TRY(read_squad(path, &(read_opts){.labels_optional = !need_labels}, &d->set));
@@ -66,7 +60,10 @@ static pt_status qa_predict_begin(const task_data *td, const label_map *map, eva
   r->null_diff = calloc(n, sizeof(double));
   r->start_logits = calloc(nw, sizeof(float *));
   r->end_logits = calloc(nw, sizeof(float *));
-  if (!r->answers || !r->null_diff || !r->start_logits || !r->end_logits)
+  r->spans = calloc(2 * n, sizeof(int64_t));
+  r->span_scores = calloc(n, sizeof(double));
+  if (!r->answers || !r->null_diff || !r->start_logits || !r->end_logits || !r->spans ||
+      !r->span_scores)
     return pt_error(PT_ERR_NOMEM, "eval: out of memory");
   return PT_OK;
 }
@@ -120,6 +117,9 @@ static pt_status qa_predict_end(const task_data *td, const task_opts *o, eval_re
       r->answers[q] = ans.text;
       ans.text = NULL;
       r->null_diff[q] = ans.score_diff;
+      r->spans[2 * q] = ans.char_start;
+      r->spans[2 * q + 1] = ans.char_end;
+      r->span_scores[q] = ans.score;
     }
     qa_answer_free(&ans);
   }
@@ -172,8 +172,8 @@ static pt_status qa_read_predictions(const task_data *td, label_map *map, const 
   return PT_OK;
 }
 
-static pt_status qa_result_json(const task_data *td, const eval_result *r, const label_map *map,
-                                int64_t i, json_t **out) {
+pt_status qa_result_json(const task_data *td, const eval_result *r, const label_map *map,
+                         int64_t i, json_t **out) {
   (void)map;
   const qa_data *d = td->examples;
   *out = json_pack("{s:s, s:s}", "id", d->set.qs[i].id, "answer", r->answers[i]);
@@ -197,6 +197,8 @@ static const task_def qa_task = {
     .write = qa_write,
     .read_predictions = qa_read_predictions,
     .example_json = qa_result_json,
+    .read_inputs = qa_read_inputs,
+    .serve_json = qa_serve_json,
     .check_fixture = "squad/dev-v1.1.excerpt.json",
     /* 39 of the 40 questions exactly; the gold answer "gold" is part of the
      * word piece "golden", so the best span reads "golden" (F1 0) */
