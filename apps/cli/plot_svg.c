@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "apps/cli/plot.h"
 #include "tensor/pt_file.h"
@@ -58,6 +59,9 @@ static void panel(FILE *f, const plot_panel *p, const char *xlabel, double top) 
           "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n"
           "<text x=\"16\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 16 %g)\">%s</text>\n",
           L + pw / 2, top + Hh - 14, xlabel, T + ph / 2, T + ph / 2, p->ylabel);
+  size_t longest = 0; /* the legend ends inside the frame: ~7 px a character */
+  for (int k = 0; k < ns; k++) longest = strlen(s[k].label) > longest ? strlen(s[k].label) : longest;
+  double lx = L + pw - 40 - 7.0 * (double)longest;
   for (int k = 0; k < ns; k++) {
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", s[k].color);
     for (int64_t i = 0; i < s[k].n; i++)
@@ -68,7 +72,7 @@ static void panel(FILE *f, const plot_panel *p, const char *xlabel, double top) 
     fprintf(f,
             "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"2\"/>"
             "<text x=\"%g\" y=\"%g\">%s</text>\n",
-            L + pw - 150, ly, L + pw - 125, ly, s[k].color, L + pw - 118, ly + 4, s[k].label);
+            lx, ly, lx + 25, ly, s[k].color, lx + 32, ly + 4, s[k].label);
   }
 #undef PX
 #undef PY

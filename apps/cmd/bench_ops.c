@@ -9,9 +9,8 @@
  *           backward: output gradient and saved input read, input
  *           gradients written) next to a parallel memcpy of the same size.
  *
- * Every figure is the median of N timed runs after two warm-ups. Ops not in
- * this build are printed as n/a (they are referenced weakly, so they appear
- * as soon as they are linked in). */
+ * Every figure is the median of N timed runs after two warm-ups; an op that
+ * fails is printed as n/a. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -23,11 +22,6 @@
 #include "apps/cli/timing.h"
 #include "apps/cmd/commands.h"
 #include "ptune.h"
-
-/* Weak: a build without these ops still links; they are NULL then. */
-#pragma weak pt_softmax
-#pragma weak pt_layer_norm
-#pragma weak pt_gelu
 
 #define MAX_REPS 101
 
@@ -162,15 +156,6 @@ static double memcpy_gbps(const bench_cfg *cfg, size_t bytes) {
 typedef enum { OP_SOFTMAX, OP_LAYER_NORM, OP_GELU, OP_ADD } row_op;
 static const char *const row_op_names[] = {"softmax", "layer_norm", "gelu", "add"};
 
-static bool row_op_available(row_op op) {
-  switch (op) {
-    case OP_SOFTMAX: return pt_softmax != NULL;
-    case OP_LAYER_NORM: return pt_layer_norm != NULL;
-    case OP_GELU: return pt_gelu != NULL;
-    default: return true;
-  }
-}
-
 typedef struct {
   pt_tensor *x, *y, *w, *b; /* y: second operand of add; w, b: layer_norm affine */
 } row_inputs;
@@ -222,8 +207,8 @@ static void time_row_op(const bench_cfg *cfg, row_op op, row_inputs *in, double 
 }
 
 static void print_row(const bench_cfg *cfg, row_op op, const char *shape, const char *dir,
-                      bool available, double secs, double bytes, double mem) {
-  double gbps = available && secs > 0 ? bytes / secs * 1e-9 : NAN;
+                      double secs, double bytes, double mem) {
+  double gbps = secs > 0 ? bytes / secs * 1e-9 : NAN; /* NaN: the op failed */
   if (cfg->json) {
     if (isnan(gbps))
       printf(
@@ -290,11 +275,10 @@ static int bench_rows(const bench_cfg *cfg, pt_rng *rng) {
     double fwd_bytes = (rc->op == OP_ADD ? 3 : 2) * tensor_bytes;
     double bwd_bytes = 3 * tensor_bytes;
     double mem = memcpy_gbps(cfg, (size_t)tensor_bytes);
-    bool avail = row_op_available(rc->op);
     double fwd = -1, bwd = -1;
-    if (avail) time_row_op(cfg, rc->op, &in, &fwd, &bwd);
-    print_row(cfg, rc->op, shape, "forward", avail, fwd, fwd_bytes, mem);
-    print_row(cfg, rc->op, shape, "backward", avail, bwd, bwd_bytes, mem);
+    time_row_op(cfg, rc->op, &in, &fwd, &bwd);
+    print_row(cfg, rc->op, shape, "forward", fwd, fwd_bytes, mem);
+    print_row(cfg, rc->op, shape, "backward", bwd, bwd_bytes, mem);
     pt_tensor_free(in.x);
     pt_tensor_free(in.y);
     pt_tensor_free(in.w);
@@ -310,8 +294,6 @@ static int bench_ops(run_args *a) {
     return 2;
   }
   bench_cfg cfg = {.reps = (int)a->reps, .json = a->json, .quick = a->quick};
-  /* Referencing the op table links every op family into the program, so
-   * the weak references above resolve whenever an op exists. */
   int nops;
   pt_op_cases(&nops);
   if (!cfg.json)
