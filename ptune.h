@@ -9,6 +9,7 @@
 #include "tensor/pt_reduce.h"
 #include "tensor/pt_matmul.h"
 #include "tensor/pt_fpmode.h"
+#include "tensor/pt_heap.h"
 #include "tensor/pt_threads.h"
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_ops.h"

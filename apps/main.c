@@ -4,6 +4,7 @@
 
 #include "apps/cmd/commands.h"
 #include "tensor/pt_fpmode.h"
+#include "tensor/pt_heap.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
   }
   /* first, so every thread created later inherits it (see pt_fpmode.h) */
   pt_set_flush_denormal(!keep_denormals);
+  pt_heap_tune_for_reuse(); /* training loops reuse their buffers' pages (pt_heap.h) */
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

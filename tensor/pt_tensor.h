@@ -84,10 +84,8 @@ typedef struct pt_tensor {
 
 /* 64-byte aligned allocation counted in the live-allocation counters; NULL
  * with PT_ERR_NOMEM recorded (the byte count in the message) on failure.
- * Process-wide side effect: the first call raises glibc's mmap and trim
- * thresholds to 1 GiB (mallopt), so the same-sized buffers of successive
- * training steps reuse heap pages instead of being mapped and faulted in
- * again; freed memory then stays with the process. */
+ * It leaves malloc's settings alone: tensor/pt_heap.h tunes them for
+ * training loops, if the program wants that. */
 void *pt_alloc(size_t nbytes);
 void pt_free_bytes(void *p);
 /* Live blocks and bytes allocated through pt_alloc (storages and headers). */

@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 static _Atomic int64_t live_allocations;
 static _Atomic int64_t live_bytes;
@@ -16,20 +13,6 @@ static _Atomic int64_t live_bytes;
 /* Blocks carry their size in a 64-byte header so the counters can be kept
  * exact and the payload stays 64-byte aligned. */
 #define PT_ALIGN 64
-
-/* Activations are megabytes each and freed every step. glibc serves blocks
- * that large with fresh mmaps (or trims them off the heap top when freed),
- * so every step page-faults its whole working set in again, zeroing each
- * page in the kernel. Keeping them on the heap instead lets the next step
- * reuse the same pages: a BERT-base P-Tuning v2 step takes ~100k fewer
- * page faults. Peak RSS is unchanged (it is the high-water mark either way);
- * freed memory stays mapped for reuse rather than going back to the OS. */
-static void heap_setup(void) {
-#ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
-}
 
 static _Atomic int64_t alloc_calls;   /* pt_alloc calls so far */
 static _Atomic int64_t alloc_fail_at; /* the call number that fails; 0: none */
@@ -41,10 +24,6 @@ void pt_alloc_fail_at(int64_t n) {
 int64_t pt_alloc_calls(void) { return atomic_load(&alloc_calls); }
 
 void *pt_alloc(size_t nbytes) {
-  static _Atomic int heap_ready;
-  if (!atomic_load_explicit(&heap_ready, memory_order_relaxed) &&
-      !atomic_exchange(&heap_ready, 1))
-    heap_setup();
   int64_t call = atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed) + 1;
   if (call == atomic_load_explicit(&alloc_fail_at, memory_order_relaxed)) {
     pt_error(PT_ERR_NOMEM, "out of memory allocating %zu bytes (injected failure)", nbytes);

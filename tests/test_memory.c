@@ -1,8 +1,13 @@
 /* Memory stays flat in a training loop: 1,000 steps of a small MLP with
  * AdamW, and after every step the library's live-allocation and live-node
  * counters are back where they were before the first step. (Counters, not
- * RSS or time: the test cannot flake on a busy machine.) */
+ * RSS or time: the test cannot flake on a busy machine.) And the heap
+ * tuning of tensor/pt_heap.h takes effect. */
 #include <check.h>
+#include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "ptune.h"
 
@@ -62,10 +67,27 @@ START_TEST(training_loop_memory_is_flat) {
 }
 END_TEST
 
+/* After pt_heap_tune_for_reuse a 64 MiB block comes from the heap, not from
+ * a fresh mapping (glibc's default sends anything from 128 KiB up to mmap).
+ * AddressSanitizer replaces malloc, so there the tree has nothing to check. */
+START_TEST(heap_tuning_keeps_large_blocks_on_the_heap) {
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+  ck_assert(pt_heap_tune_for_reuse());
+  size_t mapped = mallinfo2().hblkhd;
+  char *p = malloc((size_t)64 << 20);
+  ck_assert_ptr_nonnull(p);
+  p[0] = 1;
+  ck_assert_uint_eq(mallinfo2().hblkhd, mapped);
+  free(p);
+#endif
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("memory");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, training_loop_memory_is_flat);
+  tcase_add_test(tc, heap_tuning_keeps_large_blocks_on_the_heap);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
