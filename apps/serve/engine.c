@@ -156,11 +156,17 @@ static int64_t cost_with(const batch *b, const serve_job *job) {
   return (b->rows + job->rows) * (seq + pos);
 }
 
-/* Whether job can join: one choice count per adapter's row group. */
+/* Whether job can join: one choice count per adapter's row group, and no
+ * more than a quarter of the joined batch's positions wasted on padding
+ * compared with running the two apart (short rows are not padded to a long
+ * context's length, nor to a long prompt: length bucketing). The oldest
+ * job always starts a batch, so a job left out goes first next time. */
 static bool fits_group(const batch *b, const serve_job *job) {
   for (int i = 0; i < b->n; i++)
     if (b->jobs[i]->adapter == job->adapter && b->jobs[i]->nseq != job->nseq) return false;
-  return true;
+  if (!b->n) return true;
+  int64_t apart = b->rows * (b->seq + b->positions) + job->rows * (job->seq + positions_of(job));
+  return 4 * cost_with(b, job) <= 5 * apart;
 }
 
 static bool batch_add(batch *b, serve_job *job) {

@@ -8,7 +8,9 @@
  *
  * Batching: the batcher takes queued jobs in arrival order while the batch's
  * cost, rows × (longest sequence + longest prefix or prompt), stays within
- * max_batch_tokens (a job larger than that runs alone); it waits up to
+ * max_batch_tokens (a job larger than that runs alone) and padding would
+ * waste at most a quarter of it (a job much shorter or longer than the
+ * batch waits for the next one, which it then starts); it waits up to
  * max_wait_ms after the oldest job's arrival for more to come while the
  * batch is not full. A job whose deadline passes before it runs is dropped
  * (the request answers 504). Jobs of one adapter form one row group of the

@@ -61,7 +61,7 @@ def make_adapters():
 
 # ---- a server -------------------------------------------------------------------
 class Server:
-    def __init__(self, *extra, adapters=None, token=True):
+    def __init__(self, *extra, adapters=None, token=True, env=None):
         names = list(ADAPTERS) if adapters is None else adapters
         args = [PTUNE, "serve", "--model", MODEL, "--port", "0", "--threads", "2"]
         for n in names:
@@ -73,7 +73,7 @@ class Server:
             args += ["--token-file", path]
         self.log_path = os.path.join(WORK, "server-%d.log" % time.monotonic_ns())
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args + list(extra), stderr=self.log, stdout=self.log)
+        self.proc = subprocess.Popen(args + list(extra), stderr=self.log, stdout=self.log, env=env)
         self.port = None
         deadline = time.time() + 120
         while time.time() < deadline and self.proc.poll() is None:
@@ -383,8 +383,13 @@ def test_log_and_metrics(s, count_before):
 def test_queue_full_and_deadline():
     # one slot, and a batch that waits 1.5 s for company: the second request
     # finds the queue full; a 200 ms deadline cannot be met
-    s = Server("--queue-size", "1", "--max-wait-ms", "1500", adapters=["cls-lora"], token=False)
+    # started without an OpenMP wait policy: serve runs itself again with PASSIVE
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    s = Server("--queue-size", "1", "--max-wait-ms", "1500", adapters=["cls-lora"], token=False,
+               env=env)
     try:
+        environ = open("/proc/%d/environ" % s.proc.pid, "rb").read().split(b"\0")
+        check(b"OMP_WAIT_POLICY=PASSIVE" in environ, "serve sets passive OpenMP waiting")
         first = {}
         t = threading.Thread(target=lambda: first.update(r=s.predict("cls-lora", ["a"], token=None)))
         t.start()
