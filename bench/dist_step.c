@@ -185,7 +185,8 @@ int main(int argc, char **argv) {
     return fail("--mode");
   }
   if (o.steps < 1) o.steps = 1;
-  pt_set_flush_denormal(true); /* as the ptune command does */
+  pt_set_flush_denormal(true); /* as the ptune command does, */
+  pt_heap_tune_for_reuse();    /* both (pt_fpmode.h, pt_heap.h) */
   run r = {.mlm = !strcmp(o.mode, "mlm")};
   if (build(&r, o.mode, o.tiny) != PT_OK) return fail("model");
   pt_adamw_opts ao = pt_adamw_defaults();
