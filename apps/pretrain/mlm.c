@@ -275,12 +275,6 @@ static pt_status draw_curves(train_job *j) {
   return curves_svg(metrics, svg, &panel, 1);
 }
 
-/* A finite number rounded to `digits` decimals, or null. */
-static json_t *rounded(double x, int digits) {
-  double f = pow(10, digits);
-  return isfinite(x) ? json_real(round(x * f) / f) : json_null();
-}
-
 /* summary.json: the held-out scores beside the unigram baseline, the run's
  * size and settings. */
 static json_t *summary(const pretraining *p, const train_state *s) {
@@ -292,24 +286,24 @@ static json_t *summary(const pretraining *p, const train_state *s) {
   json_t *o = json_object();
   json_object_set_new(o, "steps", json_integer(s->step));
   json_object_set_new(o, "tokens", json_integer(tokens));
-  json_object_set_new(o, "train_seconds", rounded(s->train_seconds, 1));
+  json_object_set_new(o, "train_seconds", json_rounded(s->train_seconds, 1));
   json_object_set_new(o, "tokens_per_s",
-                      rounded(s->train_seconds > 0 ? (double)tokens / s->train_seconds : 0, 1));
-  json_object_set_new(o, "heldout_loss", rounded(p->hs.loss, 6));
-  json_object_set_new(o, "heldout_acc", rounded(p->hs.acc, 6));
-  json_object_set_new(o, "heldout_acc_mask", rounded(p->hs.acc_mask, 6));
+                      json_rounded(s->train_seconds > 0 ? (double)tokens / s->train_seconds : 0, 1));
+  json_object_set_new(o, "heldout_loss", json_rounded(p->hs.loss, 6));
+  json_object_set_new(o, "heldout_acc", json_rounded(p->hs.acc, 6));
+  json_object_set_new(o, "heldout_acc_mask", json_rounded(p->hs.acc_mask, 6));
   json_object_set_new(o, "heldout_masked", json_integer(h->n_masked));
   json_object_set_new(o, "heldout_mask_tokens", json_integer(h->n_mask_token));
-  json_object_set_new(o, "unigram_loss", rounded(h->unigram_loss, 6));
-  json_object_set_new(o, "unigram_acc", rounded(h->unigram_acc, 6));
-  json_object_set_new(o, "unigram_acc_mask", rounded(h->unigram_acc_mask, 6));
+  json_object_set_new(o, "unigram_loss", json_rounded(h->unigram_loss, 6));
+  json_object_set_new(o, "unigram_acc", json_rounded(h->unigram_acc, 6));
+  json_object_set_new(o, "unigram_acc_mask", json_rounded(h->unigram_acc_mask, 6));
   json_object_set_new(o, "unigram_token", json_string(ut ? ut : "?"));
   json_object_set_new(o, "params", json_integer(pt_params_numel(&p->model.params, false)));
   json_object_set_new(o, "sequences", json_integer(c->n_seq));
   json_object_set_new(o, "train_sequences", json_integer(c->n_train));
   json_object_set_new(o, "heldout_sequences", json_integer(c->n_heldout));
   json_object_set_new(o, "wordpieces", json_integer(c->n_pieces));
-  json_object_set_new(o, "epochs", rounded((double)(tokens / p->S) / (double)c->n_train, 3));
+  json_object_set_new(o, "epochs", json_rounded((double)(tokens / p->S) / (double)c->n_train, 3));
   json_object_set_new(o, "layers", json_integer(a->layers));
   json_object_set_new(o, "hidden", json_integer(a->hidden));
   json_object_set_new(o, "max_seq_len", json_integer(p->S));

@@ -257,12 +257,6 @@ static pt_status draw_curves(train_job *j) {
   return curves_svg(metrics, svg, panels, j->evaluate ? 3 : 2);
 }
 
-/* x rounded to `digits` decimals, so the JSON shows no more than that. */
-static double rounded(double x, int digits) {
-  double f = pow(10, digits);
-  return round(x * f) / f;
-}
-
 /* The run's result: one JSON object, the last line on stdout and the
  * summary line of metrics.jsonl; the "done:" line on stderr says the same. */
 static pt_status finish(train_job *j, const loop_report *rep) {
@@ -278,18 +272,18 @@ static pt_status finish(train_job *j, const loop_report *rep) {
   json_object_set_new(o, "task", json_string(a->task->name));
   json_object_set_new(o, "method", json_string(pt_method_name(a->method)));
   json_object_set_new(o, "steps", json_integer(s->step));
-  json_object_set_new(o, "time_s", json_real(rounded(rep->seconds, 3)));
+  json_object_set_new(o, "time_s", json_rounded(rep->seconds, 3));
   json_object_set_new(o, "best_dev", s->has_best ? json_real(s->best) : json_null());
   json_object_set_new(o, "best_step", json_integer(s->best_step));
   json_object_set_new(o, "dev", rep->best ? json_deep_copy(rep->best) : json_null());
   json_object_set_new(o, "trainable", json_integer(trainable));
   json_object_set_new(o, "parameters", json_integer(total));
-  json_object_set_new(o, "trainable_pct", json_real(rounded(pct, 6)));
-  json_object_set_new(o, "read_s", json_real(rounded(t->t_read, 4)));
-  json_object_set_new(o, "tokenize_s", json_real(rounded(t->t_tokenize, 4)));
-  json_object_set_new(o, "batch_s", json_real(rounded(t->t_batch, 4)));
-  json_object_set_new(o, "step_s", json_real(rounded(step_s, 4)));
-  json_object_set_new(o, "eval_s", json_real(rounded(t->t_eval + rep->eval_seconds, 4)));
+  json_object_set_new(o, "trainable_pct", json_rounded(pct, 6));
+  json_object_set_new(o, "read_s", json_rounded(t->t_read, 4));
+  json_object_set_new(o, "tokenize_s", json_rounded(t->t_tokenize, 4));
+  json_object_set_new(o, "batch_s", json_rounded(t->t_batch, 4));
+  json_object_set_new(o, "step_s", json_rounded(step_s, 4));
+  json_object_set_new(o, "eval_s", json_rounded(t->t_eval + rep->eval_seconds, 4));
   json_object_set_new(o, "skipped_steps", json_integer(s->skipped));
   char *result = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
   json_t *line = json_pack("{s:O}", "summary", o);

@@ -116,6 +116,11 @@ static void log_line(loop *l, json_t *o) {
 /* A number, or null when it is not finite (JSON has no NaN). */
 static json_t *number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+json_t *json_rounded(double x, int digits) {
+  double f = pow(10, digits);
+  return number(round(x * f) / f);
+}
+
 /* The step's line: the window's mean loss (null when every step of it was
  * skipped), the step's lr and gradient norm, tokens and tokens/s. */
 static void log_step(loop *l, double gnorm, bool skipped) {

@@ -93,6 +93,10 @@ struct train_job {
   pt_status (*finish)(train_job *j, const loop_report *r);
 };
 
+/* x rounded to `digits` decimals as a JSON number (null when not finite):
+ * what a job's result shows of a measured figure. */
+json_t *json_rounded(double x, int digits);
+
 /* --resume: the weights, the optimizer state and *s from OUT's checkpoint
  * (an error naming OUT/checkpoint.json when there is none). */
 pt_status loop_resume(train_job *j, train_state *s);

@@ -73,14 +73,15 @@ static char *slice(const char *ctx, size_t len, int64_t c0, int64_t c1) {
   return s;
 }
 
-pt_status qa_best_answer(const char *context, size_t context_len, const qa_window *wins,
-                         int64_t n_wins, const qa_post_opts *opts, qa_answer *out) {
-  memset(out, 0, sizeof *out);
+/* The windows and options are usable: *cap receives how many candidate
+ * spans they can give, *max_n the longest window. */
+static pt_status check_windows(const qa_window *wins, int64_t n_wins, const qa_post_opts *opts,
+                               int64_t *cap, int64_t *max_n) {
   if (n_wins < 1) return pt_error(PT_ERR_ARG, "qa postprocess: no windows");
   if (opts->n_best < 1 || opts->max_answer_len < 1)
     return pt_error(PT_ERR_ARG, "qa postprocess: n_best %lld and max_answer_len %lld must be >= 1",
                     (long long)opts->n_best, (long long)opts->max_answer_len);
-  int64_t cap = 1, max_n = 0;
+  *cap = 1, *max_n = 0;
   for (int64_t w = 0; w < n_wins; w++) {
     if (wins[w].n < 1)
       return pt_error(PT_ERR_ARG, "qa postprocess: window %lld has no positions", (long long)w);
@@ -89,9 +90,17 @@ pt_status qa_best_answer(const char *context, size_t context_len, const qa_windo
         return pt_error(PT_ERR_NUMERIC, "qa postprocess: window %lld: logit %lld is not finite",
                         (long long)w, (long long)i);
     int64_t k = wins[w].n < opts->n_best ? wins[w].n : opts->n_best;
-    cap += k * k;
-    if (wins[w].n > max_n) max_n = wins[w].n;
+    *cap += k * k;
+    if (wins[w].n > *max_n) *max_n = wins[w].n;
   }
+  return PT_OK;
+}
+
+pt_status qa_best_answer(const char *context, size_t context_len, const qa_window *wins,
+                         int64_t n_wins, const qa_post_opts *opts, qa_answer *out) {
+  memset(out, 0, sizeof *out);
+  int64_t cap = 0, max_n = 0;
+  PT_TRY(check_windows(wins, n_wins, opts, &cap, &max_n));
   cand *cs = malloc((size_t)(cap + 2) * sizeof *cs);
   int64_t *si = malloc((size_t)max_n * 2 * sizeof *si);
   if (!cs || !si) {
