@@ -1,46 +1,4 @@
-/* `ptune COMMAND ...`: the command line of apps/cmd/commands.c. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+/* `ptune`: the program is its command line (apps/pt_cli.h). */
+#include "apps/pt_cli.h"
 
-#include "apps/cmd/commands.h"
-#include "tensor/pt_fpmode.h"
-#include "tensor/pt_heap.h"
-
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ptune [--keep-denormals] COMMAND [ARGS]   (ptune COMMAND --help for details)\n\n"
-          "Denormal floats are flushed to zero (a training step meeting them can run 3x\n"
-          "slower); --keep-denormals keeps IEEE arithmetic.\n\ncommands:\n");
-  commands_usage(f);
-}
-
-/* `ptune serve` waits between batches, and libgomp's workers would spin
- * meanwhile on the cores the connection threads need (a batch of the
- * bundled model ran 10x slower on a busy 2-core machine than with passive
- * waiting). libgomp reads OMP_WAIT_POLICY once, as it loads, so serve runs
- * itself again with PASSIVE unless the environment chose a policy. */
-static void serve_wait_policy(int argc, char **argv) {
-  int cmd = argc > 1 && !strcmp(argv[1], "--keep-denormals") ? 2 : 1;
-  if (argc <= cmd || strcmp(argv[cmd], "serve") || getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
-}
-
-int main(int argc, char **argv) {
-  serve_wait_policy(argc, argv);
-  bool keep_denormals = argc > 1 && !strcmp(argv[1], "--keep-denormals");
-  if (keep_denormals) {
-    argc--;
-    argv++;
-  }
-  /* first, so every thread created later inherits it (see pt_fpmode.h) */
-  pt_set_flush_denormal(!keep_denormals);
-  pt_heap_tune_for_reuse(); /* training loops reuse their buffers' pages (pt_heap.h) */
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  return cli_run(argc - 1, argv + 1);
-}
+int main(int argc, char **argv) { return pt_cli_main(argc, argv); }

@@ -22,6 +22,7 @@ pt_status pt_backbone_init(pt_backbone *bb, const pt_bert_config *cfg, pt_backbo
   pt_status st = pt_bert_init(&bb->bert, &bb->params, cfg, parts.pooler, &rng);
   if (st == PT_OK && parts.mlm_head)
     st = pt_mlm_head_init(&bb->params, cfg, &rng, &bb->mlm_transform, &bb->mlm_ln, &bb->mlm_bias);
+  bb->init_rng = rng;
   if (st != PT_OK) {
     pt_backbone_free(bb);
     return st;

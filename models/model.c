@@ -273,7 +273,8 @@ pt_status pt_model_new(pt_model *m, pt_backbone *bb, const pt_method *method, co
       !bb->parts.pooler)
     st = pt_error(PT_ERR_ARG, "%s needs a backbone with its pooler", pt_task_name(cfg->head.task));
   pt_rng rng;
-  pt_rng_init(&rng, cfg->seed);
+  if (cfg->rng) rng = *cfg->rng;
+  else pt_rng_init(&rng, cfg->seed);
   m->tokenizer = cfg->tokenizer;
   m->loading = cfg->loading;
   if (st == PT_OK) st = method->attach(m, &rng);

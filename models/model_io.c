@@ -545,7 +545,7 @@ pt_status pt_model_load_tensors(pt_model *m, const char *dir, const pt_adapter_i
 pt_status pt_model_load(pt_model *m, pt_backbone *bb, const char *dir, const pt_adapter_info *info,
                         uint64_t seed) {
   PT_TRY(pt_adapter_info_check_base(info, &bb->bert.cfg, dir));
-  pt_model_config mc = {info->head, seed, NULL, true};
+  pt_model_config mc = {info->head, seed, NULL, NULL, true};
   PT_TRY(pt_model_new(m, bb, info->method, info->opts, &mc));
   pt_status st = pt_model_load_tensors(m, dir, info);
   if (st != PT_OK) pt_model_free(m);

@@ -33,6 +33,9 @@ typedef struct {
   pt_nn_linear mlm_transform;   /* cls.predictions.transform.dense */
   pt_nn_layernorm mlm_ln;       /* cls.predictions.transform.LayerNorm */
   pt_tensor *mlm_bias;          /* cls.predictions.bias [V] */
+  pt_rng init_rng;              /* the initialization stream after the backbone's tensors:
+                                 * a model started from it (pt_model_config.rng) draws what
+                                 * one initialization of backbone and model would */
   struct pt_model **models;     /* attached models (borrowed) */
   int nmodels, cap_models;
 } pt_backbone;

@@ -109,6 +109,8 @@ typedef struct pt_method {
   /* Positions taken from the position table before the text: a prefix of
    * keys/values or a prompt of P positions. Optional (0). */
   int64_t (*positions)(const void *opts);
+  /* The option that sets them ("pre-seq-len"), named in messages. */
+  const char *positions_flag;
   /* Creates the method's tensors in m->params (pt_model_param), installs
    * its hooks (pt_model_hook) and adopts the backbone tensors it trains
    * (pt_model_adopt). rng initializes its tensors. */

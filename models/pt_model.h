@@ -51,6 +51,8 @@ typedef struct pt_model {
 typedef struct {
   pt_head_config head;
   uint64_t seed;                    /* initializes the method's and the head's tensors */
+  const pt_rng *rng;                /* or, when not NULL, this stream does (e.g. the
+                                     * backbone's init_rng) */
   const struct pt_tokenizer *tokenizer; /* the model's (borrowed; NULL: none), for methods
                                          * initialized from text */
   bool loading; /* the tensors are read from an adapter next: skip inits that need data */

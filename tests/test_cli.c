@@ -40,6 +40,7 @@ START_TEST(every_command_parses_its_defaults_and_prints_help) {
     run_args a;
     ck_assert_msg(run_args_parse_with(c->name, c->defaults, NULL, 1, argv, &a) == PT_OK,
                   "%s: its defaults: %s", c->name, pt_error_message());
+    run_args_free(&a);
     /* the help: one line per option, each option once, --help last */
     char *text = NULL;
     size_t len = 0;
@@ -86,6 +87,7 @@ START_TEST(aliases_given_and_required) {
   ck_assert(option_given(&a, "--max-steps"));
   ck_assert(!option_given(&a, "--lr")); /* a default is not given */
   ck_assert(a.lr == 0.01);
+  run_args_free(&a);
   /* the required options, named one at a time */
   ck_assert_int_eq(run_args_parse("train", 5, (char **)argv, &a), PT_ERR_ARG);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "--task is required"));
@@ -108,11 +110,14 @@ START_TEST(aliases_given_and_required) {
   ck_assert_int_eq(run_args_parse_with("train", train->defaults, NULL, 3, (char **)q1, &a), PT_OK);
   ck_assert_int_eq(a.task_options.max_seq_len, 384);
   ck_assert(!option_given(&a, "--max-seq-len"));
+  run_args_free(&a);
   ck_assert_int_eq(run_args_parse_with("train", train->defaults, NULL, 3, (char **)q2, &a), PT_OK);
   ck_assert_int_eq(a.task_options.max_seq_len, 128);
+  run_args_free(&a);
   ck_assert_int_eq(run_args_parse_with("train", train->defaults, NULL, 5, (char **)q3, &a), PT_OK);
   ck_assert_int_eq(a.task_options.max_seq_len, 64);
   ck_assert(option_given(&a, "--max-seq-len"));
+  run_args_free(&a);
   /* "ptune bench" alone names no command */
   const char *bench[] = {"bench"};
   ck_assert_int_eq(quiet_run(1, bench), 2);

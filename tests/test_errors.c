@@ -402,7 +402,7 @@ static pt_status model_step(const model_kind *k, double *result) {
   pt_backbone bb = {0};
   pt_model m = {0};
   if (st == PT_OK) st = pt_backbone_init(&bb, &bc, pt_backbone_parts_for(k->task, PT_HEAD_LINEAR), 7);
-  pt_model_config mc = {{k->task, PT_HEAD_LINEAR, 3, NULL, -1}, 7, NULL, false};
+  pt_model_config mc = {{k->task, PT_HEAD_LINEAR, 3, NULL, -1}, 7, NULL, NULL, false};
   if (st == PT_OK) st = pt_model_new(&m, &bb, me, opts, &mc);
   bool mc_task = k->task == PT_TASK_MULTIPLE_CHOICE, qa = k->task == PT_TASK_QUESTION_ANSWERING;
   pt_tensor *ids2 = token_ids(4, 6);
@@ -526,7 +526,7 @@ static pt_status model_files_round_trip(double *r) {
   pt_status st = pt_backbone_load(&bb, base_dir, (pt_backbone_parts){false, false}, false, -1, 3);
   if (st != PT_OK) return st;
   pt_model a = {0}, b = {0};
-  pt_model_config mc = {{PT_TASK_TOKEN_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 9, NULL, false};
+  pt_model_config mc = {{PT_TASK_TOKEN_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 9, NULL, NULL, false};
   st = pt_model_new(&a, &bb, pt_method_find("lora"), NULL, &mc);
   if (st == PT_OK) st = pt_model_save(&a, adapter_dir, PT_LAYOUT_BOTH, 3, NULL, base_dir);
   char peft[400];

@@ -137,7 +137,7 @@ static void check_method(const pt_method *me, const char *const *args, pt_task_k
   ck_assert_int_eq(pt_backbone_init(&bb, &bc, pt_backbone_parts_for(task, PT_HEAD_LINEAR), 5), PT_OK);
   void *opts = make_opts(me, args);
   pt_model m;
-  pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
+  pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, NULL, false};
   ck_assert_msg(pt_model_new(&m, &bb, me, opts, &mc) == PT_OK, "%s: %s", label, pt_error_message());
   ck_assert_int_gt(pt_model_ntrainable(&m), 0);
   perturb_trainable(&m, 99, 0.2);
@@ -259,7 +259,7 @@ static pt_tensor *alone_logits(const char *method, const batch *x, const pt_bert
   pt_backbone bb;
   ck_assert_int_eq(pt_backbone_init(&bb, bc, (pt_backbone_parts){true, false}, 5), PT_OK);
   pt_model m;
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, NULL, false};
   ck_assert_int_eq(pt_model_new(&m, &bb, pt_method_find(method), NULL, &mc), PT_OK);
   perturb_trainable(&m, 4, 0.2);
   pt_model_outputs out;
@@ -286,7 +286,7 @@ START_TEST(models_share_a_backbone) {
   pt_backbone bb;
   ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
   pt_model ms[4];
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, NULL, false};
   for (int i = 0; i < 4; i++) {
     ck_assert_int_eq(pt_model_new(&ms[i], &bb, pt_method_find(names[i]), NULL, &mc), PT_OK);
     perturb_trainable(&ms[i], 4, 0.2);
@@ -377,7 +377,7 @@ START_TEST(adapters_round_trip_in_both_layouts) {
     pt_backbone bb;
     ck_assert_int_eq(pt_backbone_init(&bb, &bc, parts, 5), PT_OK);
     pt_model m;
-    pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
+    pt_model_config mc = {{task, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, NULL, false};
     ck_assert_int_eq(pt_model_new(&m, &bb, me, NULL, &mc), PT_OK);
     perturb_trainable(&m, 31, 0.2);
     batch x;
@@ -416,7 +416,7 @@ START_TEST(merged_models_compute_the_same) {
   pt_backbone bb;
   ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
   pt_model m;
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, false};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 17, NULL, NULL, false};
   ck_assert_int_eq(pt_model_new(&m, &bb, me, NULL, &mc), PT_OK);
   perturb_trainable(&m, 77, 0.2);
   batch x;
@@ -444,7 +444,7 @@ START_TEST(peft_labels_come_from_ptune_or_the_base_model) {
   pt_backbone bb;
   ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 5), PT_OK);
   pt_model m;
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 2, NULL, -1}, 17, NULL, false};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 2, NULL, -1}, 17, NULL, NULL, false};
   ck_assert_int_eq(pt_model_new(&m, &bb, pt_method_find("lora"), NULL, &mc), PT_OK);
   char dir[] = "/tmp/pt_labels_XXXXXX";
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -509,7 +509,7 @@ START_TEST(prompt_starts_from_text_or_the_vocabulary) {
   void *opts = make_opts(me, (const char *[]){"prompt-init", "TEXT", "prompt-init-text",
                                               "hello world", "num-virtual-tokens", "6", NULL});
   pt_model m;
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 2, NULL, -1}, 1, NULL, false};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 2, NULL, -1}, 1, NULL, NULL, false};
   ck_assert_int_eq(pt_model_new(&m, &bb, me, opts, &mc), PT_ERR_ARG); /* no tokenizer */
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "tokenizer"));
   mc.tokenizer = tok;

@@ -119,7 +119,7 @@ static void world_init(world *w, pt_arch arch) {
     void *opts = make_opts_n(me, sp->args, 6);
     pt_model_config mc = {{sp->task, sp->head, sp->labels,
                            sp->head == PT_HEAD_VERBALIZER ? label_words : NULL, MASK_ID},
-                          (uint64_t)(100 + k), NULL, false};
+                          (uint64_t)(100 + k), NULL, NULL, false};
     ck_assert_msg(pt_model_new(&w->m[k], &w->bb, me, opts, &mc) == PT_OK, "%s: %s", sp->method,
                   pt_error_message());
     free_opts(me, opts);
@@ -302,7 +302,7 @@ START_TEST(what_cannot_be_mixed_is_refused) {
   pt_backbone other;
   ck_assert_int_eq(pt_backbone_init(&other, &w.bc, (pt_backbone_parts){true, false}, 6), PT_OK);
   pt_model lone;
-  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 1, NULL, false};
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 1, NULL, NULL, false};
   ck_assert_int_eq(pt_model_new(&lone, &other, pt_method_find("lora"), NULL, &mc), PT_OK);
   pt_mixed_group apart[2] = {{&w.m[0], w.x[0].b}, {&lone, w.x[0].b}};
   ck_assert_int_eq(pt_mixed_forward(apart, 2, eval_mode, out), PT_ERR_ARG);

@@ -62,7 +62,7 @@ END_TEST
 /* Model outputs for one feature: the gold label's logit 1 and the others 0
  * (oracle), or all 0. */
 static void fake_outputs(const task_def *t, const task_feature *f, int64_t n_labels, bool oracle,
-                         pt_ptv2_outputs *o) {
+                         pt_model_outputs *o) {
   memset(o, 0, sizeof *o);
   int64_t S = f->len[0];
   switch (t->head) {
@@ -97,12 +97,12 @@ static double fake_eval(const task_def *t, const task_data *td, const label_map 
   r->n = td->n_examples;
   ck_assert_msg(t->predict_begin(td, map, r) == PT_OK, "%s: %s", t->name, pt_error_message());
   for (int64_t i = 0; i < td->n; i++) {
-    pt_ptv2_outputs out;
+    pt_model_outputs out;
     fake_outputs(t, &td->f[i], map->n, oracle, &out);
     const task_feature *f = &td->f[i];
     ck_assert_msg(t->predict_batch(td, map, &f, 1, &out, r) == PT_OK, "%s: %s", t->name,
                   pt_error_message());
-    pt_ptv2_outputs_free(&out);
+    pt_model_outputs_free(&out);
   }
   if (t->predict_end)
     ck_assert_msg(t->predict_end(td, o, r) == PT_OK, "%s: %s", t->name, pt_error_message());

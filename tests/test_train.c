@@ -27,7 +27,7 @@
 #include "apps/tasks/qa/squad.h"
 #include "apps/train/train.h"
 #include "autograd/pt_autograd.h"
-#include "models/pt_adapter.h"
+#include "models/pt_model_io.h"
 #include "models/pt_hf.h"
 #include "nn/pt_params_io.h"
 #include "nn/pt_safetensors.h"
@@ -311,10 +311,13 @@ static json_t *train_eval_predict(const char *task, const char *train_file, cons
   snprintf(last, sizeof last, "%s/last", out);
   const char *args[40] = {"train", "--task", task, "--model", model, "--train", train,
                           "--dev", dev, "--out", out, "--max-steps", "2", "--batch-size",
-                          "2", "--pre-seq-len", "4", "--quiet"};
-  int n = 18;
+                          "2", "--quiet"};
+  int n = 16;
   for (int i = 0; extra[i]; i++) args[n++] = extra[i];
   if (train_only) args[n++] = "--method", args[n++] = train_only;
+  /* a short prefix or prompt: the method's own option */
+  if (!train_only) args[n++] = "--pre-seq-len", args[n++] = "4";
+  else if (!strcmp(train_only, "prompt")) args[n++] = "--num-virtual-tokens", args[n++] = "4";
   args[n] = NULL;
   ck_assert_msg(run(cli_run, NULL, args) == 0, "%s train: %s", task, pt_error_message());
   ck_assert(exists(out, "best/adapter_model.safetensors"));
@@ -423,11 +426,25 @@ END_TEST
 
 /* An adapter made with the model API: ptv2, P 4, projection, NER labels. */
 static void make_ner_adapter(const char *dir, const char *const *labels, int n) {
-  pt_ptv2_config cfg = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, 4, true, 16, n};
-  pt_ptv2_model m;
-  ck_assert_int_eq(pt_ptv2_model_from_pretrained(&m, model, &cfg, 99), PT_OK);
-  ck_assert_int_eq(pt_adapter_save(&m, dir, n, labels), PT_OK);
-  pt_ptv2_model_free(&m);
+  const pt_method *me = pt_method_find("ptv2");
+  void *opts = calloc(1, me->opts_size);
+  ck_assert_int_eq(pt_options_init(me->options, opts), PT_OK);
+  const char *set[] = {"pre-seq-len", "4", "prefix-projection", "true", "prefix-hidden-size", "16"};
+  for (int i = 0; i < 6; i += 2)
+    ck_assert_int_eq(pt_option_set_text(pt_option_find_flag(me->options, set[i]), opts, set[i + 1]),
+                     PT_OK);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_load(&bb, model, (pt_backbone_parts){false, false}, false, -1, 99),
+                   PT_OK);
+  pt_model m;
+  pt_model_config mc = {{PT_TASK_TOKEN_CLASSIFICATION, PT_HEAD_LINEAR, n, NULL, -1}, 99, NULL, NULL,
+                        false};
+  ck_assert_int_eq(pt_model_new(&m, &bb, me, opts, &mc), PT_OK);
+  ck_assert_int_eq(pt_model_save(&m, dir, PT_LAYOUT_PTUNE, n, labels, model), PT_OK);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
+  pt_options_free(me->options, opts);
+  free(opts);
 }
 
 static const char *const conll_labels[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG",
@@ -463,7 +480,7 @@ static void hand_batch(const char *file, int64_t n, pt_tokenizer *tok, task_batc
     }
     pt_encoding_free(&enc[i]);
   }
-  b->b = (pt_ptv2_batch){b->ids, b->mask, b->types, b->labels, NULL, NULL};
+  b->b = (pt_model_batch){b->ids, b->mask, b->types, b->labels, NULL, NULL};
   sentence_set_free(&set);
 }
 
@@ -484,13 +501,17 @@ static void exact_case(const char *file, int64_t n, bool adamw) {
                         "--init-adapter", adapter, "--max-seq-len", "64", "--quiet", NULL};
   ck_assert_msg(run(cli_run, NULL, adamw ? adam : sgd) == 0, "%s", pt_error_message());
   /* By hand: the model API on the same batch. */
-  pt_ptv2_model m;
-  pt_adapter_config ac;
-  ck_assert_int_eq(pt_adapter_load_model(&m, model, adapter, &ac), PT_OK);
+  pt_adapter_info ac;
+  ck_assert_int_eq(pt_adapter_info_read(adapter, model, &ac), PT_OK);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_load(&bb, model, (pt_backbone_parts){false, false}, false, -1, 0),
+                   PT_OK);
+  pt_model m;
+  ck_assert_int_eq(pt_model_load(&m, &bb, adapter, &ac, 0), PT_OK);
   label_map map;
   label_map_init(&map);
   ck_assert_int_eq(label_map_set(&map, (const char *const *)ac.id2label, ac.nlabels), PT_OK);
-  pt_adapter_config_free(&ac);
+  pt_adapter_info_free(&ac);
   pt_tokenizer *tok = pt_tokenizer_load(model);
   ck_assert_ptr_nonnull(tok);
   task_batch b;
@@ -505,21 +526,22 @@ static void exact_case(const char *file, int64_t n, bool adamw) {
     pt_sgd_opts so = {0.1, 0, 0, 0, false};
     o = pt_sgd_new(&so);
   }
-  for (int i = 0; i < m.params.count; i++)
-    if (pt_requires_grad(m.params.items[i]))
-      ck_assert_int_eq(pt_optim_add_param(o, m.params.items[i], NULL, true), PT_OK);
+  for (int i = 0; i < pt_model_ntrainable(&m); i++)
+    ck_assert_int_eq(pt_optim_add_param(o, pt_model_trainable(&m, i), NULL, true), PT_OK);
   for (int s = 0; s < (adamw ? 3 : 1); s++) {
-    pt_ptv2_outputs out_;
+    pt_model_outputs out_;
     pt_nn_mode mode = {false, NULL};
-    ck_assert_int_eq(pt_ptv2_forward(&m, &b.b, mode, false, &out_), PT_OK);
+    ck_assert_int_eq(pt_model_forward(&m, &b.b, mode, false, &out_), PT_OK);
     ck_assert_int_eq(pt_backward(out_.loss, NULL, false), PT_OK);
     ck_assert_int_eq(pt_optim_step(o), PT_OK);
     pt_optim_zero_grad(o);
-    pt_ptv2_outputs_free(&out_);
+    pt_model_outputs_free(&out_);
   }
   char by_hand[400];
   snprintf(by_hand, sizeof by_hand, "%s/by_hand", root);
-  ck_assert_int_eq(pt_adapter_save(&m, by_hand, (int)map.n, (const char *const *)map.names), PT_OK);
+  ck_assert_int_eq(pt_model_save(&m, by_hand, PT_LAYOUT_PTUNE, (int)map.n,
+                                 (const char *const *)map.names, model),
+                   PT_OK);
   same_adapter(last, by_hand);
   /* and the step did change something */
   pt_safetensors *fa;
@@ -527,7 +549,7 @@ static void exact_case(const char *file, int64_t n, bool adamw) {
   snprintf(p, sizeof p, "%s/adapter_model.safetensors", adapter);
   ck_assert_int_eq(pt_safetensors_open(p, &fa), PT_OK);
   pt_tensor *before = pt_safetensors_load(fa, "classifier.weight", PT_F32);
-  pt_tensor *after = pt_params_find(&m.params, "classifier.weight");
+  pt_tensor *after = pt_model_trainable_find(&m, "classifier.weight");
   ck_assert(memcmp(pt_data(before), pt_data(after), (size_t)pt_numel(before) * 4) != 0);
   pt_tensor_free(before);
   pt_safetensors_close(fa);
@@ -535,7 +557,8 @@ static void exact_case(const char *file, int64_t n, bool adamw) {
   pt_optim_free(o);
   pt_tokenizer_free(tok);
   label_map_free(&map);
-  pt_ptv2_model_free(&m);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
 }
 
 START_TEST(test_exact_sgd) {
@@ -973,6 +996,7 @@ START_TEST(test_errors) {
                       "--out", out, NULL};
   ck_assert_int_eq(run_args_parse("train", 9, (char **)m1, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
+  run_args_free(&a);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent/model"));
   ck_assert_ptr_null(strchr(pt_error_message(), '\n'));
   ck_assert_int_ne(run(cli_run, NULL, m1), 0);
@@ -981,12 +1005,14 @@ START_TEST(test_errors) {
                       "--out", out, NULL};
   ck_assert_int_eq(run_args_parse("train", 9, (char **)m2, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
+  run_args_free(&a);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "/nonexistent.conll"));
   /* prefix + max-seq-len over max_position_embeddings (512) */
   const char *m3[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
                       "--pre-seq-len", "16", "--max-seq-len", "500", NULL};
   ck_assert_int_eq(run_args_parse("train", 13, (char **)m3, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
+  run_args_free(&a);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "max_position_embeddings"));
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "config.json"));
   /* ... while the default length shrinks to fit (512 - 400 = 112 tokens) */
@@ -994,6 +1020,7 @@ START_TEST(test_errors) {
                        "--pre-seq-len", "400", "--max-steps", "1", "--quiet", NULL};
   ck_assert_int_eq(run_args_parse("train", 14, (char **)m3b, &a), PT_OK);
   ck_assert_msg(train_run(&a) == PT_OK, "%s", pt_error_message());
+  run_args_free(&a);
   /* a tag the adapter does not know */
   snprintf(adapter, sizeof adapter, "%s/small", root);
   const char *few[] = {"O", "B-PER", "I-PER"};
@@ -1002,6 +1029,7 @@ START_TEST(test_errors) {
                       "--init-adapter", adapter, NULL};
   ck_assert_int_eq(run_args_parse("train", 11, (char **)m4, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
+  run_args_free(&a);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "eng.train.excerpt"));
   const char *e4[] = {"eval", "--task", "ner", "--model", model, "--adapter", adapter, "--data",
                       train, NULL};
@@ -1018,6 +1046,7 @@ START_TEST(test_errors) {
                       "--preset", "rte", NULL};
   ck_assert_int_eq(run_args_parse("train", 11, (char **)m6, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
+  run_args_free(&a);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "bad.jsonl:2"));
   /* a label outside the preset's set (CB data read as RTE) */
   char cb[4400];
@@ -1026,17 +1055,21 @@ START_TEST(test_errors) {
                       "--preset", "rte", NULL};
   ck_assert_int_eq(run_args_parse("train", 11, (char **)m7, &a), PT_OK);
   ck_assert_int_ne(train_run(&a), PT_OK);
+  run_args_free(&a);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "CB.val.excerpt.jsonl:"));
   /* --hparams: THUDM's settings, overridden by explicit options */
   const char *hp[] = {"train", "--lr", "0.5", "--task", "ner", "--model", model, "--train", train,
                       "--out", out, "--hparams", "conll04", NULL};
   ck_assert_int_eq(run_args_parse("train", 13, (char **)hp, &a), PT_OK);
   ck_assert_int_eq(a.batch_size, 32);
-  ck_assert_int_eq(a.pre_seq_len, 128);
+  char *psl = pt_option_text(pt_option_find_flag(a.method->options, "pre-seq-len"), a.method_opts);
+  ck_assert_str_eq(psl, "128");
+  free(psl);
   ck_assert_int_eq(a.epochs, 40);
   ck_assert(a.lr == 0.5);
   ck_assert(a.dropout == 0.2 && a.dropout_hidden_only);
   ck_assert_int_eq(a.schedule, PT_SCHED_EXPONENTIAL);
+  run_args_free(&a);
   hp[12] = "imdb";
   ck_assert_int_ne(run_args_parse("train", 13, (char **)hp, &a), PT_OK);
   ck_assert_ptr_nonnull(strstr(pt_error_message(), "imdb"));

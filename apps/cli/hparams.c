@@ -1,11 +1,12 @@
 /* `ptune train --hparams NAME`: the hyperparameters of THUDM/P-tuning-v2's
  * run scripts (run_script/run_<data set>_<model>.sh, commit 2873f47): batch
  * size, learning rate, hidden dropout (attention dropout stays the model's),
- * prefix length, epochs, max_seq_length, seed, and the schedule its trainer
- * uses (ExponentialLR x0.95 per epoch for ner, srl and qa; HF's linear decay
- * otherwise). BERT scripts (bert-large) where THUDM has them, RoBERTa
+ * prefix length and projection (for --method ptv2, the default), epochs,
+ * max_seq_length, seed, and the schedule its trainer uses (ExponentialLR
+ * x0.95 per epoch for ner, srl and qa; HF's linear decay otherwise). BERT scripts (bert-large) where THUDM has them, RoBERTa
  * (roberta-large) for conll03, conll05 and squad. Options given on the
  * command line override the preset. */
+#include <stdio.h>
 #include <string.h>
 
 #include "apps/cli/options.h"
@@ -39,13 +40,16 @@ pt_status hparams_apply(const char *name, run_args *a) {
     a->lr = h->lr;
     a->dropout = h->dropout;
     a->dropout_hidden_only = true; /* applies: the hidden dropout only */
-    a->pre_seq_len = h->psl;
     a->epochs = h->epochs;
     a->task_options.max_seq_len = h->max_seq_len;
     option_mark_given(a, "--max-seq-len"); /* a preset's length does not shrink to fit */
     a->seed = h->seed;
-    a->prefix_projection = h->projection;
-    a->method = PT_METHOD_PTV2;
+    if (a->method && !strcmp(a->method->name, "ptv2")) { /* the prefix is P-Tuning v2's */
+      char psl[32];
+      snprintf(psl, sizeof psl, "%lld", (long long)h->psl);
+      PT_TRY(run_args_method_option(a, "pre-seq-len", psl));
+      PT_TRY(run_args_method_option(a, "prefix-projection", h->projection ? "true" : "false"));
+    }
     a->optimizer = PT_OPTIM_ADAMW;
     a->weight_decay = 0;
     a->schedule = h->exp_schedule ? PT_SCHED_EXPONENTIAL : PT_SCHED_LINEAR;

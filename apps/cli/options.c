@@ -6,6 +6,8 @@
  * each command's. */
 #include "apps/cli/options.h"
 
+#include "models/pt_model_io.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -62,6 +64,10 @@ static const option_choice schemes_ner[] = {{"IOB2", TAG_SCHEME_IOB2},
                                             {"IOBES", TAG_SCHEME_IOBES},
                                             {"BILOU", TAG_SCHEME_BILOU},
                                             {0}};
+static const option_choice heads[] = {
+    {"linear", PT_HEAD_LINEAR}, {"verbalizer", PT_HEAD_VERBALIZER}, {0}};
+static const option_choice save_formats[] = {
+    {"ptune", PT_LAYOUT_PTUNE}, {"peft", PT_LAYOUT_PEFT}, {"both", PT_LAYOUT_BOTH}, {0}};
 static const option_choice bench_modes[] = {
     {"ptv2", 0}, {"full", 1}, {"infer", 2}, {"mlm", 3}, {0}};
 
@@ -73,7 +79,7 @@ static const option_choice bench_modes[] = {
 static const option options[] = {
     /* task, model and data */
     {"--task", NULL, OPT_TASK, OFF(task), TASK_DATA "|inspect", NULL /* the task names */, 0, NULL},
-    {"--model", NULL, OPT_STR, OFF(model), TASKS "|inspect",
+    {"--model", NULL, OPT_STR, OFF(model), TASKS "|inspect|merge",
      "DIR: config.json, model.safetensors, vocab", 0, NULL},
     {"--model", NULL, OPT_STR, OFF(model), "fill-mask",
      "DIR: a bert model directory with its MLM head", 0, NULL},
@@ -82,14 +88,16 @@ static const option options[] = {
     {"--train", NULL, OPT_STR, OFF(train), "train", "FILE: training data", 0, NULL},
     {"--dev", NULL, OPT_STR, OFF(dev), "train",
      "FILE: evaluated every --eval-every steps and per epoch", 0, NULL},
+    {"--out", NULL, OPT_STR, OFF(out), "merge",
+     "DIR: the merged model (config.json, model.safetensors, the tokenizer files)", 0, NULL},
     {"--out", NULL, OPT_STR, OFF(out), "train",
      "DIR: metrics.jsonl, curves.svg, best/, last/, checkpoints", 0, NULL},
     {"--out", NULL, OPT_STR, OFF(out), "pretrain",
      "DIR: model directory (config.json, model.safetensors, vocab.txt), metrics.jsonl,\n"
      "loss.svg, summary.json, checkpoints",
      0, NULL},
-    {"--adapter", NULL, OPT_STR, OFF(adapter), "eval|predict|inspect", "DIR: a trained adapter", 0,
-     NULL},
+    {"--adapter", NULL, OPT_STR, OFF(adapter), "eval|predict|inspect|merge",
+     "DIR: a trained adapter (ptune's layout or peft's)", 0, NULL},
     {"--data", NULL, OPT_STR, OFF(data), "eval|predict|score",
      "FILE: the data to score or label (score: the gold; ner may leave it out: the gold is the\n"
      "predictions file's column before the last)",
@@ -143,15 +151,26 @@ static const option options[] = {
      " other options override them",
      0, NULL},
     /* the PEFT method */
-    {"--method", NULL, OPT_METHOD, OFF(method), "train|inspect", "ptv2|prompt|finetune", 0, NULL},
-    {"--pre-seq-len", NULL, OPT_INT, OFF(pre_seq_len), "train|inspect", "N: prefix length", 0,
-     NULL},
-    {"--prefix", NULL, OPT_INT, OFF(pre_seq_len), "bench model", "N: prefix length", 0, NULL},
-    {"--prefix-projection", NULL, OPT_FLAG, OFF(prefix_projection), "train|inspect",
-     "reparameterize the prefix", 0, NULL},
-    {"--prefix-hidden-size", NULL, OPT_INT, OFF(prefix_hidden_size), "train|inspect", "N", 1, NULL},
+    {"--method", NULL, OPT_METHOD, OFF(method), "train|inspect",
+     "NAME: the PEFT method (ptune methods lists them with their options, which this command\n"
+     "takes too: --method lora --lora-r 16)",
+     0, NULL},
+    {"--head", NULL, OPT_CHOICE, OFF(head), "train|inspect",
+     "linear|verbalizer: cls: a classifier on the pooled [CLS], or the label words scored by\n"
+     "the model's masked-LM head at a [MASK] put after [CLS]",
+     0, heads},
+    {"--label-words", NULL, OPT_STR, OFF(label_words), "train",
+     "W1,W2,...: the verbalizer's word for each label, in the labels' order (one token each)",
+     0, NULL},
+    {"--save-format", NULL, OPT_CHOICE, OFF(save_format), "train",
+     "ptune|peft|both: best/ and last/ in ptune's layout (resumable), peft's, or both\n"
+     "(peft's in best/peft)",
+     0, save_formats},
+    {"--prefix", NULL, OPT_INT, OFF(bench_prefix), "bench model", "N: prefix length", 0, NULL},
     {"--init-adapter", NULL, OPT_STR, OFF(init_adapter), "train",
-     "DIR: start from this adapter (its config and id2label)", 0, NULL},
+     "DIR: start from this adapter, ptune's layout or peft's (its method, options and\n"
+     "id2label)",
+     0, NULL},
     /* the training loop */
     {"--epochs", NULL, OPT_INT, OFF(epochs), "train", "N", 0, NULL},
     {"--max-steps", "--steps", OPT_INT, OFF(max_steps), TRAIN_LOOP,
@@ -361,6 +380,8 @@ static pt_status parse_choice(const option *o, const char *v, int *out) {
   return pt_error(PT_ERR_ARG, "%s: unknown value '%s' (%s)", o->name, v, list);
 }
 
+static pt_status set_method(run_args *a, const char *name);
+
 static pt_status parse_value(const option *o, const char *v, run_args *a) {
   char *dst = (char *)a + o->off;
   switch (o->kind) {
@@ -402,7 +423,7 @@ static pt_status parse_value(const option *o, const char *v, run_args *a) {
       task_names(all, sizeof all, ", ", " or ");
       return pt_error(PT_ERR_ARG, "--task: unknown task '%s' (%s)", v, all);
     }
-    case OPT_METHOD: return pt_method_parse(v, &a->method);
+    case OPT_METHOD: return set_method(a, v);
     case OPT_LIST: {
       option_list *l = (option_list *)dst;
       if (l->n == OPTION_LIST_MAX)
@@ -413,6 +434,58 @@ static pt_status parse_value(const option *o, const char *v, run_args *a) {
     case OPT_FLAG: *(bool *)dst = true; return PT_OK;
   }
   return PT_OK;
+}
+
+/* --method NAME: the method and its options at their defaults (options of
+ * another method given before are dropped). */
+static pt_status set_method(run_args *a, const char *name) {
+  const pt_method *me = pt_method_find(name);
+  if (!me) return pt_error_context(PT_ERR_ARG, "--method");
+  if (me == a->method) return PT_OK;
+  run_args_free(a);
+  void *opts = calloc(1, me->opts_size ? me->opts_size : 1);
+  if (!opts) return pt_error(PT_ERR_NOMEM, "--method: out of memory");
+  pt_status st = pt_options_init(me->options, opts);
+  if (st != PT_OK) {
+    free(opts);
+    return st;
+  }
+  a->method = me;
+  a->method_opts = opts;
+  return PT_OK;
+}
+
+void run_args_free(run_args *a) {
+  if (a->method && a->method_opts) pt_options_free(a->method->options, a->method_opts);
+  free(a->method_opts);
+  a->method_opts = NULL;
+  a->method = NULL;
+}
+
+pt_status run_args_method_option(run_args *a, const char *flag, const char *value) {
+  const pt_option *o = a->method ? pt_option_find_flag(a->method->options, flag) : NULL;
+  if (!o)
+    return pt_error(PT_ERR_ARG, "--%s is not an option of method %s", flag,
+                    a->method ? a->method->name : "(none)");
+  return pt_option_set_text(o, a->method_opts, value);
+}
+
+/* args[i] names an option of the method: its value (a bool takes "true"
+ * or "false" when one follows, else it is set). Returns how many extra
+ * args it read, or -1 with the error set; NULL *o: not the method's. */
+static int method_arg(run_args *a, int n, char **args, int i, const pt_option **o) {
+  *o = a->method ? pt_option_find_flag(a->method->options, args[i] + 2) : NULL;
+  if (!*o) return 0;
+  const char *v = i + 1 < n ? args[i + 1] : NULL;
+  bool has_value = v && !(v[0] == '-' && v[1] == '-');
+  if ((*o)->type == PT_OPT_BOOL && has_value && strcmp(v, "true") && strcmp(v, "false"))
+    has_value = false;
+  if (!has_value && (*o)->type != PT_OPT_BOOL) {
+    pt_error(PT_ERR_ARG, "%s needs a value", args[i]);
+    return -1;
+  }
+  if (pt_option_set_text(*o, a->method_opts, has_value ? v : "true") != PT_OK) return -1;
+  return has_value ? 1 : 0;
 }
 
 static void mark(run_args *a, const option *o) {
@@ -444,6 +517,17 @@ static pt_status parse_args(run_args *a, int n, char **args, bool from_user) {
       return PT_OK;
     }
     const option *o = is_option(arg) ? find(a->command, arg) : pos;
+    if (!o && is_option(arg) && find(a->command, "--method")) { /* the method's own options */
+      const pt_option *mo;
+      int used = method_arg(a, n, args, i, &mo);
+      if (used < 0) return pt_error_code();
+      if (mo) {
+        i += used;
+        continue;
+      }
+      return pt_error(PT_ERR_ARG, "unknown option '%s' (see --help; method %s's options: ptune "
+                      "methods)", arg, a->method ? a->method->name : "?");
+    }
     if (!o) return pt_error(PT_ERR_ARG, "unknown option '%s' (see --help)", arg);
     if (from_user) mark(a, o);
     if (o == pos && !is_option(arg)) {
@@ -494,9 +578,12 @@ static pt_status parse_defaults(run_args *a, const char *defaults) {
 
 /* What a row's kind cannot say: limits that depend on other options. */
 static pt_status check(const run_args *a) {
-  bool prefix = a->method == PT_METHOD_PTV2 || a->method == PT_METHOD_PROMPT;
-  if (prefix && find(a->command, "--pre-seq-len") && a->pre_seq_len < 1)
-    return pt_error(PT_ERR_ARG, "--pre-seq-len must be at least 1");
+  if (find(a->command, "--label-words") && a->label_words && a->head != PT_HEAD_VERBALIZER)
+    return pt_error(PT_ERR_ARG, "--label-words goes with --head verbalizer");
+  if (find(a->command, "--head") && a->head == PT_HEAD_VERBALIZER && a->task &&
+      a->task->head != PT_TASK_SEQUENCE_CLASSIFICATION)
+    return pt_error(PT_ERR_ARG, "--head verbalizer is for sequence classification (cls), not --task "
+                    "%s", a->task->name);
   if (find(a->command, "--dropout") && a->dropout >= 1)
     return pt_error(PT_ERR_ARG, "--dropout: must be below 1, got %g", a->dropout);
   if (find(a->command, "--warmup-frac") && a->warmup_frac > 1)
@@ -508,19 +595,33 @@ pt_status run_args_parse_with(const char *command, const char *defaults, const c
                               int argc, char **argv, run_args *a) {
   memset(a, 0, sizeof *a);
   a->command = command;
-  PT_TRY(parse_defaults(a, defaults));
-  for (int i = 1; i + 1 < argc; i++) /* the preset first, so options override it */
+  a->save_format = PT_LAYOUT_PTUNE;
+  pt_status st = parse_defaults(a, defaults);
+  /* the method first (ptv2 unless named), so its options parse wherever they stand */
+  if (st == PT_OK && find(command, "--method")) {
+    const char *name = "ptv2";
+    for (int i = 1; i + 1 < argc; i++)
+      if (!strcmp(argv[i], "--method")) name = argv[i + 1];
+    st = set_method(a, name);
+  }
+  for (int i = 1; st == PT_OK && i + 1 < argc; i++) /* the preset next, so options override it */
     if (!strcmp(argv[i], "--hparams") && find(command, "--hparams"))
-      PT_TRY(hparams_apply(argv[i + 1], a));
-  PT_TRY(parse_args(a, argc - 1, argv + 1, true));
+      st = hparams_apply(argv[i + 1], a);
+  if (st == PT_OK) st = parse_args(a, argc - 1, argv + 1, true);
+  if (st != PT_OK) {
+    run_args_free(a);
+    return st;
+  }
   if (a->help) return PT_OK;
   /* a --dropout of the command line sets both dropouts, a preset's only the hidden one */
   if (option_given(a, "--dropout")) a->dropout_hidden_only = false;
   /* the task's sequence length unless given (a default may shrink to fit the model) */
   if (a->task && !option_given(a, "--max-seq-len"))
     a->task_options.max_seq_len = a->task->max_seq_len;
-  PT_TRY(check(a));
-  return options_require(a, required);
+  st = check(a);
+  if (st == PT_OK) st = options_require(a, required);
+  if (st != PT_OK) run_args_free(a);
+  return st;
 }
 
 pt_status options_require(const run_args *a, const char *required) {
@@ -570,4 +671,9 @@ void options_usage(const char *command, const char *defaults, FILE *f) {
     fputc('\n', f);
   }
   fprintf(f, "  %-22s %s\n", "--help", "this text");
+}
+
+void options_usage_method(const pt_method *me, FILE *f) {
+  fprintf(f, "\noptions of --method %s (%s):\n", me->name, me->summary);
+  pt_options_usage(me->options, f);
 }

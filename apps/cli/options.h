@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "apps/tasks/task.h"
-#include "models/pt_ptv2.h"
+#include "models/pt_method.h"
 #include "optim/pt_optim.h"
 
 #define OPTION_LIST_MAX 256 /* values of one repeatable option (--corpus, --op, texts) */
@@ -38,11 +38,14 @@ typedef struct run_args {
   const char *model, *train, *dev, *out, *adapter, *data, *output, *init_adapter, *hparams;
   const char *predictions; /* score: the predictions file */
   bool random_backbone; /* train: the HF init from config.json instead of the weights */
-  /* the PEFT method */
-  pt_peft_method method;
-  int64_t pre_seq_len;
-  bool prefix_projection;
-  int64_t prefix_hidden_size;
+  /* the PEFT method: --method NAME (ptv2 unless given) and its options,
+   * parsed from the method's own option table (models/pt_method.h) */
+  const pt_method *method;
+  void *method_opts; /* owned: run_args_free */
+  int head;          /* --head: pt_head_kind */
+  const char *label_words; /* --label-words W1,W2,...: the verbalizer's, in label order */
+  int save_format;   /* --save-format: pt_adapter_layout */
+  int64_t bench_prefix; /* bench model --prefix */
   /* the training loop */
   int64_t epochs, max_steps, batch_size, grad_accum;
   double minutes; /* pretrain: a time budget instead of --max-steps */
@@ -101,10 +104,17 @@ typedef struct run_args {
  * a->help and stops. */
 pt_status run_args_parse_with(const char *command, const char *defaults, const char *required,
                               int argc, char **argv, run_args *a);
+/* Releases what parsing allocated (the method's options). */
+void run_args_free(run_args *a);
+/* Sets an option of the method (flag without "--", e.g. "pre-seq-len") from
+ * text, as the command line would. */
+pt_status run_args_method_option(run_args *a, const char *flag, const char *value);
 /* Whether the command line (or --hparams) gave `name`. */
 bool option_given(const run_args *a, const char *name);
 /* Marks `name` as given (a preset counts as the command line). */
 void option_mark_given(run_args *a, const char *name);
+/* The options of a method, for --help and `ptune methods`. */
+void options_usage_method(const pt_method *me, FILE *f);
 /* The options of `command`, one per line with `defaults` shown, for --help. */
 void options_usage(const char *command, const char *defaults, FILE *f);
 /* The options named in `required` (space separated) that the command line

@@ -19,7 +19,7 @@
 #include "apps/cmd/commands.h"
 #include "autograd/pt_autograd.h"
 #include "models/pt_mlm.h"
-#include "models/pt_ptv2.h"
+#include "models/pt_model.h"
 #include "optim/pt_optim.h"
 #include "tensor/pt_fpmode.h"
 #include "tensor/pt_matmul.h"
@@ -86,11 +86,12 @@ static double sgemm_peak(void) {
 /* What one timed step needs: the model of either kind and its batch. */
 typedef struct {
   bool mlm, train, model_ok;
-  pt_ptv2_model ptv2;
+  pt_backbone bb;
+  pt_model ptv2;
+  void *ptv2_opts;
   pt_mlm_model mlm_model;
-  pt_params *params;
   pt_optim *opt;
-  pt_ptv2_batch batch;
+  pt_model_batch batch;
   pt_tensor *ids, *labels, *mask, *types;
   pt_rng rng;
 } bench_run;
@@ -99,14 +100,14 @@ static pt_status one_step(bench_run *r) {
   pt_nn_mode mode = {r->train, &r->rng};
   pt_status st;
   pt_tensor *loss = NULL;
-  pt_ptv2_outputs out;
+  pt_model_outputs out;
   pt_mlm_outputs mo = {0};
   if (r->mlm) {
     st = pt_mlm_forward(&r->mlm_model, r->ids, NULL, r->labels, mode, false, &mo);
     loss = mo.loss;
   } else {
     if (!r->train) pt_no_grad_enter();
-    st = pt_ptv2_forward(&r->ptv2, &r->batch, mode, false, &out);
+    st = pt_model_forward(&r->ptv2, &r->batch, mode, false, &out);
     if (!r->train) pt_no_grad_exit();
     if (st == PT_OK) loss = out.loss;
   }
@@ -120,7 +121,7 @@ static pt_status one_step(bench_run *r) {
   if (r->mlm)
     pt_mlm_outputs_free(&mo);
   else if (st == PT_OK)
-    pt_ptv2_outputs_free(&out);
+    pt_model_outputs_free(&out);
   return st;
 }
 
@@ -174,7 +175,7 @@ static void bench_shape(const run_args *a, bench_opts *o) {
                     a->json};
   if (option_given(a, "--batch")) o->batch = a->batch_size;
   if (option_given(a, "--seq")) o->seq = a->task_options.max_seq_len;
-  if (option_given(a, "--prefix")) o->prefix = a->pre_seq_len;
+  if (option_given(a, "--prefix")) o->prefix = a->bench_prefix;
   if (option_given(a, "--layers")) o->layers = a->layers;
   if (option_given(a, "--hidden")) o->hidden = a->hidden;
   bool mlm = !strcmp(o->mode, "mlm");
@@ -205,12 +206,29 @@ static pt_status bench_setup(const bench_opts *o, bench_run *r, int64_t *trainab
     bc.max_position = o->seq > 128 ? o->seq : 128;
     bc.hidden_dropout = bc.attention_dropout = 0; /* as the bundled model was pretrained */
   }
-  pt_ptv2_config pc = {
-      PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, o->prefix, true, o->prefix_hidden, o->labels};
-  PT_TRY(r->mlm ? pt_mlm_init(&r->mlm_model, &bc, 0) : pt_ptv2_model_init(&r->ptv2, &bc, &pc, 0));
+  if (r->mlm) {
+    PT_TRY(pt_mlm_init(&r->mlm_model, &bc, 0));
+  } else { /* P-Tuning v2 with the MLP; full: every backbone tensor trains with it */
+    PT_TRY(pt_backbone_init(&r->bb, &bc, (pt_backbone_parts){false, false}, 0));
+    const pt_method *ptv2 = pt_method_find("ptv2");
+    r->ptv2_opts = calloc(1, ptv2->opts_size);
+    if (!r->ptv2_opts) return pt_error(PT_ERR_NOMEM, "bench: out of memory");
+    PT_TRY(pt_options_init(ptv2->options, r->ptv2_opts));
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)o->prefix);
+    PT_TRY(pt_option_set_text(pt_option_find_flag(ptv2->options, "pre-seq-len"), r->ptv2_opts, text));
+    snprintf(text, sizeof text, "%lld", (long long)o->prefix_hidden);
+    PT_TRY(pt_option_set_text(pt_option_find_flag(ptv2->options, "prefix-hidden-size"), r->ptv2_opts,
+                              text));
+    PT_TRY(pt_option_set_text(pt_option_find_flag(ptv2->options, "prefix-projection"), r->ptv2_opts,
+                              "true"));
+    pt_model_config mc = {{PT_TASK_TOKEN_CLASSIFICATION, PT_HEAD_LINEAR, o->labels, NULL, -1},
+                          0, &r->bb.init_rng, NULL, false};
+    PT_TRY(pt_model_new(&r->ptv2, &r->bb, ptv2, r->ptv2_opts, &mc));
+  }
   r->model_ok = true;
-  r->params = r->mlm ? &r->mlm_model.params : &r->ptv2.params;
-  if (!strcmp(o->mode, "full")) pt_params_set_trainable(r->params, "", true);
+  if (!r->mlm && !strcmp(o->mode, "full"))
+    for (int i = 0; i < r->bb.params.count; i++) PT_TRY(pt_model_adopt(&r->ptv2, r->bb.params.items[i]));
   pt_rng_init(&r->rng, 1);
   int64_t B = o->batch, S = o->seq;
   r->ids = pt_empty(PT_I64, 2, PT_SHAPE(B, S));
@@ -230,18 +248,27 @@ static pt_status bench_setup(const bench_opts *o, bench_run *r, int64_t *trainab
       pt_set(r->labels, i, (double)pt_rng_below(&r->rng, (uint64_t)o->labels));
     }
   }
-  r->batch = (pt_ptv2_batch){r->ids, r->mask, r->types, r->train ? r->labels : NULL, NULL, NULL};
+  r->batch = (pt_model_batch){r->ids, r->mask, r->types, r->train ? r->labels : NULL, NULL, NULL};
   pt_adamw_opts ao = pt_adamw_defaults();
   ao.lr = r->mlm ? 1e-4 : 5e-3;
   if (r->mlm) ao.weight_decay = 0.01;
   r->opt = pt_adamw_new(&ao);
   if (!r->opt) return pt_error(PT_ERR_NOMEM, "bench: out of memory for the optimizer");
   *trainable = 0;
-  for (int i = 0; i < r->params->count; i++)
-    if (pt_requires_grad(r->params->items[i])) {
-      PT_TRY(pt_optim_add_param(r->opt, r->params->items[i], NULL, true));
-      *trainable += pt_numel(r->params->items[i]);
-    }
+  if (r->mlm) {
+    const pt_params *ps = &r->mlm_model.params;
+    for (int i = 0; i < ps->count; i++)
+      if (pt_requires_grad(ps->items[i])) {
+        PT_TRY(pt_optim_add_param(r->opt, ps->items[i], NULL, true));
+        *trainable += pt_numel(ps->items[i]);
+      }
+    return PT_OK;
+  }
+  for (int i = 0; i < pt_model_ntrainable(&r->ptv2); i++) {
+    pt_tensor *t = pt_model_trainable(&r->ptv2, i);
+    PT_TRY(pt_optim_add_param(r->opt, t, NULL, true));
+    *trainable += pt_numel(t);
+  }
   return PT_OK;
 }
 
@@ -250,7 +277,10 @@ static void bench_free(bench_run *r) {
   pt_tensor *t[] = {r->ids, r->labels, r->mask, r->types};
   for (int i = 0; i < 4; i++) pt_tensor_free(t[i]);
   if (r->model_ok && r->mlm) pt_mlm_free(&r->mlm_model);
-  if (r->model_ok && !r->mlm) pt_ptv2_model_free(&r->ptv2);
+  if (r->model_ok && !r->mlm) pt_model_free(&r->ptv2);
+  if (!r->mlm) pt_backbone_free(&r->bb);
+  if (r->ptv2_opts) pt_options_free(pt_method_find("ptv2")->options, r->ptv2_opts);
+  free(r->ptv2_opts);
 }
 
 /* Warm-ups then timed steps; times[s] in seconds. */
@@ -278,7 +308,8 @@ static int bench_model(run_args *a) {
   if (st == PT_OK && !times) st = pt_error(PT_ERR_NOMEM, "bench: out of memory");
   if (st == PT_OK) st = bench_time(&o, &r, times);
   if (st == PT_OK)
-    report(&o, times, model_flops(&o, o.mode) / 1e9, trainable, pt_params_numel(r.params, false),
+    report(&o, times, model_flops(&o, o.mode) / 1e9, trainable,
+           r.mlm ? pt_params_numel(&r.mlm_model.params, false) : pt_model_numel(&r.ptv2, false),
            rss_build, peak);
   free(times);
   bench_free(&r);

@@ -90,8 +90,12 @@ int cli_run(int argc, char **argv) {
   if (a.help) {
     printf("usage: ptune %s\n", c->usage);
     options_usage(c->name, c->defaults, stdout);
+    if (a.method) options_usage_method(a.method, stdout);
+    run_args_free(&a);
     return 0;
   }
   if (a.threads > 0) omp_set_num_threads((int)a.threads);
-  return c->run(&a);
+  int rc = c->run(&a);
+  run_args_free(&a);
+  return rc;
 }

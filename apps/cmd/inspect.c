@@ -1,13 +1,15 @@
 /* `ptune inspect --model DIR [--adapter DIR]`: the architecture, parameter
- * counts per part, and what a PEFT method trains (count and share). Without
- * an adapter, the method options (--method, --pre-seq-len, ...) say which
- * adapter to count. Only config.json is read: no weights are loaded. */
+ * counts per part, and what a PEFT method trains (count and share). With an
+ * adapter (ptune's layout or peft's), its method, options, head and labels;
+ * without one, --method and its options say which adapter to count. Only
+ * config.json is read: no weights are loaded. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apps/cmd/commands.h"
-#include "models/pt_adapter.h"
 #include "models/pt_hf.h"
+#include "models/pt_model_io.h"
 
 static int64_t count_prefix(const pt_params *ps, const char *prefix) {
   int64_t n = 0;
@@ -16,76 +18,96 @@ static int64_t count_prefix(const pt_params *ps, const char *prefix) {
   return n;
 }
 
-static pt_status inspect(const run_args *a) {
-  pt_bert_config bc;
-  PT_TRY(pt_bert_config_load(a->model, &bc));
-  pt_ptv2_config cfg = {a->method,
-                        a->task ? a->task->head : PT_TASK_SEQUENCE_CLASSIFICATION,
-                        a->pre_seq_len,
-                        a->prefix_projection,
-                        a->prefix_hidden_size,
-                        2};
-  pt_adapter_config ac = {0};
-  if (a->adapter) {
-    PT_TRY(pt_adapter_config_read(a->adapter, &ac));
-    cfg = ac.cfg;
-    pt_status st = pt_adapter_check_base(&ac, &bc, a->adapter);
-    if (st != PT_OK) {
-      pt_adapter_config_free(&ac);
-      return st;
-    }
-  }
-  pt_ptv2_model m;
-  pt_status st = pt_ptv2_model_init(&m, &bc, &cfg, 0);
-  if (st != PT_OK) {
-    pt_adapter_config_free(&ac);
-    return st;
-  }
-  int64_t total = pt_params_numel(&m.params, false), train = pt_params_numel(&m.params, true);
+static void print_model(const run_args *a, const pt_backbone *bb, const pt_model *m) {
+  const pt_bert_config *bc = &bb->bert.cfg;
   char pre[32];
-  printf("model: %s (%s)\n", a->model, pt_arch_name(bc.arch));
+  printf("model: %s (%s)\n", a->model, pt_arch_name(bc->arch));
   printf(
       "  vocab %lld, hidden %lld, layers %lld, heads %lld, intermediate %lld, positions %lld, "
       "types %lld\n",
-      (long long)bc.vocab_size, (long long)bc.hidden_size, (long long)bc.num_layers,
-      (long long)bc.num_heads, (long long)bc.intermediate_size, (long long)bc.max_position,
-      (long long)bc.type_vocab_size);
-  printf("  dropout hidden %g, attention %g; layer_norm_eps %g\n", bc.hidden_dropout,
-         bc.attention_dropout, bc.layer_norm_eps);
-  snprintf(pre, sizeof pre, "%s.embeddings.", m.bert.prefix);
-  printf("parameters:\n  embeddings      %12lld\n", (long long)count_prefix(&m.params, pre));
-  snprintf(pre, sizeof pre, "%s.encoder.", m.bert.prefix);
-  printf("  encoder layers  %12lld\n", (long long)count_prefix(&m.params, pre));
-  snprintf(pre, sizeof pre, "%s.pooler.", m.bert.prefix);
-  printf("  pooler          %12lld\n", (long long)count_prefix(&m.params, pre));
-  printf("  prefix encoder  %12lld\n", (long long)count_prefix(&m.params, "prefix_encoder"));
-  printf("  head            %12lld\n", (long long)(count_prefix(&m.params, "classifier") +
-                                                   count_prefix(&m.params, "qa_outputs")));
-  printf("  total           %12lld\n", (long long)total);
-  printf("adapter: %s%s, task %s, pre_seq_len %lld, prefix_projection %s",
-         a->adapter ? "" : "(would be) ", pt_method_name(cfg.method), pt_task_name(cfg.task),
-         (long long)cfg.pre_seq_len, cfg.prefix_projection ? "true" : "false");
-  if (cfg.prefix_projection) printf(" (hidden %lld)", (long long)cfg.prefix_hidden_size);
-  if (a->adapter) {
-    printf(", %d labels", ac.nlabels);
-    for (int i = 0; i < ac.nlabels && i < 12; i++) printf("%s%s", i ? " " : ": ", ac.id2label[i]);
-    if (ac.nlabels > 12) printf(" ...");
-    if (ac.baked) printf(" (baked)");
+      (long long)bc->vocab_size, (long long)bc->hidden_size, (long long)bc->num_layers,
+      (long long)bc->num_heads, (long long)bc->intermediate_size, (long long)bc->max_position,
+      (long long)bc->type_vocab_size);
+  printf("  dropout hidden %g, attention %g; layer_norm_eps %g\n", bc->hidden_dropout,
+         bc->attention_dropout, bc->layer_norm_eps);
+  snprintf(pre, sizeof pre, "%s.embeddings.", bb->bert.prefix);
+  printf("parameters:\n  embeddings      %12lld\n", (long long)count_prefix(&bb->params, pre));
+  snprintf(pre, sizeof pre, "%s.encoder.", bb->bert.prefix);
+  printf("  encoder layers  %12lld\n", (long long)count_prefix(&bb->params, pre));
+  snprintf(pre, sizeof pre, "%s.pooler.", bb->bert.prefix);
+  printf("  pooler          %12lld\n", (long long)count_prefix(&bb->params, pre));
+  if (bb->parts.mlm_head)
+    printf("  masked-LM head  %12lld\n", (long long)(pt_params_numel(&bb->params, false) -
+                                                    count_prefix(&bb->params, bb->bert.prefix)));
+  printf("  method          %12lld\n", (long long)pt_params_numel(&m->params, false));
+  printf("  head            %12lld\n", (long long)pt_params_numel(&m->head.params, false));
+  printf("  total           %12lld\n", (long long)pt_model_numel(m, false));
+}
+
+static void print_adapter(const run_args *a, const pt_model *m, const pt_adapter_info *info) {
+  printf("adapter: %s%s", a->adapter ? "" : "(would be) ", m->method->name);
+  if (info) printf(" (%s layout)", pt_adapter_layout_name(info->layout));
+  printf(", task %s, head %s\n", pt_task_name(m->head.cfg.task), pt_head_kind_name(m->head.cfg.kind));
+  printf("options:");
+  int shown = 0;
+  for (const pt_option *o = m->method->options; o->key; o++) {
+    char *v = pt_option_text(o, m->opts);
+    printf("%s%s %s", shown++ ? ", " : " ", o->key, v && *v ? v : "(none)");
+    free(v);
   }
-  printf("\ntrainable: %lld of %lld parameters (%.4f%%)\n", (long long)train, (long long)total,
-         100.0 * (double)train / (double)total);
-  pt_ptv2_model_free(&m);
-  pt_adapter_config_free(&ac);
-  return PT_OK;
+  printf("%s\n", shown ? "" : " none");
+  if (info && info->nlabels) {
+    printf("labels: %d (from %s)", info->nlabels, info->labels_from ? info->labels_from : "?");
+    for (int i = 0; i < info->nlabels && i < 12; i++) printf("%s%s", i ? " " : ": ", info->id2label[i]);
+    if (info->nlabels > 12) printf(" ...");
+    printf("\n");
+  }
+  int64_t total = pt_model_numel(m, false), train = pt_model_numel(m, true);
+  printf("trainable: %lld of %lld parameters (%.4f%%) in %d tensors\n", (long long)train,
+         (long long)total, 100.0 * (double)train / (double)total, pt_model_ntrainable(m));
+}
+
+static pt_status inspect(const run_args *a) {
+  pt_bert_config bc;
+  PT_TRY(pt_bert_config_load(a->model, &bc));
+  pt_adapter_info info = {0};
+  const pt_method *me = a->method;
+  const void *opts = a->method_opts;
+  int64_t words[2] = {0, 0};
+  pt_head_config head = {a->task ? a->task->head : PT_TASK_SEQUENCE_CLASSIFICATION,
+                         (pt_head_kind)a->head, 2, words, 0};
+  if (a->adapter) {
+    PT_TRY(pt_adapter_info_read(a->adapter, a->model, &info));
+    me = info.method;
+    opts = info.opts;
+    head = info.head;
+  }
+  pt_backbone bb;
+  pt_model m = {0};
+  pt_status st = pt_adapter_info_check_base(&info, &bc, a->adapter);
+  if (st == PT_OK) st = pt_backbone_init(&bb, &bc, pt_backbone_parts_for(head.task, head.kind), 0);
+  pt_model_config mc = {head, 0, NULL, NULL, true};
+  if (st == PT_OK) {
+    st = pt_model_new(&m, &bb, me, opts, &mc);
+    if (st != PT_OK) pt_backbone_free(&bb);
+  }
+  if (st == PT_OK) {
+    print_model(a, &bb, &m);
+    print_adapter(a, &m, a->adapter ? &info : NULL);
+    pt_model_free(&m);
+    pt_backbone_free(&bb);
+  }
+  pt_adapter_info_free(&info);
+  return st;
 }
 
 static int run(run_args *a) { return command_exit(a, inspect(a)); }
 
 static const command inspect_command = {
     .name = "inspect",
-    .summary = "architecture and (trainable) parameter counts",
-    .usage = "inspect --model DIR [--adapter DIR] [--task T --method M ...]",
-    .defaults = "--method ptv2 --pre-seq-len 16 --prefix-hidden-size 512",
+    .summary = "architecture, a method's options and (trainable) parameter counts",
+    .usage = "inspect --model DIR [--adapter DIR] [--task T --method M [its options]]",
+    .defaults = "",
     .required = "--model",
     .run = run,
 };

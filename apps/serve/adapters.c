@@ -82,7 +82,7 @@ static pt_status adapter_read(adapter_registry *r, serve_adapter *a, const char 
   if (st == PT_OK) {
     /* attached first, filled only when it leaves the backbone's own tensors
      * alone (filling a bitfit model would overwrite the shared biases) */
-    pt_model_config mc = {info.head, r->seed, NULL, true};
+    pt_model_config mc = {info.head, r->seed, NULL, NULL, true};
     pthread_mutex_lock(r->compute);
     st = pt_model_new(&a->model, r->bb, info.method, info.opts, &mc);
     if (st == PT_OK && a->model.nadopted)
@@ -98,9 +98,9 @@ static pt_status adapter_read(adapter_registry *r, serve_adapter *a, const char 
     return pt_error(PT_ERR_FORMAT, "%s: %lld label names for a head of %lld labels", dir,
                     (long long)a->map.n, (long long)a->model.head.cfg.num_labels);
   a->opts = (task_opts){.max_seq_len = a->task->max_seq_len, .doc_stride = 128, .n_best = 20,
-                        .max_answer_len = 30};
-  return task_fit_max_seq_len(&a->opts, false, &r->bb->bert.cfg, pt_model_positions(&a->model),
-                              r->model_dir);
+                        .max_answer_len = 30,
+                        .mask_after_first = a->model.head.cfg.kind == PT_HEAD_VERBALIZER};
+  return task_fit_max_seq_len(&a->opts, false, &a->model, r->model_dir);
 }
 
 pt_status adapters_load(adapter_registry *r, const char *name, const char *dir, json_t **out) {

@@ -63,7 +63,7 @@ pt_status job_results(const serve_job *job, json_t **out) {
   const task_feature **fb = malloc(sizeof *fb * (size_t)(td->n ? td->n : 1));
   pt_status st = fb ? t->predict_begin(td, &a->map, &r) : pt_error(PT_ERR_NOMEM, "out of memory");
   for (int64_t i = 0; fb && i < td->n; i++) fb[i] = &td->f[i];
-  pt_ptv2_outputs po = {.logits = job->logits, .start_logits = job->start_logits,
+  pt_model_outputs po = {.logits = job->logits, .start_logits = job->start_logits,
                         .end_logits = job->end_logits};
   if (st == PT_OK) st = t->predict_batch(td, &a->map, fb, td->n, &po, &r);
   if (st == PT_OK && t->predict_end) st = t->predict_end(td, &a->opts, &r);

@@ -69,7 +69,7 @@ pt_status task_batch_make(const task_feature *const *feats, int64_t n, pt_task_k
       }
     }
   }
-  out->b = (pt_ptv2_batch){out->ids, out->mask, out->types, out->labels, out->starts, out->ends};
+  out->b = (pt_model_batch){out->ids, out->mask, out->types, out->labels, out->starts, out->ends};
   return PT_OK;
 fail:
   task_batch_free(out);

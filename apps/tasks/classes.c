@@ -94,13 +94,34 @@ pt_status classes_preset_labels(const task_opts *o, label_map *map) {
   return PT_OK;
 }
 
+/* [MASK] at position 1 of f's last sequence (type id 0), after [CLS]. */
+static pt_status insert_mask(const pt_tokenizer *tok, task_feature *f) {
+  int64_t mask = pt_tokenizer_mask_id(tok);
+  if (mask < 0) return pt_error(PT_ERR_ARG, "the verbalizer needs a [MASK] token in the vocabulary");
+  int k = f->nseq - 1;
+  int64_t n = f->len[k];
+  int64_t *ids = realloc(f->ids[k], sizeof(int64_t) * (size_t)(n + 1));
+  if (ids) f->ids[k] = ids;
+  int64_t *types = ids ? realloc(f->types[k], sizeof(int64_t) * (size_t)(n + 1)) : NULL;
+  if (types) f->types[k] = types;
+  if (!ids || !types) return pt_error(PT_ERR_NOMEM, "features: out of memory");
+  memmove(ids + 2, ids + 1, sizeof(int64_t) * (size_t)(n - 1));
+  memmove(types + 2, types + 1, sizeof(int64_t) * (size_t)(n - 1));
+  ids[1] = mask;
+  types[1] = 0;
+  f->len[k] = n + 1;
+  return PT_OK;
+}
+
 pt_status classes_encode(const pt_tokenizer *tok, const task_opts *o, const char *text_a,
                          const char *text_b, task_feature *f) {
-  pt_encode_opts eo = {.max_length = o->max_seq_len, .truncation = PT_TRUNC_LONGEST_FIRST};
+  int64_t room = o->max_seq_len - (o->mask_after_first ? 1 : 0);
+  pt_encode_opts eo = {.max_length = room, .truncation = PT_TRUNC_LONGEST_FIRST};
   pt_encoding e = {0};
   pt_status st = pt_tokenizer_encode(tok, text_a, strlen(text_a), text_b,
                                      text_b ? strlen(text_b) : 0, &eo, &e);
   if (st == PT_OK) st = feature_add_sequence(f, &e);
+  if (st == PT_OK && o->mask_after_first) st = insert_mask(tok, f);
   pt_encoding_free(&e);
   return st;
 }
@@ -127,7 +148,7 @@ static float *softmax_of(const pt_tensor *t, int64_t off, int64_t n) {
 
 pt_status classes_predict_batch(const task_data *td, const label_map *map,
                                 const task_feature *const *f, int64_t nb,
-                                const pt_ptv2_outputs *out, eval_result *r) {
+                                const pt_model_outputs *out, eval_result *r) {
   (void)td;
   (void)map;
   const pt_tensor *lg = out->logits; /* [nb, C] */

@@ -49,7 +49,7 @@ pt_status classes_encode(const pt_tokenizer *tok, const task_opts *o, const char
 pt_status classes_predict_begin(const task_data *td, const label_map *map, eval_result *r);
 pt_status classes_predict_batch(const task_data *td, const label_map *map,
                                 const task_feature *const *f, int64_t nb,
-                                const pt_ptv2_outputs *out, eval_result *r);
+                                const pt_model_outputs *out, eval_result *r);
 /* Accuracy, macro-F1 and MCC of pred against gold over n examples of
  * n_classes classes; primary accuracy, or mcc when mcc_primary (CoLA). */
 pt_status classes_score(const int64_t *gold, const int64_t *pred, int64_t n, int64_t n_classes,

@@ -62,7 +62,7 @@ pt_status task_score_predictions(const task_data *td, const label_map *map, cons
   return r->json ? PT_OK : pt_error(PT_ERR_NOMEM, "eval: out of memory");
 }
 
-pt_status task_evaluate(const pt_ptv2_model *m, const task_data *td, const label_map *map,
+pt_status task_evaluate(pt_model *m, const task_data *td, const label_map *map,
                         const task_opts *o, int64_t batch_size, int64_t pad_id, eval_result *out) {
   memset(out, 0, sizeof *out);
   const task_def *t = td->task;
@@ -78,10 +78,10 @@ pt_status task_evaluate(const pt_ptv2_model *m, const task_data *td, const label
     task_batch b;
     st = task_batch_make(fb, nb, t->head, pad_id, false, &b);
     if (st != PT_OK) break;
-    pt_ptv2_outputs po;
-    st = pt_ptv2_forward(m, &b.b, mode, false, &po);
+    pt_model_outputs po;
+    st = pt_model_forward(m, &b.b, mode, false, &po);
     if (st == PT_OK) st = t->predict_batch(td, map, fb, nb, &po, out);
-    pt_ptv2_outputs_free(&po);
+    pt_model_outputs_free(&po);
     task_batch_free(&b);
   }
   pt_no_grad_exit();

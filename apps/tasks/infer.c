@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "apps/tasks/task.h"
-#include "models/pt_adapter.h"
 
 void infer_free(infer_session *in) {
-  if (in->model_ok) pt_ptv2_model_free(&in->model);
+  if (in->model_ok) pt_model_free(&in->model);
+  pt_backbone_free(&in->bb);
+  pt_adapter_info_free(&in->info);
   pt_tokenizer_free(in->tok);
   label_map_free(&in->map);
   task_data_free(&in->data);
@@ -20,19 +21,19 @@ pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_gi
   memset(in, 0, sizeof *in);
   label_map_init(&in->map);
   in->opts = *o;
-  pt_adapter_config ac = {0};
-  PT_TRY(pt_adapter_load_model(&in->model, model, adapter, &ac));
+  PT_TRY(pt_adapter_info_read(adapter, model, &in->info));
+  const pt_adapter_info *info = &in->info;
+  if (info->head.task != t->head)
+    return pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", adapter,
+                    pt_task_name(info->head.task), t->name);
+  if (t->adapter_labels)
+    PT_TRY(label_map_set(&in->map, (const char *const *)info->id2label, info->nlabels));
+  in->opts.mask_after_first = info->head.kind == PT_HEAD_VERBALIZER;
+  PT_TRY(pt_backbone_load(&in->bb, model, pt_backbone_parts_for(info->head.task, info->head.kind),
+                          false, -1, 0));
+  PT_TRY(pt_model_load(&in->model, &in->bb, adapter, info, 0));
   in->model_ok = true;
-  pt_status st = PT_OK;
-  if (ac.cfg.task != t->head)
-    st = pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", adapter,
-                  pt_task_name(ac.cfg.task), t->name);
-  if (st == PT_OK && t->adapter_labels)
-    st = label_map_set(&in->map, (const char *const *)ac.id2label, ac.nlabels);
-  pt_adapter_config_free(&ac);
-  PT_TRY(st);
-  int64_t P = in->model.cfg.method == PT_METHOD_FINETUNE ? 0 : in->model.cfg.pre_seq_len;
-  PT_TRY(task_fit_max_seq_len(&in->opts, max_seq_len_given, &in->model.bert.cfg, P, model));
+  PT_TRY(task_fit_max_seq_len(&in->opts, max_seq_len_given, &in->model, model));
   in->tok = pt_tokenizer_load(model);
   if (!in->tok) return pt_error_code();
   PT_TRY(task_data_read(t, o, data, need_labels, &in->data));
@@ -43,13 +44,15 @@ pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_gi
   return task_data_encode(&in->data, in->tok, &in->opts);
 }
 
-pt_status infer_evaluate(const infer_session *in, int64_t batch_size, eval_result *r) {
+pt_status infer_evaluate(infer_session *in, int64_t batch_size, eval_result *r) {
   return task_evaluate(&in->model, &in->data, &in->map, &in->opts, batch_size,
                        pt_tokenizer_pad_id(in->tok), r);
 }
 
-pt_status task_fit_max_seq_len(task_opts *o, bool given, const pt_bert_config *bc, int64_t P,
+pt_status task_fit_max_seq_len(task_opts *o, bool given, const pt_model *m,
                                const char *model_dir) {
+  const pt_bert_config *bc = &m->bb->bert.cfg;
+  int64_t P = pt_model_positions(m);
   int64_t off = bc->arch == PT_ARCH_ROBERTA ? bc->pad_token_id + 1 : 0;
   int64_t room = bc->max_position - P - off;
   if (o->max_seq_len <= room) return PT_OK;
@@ -57,8 +60,10 @@ pt_status task_fit_max_seq_len(task_opts *o, bool given, const pt_bert_config *b
     o->max_seq_len = room;
     return PT_OK;
   }
-  char pre[48] = ""; /* the prefix's share, when there is one */
-  if (P > 0) snprintf(pre, sizeof pre, "--pre-seq-len %lld + ", (long long)P);
+  char pre[96] = ""; /* the method's share, when it takes positions */
+  const char *flag = m->method->positions_flag;
+  if (P > 0 && flag) snprintf(pre, sizeof pre, "--%s %lld + ", flag, (long long)P);
+  else if (P > 0) snprintf(pre, sizeof pre, "%s's %lld positions + ", m->method->name, (long long)P);
   return pt_error(PT_ERR_ARG,
                   "%s/config.json: %s--max-seq-len %lld%s exceeds "
                   "max_position_embeddings %lld",

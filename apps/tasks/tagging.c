@@ -86,7 +86,7 @@ pt_status tagging_predict_begin(const task_data *td, const label_map *map, eval_
 
 pt_status tagging_predict_batch(const task_data *td, const label_map *map,
                                 const task_feature *const *f, int64_t nb,
-                                const pt_ptv2_outputs *out, eval_result *r) {
+                                const pt_model_outputs *out, eval_result *r) {
   (void)td;
   const pt_tensor *lg = out->logits; /* [nb, S, C] */
   int64_t S = lg->shape[1], C = lg->shape[2];

@@ -51,7 +51,7 @@ pt_status tagging_predict_begin(const task_data *td, const label_map *map, eval_
                                 const sentence *(*sentence_of)(const task_data *, int64_t));
 pt_status tagging_predict_batch(const task_data *td, const label_map *map,
                                 const task_feature *const *f, int64_t nb,
-                                const pt_ptv2_outputs *out, eval_result *r);
+                                const pt_model_outputs *out, eval_result *r);
 /* One example's result: {"tokens": [...], "tags": [...]}. */
 pt_status tagging_example_json(const sentence *s, char **tags, json_t **out);
 /* The metric of a token task: spans(gold, pred, ...) over every example's

@@ -23,7 +23,7 @@
 
 #include "apps/metrics/metrics.h"
 #include "apps/tasks/labels.h"
-#include "models/pt_ptv2.h"
+#include "models/pt_model_io.h"
 #include "models/pt_tokenizer.h"
 
 /* What a task reads besides its data file (the command line's --preset,
@@ -44,6 +44,9 @@ typedef struct {
   const char *na_prob_output; /* qa predict: also write the no-answer scores */
   const char *na_prob_file;   /* qa score: the predictions' no-answer scores */
   double na_prob_thresh;      /* qa score: evaluate-v2.0.py's --na-prob-thresh (1.0) */
+  /* cls with a verbalizer head: a [MASK] (the tokenizer's) right after the
+   * first token ([CLS]), where the masked-LM head scores the label words */
+  bool mask_after_first;
 } task_opts;
 
 enum { NER_MODE_DEFAULT = 0, NER_MODE_STRICT = 1 };
@@ -136,7 +139,7 @@ struct task_def {
    * finish (NULL: nothing to finish; qa chooses its answers here). */
   pt_status (*predict_begin)(const task_data *td, const label_map *map, eval_result *r);
   pt_status (*predict_batch)(const task_data *td, const label_map *map,
-                             const task_feature *const *f, int64_t nb, const pt_ptv2_outputs *out,
+                             const task_feature *const *f, int64_t nb, const pt_model_outputs *out,
                              eval_result *r);
   pt_status (*predict_end)(const task_data *td, const task_opts *o, eval_result *r);
   /* The metric on labelled data. */
@@ -217,7 +220,7 @@ pt_status feature_add_sequence(task_feature *f, const pt_encoding *e);
 
 typedef struct {
   pt_tensor *ids, *mask, *types, *labels, *starts, *ends;
-  pt_ptv2_batch b;
+  pt_model_batch b;
   int64_t tokens; /* non-padding tokens */
 } task_batch;
 
@@ -232,7 +235,7 @@ void task_batch_free(task_batch *b);
 
 /* Runs the model over td in batches of batch_size (eval mode, no grad),
  * reads the predictions and scores them when td is labelled. */
-pt_status task_evaluate(const pt_ptv2_model *m, const task_data *td, const label_map *map,
+pt_status task_evaluate(pt_model *m, const task_data *td, const label_map *map,
                         const task_opts *o, int64_t batch_size, int64_t pad_id,
                         eval_result *out);
 void eval_result_free(eval_result *r);
@@ -265,28 +268,32 @@ pt_status task_score_file(const task_def *t, const task_opts *o, const char *dat
 /* ---- eval and predict setup (infer.c) ------------------------------------------- */
 
 typedef struct {
-  pt_ptv2_model model;
+  pt_backbone bb;
+  pt_model model;
   bool model_ok;
+  pt_adapter_info info; /* what the adapter says: method, options, head, labels */
   pt_tokenizer *tok;
   label_map map; /* the adapter's id2label */
   task_data data;
   task_opts opts; /* max_seq_len shrunk to fit the model */
 } infer_session;
 
-/* Loads the model directory with the adapter and its labels, checks that
- * the adapter is for task t, and reads `data` (labels required when
+/* Loads the model directory with the adapter (ptune's layout or peft's:
+ * the method and its options come from the adapter) and its labels, checks
+ * that the adapter is for task t, and reads `data` (labels required when
  * need_labels) and encodes it. */
 pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_given,
                       const char *model, const char *adapter, const char *data,
                       bool need_labels, infer_session *in);
 void infer_free(infer_session *in);
 /* task_evaluate over the session's data and model. */
-pt_status infer_evaluate(const infer_session *in, int64_t batch_size, eval_result *r);
+pt_status infer_evaluate(infer_session *in, int64_t batch_size, eval_result *r);
 
-/* Makes prefix P + o->max_seq_len fit the model's position table: a default
- * length (!given) shrinks to fit, a given one that does not fit is
- * PT_ERR_ARG naming the model's config.json. */
-pt_status task_fit_max_seq_len(task_opts *o, bool given, const pt_bert_config *bc, int64_t P,
+/* Makes the positions m's method takes (a prefix or a prompt) plus
+ * o->max_seq_len fit the model's position table: a default length (!given)
+ * shrinks to fit, a given one that does not fit is PT_ERR_ARG naming the
+ * model's config.json and the method's option. */
+pt_status task_fit_max_seq_len(task_opts *o, bool given, const pt_model *m,
                                const char *model_dir);
 
 #endif

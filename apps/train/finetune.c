@@ -12,8 +12,8 @@
 #include "apps/train/loop.h"
 #include "apps/train/train.h"
 #include "autograd/pt_autograd.h"
-#include "models/pt_adapter.h"
 #include "models/pt_hf.h"
+#include "models/pt_model_io.h"
 #include "tensor/pt_file.h"
 
 typedef struct {
@@ -22,7 +22,13 @@ typedef struct {
   pt_tokenizer *tok;
   label_map map;
   task_data train, dev;
-  pt_ptv2_model model;
+  pt_adapter_info init;       /* --init-adapter's description */
+  const pt_method *method;    /* --method, or the init adapter's */
+  const void *method_opts;
+  pt_head_config head;
+  int64_t words[4096];        /* the verbalizer's label words */
+  pt_backbone bb;
+  pt_model model;
   bool model_ok;
   pt_optim *opt;
   int64_t pad_id;
@@ -48,54 +54,85 @@ static void epoch_order(const run_args *a, int64_t epoch, int64_t *perm, int64_t
 
 /* ---- setup ------------------------------------------------------------------ */
 
-/* The adapter's configuration and labels with --init-adapter; else the
- * task's preset labels. *grow: unseen labels of the data may be added. */
-static pt_status setup_labels(finetune *t, pt_ptv2_config *cfg, bool *grow) {
+/* The method, head and labels: --init-adapter's (either layout), else
+ * the command line's and the task's preset labels. *grow: unseen labels of
+ * the data may be added. */
+static pt_status setup_labels(finetune *t, bool *grow) {
   const run_args *a = t->a;
-  *cfg = (pt_ptv2_config){a->method, a->task->head, a->pre_seq_len, a->prefix_projection,
-                          a->prefix_hidden_size, 0};
+  t->method = a->method;
+  t->method_opts = a->method_opts;
+  t->head = (pt_head_config){a->task->head, (pt_head_kind)a->head, 0, NULL, -1};
   *grow = true;
   if (!a->init_adapter) {
     PT_TRY(task_preset_labels(a->task, &a->task_options, &t->map));
     *grow = t->map.n == 0; /* a preset's label set is fixed too */
     return PT_OK;
   }
-  pt_adapter_config ac = {0};
-  PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
-  *cfg = ac.cfg;
+  PT_TRY(pt_adapter_info_read(a->init_adapter, a->model, &t->init));
+  const pt_adapter_info *in = &t->init;
   *grow = false;
+  if (in->head.task != a->task->head)
+    return pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", a->init_adapter,
+                    pt_task_name(in->head.task), a->task->name);
+  t->method = in->method;
+  t->method_opts = in->opts;
+  t->head = in->head;
+  if (a->task->adapter_labels)
+    PT_TRY(label_map_set(&t->map, (const char *const *)in->id2label, in->nlabels));
+  return PT_OK;
+}
+
+/* --label-words: each label's word, one token of the vocabulary. */
+static pt_status verbalizer_words(finetune *t) {
+  const run_args *a = t->a;
+  if (!a->label_words)
+    return pt_error(PT_ERR_ARG, "--head verbalizer needs --label-words (a word for each of the %lld "
+                    "labels, in order)", (long long)t->map.n);
+  char *copy = strdup(a->label_words);
+  if (!copy) return pt_error(PT_ERR_NOMEM, "train: out of memory");
+  int64_t n = 0;
   pt_status st = PT_OK;
-  if (cfg->task != a->task->head)
-    st = pt_error(PT_ERR_ARG, "%s: adapter is for %s, not --task %s", a->init_adapter,
-                  pt_task_name(cfg->task), a->task->name);
-  if (st == PT_OK && a->task->adapter_labels)
-    st = label_map_set(&t->map, (const char *const *)ac.id2label, ac.nlabels);
-  pt_adapter_config_free(&ac);
-  return st;
+  char *save = NULL;
+  for (char *w = strtok_r(copy, ",", &save); w && st == PT_OK; w = strtok_r(NULL, ",", &save)) {
+    int64_t id = pt_tokenizer_token_id(t->tok, w);
+    if (id < 0)
+      st = pt_error(PT_ERR_ARG, "--label-words: '%s' is not one token of %s's vocabulary", w,
+                    a->model);
+    else if (n == (int64_t)(sizeof t->words / sizeof t->words[0]))
+      st = pt_error(PT_ERR_ARG, "--label-words: too many words");
+    else
+      t->words[n++] = id;
+  }
+  free(copy);
+  PT_TRY(st);
+  if (n != t->map.n)
+    return pt_error(PT_ERR_ARG, "--label-words: %lld words for %lld labels", (long long)n,
+                    (long long)t->map.n);
+  t->head.label_words = t->words;
+  t->head.mask_token_id = pt_tokenizer_mask_id(t->tok);
+  return PT_OK;
 }
 
 /* The model: config.json (dropout as the options say), the backbone's
- * weights unless --random-backbone, the --init-adapter. */
-static pt_status setup_model(finetune *t, const pt_ptv2_config *cfg) {
+ * weights unless --random-backbone, the method and head, the
+ * --init-adapter's tensors. */
+static pt_status setup_model(finetune *t) {
   const run_args *a = t->a;
-  pt_bert_config bc;
-  PT_TRY(pt_bert_config_load(a->model, &bc));
-  PT_TRY(task_fit_max_seq_len(&t->args.task_options, option_given(a, "--max-seq-len"), &bc,
-                              cfg->method == PT_METHOD_FINETUNE ? 0 : cfg->pre_seq_len, a->model));
   bool dropout = option_given(a, "--dropout") || a->dropout_hidden_only; /* or a preset's */
-  if (dropout) bc.hidden_dropout = a->dropout;
-  if (dropout && !a->dropout_hidden_only) bc.attention_dropout = a->dropout;
-  PT_TRY(pt_ptv2_model_init(&t->model, &bc, cfg, a->seed));
+  PT_TRY(pt_backbone_load(&t->bb, a->model, pt_backbone_parts_for(t->head.task, t->head.kind),
+                          a->random_backbone, -1, a->seed));
+  if (dropout) t->bb.bert.cfg.hidden_dropout = t->bb.bert.enc.hidden_dropout = a->dropout;
+  if (dropout && !a->dropout_hidden_only)
+    t->bb.bert.cfg.attention_dropout = t->bb.bert.enc.attention_dropout = a->dropout;
+  if (a->init_adapter) PT_TRY(pt_adapter_info_check_base(&t->init, &t->bb.bert.cfg, a->init_adapter));
+  /* the stream the backbone's initialization left: ptv2 starts as before the method API */
+  pt_model_config mc = {t->head, a->seed, &t->bb.init_rng, t->tok, a->init_adapter != NULL};
+  PT_TRY(pt_model_new(&t->model, &t->bb, t->method, t->method_opts, &mc));
   t->model_ok = true;
-  if (!a->random_backbone)
-    PT_TRY(pt_bert_load_weights(&t->model.params, &t->model.bert, a->model, NULL));
+  PT_TRY(task_fit_max_seq_len(&t->args.task_options, option_given(a, "--max-seq-len"), &t->model,
+                              a->model));
   if (!a->init_adapter) return PT_OK;
-  pt_adapter_config ac;
-  PT_TRY(pt_adapter_config_read(a->init_adapter, &ac));
-  pt_status st = pt_adapter_check_base(&ac, &bc, a->init_adapter);
-  pt_adapter_config_free(&ac);
-  PT_TRY(st);
-  return pt_adapter_load_weights(&t->model, a->init_adapter);
+  return pt_model_load_tensors(&t->model, a->init_adapter, &t->init);
 }
 
 /* The optimizer over the trainable tensors, in parameter order. */
@@ -111,9 +148,8 @@ static pt_status setup_optimizer(finetune *t) {
     t->opt = pt_adamw_new(&ao);
   }
   if (!t->opt) return pt_error_code();
-  for (int i = 0; i < t->model.params.count; i++) {
-    pt_tensor *p = t->model.params.items[i];
-    if (!pt_requires_grad(p)) continue;
+  for (int i = 0; i < pt_model_ntrainable(&t->model); i++) {
+    pt_tensor *p = pt_model_trainable(&t->model, i);
     PT_TRY(pt_optim_add_param(t->opt, p, NULL, a->hf_no_decay ? pt_decay_hf(p->name, NULL) : true));
   }
   return PT_OK;
@@ -126,9 +162,8 @@ static pt_status setup(finetune *t) {
   t->tok = pt_tokenizer_load(a->model);
   if (!t->tok) return pt_error_code();
   t->pad_id = pt_tokenizer_pad_id(t->tok);
-  pt_ptv2_config cfg;
   bool grow;
-  PT_TRY(setup_labels(t, &cfg, &grow));
+  PT_TRY(setup_labels(t, &grow));
   double t0 = seconds_now(); /* reading (train + dev) */
   PT_TRY(task_data_read(a->task, &a->task_options, a->train, true, &t->train));
   if (!t->train.labelled) return pt_error(PT_ERR_FORMAT, "%s: training data has no labels", a->train);
@@ -137,9 +172,11 @@ static pt_status setup(finetune *t) {
     PT_TRY(task_data_read(a->task, &a->task_options, a->dev, true, &t->dev));
     PT_TRY(task_data_map_labels(&t->dev, &t->map, grow));
   }
-  if (!a->init_adapter) cfg.num_labels = t->map.n > 0 ? t->map.n : 2;
+  if (!a->init_adapter) t->head.num_labels = t->map.n > 0 ? t->map.n : 2;
   if (a->task->adapter_labels && t->map.n < 1) return pt_error(PT_ERR_FORMAT, "%s: no labels", a->train);
-  PT_TRY(setup_model(t, &cfg));
+  if (t->head.kind == PT_HEAD_VERBALIZER && !a->init_adapter) PT_TRY(verbalizer_words(t));
+  t->args.task_options.mask_after_first = t->head.kind == PT_HEAD_VERBALIZER;
+  PT_TRY(setup_model(t));
   t->t_read = seconds_now() - t0;
   t0 = seconds_now();
   PT_TRY(task_data_encode(&t->train, t->tok, &a->task_options));
@@ -157,7 +194,9 @@ static void teardown(finetune *t) {
   free(t->order);
   free(t->batch);
   pt_optim_free(t->opt);
-  if (t->model_ok) pt_ptv2_model_free(&t->model);
+  if (t->model_ok) pt_model_free(&t->model);
+  pt_backbone_free(&t->bb);
+  pt_adapter_info_free(&t->init);
   task_data_free(&t->train);
   task_data_free(&t->dev);
   label_map_free(&t->map);
@@ -166,21 +205,29 @@ static void teardown(finetune *t) {
 
 /* ---- the loop's hooks -------------------------------------------------------- */
 
-static pt_status save_adapter(finetune *t, const char *dir) {
-  return pt_adapter_save(&t->model, dir, (int)t->map.n, (const char *const *)t->map.names);
+static pt_status save_adapter(finetune *t, const char *dir, pt_adapter_layout layout) {
+  return pt_model_save(&t->model, dir, layout, (int)t->map.n, (const char *const *)t->map.names,
+                       t->a->model);
 }
 
-static pt_status save_weights(void *ctx, const char *dir) { return save_adapter(ctx, dir); }
+/* Checkpoints keep ptune's layout: lossless, what --resume reads back. */
+static pt_status save_weights(void *ctx, const char *dir) {
+  return save_adapter(ctx, dir, PT_LAYOUT_PTUNE);
+}
 
 static pt_status load_weights(void *ctx, const char *dir) {
   finetune *t = ctx;
-  return pt_adapter_load_weights(&t->model, dir);
+  pt_adapter_info info;
+  PT_TRY(pt_adapter_info_read(dir, t->a->model, &info));
+  pt_status st = pt_model_load_tensors(&t->model, dir, &info);
+  pt_adapter_info_free(&info);
+  return st;
 }
 
 static pt_status save_named(finetune *t, const char *sub) {
   char dir[4200];
   snprintf(dir, sizeof dir, "%s/%s", t->a->out, sub);
-  return save_adapter(t, dir);
+  return save_adapter(t, dir, (pt_adapter_layout)t->a->save_format);
 }
 
 /* The next batch_size features of the epoch's order, forward and backward. */
@@ -198,12 +245,12 @@ static pt_status micro_batch(train_job *j, train_state *s, int k, micro_result *
   t->t_batch += seconds_now() - t0;
   PT_TRY(st);
   r->tokens = b.tokens;
-  pt_ptv2_outputs o;
-  st = pt_ptv2_forward(&t->model, &b.b, (pt_nn_mode){true, &s->rng}, false, &o);
+  pt_model_outputs o;
+  st = pt_model_forward(&t->model, &b.b, (pt_nn_mode){true, &s->rng}, false, &o);
   if (st == PT_OK) {
     r->loss = pt_get(o.loss, 0);
     st = pt_backward(o.loss, NULL, false);
-    pt_ptv2_outputs_free(&o);
+    pt_model_outputs_free(&o);
   }
   task_batch_free(&b);
   s->pos += nb;
@@ -265,12 +312,12 @@ static pt_status finish(train_job *j, const loop_report *rep) {
   const train_state *s = rep->state;
   PT_TRY(save_named(t, "last"));
   if (!a->dev) PT_TRY(save_named(t, "best"));
-  int64_t total = pt_params_numel(&t->model.params, false);
-  int64_t trainable = pt_params_numel(&t->model.params, true);
+  int64_t total = pt_model_numel(&t->model, false);
+  int64_t trainable = pt_model_numel(&t->model, true);
   double pct = 100.0 * (double)trainable / (double)total, step_s = rep->step_seconds - t->t_batch;
   json_t *o = json_object();
   json_object_set_new(o, "task", json_string(a->task->name));
-  json_object_set_new(o, "method", json_string(pt_method_name(a->method)));
+  json_object_set_new(o, "method", json_string(t->method->name));
   json_object_set_new(o, "steps", json_integer(s->step));
   json_object_set_new(o, "time_s", json_rounded(rep->seconds, 3));
   json_object_set_new(o, "best_dev", s->has_best ? json_real(s->best) : json_null());
@@ -359,8 +406,8 @@ static pt_status run(finetune *t) {
     if (s.pos > t->train.n) return pt_error(PT_ERR_FORMAT, "%s: checkpoint is past the data", a->out);
   }
   epoch_order(a, s.epoch, t->order, t->train.n);
-  int64_t total = pt_params_numel(&t->model.params, false);
-  int64_t trainable = pt_params_numel(&t->model.params, true);
+  int64_t total = pt_model_numel(&t->model, false);
+  int64_t trainable = pt_model_numel(&t->model, true);
   if (!a->quiet)
     fprintf(stderr,
             "train: %lld examples, %lld features, %lld steps (%lld per epoch), trainable %lld of "

@@ -202,6 +202,7 @@ const pt_method pt_method_p_tuning = {
     .opts_size = sizeof(ptuning_opts),
     .check = ptuning_check,
     .positions = ptuning_positions,
+    .positions_flag = "num-virtual-tokens",
     .attach = ptuning_attach,
     .prepare = ptuning_prepare,
     .table = ptuning_table,

@@ -122,6 +122,7 @@ const pt_method pt_method_prefix = {
     .opts_size = sizeof(prefix_opts),
     .check = prefix_check,
     .positions = prefix_positions,
+    .positions_flag = "num-virtual-tokens",
     .attach = prefix_attach,
     .prepare = prefix_prepare,
     .table = prefix_table,

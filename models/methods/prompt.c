@@ -111,6 +111,7 @@ const pt_method pt_method_prompt = {
     .opts_size = sizeof(prompt_opts),
     .check = prompt_check,
     .positions = prompt_positions,
+    .positions_flag = "num-virtual-tokens",
     .attach = prompt_attach,
     .prepare = prompt_prepare,
     .table = prompt_table,

@@ -197,6 +197,7 @@ const pt_method pt_method_ptv2 = {
     .opts_size = sizeof(ptv2_opts),
     .check = ptv2_check,
     .positions = ptv2_positions,
+    .positions_flag = "pre-seq-len",
     .attach = ptv2_attach,
     .prepare = ptv2_prepare,
     .table = ptv2_table,

@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     st = o ? pt_option_set_text(o, opts, argv[i + 1]) : pt_error(PT_ERR_ARG, "no %s", argv[i]);
   }
   pt_model m;
-  pt_model_config mc = {{task, PT_HEAD_LINEAR, nlabels, NULL, -1}, 7, NULL, false};
+  pt_model_config mc = {{task, PT_HEAD_LINEAR, nlabels, NULL, -1}, 7, NULL, NULL, false};
   if (st == PT_OK) st = pt_model_new(&m, &bb, me, opts, &mc);
   if (st != PT_OK) return fail(argv[3]);
   pt_rng rng;

@@ -71,7 +71,7 @@ static pt_status qa_predict_begin(const task_data *td, const label_map *map, eva
 /* Keeps each window's start and end logits until all windows are in. */
 static pt_status qa_predict_batch(const task_data *td, const label_map *map,
                                   const task_feature *const *f, int64_t nb,
-                                  const pt_ptv2_outputs *out, eval_result *r) {
+                                  const pt_model_outputs *out, eval_result *r) {
   (void)td;
   (void)map;
   int64_t S = out->start_logits->shape[1];
