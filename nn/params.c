@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "autograd/pt_autograd.h"
+#include "tensor/pt_matmul.h"
 
 pt_status pt_params_add(pt_params *ps, pt_tensor *t, const char *name) {
   if (pt_params_find(ps, name)) return pt_error(PT_ERR_ARG, "parameter '%s' registered twice", name);
@@ -65,6 +66,9 @@ pt_status pt_params_store_frozen(pt_params *ps, const char *prefix, pt_dtype dt,
     PT_TRY(pt_tensor_convert_inplace(p, dt));
     count++;
   }
+  if (count && dt == PT_BF16 && !pt_gemm_bf16_native())
+    pt_warn("bf16 weights: this CPU has no bf16 dot products (oneDNN ISA %s), so they are widened "
+            "to f32 for each product: half the memory, f32 speed at best", pt_gemm_isa());
   if (converted) *converted = count;
   return PT_OK;
 }

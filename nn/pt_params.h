@@ -32,7 +32,9 @@ void pt_params_zero_grad(pt_params *ps);
  * require grad) whose name starts with `prefix` in dtype dt (F32 or BF16),
  * in place (pt_tensor_convert_inplace: layers keep their pointers). BF16 halves
  * their memory; linear and embedding ops read BF16 weights (frozen only).
- * *converted (may be NULL) counts the tensors changed. */
+ * *converted (may be NULL) counts the tensors changed. On a CPU without
+ * bf16 dot products (pt_gemm_bf16_native) it says through pt_warn, in one
+ * line, that their products are widened to f32. */
 pt_status pt_params_store_frozen(pt_params *ps, const char *prefix, pt_dtype dt, int *converted);
 
 /* ---- Hugging Face initialization (BertPreTrainedModel._init_weights) ---- */
