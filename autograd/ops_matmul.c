@@ -7,6 +7,7 @@
 #include "autograd/pt_autograd.h"
 #include "autograd/pt_op_table.h"
 #include "autograd/pt_ops.h"
+#include "autograd/pt_ops_pointwise.h"
 #include "tensor/pt_elementwise.h"
 #include "tensor/pt_matmul.h"
 #include "tensor/pt_reduce.h"
@@ -86,8 +87,9 @@ static pt_status linear_backward(pt_node *n, const pt_tensor *g, pt_tensor **gin
 
 PT_OP_DEFINE(op_linear, "linear", linear_backward);
 
-pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
-  if (!x || !w) return NULL;
+/* y = x·Wᵀ + bias (then GELU) on data: shape checks and one GEMM over
+ * every row, the bias and GELU in the same pass. */
+static pt_tensor *linear_data(pt_tensor *x, pt_tensor *w, pt_tensor *bias, bool gelu) {
   char s1[96], s2[96];
   if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
     pt_error(PT_ERR_SHAPE, "linear: input %s does not fit weight %s (want [..., in] and [out, in])",
@@ -99,8 +101,6 @@ pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
              pt_shape_str(bias, s1, sizeof s1), pt_shape_str(w, s2, sizeof s2));
     return NULL;
   }
-  /* x as 2-D [rows, in], W [out, in] read transposed: one GEMM covers every
-   * row and adds the bias in the same pass. */
   int64_t in_f = w->shape[1], out_f = w->shape[0];
   int64_t rows = pt_numel(x) / (in_f ? in_f : 1);
   pt_tensor *xc = pt_raw_contiguous(x), *wc = pt_raw_contiguous(w);
@@ -117,7 +117,7 @@ pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
   if (st == PT_OK) {
     pt_gemm_desc g = {false, true, rows, out_f, in_f, 1.0, 0.0, xc->dtype, wc->dtype,
                       pt_data(xc), in_f, pt_data(wc), in_f, pt_data(out), out_f,
-                      bc ? pt_data(bc) : NULL};
+                      bc ? pt_data(bc) : NULL, gelu};
     st = pt_gemm_run(&g);
   }
   pt_tensor_free(xc);
@@ -127,12 +127,30 @@ pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
     pt_tensor_free(out);
     return NULL;
   }
+  return out;
+}
+
+pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
+  if (!x || !w) return NULL;
+  pt_tensor *out = linear_data(x, w, bias, false);
+  if (!out) return NULL;
+  pt_status st;
   pt_node *n = pt_node_new(&op_linear, bias ? 3 : 2, (pt_tensor *[]){x, w, bias}, &st);
   if (n) {
     if (n->needs_grad[1]) st = pt_node_save(n, 0, x);
     if (st == PT_OK && n->needs_grad[0]) st = pt_node_save(n, 1, w);
   }
   return pt_node_finish(n, st, out);
+}
+
+pt_tensor *pt_linear_gelu(pt_tensor *x, pt_tensor *w, pt_tensor *bias) {
+  if (!x || !w) return NULL;
+  if (!pt_needs_node(bias ? 3 : 2, (pt_tensor *[]){x, w, bias})) return linear_data(x, w, bias, true);
+  /* a gradient needs GELU's input: two ops */
+  pt_tensor *y = pt_linear(x, w, bias);
+  pt_tensor *g = pt_gelu(y);
+  pt_tensor_free(y);
+  return g;
 }
 
 /* ---- gradient-check cases ---- */

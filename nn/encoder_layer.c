@@ -93,9 +93,7 @@ pt_tensor *pt_nn_encoder_layer_forward(const pt_nn_encoder_layer *m,
   pt_tensor *a = dense_dropout_residual_ln(&m->attn_out, &m->attn_ln, ctx_m, h,
                                            cfg->hidden_dropout, mode);
   pt_tensor_free(ctx_m);
-  pt_tensor *i = pt_nn_linear_forward(&m->intermediate, a);
-  pt_tensor *g = pt_gelu(i);
-  pt_tensor_free(i);
+  pt_tensor *g = pt_nn_linear_gelu_forward(&m->intermediate, a);
   pt_tensor *out = dense_dropout_residual_ln(&m->out, &m->out_ln, g, a, cfg->hidden_dropout, mode);
   pt_tensor_free(g);
   pt_tensor_free(a);

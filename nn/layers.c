@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "autograd/pt_ops.h"
+#include "autograd/pt_ops_pointwise.h"
 #include "autograd/pt_ops_index.h"
 #include "autograd/pt_ops_norm.h"
 #include "nn/pt_layers.h"
@@ -84,6 +85,14 @@ pt_tensor *pt_nn_linear_forward(const pt_nn_linear *m, pt_tensor *x) {
   y = run_hooks(m, PT_NN_HOOK_OUTPUT, in, y);
   pt_tensor_free(in);
   return y;
+}
+
+pt_tensor *pt_nn_linear_gelu_forward(const pt_nn_linear *m, pt_tensor *x) {
+  if (!m->hooks) return pt_linear_gelu(x, m->weight, m->bias);
+  pt_tensor *y = pt_nn_linear_forward(m, x); /* the GELU follows the output hooks */
+  pt_tensor *g = pt_gelu(y);
+  pt_tensor_free(y);
+  return g;
 }
 
 pt_status pt_nn_embedding_init(pt_nn_embedding *m, pt_params *ps, const char *prefix, int64_t num,

@@ -69,6 +69,9 @@ pt_status pt_nn_linear_init(pt_nn_linear *m, pt_params *ps, const char *prefix, 
                             int64_t out, bool bias, pt_rng *rng, double init_std);
 /* x·Wᵀ + b with the layer's hooks (a new tensor, NULL on failure). */
 pt_tensor *pt_nn_linear_forward(const pt_nn_linear *m, pt_tensor *x);
+/* gelu(pt_nn_linear_forward(m, x)): one GEMM with the GELU in its epilogue
+ * when no gradient is needed and the layer has no hooks (pt_linear_gelu). */
+pt_tensor *pt_nn_linear_gelu_forward(const pt_nn_linear *m, pt_tensor *x);
 
 typedef struct {
   pt_tensor *weight; /* [V, H] */

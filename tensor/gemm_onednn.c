@@ -18,7 +18,7 @@
 
 typedef struct {
   int64_t M, N, K, lda, ldb, ldc;
-  bool ta, tb, bias;
+  bool ta, tb, bias, gelu;
   pt_dtype a_dt, b_dt, c_dt;
   float alpha, beta;
   int threads;
@@ -87,9 +87,11 @@ static void build(mm_entry *e) {
   dnnl_post_ops_t ops = NULL;
   bool ok = dnnl_primitive_attr_create(&attr) == dnnl_success &&
             dnnl_post_ops_create(&ops) == dnnl_success;
-  /* dst = alpha·(A·B) [+ bias] [+ beta·dst] */
+  /* dst = alpha·(A·B) [+ bias] [→ gelu] [+ beta·dst] */
   if (ok && k->alpha != 1.0f)
     ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
+  if (ok && k->gelu)
+    ok = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f) == dnnl_success;
   if (ok && k->beta != 0.0f) ok = dnnl_post_ops_append_sum(ops, k->beta) == dnnl_success;
   if (ok) ok = dnnl_primitive_attr_set_post_ops(attr, ops) == dnnl_success;
   dnnl_primitive_desc_t pd = NULL;
@@ -136,6 +138,7 @@ static void key_of(const pt_gemm_desc *g, mm_key *k) {
   k->ta = g->trans_a;
   k->tb = g->trans_b;
   k->bias = g->bias != NULL;
+  k->gelu = g->gelu;
   k->a_dt = g->a_dtype;
   k->b_dt = g->b_dtype;
   k->c_dt = PT_F32;

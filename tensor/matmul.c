@@ -9,6 +9,7 @@
 
 #include "tensor/gemm_internal.h"
 #include "tensor/pt_threads.h"
+#include "tensor/pt_unary.h"
 
 static _Atomic uint64_t gemm_calls;
 static _Atomic uint64_t gemm_flops_bits; /* double stored as integer FLOPs */
@@ -61,12 +62,15 @@ static void blas_run(const pt_gemm_desc *g) {
       memcpy((char *)g->C + (size_t)(r * g->ldc) * esz, g->bias, row);
     beta = 1.0;
   }
-  if (g->a_dtype == PT_F64)
+  if (g->a_dtype == PT_F64) {
     cblas_dgemm(CblasRowMajor, opa, opb, (int)g->M, (int)g->N, (int)g->K, g->alpha, g->A,
                 (int)g->lda, g->B, (int)g->ldb, beta, g->C, (int)g->ldc);
-  else
-    cblas_sgemm(CblasRowMajor, opa, opb, (int)g->M, (int)g->N, (int)g->K, (float)g->alpha, g->A,
-                (int)g->lda, g->B, (int)g->ldb, (float)beta, g->C, (int)g->ldc);
+    if (g->gelu) pt_gelu_rows(PT_F64, g->C, g->M, g->N, g->ldc);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, opa, opb, (int)g->M, (int)g->N, (int)g->K, (float)g->alpha, g->A,
+              (int)g->lda, g->B, (int)g->ldb, (float)beta, g->C, (int)g->ldc);
+  if (g->gelu) pt_gelu_rows(PT_F32, g->C, g->M, g->N, g->ldc);
 }
 
 /* An f32 (or f64) product on the chosen library. */
@@ -133,6 +137,7 @@ static pt_status run_bf16(const pt_gemm_desc *g) {
   return st;
 }
 
+/* K = 0: C = beta·C, or the bias (then GELU) on every row. */
 static void empty_product(const pt_gemm_desc *g) {
   for (int64_t r = 0; r < g->M; r++)
     for (int64_t c = 0; c < g->N; c++) {
@@ -145,6 +150,7 @@ static void empty_product(const pt_gemm_desc *g) {
         C[i] = g->bias ? ((const float *)g->bias)[c] : g->beta == 0 ? 0.0f : (float)g->beta * C[i];
       }
     }
+  if (g->gelu) pt_gelu_rows(g->a_dtype == PT_F64 ? PT_F64 : PT_F32, g->C, g->M, g->N, g->ldc);
 }
 
 pt_status pt_gemm_run(const pt_gemm_desc *g) {
@@ -158,7 +164,8 @@ pt_status pt_gemm_run(const pt_gemm_desc *g) {
   if (!ok_dt)
     return pt_error(PT_ERR_DTYPE, "gemm: operand dtypes %s and %s (need F32/BF16 each, or F64 both)",
                     pt_dtype_name(g->a_dtype), pt_dtype_name(g->b_dtype));
-  if (g->bias && g->beta != 0.0) return pt_error(PT_ERR_ARG, "gemm: a bias needs beta 0");
+  if ((g->bias || g->gelu) && g->beta != 0.0)
+    return pt_error(PT_ERR_ARG, "gemm: a bias or a GELU needs beta 0");
   if (g->M == 0 || g->N == 0) return PT_OK;
   if (g->K == 0) { /* an empty sum: C = beta·C (+ bias) */
     empty_product(g);
@@ -172,7 +179,7 @@ pt_status pt_gemm_run(const pt_gemm_desc *g) {
 void pt_gemm(pt_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
              const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C,
              int64_t ldc) {
-  pt_gemm_desc g = {ta, tb, M, N, K, alpha, beta, dt, dt, A, lda, B, ldb, C, ldc, NULL};
+  pt_gemm_desc g = {ta, tb, M, N, K, alpha, beta, dt, dt, A, lda, B, ldb, C, ldc, NULL, false};
   pt_gemm_run(&g); /* two F32 or F64 operands without a bias cannot fail */
 }
 
@@ -285,7 +292,7 @@ pt_status pt_raw_matmul_into(pt_tensor *out, const pt_tensor *a_in, const pt_ten
   bool opa = ta != la.transposed, opb = tb != lb.transposed;
   size_t asz = pt_dtype_size(a->dtype), bsz = pt_dtype_size(b->dtype), osz = pt_dtype_size(odt);
   pt_gemm_desc g = {opa, opb, M, N, Ka, alpha, beta, a->dtype, b->dtype,
-                    pt_data(a), la.ld, pt_data(b), lb.ld, pt_data(out), N, NULL};
+                    pt_data(a), la.ld, pt_data(b), lb.ld, pt_data(out), N, NULL, false};
   pt_status st = PT_OK;
 
   /* One GEMM over all batches when b is the same matrix for every batch and

@@ -32,10 +32,13 @@ pt_gemm_backend pt_gemm_get_backend(void);
 const char *pt_gemm_backend_name(pt_gemm_backend b);
 pt_status pt_gemm_backend_parse(const char *s, pt_gemm_backend *out);
 
-/* Row-major C[M,N] = alpha·op(A)·op(B) + beta·C (+ bias[N] on every row).
- * op(A) is [M,K] (A stored [K,M] when trans_a), op(B) is [K,N] (B stored
- * [N,K] when trans_b). Dtypes: A and B both F64 (C F64), or each F32 or
- * BF16 (C F32). A bias (C's dtype) needs beta 0. */
+/* Row-major C[M,N] = alpha·op(A)·op(B) + beta·C (+ bias[N] on every row,
+ * then GELU when asked). op(A) is [M,K] (A stored [K,M] when trans_a),
+ * op(B) is [K,N] (B stored [N,K] when trans_b). Dtypes: A and B both F64
+ * (C F64), or each F32 or BF16 (C F32). A bias (C's dtype) and the GELU
+ * need beta 0. On oneDNN they are post-ops of the
+ * product (no pass of their own over C); on OpenBLAS the bias is copied
+ * into C first and the GELU runs over C after. */
 typedef struct {
   bool trans_a, trans_b;
   int64_t M, N, K;
@@ -48,6 +51,7 @@ typedef struct {
   void *C;
   int64_t ldc;
   const void *bias; /* NULL: none */
+  bool gelu;        /* erf GELU of the result (PT_UN_GELU's values) */
 } pt_gemm_desc;
 
 /* Fails only on a bad descriptor (PT_ERR_DTYPE / PT_ERR_ARG) or when a bf16

@@ -43,4 +43,8 @@ pt_tensor *pt_raw_unary(pt_unary_kind kind, const pt_tensor *x, double param, co
 pt_tensor *pt_raw_unary_backward(pt_unary_kind kind, const pt_tensor *g, const pt_tensor *saved,
                                  double param);
 
+/* GELU (erf) in place over a rows x cols F32 or F64 block with leading
+ * dimension ld: PT_UN_GELU's values, for a GEMM's epilogue (pt_gemm_run). */
+void pt_gelu_rows(pt_dtype dt, void *x, int64_t rows, int64_t cols, int64_t ld);
+
 #endif

@@ -6,6 +6,7 @@
  * their loops vectorize. */
 #include "tensor/pt_unary.h"
 
+#include <omp.h>
 #include <tgmath.h>
 
 #include "tensor/pt_iter.h"
@@ -216,4 +217,17 @@ pt_tensor *pt_raw_unary_backward(pt_unary_kind kind, const pt_tensor *g, const p
   pt_tensor *ops[3] = {dx, (pt_tensor *)g, (pt_tensor *)saved};
   pt_iter_run(3, ops, infos[kind].bwd[g->dtype == PT_F64], &param);
   return dx;
+}
+
+void pt_gelu_rows(pt_dtype dt, void *x, int64_t rows, int64_t cols, int64_t ld) {
+#pragma omp parallel for schedule(static) if (rows * cols >= 65536 && rows > 1 && !omp_in_parallel())
+  for (int64_t r = 0; r < rows; r++) {
+    if (dt == PT_F64) {
+      double *row = (double *)x + r * ld;
+      for (int64_t c = 0; c < cols; c++) row[c] = f_gelu_f64(row[c], 0.0);
+    } else {
+      float *row = (float *)x + r * ld;
+      for (int64_t c = 0; c < cols; c++) row[c] = f_gelu_f32(row[c], 0.0f);
+    }
+  }
 }
