@@ -28,9 +28,10 @@ pt_tensor *pt_matmul(pt_tensor *a, pt_tensor *b);
 /* x [..., in] · Wᵀ (W [out, in]) + bias [out] (bias may be NULL). With W
  * frozen, only W is saved and the weight-gradient GEMM never runs. */
 pt_tensor *pt_linear(pt_tensor *x, pt_tensor *w, pt_tensor *bias);
-/* gelu(linear(x, w, bias)) (erf GELU). Without a gradient to compute it is
- * one GEMM with the bias and GELU in its epilogue, which never writes the
- * pre-activation; with one it is pt_linear then pt_gelu. */
+/* gelu(linear(x, w, bias)) (erf GELU), one op. Without a gradient to
+ * compute it is one GEMM with the bias and GELU in its epilogue, which
+ * never writes the pre-activation; with one it keeps the pre-activation
+ * for backward, in bf16 when w is bf16 (as autocast would). */
 pt_tensor *pt_linear_gelu(pt_tensor *x, pt_tensor *w, pt_tensor *bias);
 
 /* ---- reductions (ops_reduce.c) ---- */

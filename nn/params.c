@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "autograd/pt_autograd.h"
+#include "tensor/pt_heap.h"
 #include "tensor/pt_matmul.h"
 
 pt_status pt_params_add(pt_params *ps, pt_tensor *t, const char *name) {
@@ -66,6 +67,7 @@ pt_status pt_params_store_frozen(pt_params *ps, const char *prefix, pt_dtype dt,
     PT_TRY(pt_tensor_convert_inplace(p, dt));
     count++;
   }
+  if (count) pt_heap_release_free(); /* the f32 copies' pages */
   if (count && dt == PT_BF16 && !pt_gemm_bf16_native())
     pt_warn("bf16 weights: this CPU has no bf16 dot products (oneDNN ISA %s), so they are widened "
             "to f32 for each product: half the memory, f32 speed at best", pt_gemm_isa());

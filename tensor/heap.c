@@ -16,3 +16,9 @@ bool pt_heap_tune_for_reuse(void) {
   return false;
 #endif
 }
+
+void pt_heap_release_free(void) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}

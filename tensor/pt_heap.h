@@ -26,4 +26,11 @@
  * (blocks mapped earlier stay mapped). */
 bool pt_heap_tune_for_reuse(void);
 
+/* Gives the free pages the heap keeps back to the system (glibc
+ * malloc_trim; a no-op elsewhere), for after a one-time shrink such as
+ * frozen weights converted to bf16 (pt_params_store_frozen calls it): with
+ * the tuning above their freed f32 half would otherwise stay resident until
+ * activations happen to reuse it. */
+void pt_heap_release_free(void);
+
 #endif

@@ -507,8 +507,9 @@ END_TEST
  *
  * Tolerance, derived: ptune rounds to bf16 a subset of what autocast rounds
  * (the inputs of the frozen encoder's linears, whose weights both hold in
- * bf16; autocast also rounds every linear's and matmul's output, the prefix
- * MLP, the head and the attention products, and runs GELU in bf16), with
+ * bf16, and the FFN pre-activation kept for GELU's backward; autocast also
+ * rounds every linear's and matmul's output, the prefix MLP, the head and
+ * the attention products, and runs GELU in bf16), with
  * the same unit roundoff 2^-9. Each implementation is then within about
  * autocast's error e of the exact answer, and the two within the sum:
  * |ptune − autocast| ≤ 2e + 1e-5 (1e-5: the f32 parity bound). A tensor's
