@@ -10,8 +10,9 @@
 #include "autograd/pt_ops_index.h"
 
 struct pt_model_hooked {
-  pt_nn_linear_hook node; /* linked into lin's chain; runs run_model_hook */
+  pt_nn_linear_hook node; /* linked into lin's (or ln's) chain; runs run_model_hook */
   pt_nn_linear *lin;
+  pt_nn_layernorm *ln;    /* a LayerNorm's output hook instead (shared-backbone biases) */
   pt_model *m;
   pt_nn_hook_fn fn;       /* the method's */
   void *ctx;
@@ -131,8 +132,14 @@ static pt_tensor *run_model_hook(void *ctx, pt_tensor *x, pt_tensor *y) {
   return out;
 }
 
-pt_status pt_model_hook(pt_model *m, pt_nn_linear *lin, pt_nn_hook_stage stage, pt_nn_hook_fn fn,
-                        void *ctx) {
+static void unhook(pt_model_hooked *h) {
+  if (h->ln) pt_nn_layernorm_hook_remove(h->ln, &h->node);
+  else pt_nn_linear_hook_remove(h->lin, &h->node);
+}
+
+/* Installs fn on lin (stage) or as ln's output hook. */
+static pt_status install_hook(pt_model *m, pt_nn_linear *lin, pt_nn_layernorm *ln,
+                              pt_nn_hook_stage stage, pt_nn_hook_fn fn, void *ctx) {
   pt_model_hooked *h = pt_alloc(sizeof *h);
   if (!h) return pt_error(PT_ERR_NOMEM, "%s: out of memory installing a hook", m->method->name);
   h->node = (pt_nn_linear_hook){stage, run_model_hook, h, &m->active, NULL};
@@ -140,13 +147,83 @@ pt_status pt_model_hook(pt_model *m, pt_nn_linear *lin, pt_nn_hook_stage stage, 
   h->fn = fn;
   h->ctx = ctx;
   h->lin = lin;
+  h->ln = ln;
   h->next = m->hooks;
   m->hooks = h;
-  pt_nn_linear_hook_add(lin, &h->node);
+  if (ln) pt_nn_layernorm_hook_add(ln, &h->node);
+  else pt_nn_linear_hook_add(lin, &h->node);
   return PT_OK;
 }
 
+pt_status pt_model_hook(pt_model *m, pt_nn_linear *lin, pt_nn_hook_stage stage, pt_nn_hook_fn fn,
+                        void *ctx) {
+  return install_hook(m, lin, NULL, stage, fn, ctx);
+}
+
+/* ---- biases trained as private copies on a shared backbone ---- */
+
+typedef struct {
+  pt_tensor *orig, *copy; /* the backbone's bias (frozen) and the model's */
+} bias_copy;
+
+/* y + (copy - orig): the layer's output as if its bias were the copy. */
+static pt_tensor *bias_delta(void *ctx, pt_tensor *x, pt_tensor *y) {
+  (void)x;
+  const bias_copy *b = ctx;
+  pt_tensor *d = pt_sub(b->copy, b->orig);
+  pt_tensor *out = pt_add(y, d);
+  pt_tensor_free(d);
+  return out;
+}
+
+typedef struct {
+  const pt_tensor *bias;
+  pt_nn_linear *lin;
+} bias_owner;
+
+static pt_status find_bias_owner(pt_nn_linear *lin, const char *path, void *ctx) {
+  (void)path;
+  bias_owner *o = ctx;
+  if (lin->bias == o->bias) o->lin = lin;
+  return PT_OK;
+}
+
+/* The LayerNorm of the backbone whose bias t is, or NULL. */
+static pt_nn_layernorm *layernorm_of(pt_backbone *bb, const pt_tensor *t) {
+  pt_bert *b = &bb->bert;
+  if (b->emb_ln.bias == t) return &b->emb_ln;
+  if (bb->parts.mlm_head && bb->mlm_ln.bias == t) return &bb->mlm_ln;
+  for (int64_t l = 0; l < b->cfg.num_layers; l++) {
+    if (b->layers[l].attn_ln.bias == t) return &b->layers[l].attn_ln;
+    if (b->layers[l].out_ln.bias == t) return &b->layers[l].out_ln;
+  }
+  return NULL;
+}
+
+/* pt_model_adopt on a shared backbone: a trainable copy of the bias t
+ * (same name, same values) in the model's tensors, and a hook on its layer
+ * adding copy - t to the output. */
+static pt_status adopt_copy(pt_model *m, pt_tensor *t) {
+  bias_owner o = {t, NULL};
+  PT_TRY(pt_backbone_visit_linears(m->bb, find_bias_owner, &o));
+  if (!o.lin && m->bb->parts.mlm_head && m->bb->mlm_transform.bias == t)
+    o.lin = &m->bb->mlm_transform;
+  pt_nn_layernorm *ln = o.lin ? NULL : layernorm_of(m->bb, t);
+  if (!o.lin && !ln)
+    return pt_error(PT_ERR_STATE, "%s trains %s, which a shared backbone cannot give it (a "
+                    "model on a shared backbone trains the biases of its linears and LayerNorms "
+                    "only)", m->method->name, t->name ? t->name : "a backbone tensor");
+  bias_copy *b = pt_model_alloc(m, sizeof *b);
+  if (!b) return pt_error_code();
+  b->orig = t;
+  b->copy = pt_model_param(m, t->name, t->ndim, t->shape, false);
+  if (!b->copy) return pt_error_code();
+  PT_TRY(pt_copy_into(b->copy, t));
+  return install_hook(m, o.lin, ln, PT_NN_HOOK_OUTPUT, bias_delta, b);
+}
+
 pt_status pt_model_adopt(pt_model *m, pt_tensor *t) {
+  if (m->bb->shared) return adopt_copy(m, t);
   if (m->bb->nmodels > 1)
     return pt_error(PT_ERR_STATE, "%s trains the backbone's own tensors: it cannot share the "
                     "backbone with another model", m->method->name);
@@ -217,7 +294,7 @@ pt_nn_linear *pt_model_linear(pt_model *m, const char *path) {
 static void detach_method(pt_model *m) {
   for (pt_model_hooked *h = m->hooks, *next; h; h = next) {
     next = h->next;
-    pt_nn_linear_hook_remove(h->lin, &h->node);
+    unhook(h);
     pt_free_bytes(h);
   }
   m->hooks = NULL;
@@ -454,13 +531,16 @@ pt_status pt_model_merge(pt_model *m) {
     return pt_error(PT_ERR_STATE, "%s cannot be merged into the backbone's weights (lora, ia3 and "
                     "bitfit can)", m->method->name);
   if (m->merged) return pt_error(PT_ERR_STATE, "%s: merged already", m->method->name);
+  if (m->bb->shared)
+    return pt_error(PT_ERR_STATE, "%s: a shared backbone is not merged into (its other models "
+                    "would change)", m->method->name);
   pt_no_grad_enter();
   pt_status st = m->method->merge(m);
   pt_no_grad_exit();
   PT_TRY(st);
   for (pt_model_hooked *h = m->hooks, *next; h; h = next) {
     next = h->next;
-    pt_nn_linear_hook_remove(h->lin, &h->node);
+    unhook(h);
     pt_free_bytes(h);
   }
   m->hooks = NULL;

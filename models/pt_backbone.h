@@ -7,7 +7,8 @@
  * Several models (pt_model: a method and a head) may be attached to one
  * backbone at once; each model's hooks run only in that model's forward.
  * A model that trains the backbone's own tensors (finetune, bitfit, LoRA's
- * bias option) needs the backbone to itself.
+ * bias option) needs the backbone to itself, unless the backbone is
+ * `shared` (below): then biases are trained as private copies.
  *
  * Ownership: pt_backbone is caller-owned and released with
  * pt_backbone_free, after every model attached to it. */
@@ -38,6 +39,12 @@ typedef struct {
                                  * one initialization of backbone and model would */
   struct pt_model **models;     /* attached models (borrowed) */
   int nmodels, cap_models;
+  /* Its tensors stay as loaded whatever models attach (a server's
+   * backbone): a method that trains backbone biases (bitfit, LoRA's bias
+   * options) trains private copies instead, added to the layer's output by
+   * a hook, so such models share it and mix in batches; other backbone
+   * tensors cannot be trained, and nothing is merged into it. */
+  bool shared;
 } pt_backbone;
 
 /* HF initialization from `seed` (N(0, init_std), LayerNorm 1/0); every

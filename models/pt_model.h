@@ -79,7 +79,9 @@ pt_tensor *pt_model_param(pt_model *m, const char *name, int ndim, const int64_t
 pt_status pt_model_hook(pt_model *m, pt_nn_linear *lin, pt_nn_hook_stage stage, pt_nn_hook_fn fn,
                         void *ctx);
 /* Makes a backbone tensor trainable as part of this model (it is saved in
- * the model's adapter). The model must be alone on its backbone. */
+ * the model's adapter). The model must be alone on its backbone, unless the
+ * backbone is shared (pt_backbone.shared): then t must be a bias, and the
+ * model trains a copy of it under its name instead (in m->params). */
 pt_status pt_model_adopt(pt_model *m, pt_tensor *t);
 /* Zeroed memory the model frees with itself (a method's state). */
 void *pt_model_alloc(pt_model *m, size_t bytes);

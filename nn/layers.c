@@ -35,15 +35,14 @@ pt_status pt_nn_linear_init(pt_nn_linear *m, pt_params *ps, const char *prefix, 
   return PT_OK;
 }
 
-void pt_nn_linear_hook_add(pt_nn_linear *m, pt_nn_linear_hook *h) {
-  pt_nn_linear_hook **at = &m->hooks;
+static void chain_add(pt_nn_linear_hook **at, pt_nn_linear_hook *h) {
   while (*at) at = &(*at)->next;
   h->next = NULL;
   *at = h;
 }
 
-void pt_nn_linear_hook_remove(pt_nn_linear *m, pt_nn_linear_hook *h) {
-  for (pt_nn_linear_hook **at = &m->hooks; *at; at = &(*at)->next)
+static void chain_remove(pt_nn_linear_hook **at, pt_nn_linear_hook *h) {
+  for (; *at; at = &(*at)->next)
     if (*at == h) {
       *at = h->next;
       h->next = NULL;
@@ -51,28 +50,37 @@ void pt_nn_linear_hook_remove(pt_nn_linear *m, pt_nn_linear_hook *h) {
     }
 }
 
+void pt_nn_linear_hook_add(pt_nn_linear *m, pt_nn_linear_hook *h) { chain_add(&m->hooks, h); }
+void pt_nn_linear_hook_remove(pt_nn_linear *m, pt_nn_linear_hook *h) { chain_remove(&m->hooks, h); }
+void pt_nn_layernorm_hook_add(pt_nn_layernorm *m, pt_nn_linear_hook *h) { chain_add(&m->hooks, h); }
+void pt_nn_layernorm_hook_remove(pt_nn_layernorm *m, pt_nn_linear_hook *h) {
+  chain_remove(&m->hooks, h);
+}
+
 static bool hook_on(const pt_nn_linear_hook *h, pt_nn_hook_stage stage) {
   return h->stage == stage && (!h->enabled || *h->enabled);
 }
 
-/* Runs the hooks of one stage over `cur` (a reference the caller owns,
- * consumed); x is the GEMM's input for the output stage. */
-static pt_tensor *run_hooks(const pt_nn_linear *m, pt_nn_hook_stage stage, pt_tensor *x,
+/* Runs the hooks of one stage of a layer (its weight names it in messages)
+ * over `cur` (a reference the caller owns, consumed); x is the layer's input
+ * for the output stage. */
+static pt_tensor *run_hooks(const pt_nn_linear_hook *hooks, const pt_tensor *weight,
+                            const char *kind, pt_nn_hook_stage stage, pt_tensor *x,
                             pt_tensor *cur) {
-  for (const pt_nn_linear_hook *h = m->hooks; h && cur; h = h->next) {
+  for (const pt_nn_linear_hook *h = hooks; h && cur; h = h->next) {
     if (!hook_on(h, stage)) continue;
     uint64_t serial = pt_error_serial();
     pt_tensor *next = stage == PT_NN_HOOK_INPUT ? h->fn(h->ctx, cur, NULL) : h->fn(h->ctx, x, cur);
     pt_tensor_free(cur);
     cur = next;
     if (!cur) { /* the layer's name is its weight's without ".weight" */
-      const char *w = m->weight->name ? m->weight->name : "";
+      const char *w = weight->name ? weight->name : "";
       int n = (int)strlen(w) - (int)strlen(".weight");
       if (n < 0 || strcmp(w + n, ".weight")) n = (int)strlen(w);
       pt_error_if_silent(serial, PT_ERR_STATE,
-                         "the %s hook of linear layer %.*s%sreturned NULL without recording an "
+                         "the %s hook of %s layer %.*s%sreturned NULL without recording an "
                          "error",
-                         stage == PT_NN_HOOK_INPUT ? "input" : "output", n, w, n ? " " : "");
+                         stage == PT_NN_HOOK_INPUT ? "input" : "output", kind, n, w, n ? " " : "");
     }
   }
   return cur;
@@ -80,9 +88,10 @@ static pt_tensor *run_hooks(const pt_nn_linear *m, pt_nn_hook_stage stage, pt_te
 
 pt_tensor *pt_nn_linear_forward(const pt_nn_linear *m, pt_tensor *x) {
   if (!m->hooks) return pt_linear(x, m->weight, m->bias);
-  pt_tensor *in = run_hooks(m, PT_NN_HOOK_INPUT, NULL, x ? pt_tensor_ref(x) : NULL);
+  pt_tensor *in = run_hooks(m->hooks, m->weight, "linear", PT_NN_HOOK_INPUT, NULL,
+                            x ? pt_tensor_ref(x) : NULL);
   pt_tensor *y = pt_linear(in, m->weight, m->bias);
-  y = run_hooks(m, PT_NN_HOOK_OUTPUT, in, y);
+  y = run_hooks(m->hooks, m->weight, "linear", PT_NN_HOOK_OUTPUT, in, y);
   pt_tensor_free(in);
   return y;
 }
@@ -119,13 +128,16 @@ pt_status pt_nn_layernorm_init(pt_nn_layernorm *m, pt_params *ps, const char *pr
   if (!m->bias) return pt_error_code();
   PT_TRY(pt_fill(m->weight, 1.0));
   m->eps = eps;
+  m->hooks = NULL;
   return PT_OK;
 }
 
 pt_tensor *pt_nn_layernorm_forward(const pt_nn_layernorm *m, pt_tensor *x) {
-  return pt_layer_norm(x, m->weight, m->bias, m->eps);
+  pt_tensor *y = pt_layer_norm(x, m->weight, m->bias, m->eps);
+  return m->hooks ? run_hooks(m->hooks, m->weight, "LayerNorm", PT_NN_HOOK_OUTPUT, x, y) : y;
 }
 
 pt_tensor *pt_nn_layernorm_add_forward(const pt_nn_layernorm *m, pt_tensor *x, pt_tensor *residual) {
-  return pt_add_layer_norm(x, residual, m->weight, m->bias, m->eps);
+  pt_tensor *y = pt_add_layer_norm(x, residual, m->weight, m->bias, m->eps);
+  return m->hooks ? run_hooks(m->hooks, m->weight, "LayerNorm", PT_NN_HOOK_OUTPUT, x, y) : y;
 }

@@ -86,8 +86,16 @@ pt_tensor *pt_nn_embedding_forward(const pt_nn_embedding *m, const pt_tensor *id
 typedef struct {
   pt_tensor *weight, *bias; /* [H] */
   double eps;
+  /* Output hooks, as a linear's (PT_NN_HOOK_OUTPUT only): fn(ctx, x, y)
+   * with x the layer's input (before the residual, for the add form) and y
+   * its output; NULL: plain LayerNorm. A method that trains a private copy
+   * of the bias on a shared backbone adds it here. */
+  pt_nn_linear_hook *hooks;
 } pt_nn_layernorm;
 
+/* Appends / unlinks an output hook (h->stage must be PT_NN_HOOK_OUTPUT). */
+void pt_nn_layernorm_hook_add(pt_nn_layernorm *m, pt_nn_linear_hook *h);
+void pt_nn_layernorm_hook_remove(pt_nn_layernorm *m, pt_nn_linear_hook *h);
 pt_status pt_nn_layernorm_init(pt_nn_layernorm *m, pt_params *ps, const char *prefix, int64_t dim,
                                double eps);
 pt_tensor *pt_nn_layernorm_forward(const pt_nn_layernorm *m, pt_tensor *x);

@@ -1,6 +1,7 @@
 /* The server's adapters (see adapters.h). */
 #include "apps/serve/adapters.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 void adapters_init(adapter_registry *r, pt_backbone *bb, const char *model_dir,
                    pthread_mutex_t *compute) {
   memset(r, 0, sizeof *r);
+  bb->shared = true; /* every adapter's model leaves the backbone's tensors as loaded */
   pthread_mutex_init(&r->lock, NULL);
   r->bb = bb;
   r->model_dir = model_dir;
@@ -79,17 +81,9 @@ static pt_status adapter_read(adapter_registry *r, serve_adapter *a, const char 
                   pt_task_name(info.head.task));
   if (st == PT_OK && a->task->adapter_labels)
     st = label_map_set(&a->map, (const char *const *)info.id2label, info.nlabels);
-  if (st == PT_OK) {
-    /* attached first, filled only when it leaves the backbone's own tensors
-     * alone (filling a bitfit model would overwrite the shared biases) */
-    pt_model_config mc = {info.head, r->seed, NULL, NULL, true};
+  if (st == PT_OK) { /* on the shared backbone: biases a method trains are private copies */
     pthread_mutex_lock(r->compute);
-    st = pt_model_new(&a->model, r->bb, info.method, info.opts, &mc);
-    if (st == PT_OK && a->model.nadopted)
-      st = pt_error(PT_ERR_ARG, "%s: %s trains the backbone's own tensors, so it cannot share the "
-                    "backbone with other adapters: serve it merged (ptune merge)", dir,
-                    a->model.method->name);
-    if (st == PT_OK) st = pt_model_load_tensors(&a->model, dir, &info);
+    st = pt_model_load(&a->model, r->bb, dir, &info, r->seed);
     pthread_mutex_unlock(r->compute);
   }
   pt_adapter_info_free(&info);
@@ -118,6 +112,11 @@ pt_status adapters_load(adapter_registry *r, const char *name, const char *dir, 
   label_map_init(&a->map);
   a->refs = 1;
   pt_status st = (a->dir = strdup_checked(dir)) ? adapter_read(r, a, dir) : PT_ERR_NOMEM;
+  if (st == PT_ERR_STATE) { /* PT_ERR_STATE says "name taken" to the caller */
+    char why[512];
+    snprintf(why, sizeof why, "%s", pt_error_message());
+    st = pt_error(PT_ERR_ARG, "%s", why);
+  }
   if (st == PT_OK) {
     pthread_mutex_lock(&r->lock);
     if (find(r, name)) { /* loaded meanwhile by another request */

@@ -3,7 +3,10 @@
  * (DELETE), described for GET /v1/adapters.
  *
  * An adapter is a task model (models/pt_model.h) read from its directory
- * with its task row (apps/tasks/task.h: cls for sequence classification,
+ * onto the backbone, which the registry marks shared (a method that trains
+ * backbone biases, bitfit or LoRA's bias options, gets private copies;
+ * one that trains other backbone tensors, finetune, is refused), with its
+ * task row (apps/tasks/task.h: cls for sequence classification,
  * ner for token classification, qa, mc), the task's default options fitted
  * to the model, and its label names.
  *

@@ -3,7 +3,7 @@
 
     test_serve.py PTUNE MAKE_ADAPTER MODEL_DIR
 
-Writes adapters of five methods for the four served tasks on MODEL_DIR
+Writes adapters of six methods for the four served tasks on MODEL_DIR
 (make_adapter), starts servers on free loopback ports (--port 0, the port
 read from the first log line) and checks:
   - results: every task's shape, the same numbers for a request alone and
@@ -49,6 +49,7 @@ ADAPTERS = {  # name: (method, head, labels, options)
     "qa-prompt": ("prompt", "question_answering", 0, ["--num-virtual-tokens", "4"]),
     "mc-ia3": ("ia3", "multiple_choice", 0, []),
     "ner-lora": ("lora", "token_classification", 9, ["--lora-r", "2"]),
+    "cls-bitfit": ("bitfit", "sequence_classification", 2, []),
 }
 
 
@@ -135,6 +136,7 @@ INPUTS = {
     "cls-lora": ["a gripping, beautifully acted film", ["The cat sat.", "A cat was sitting."],
                  {"text": "dull and far too long", "text_pair": None}],
     "cls-prefix": [{"text": "not bad at all", "text_pair": "it was fine"}, "terrible"],
+    "cls-bitfit": ["a biased view", ["two", "texts"]],
     "qa-prompt": [{"question": "Where does John live?",
                    "context": "John Smith lives in New York. He moved there in 2001."},
                   {"id": "q2", "question": "When did he move?",
@@ -299,6 +301,12 @@ def test_errors(s):
     expect(409, st, res, "loading a name in use")
     st, res, _ = s.request("POST", "/v1/adapters/x", {"path": os.path.join(WORK, "missing")})
     expect(422, st, res, "loading a directory that is not an adapter")
+    ft = os.path.join(WORK, "finetune")
+    subprocess.run([MAKE_ADAPTER, MODEL, ft, "finetune", "sequence_classification", "2", "1"],
+                   check=True)
+    st, res, _ = s.request("POST", "/v1/adapters/ft", {"path": ft})
+    expect(422, st, res, "loading a finetune adapter onto the shared backbone")
+    check("biases of its linears" in res["error"]["message"], "the refusal says why: %s" % res)
     st, res, _ = s.request("POST", "/v1/adapters/x", {"dir": "y"})
     expect(400, st, res, "a load body without path")
     st, res, _ = s.request("DELETE", "/v1/adapters/never-loaded")
