@@ -145,8 +145,9 @@ static pt_status read_ptune_layout(const json_t *j, const char *path, pt_adapter
   if (!me) return pt_error_context(PT_ERR_FORMAT, "%s", path);
   PT_TRY(new_opts(info, me));
   PT_TRY(pt_options_from_json(me->options, info->opts, j, path));
-  if (!strcmp(name, "prompt") && !pt_json_has(j, "num_virtual_tokens") &&
-      pt_json_has(j, "pre_seq_len")) { /* ptune's adapters before the method table */
+  info->legacy = !pt_json_has(j, "format");
+  if (info->legacy && !strcmp(name, "prompt") && !pt_json_has(j, "num_virtual_tokens") &&
+      pt_json_has(j, "pre_seq_len")) {
     json_t *compat = json_pack("{sO}", "num_virtual_tokens", json_object_get(j, "pre_seq_len"));
     pt_status st = compat ? pt_options_from_json(me->options, info->opts, compat, path)
                           : pt_error(PT_ERR_NOMEM, "%s: out of memory", path);
@@ -498,6 +499,15 @@ static bool map_peft(const char *file_name, char *out, size_t cap, void *ctx) {
   return false;
 }
 
+/* ptune's first release named the prompt table as THUDM's code does */
+static bool map_legacy(const char *file_name, char *out, size_t cap, void *ctx) {
+  (void)ctx;
+  snprintf(out, cap, "%s", strcmp(file_name, "prefix_encoder.weight")
+                               ? file_name
+                               : "prompt_encoder.embedding.weight");
+  return true;
+}
+
 pt_status pt_model_load_tensors(pt_model *m, const char *dir, const pt_adapter_info *info) {
   int n;
   pt_tensor **ts = adapter_tensors(m, &n);
@@ -522,7 +532,8 @@ pt_status pt_model_load_tensors(pt_model *m, const char *dir, const pt_adapter_i
   bool *filled = calloc((size_t)(n ? n : 1), sizeof(bool));
   if (st == PT_OK && !filled) st = pt_error(PT_ERR_NOMEM, "%s: out of memory", dir);
   pt_load_report r = {0};
-  if (st == PT_OK) st = pt_params_load_safetensors(&set, path, peft ? map_peft : NULL, &pn, filled, &r);
+  pt_name_map map = peft ? map_peft : info->legacy ? map_legacy : NULL;
+  if (st == PT_OK) st = pt_params_load_safetensors(&set, path, map, &pn, filled, &r);
   if (st == PT_OK && r.unused && !peft)
     st = pt_error(PT_ERR_FORMAT, "%s: %d tensors fit no tensor of this %s model: %s", path,
                   r.unused, m->method->name, r.unused_names);

@@ -6,6 +6,8 @@
  *     shape; adapter_model.safetensors holds every tensor that trains under
  *     ptune's names (a prefix MLP or P-tuning's LSTM is kept, so training
  *     can go on; backbone tensors a method trains keep their HF names).
+ *     Adapters of ptune's first release (no "format" key; ptv2, prompt or
+ *     finetune) are read too (tests/fixtures/legacy_adapters).
  *
  *   peft's (utils/save_and_load.py): "peft_type", "task_type" and peft's
  *     option keys (r, lora_alpha, target_modules, num_virtual_tokens, ...);
@@ -48,6 +50,10 @@ typedef struct {
   char **id2label;            /* [nlabels] (owned) */
   const char *labels_from;    /* where id2label came from (static text) */
   bool has_shape;             /* the encoder's shape is known (ptune's layout) */
+  bool legacy;                /* ptune's layout as written before the method table (no
+                               * "format" key: pt_adapter_save of ptune's first release):
+                               * prompt's P was "pre_seq_len" and its table
+                               * "prefix_encoder.weight"; both are read as today's */
   pt_arch arch;
   int64_t hidden_size, num_layers, num_heads;
   char *base_model;           /* peft's base_model_name_or_path (owned) or NULL */

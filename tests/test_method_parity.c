@@ -440,6 +440,72 @@ START_TEST(peft_adapter_gives_the_reference_logits) {
 }
 END_TEST
 
+/* Adapters of ptune's first release (tests/fixtures/legacy_adapters: its
+ * pt_adapter_save and baked export, from the ptv2 cases' tensors), read on
+ * the case's backbone, give the reference's outputs. The fine-tuning
+ * adapter holds the backbone: it is scrambled first, so its values must
+ * come from the file. */
+static const struct {
+  const char *adapter, *fixture, *label2; /* label2: the adapter's id2label[2] or NULL */
+  bool baked;
+} legacy_adapters[] = {
+    {"ptv2_proj_bert_seqcls", "bert_seqcls_p4_proj", "pos", false},
+    {"ptv2_baked_bert_seqcls", "bert_seqcls_p4_proj", "pos", true},
+    {"ptv2_roberta_qa", "roberta_qa_p8_noproj", NULL, false},
+    {"ptv2_roberta_mc", "roberta_mc_p8_noproj", NULL, false},
+    {"prompt_bert_tokcls", "bert_prompt_tokcls_p4", "I-X", false},
+    {"finetune_bert_seqcls", "bert_finetune_seqcls", "pos", false},
+};
+enum { NLEGACY = sizeof legacy_adapters / sizeof legacy_adapters[0] };
+
+START_TEST(first_release_adapters_give_the_reference_outputs) {
+  int ci = 0;
+  while (ci < NCASES && (strcmp(cases[ci].dir, "ptv2") ||
+                         strcmp(cases[ci].name, legacy_adapters[_i].fixture)))
+    ci++;
+  ck_assert_int_lt(ci, NCASES);
+  fixture f;
+  open_case(&f, ci);
+  f.tally.what = legacy_adapters[_i].adapter;
+  int64_t positions = pt_model_positions(&f.m);
+  int nparams = f.m.params.count;
+  pt_model_free(&f.m);
+  if (!strcmp(f.method->name, "finetune")) {
+    pt_rng rng;
+    pt_rng_init(&rng, 99);
+    for (int k = 0; k < f.bb.params.count; k++)
+      ck_assert_int_eq(pt_rng_fill_normal(&rng, f.bb.params.items[k], 0.0, 0.5), PT_OK);
+  }
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/legacy_adapters/%s", getenv("PT_FIXTURES"),
+           legacy_adapters[_i].adapter);
+  pt_adapter_info info;
+  ck_assert_msg(pt_adapter_info_read(dir, f.dir, &info) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(info.layout, PT_LAYOUT_PTUNE);
+  ck_assert(info.legacy);
+  ck_assert_str_eq(info.method->name, f.method->name);
+  ck_assert_int_eq(info.head.task, f.mc.head.task);
+  if (legacy_adapters[_i].label2) ck_assert_str_eq(info.id2label[2], legacy_adapters[_i].label2);
+  pt_model m;
+  ck_assert_msg(pt_model_load(&m, &f.bb, dir, &info, 3) == PT_OK, "%s: %s", f.tally.what,
+                pt_error_message());
+  ck_assert_int_eq(pt_model_positions(&m), positions);
+  /* baked: the MLP's table alone; the MLP itself otherwise */
+  ck_assert_int_eq(m.params.count, legacy_adapters[_i].baked ? 1 : nparams);
+  ck_assert(!legacy_adapters[_i].baked || nparams > 1);
+  pt_model_batch b = {f.ids, f.mask, f.types, f.labels, f.starts, f.ends};
+  pt_model_outputs out;
+  ck_assert_int_eq(pt_model_forward(&m, &b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+  check_outputs(&f, &out);
+  printf("parity %-34s first release  max |diff| %.3g (%s)\n", f.tally.what, f.tally.worst,
+         f.tally.worst_at);
+  pt_model_outputs_free(&out);
+  pt_model_free(&m);
+  pt_adapter_info_free(&info);
+  close_case(&f);
+}
+END_TEST
+
 /* ptune writes the peft adapter the reference writes: the same tensors
  * under the same names (within 1e-6: prompt tables are computed), and the
  * same values for every key of the reference's adapter_config.json. */
@@ -668,6 +734,7 @@ int main(void) {
   tcase_add_loop_test(tc, merging_matches, 0, NCASES);
   tcase_add_loop_test(tc, peft_adapter_gives_the_reference_logits, 0, NCASES);
   tcase_add_loop_test(tc, ptune_writes_peft_as_the_reference, 0, NCASES);
+  tcase_add_loop_test(tc, first_release_adapters_give_the_reference_outputs, 0, NLEGACY);
   suite_add_tcase(s, tc);
   TCase *bf16 = tcase_create("bf16");
   tcase_set_timeout(bf16, 900);
