@@ -5,8 +5,12 @@
  * API. For each case: forward (last hidden state, logits, loss), the
  * gradient of every tensor that trains (and that exactly those train), one
  * SGD step and three AdamW steps; for lora and ia3 merging into the
- * backbone's weights. Tolerance 1e-5; the worst difference of each case is
- * printed. */
+ * backbone's weights. The ptv2 cases also hold every hidden state, the
+ * position ids, the pooled output, the prefix encoder's output and the
+ * gradient of every tensor with nothing frozen (full fine-tuning); those are
+ * checked too, and adapters as ptune's first release wrote them
+ * (tests/fixtures/legacy_adapters) are read. Tolerance 1e-5; the worst
+ * difference of each case is printed. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -200,12 +204,17 @@ static void close_case(fixture *f) {
   free(f->opts);
 }
 
-static pt_tensor *forward_loss(fixture *f, pt_model_outputs *out) {
+/* keep: every layer's hidden states too */
+static pt_tensor *forward_kept(fixture *f, pt_model_outputs *out, bool keep) {
   pt_model_batch b = {f->ids, f->mask, f->types, f->labels, f->starts, f->ends};
   pt_nn_mode eval = {false, NULL};
-  ck_assert_msg(pt_model_forward(&f->m, &b, eval, false, out) == PT_OK, "%s: %s", f->tally.what,
+  ck_assert_msg(pt_model_forward(&f->m, &b, eval, keep, out) == PT_OK, "%s: %s", f->tally.what,
                 pt_error_message());
   return out->loss;
+}
+
+static pt_tensor *forward_loss(fixture *f, pt_model_outputs *out) {
+  return forward_kept(f, out, false);
 }
 
 static void check_outputs(fixture *f, pt_model_outputs *out) {
@@ -224,12 +233,44 @@ static const char *fixture_name(const fixture *f, const pt_tensor *t) {
                                                                           : t->name;
 }
 
+/* What the ptv2 cases hold beyond the methods' cases: every hidden state,
+ * the position ids, the pooled output and the prefix encoder's output
+ * prefix_raw [B, P, 2·L·H] (the method's table, the same for every row in
+ * evaluation); prompt and fine-tuning cases have no prefix_raw. */
+static void check_legacy_outputs(fixture *f, pt_model_outputs *out) {
+  char name[64];
+  ck_assert_int_gt(out->encoder.n_hidden_states, 1);
+  for (int l = 0; l < out->encoder.n_hidden_states; l++) {
+    snprintf(name, sizeof name, "hidden_states.%d", l);
+    parity_expect(&f->tally, f->outputs, name, out->encoder.hidden_states[l]);
+  }
+  snprintf(name, sizeof name, "hidden_states.%d", out->encoder.n_hidden_states);
+  ck_assert_msg(pt_safetensors_find(f->outputs, name) < 0, "%s: more hidden states than %d",
+                f->tally.what, out->encoder.n_hidden_states);
+  parity_expect(&f->tally, f->outputs, "position_ids", out->encoder.position_ids);
+  if (out->encoder.pooled) parity_expect(&f->tally, f->outputs, "pooled_output", out->encoder.pooled);
+  if (strcmp(f->method->name, "ptv2")) {
+    ck_assert_int_lt(pt_safetensors_find(f->outputs, "prefix_raw"), 0);
+    return;
+  }
+  pt_tensor *table = f->method->table(&f->m);
+  ck_assert_msg(table != NULL, "%s", pt_error_message());
+  int64_t rows = out->encoder.last_hidden->shape[0];
+  pt_tensor *u = pt_unsqueeze(table, 0);
+  pt_tensor *x = pt_expand(u, 3, PT_SHAPE(rows, table->shape[0], table->shape[1]));
+  pt_tensor *raw = pt_raw_contiguous(x);
+  parity_expect(&f->tally, f->outputs, "prefix_raw", raw);
+  pt_tensor *t[] = {table, u, x, raw};
+  for (int i = 0; i < 4; i++) pt_tensor_free(t[i]);
+}
+
 START_TEST(forward_and_gradients_match) {
   fixture f;
   open_case(&f, _i);
   pt_model_outputs out;
-  pt_tensor *loss = forward_loss(&f, &out);
+  pt_tensor *loss = forward_kept(&f, &out, f.legacy);
   check_outputs(&f, &out);
+  if (f.legacy) check_legacy_outputs(&f, &out);
   ck_assert_int_eq(pt_backward(loss, NULL, false), PT_OK);
   int n = pt_model_ntrainable(&f.m);
   char name[400];
@@ -247,9 +288,56 @@ START_TEST(forward_and_gradients_match) {
     pt_tensor *t = f.bb.params.items[k];
     if (!pt_requires_grad(t)) ck_assert_msg(!t->grad, "frozen %s got a gradient", t->name);
   }
+  ck_assert_int_gt(n, 0);
+  if (!strcmp(f.method->name, "finetune")) /* the backbone and the head: everything */
+    ck_assert_int_eq(n, f.bb.params.count + f.m.head.params.count);
   printf("parity %-34s forward+grads  max |diff| %.3g (%s)\n", f.tally.what, f.tally.worst,
          f.tally.worst_at);
   pt_model_outputs_free(&out);
+  close_case(&f);
+}
+END_TEST
+
+/* The ptv2 cases: the gradient of every tensor with nothing frozen
+ * (full_ft_grads.safetensors; for fine-tuning, the trainable gradients). */
+START_TEST(full_finetuning_gradients_match) {
+  int ci = -1;
+  for (int k = 0, seen = 0; k < NCASES && ci < 0; k++)
+    if (!strcmp(cases[k].dir, "ptv2") && seen++ == _i) ci = k;
+  ck_assert_int_ge(ci, 0);
+  fixture f;
+  open_case(&f, ci);
+  char p[4200];
+  file_in(p, sizeof p, &f, "full_ft_grads.safetensors");
+  pt_safetensors *full = NULL;
+  FILE *fp = fopen(p, "rb");
+  if (fp) {
+    fclose(fp);
+    ck_assert_int_eq(pt_safetensors_open(p, &full), PT_OK);
+  }
+  bool finetune = !strcmp(f.method->name, "finetune");
+  ck_assert_msg(full || finetune, "%s: no full_ft_grads.safetensors", f.tally.what);
+  pt_params *lists[3] = {&f.bb.params, &f.m.params, &f.m.head.params};
+  int total = 0;
+  for (int l = 0; l < 3; l++) {
+    ck_assert_int_eq(pt_params_set_trainable(lists[l], "", true), PT_OK);
+    total += lists[l]->count;
+  }
+  pt_model_outputs out;
+  pt_tensor *loss = forward_loss(&f, &out);
+  ck_assert_int_eq(pt_backward(loss, NULL, false), PT_OK);
+  char name[400];
+  for (int l = 0; l < 3; l++)
+    for (int k = 0; k < lists[l]->count; k++) {
+      pt_tensor *t = lists[l]->items[k];
+      snprintf(name, sizeof name, "%s%s", full ? "" : "grad.", fixture_name(&f, t));
+      parity_expect(&f.tally, full ? full : f.outputs, name, t->grad);
+    }
+  if (full) ck_assert_int_eq(pt_safetensors_count(full), total);
+  printf("parity %-34s full-FT grads  max |diff| %.3g (%s)\n", f.tally.what, f.tally.worst,
+         f.tally.worst_at);
+  pt_model_outputs_free(&out);
+  if (full) pt_safetensors_close(full);
   close_case(&f);
 }
 END_TEST
@@ -321,6 +409,8 @@ START_TEST(sgd_and_adamw_steps_match) {
   pt_tensor *losses = pt_zeros(PT_F32, 1, PT_SHAPE(3));
   bool step1 = pt_safetensors_find(f.outputs, "adamw.step1.classifier.weight") >= 0 ||
                pt_safetensors_find(f.outputs, "adamw.step1.qa_outputs.weight") >= 0;
+  /* the ptv2 cases have the first step, except fine-tuning */
+  if (f.legacy) ck_assert_int_eq(step1, strcmp(f.method->name, "finetune") != 0);
   for (int s = 0; s < 3; s++) {
     pt_set(losses, s, step_once(&f, adamw));
     if (s == 0 && step1) expect_params(&f, "adamw.step1.", 1);
@@ -731,6 +821,9 @@ int main(void) {
   tcase_set_timeout(tc, 900);
   tcase_add_loop_test(tc, forward_and_gradients_match, 0, NCASES);
   tcase_add_loop_test(tc, sgd_and_adamw_steps_match, 0, NCASES);
+  int nptv2 = 0;
+  for (int k = 0; k < NCASES; k++) nptv2 += !strcmp(cases[k].dir, "ptv2");
+  tcase_add_loop_test(tc, full_finetuning_gradients_match, 0, nptv2);
   tcase_add_loop_test(tc, merging_matches, 0, NCASES);
   tcase_add_loop_test(tc, peft_adapter_gives_the_reference_logits, 0, NCASES);
   tcase_add_loop_test(tc, ptune_writes_peft_as_the_reference, 0, NCASES);
