@@ -90,7 +90,7 @@ START_TEST(aliases_given_and_required) {
   run_args_free(&a);
   /* the required options, named one at a time */
   ck_assert_int_eq(run_args_parse("train", 5, (char **)argv, &a), PT_ERR_ARG);
-  ck_assert_ptr_nonnull(strstr(pt_error_message(), "--task is required"));
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "--model is required"));
   /* a missing value, a bad choice, a negative integer */
   const char *v1[] = {"train", "--lr"};
   ck_assert_int_eq(run_args_parse_with("train", train->defaults, NULL, 2, (char **)v1, &a),

@@ -171,6 +171,12 @@ static const option options[] = {
      "DIR: start from this adapter, ptune's layout or peft's (its method, options and\n"
      "id2label)",
      0, NULL},
+    {"--task-spec", NULL, OPT_LIST, OFF(task_specs), "train",
+     "NAME:KEY=VALUE,...: multi-task training: one adapter per spec (repeatable), its rows in\n"
+     "every batch; KEYs are this command's options of one adapter (task, train, dev, method and\n"
+     "its options, head, label-words, init-adapter, save-format, the task's options), e.g.\n"
+     "ner:task=ner,train=F,method=lora,lora-r=8; OUT/NAME/ gets best/ and last/ (docs/serving.md)",
+     0, NULL},
     /* the training loop */
     {"--epochs", NULL, OPT_INT, OFF(epochs), "train", "N", 0, NULL},
     {"--max-steps", "--steps", OPT_INT, OFF(max_steps), TRAIN_LOOP,
@@ -501,6 +507,18 @@ bool option_given(const run_args *a, const char *name) {
   return false;
 }
 
+bool option_run_wide(const char *command, const char *name) {
+  static const char *const own[] = {"--task", "--train",      "--dev",          "--method",
+                                    "--head", "--label-words", "--init-adapter", "--save-format"};
+  const option *o = find(command, name);
+  if (!o) return false; /* a method's option, or unknown */
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (!strcmp(o->name, own[i])) return false;
+  /* how its data is read and scored: the task's options */
+  return o->off < offsetof(run_args, task_options) ||
+         o->off >= offsetof(run_args, task_options) + sizeof(task_opts);
+}
+
 void option_mark_given(run_args *a, const char *name) {
   const option *o = find(a->command, name);
   if (o) mark(a, o);
@@ -595,6 +613,8 @@ pt_status run_args_parse_with(const char *command, const char *defaults, const c
                               int argc, char **argv, run_args *a) {
   memset(a, 0, sizeof *a);
   a->command = command;
+  a->argc = argc;
+  a->argv = argv;
   a->save_format = PT_LAYOUT_PTUNE;
   pt_status st = parse_defaults(a, defaults);
   /* the method first (ptv2 unless named), so its options parse wherever they stand */

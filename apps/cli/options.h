@@ -31,6 +31,8 @@ typedef enum { NONFINITE_STOP = 0, NONFINITE_SKIP } nonfinite_policy;
  * defaults (zero unless the command's defaults say otherwise). */
 typedef struct run_args {
   const char *command; /* the command's name */
+  int argc;            /* the command line parsed (argv[0] the command's name), borrowed: */
+  char **argv;         /* what train re-parses for each --task-spec */
   bool help;
   /* task, model and data */
   const task_def *task;   /* --task (NULL until given) */
@@ -38,6 +40,7 @@ typedef struct run_args {
   const char *model, *train, *dev, *out, *adapter, *data, *output, *init_adapter, *hparams;
   const char *predictions; /* score: the predictions file */
   bool random_backbone; /* train: the HF init from config.json instead of the weights */
+  option_list task_specs; /* train --task-spec NAME:KEY=VALUE,... (apps/train/task_spec.h) */
   /* the PEFT method: --method NAME (ptv2 unless given) and its options,
    * parsed from the method's own option table (models/pt_method.h) */
   const pt_method *method;
@@ -111,6 +114,11 @@ void run_args_free(run_args *a);
 pt_status run_args_method_option(run_args *a, const char *flag, const char *value);
 /* Whether the command line (or --hparams) gave `name`. */
 bool option_given(const run_args *a, const char *name);
+/* Whether `name` is a row of `command` that belongs to the whole run, not
+ * to one adapter of it (one adapter's: its task, data, method, head, saving
+ * and the task's options, which a train --task-spec may set); false for a
+ * method's option and an unknown name. */
+bool option_run_wide(const char *command, const char *name);
 /* Marks `name` as given (a preset counts as the command line). */
 void option_mark_given(run_args *a, const char *name);
 /* The options of a method, for --help and `ptune methods`. */

@@ -10,8 +10,10 @@ static const command train_command = {
     .summary = "train a P-Tuning v2 / prompt / fine-tuned model on a task (--task)",
     .usage =
         "train --task T --model DIR --train FILE [--dev FILE] --out DIR [options]\n"
-        "Writes OUT/metrics.jsonl, OUT/curves.svg, OUT/best and OUT/last (adapters) and\n"
-        "checkpoints; the last line on stdout is the result as JSON.",
+        "train --model DIR --out DIR --task-spec NAME:task=T,train=FILE,... [--task-spec ...]\n"
+        "Writes OUT/metrics.jsonl, OUT/curves.svg, OUT/best and OUT/last (adapters; with\n"
+        "--task-spec OUT/NAME/best and OUT/NAME/last, every adapter trained in the same\n"
+        "batches) and checkpoints; the last line on stdout is the result as JSON.",
     .defaults =
         "--method ptv2 --pre-seq-len 16 --prefix-hidden-size 512 --epochs 3 "
         "--batch-size 8 --grad-accum 1 --lr 0.01 --optimizer adamw --weight-decay 0 "
@@ -19,7 +21,7 @@ static const command train_command = {
         "--schedule constant --gamma 0.95 --doc-stride 128 --n-best 20 "
         "--max-answer-len 30 --null-threshold 0 --seed 42 --eval-every 0 "
         "--save-every 200 --log-every 10",
-    .required = "--task --model --train --out",
+    .required = "--model --out", /* --task --train, or --task-spec */
     .run = train,
 };
 COMMAND_REGISTER(train_command);

@@ -77,7 +77,8 @@ static pt_status step(loop *l, micro_result *mean, double *gnorm, bool *skipped)
   sum_micro_batches(j->opt, n);
   /* the norm is needed for the finiteness check even without clipping (an
    * infinite max_norm never scales) */
-  PT_TRY(pt_optim_clip_grad_norm(j->opt, j->max_grad_norm > 0 ? j->max_grad_norm : INFINITY, gnorm));
+  double max_norm = j->max_grad_norm > 0 ? j->max_grad_norm : INFINITY;
+  PT_TRY(j->clip ? j->clip(j, max_norm, gnorm) : pt_optim_clip_grad_norm(j->opt, max_norm, gnorm));
   mean->loss /= n ? n : 1;
   mean->metric /= n ? n : 1;
   *skipped = !isfinite(mean->loss) || !isfinite(*gnorm);

@@ -76,6 +76,10 @@ struct train_job {
   /* Forward + backward of micro-batch k of step s->step + 1; *done when the
    * step's data has run out first (the end of an epoch) and nothing ran. */
   pt_status (*micro_batch)(train_job *j, train_state *s, int k, micro_result *r, bool *done);
+  /* Clips the step's gradients to max_norm (INFINITY: none) and gives
+   * their norm; NULL: the optimizer's parameters as one (pt_optim_clip_grad_norm).
+   * A multi-task run clips each adapter's on its own. */
+  pt_status (*clip)(train_job *j, double max_norm, double *norm);
   /* Whether the data of an epoch is used up (NULL: no epochs); next_epoch
    * starts the next one. */
   bool (*epoch_end)(train_job *j, const train_state *s);
