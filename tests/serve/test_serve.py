@@ -9,6 +9,9 @@ read from the first log line) and checks:
   - results: every task's shape, the same numbers for a request alone and
     inside mixed batches of many concurrent requests, curl's answer equal to
     http.client's;
+  - results equal `ptune predict`'s for each task (ner tags, cls labels of
+    texts and pairs, qa answers, mc choices), also with the adapters of a
+    multi-task run (`ptune train --task-spec`) loaded while serving;
   - every error status: 400, 401, 404, 405, 409, 413 (declared and chunked
     bodies, too many inputs), 422, 503 with Retry-After, 504;
   - the token: every route but /healthz needs it, loading/unloading always;
@@ -441,6 +444,114 @@ def test_sigterm_drains():
         pass
 
 
+# ---- results equal `ptune predict`'s --------------------------------------------
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "data")
+NER_SENTENCES = [["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+                 ["John", "Smith", "lives", "in", "New", "York", "."], ["Paris"]]
+CLS_ROWS = [("a gripping, beautifully acted film", None), ("dull and far too long", None),
+            ("The cat sat.", "A cat was sitting."), ("not bad at all", "it was fine")]
+QA_CONTEXT = "John Smith lives in New York. He moved there in 2001 with his two dogs."
+QA_QUESTIONS = [("q1", "Where does John live?"), ("q2", "When did he move?"),
+                ("q3", "How many dogs does he have?")]
+MC_ROWS = [("The man broke his toe.", "cause", ["He dropped a hammer on his foot.",
+                                                  "He got a hole in his sock."]),
+           ("I emptied my pockets.", "effect", ["I found a coin.", "I lost my keys."]),
+           ("The sun rose.", "effect", ["It got light.", "It got dark."])]
+
+
+def run_predict(task, adapter_dir, rows, name, *opts):
+    """`ptune predict` on a data file with `rows` (its text); the output's text."""
+    data = os.path.join(WORK, name + ".data")
+    out = os.path.join(WORK, name + ".out")
+    with open(data, "w") as f:
+        f.write(rows)
+    subprocess.run([PTUNE, "predict", "--task", task, "--model", MODEL, "--adapter", adapter_dir,
+                    "--data", data, "--output", out] + list(opts), check=True,
+                   stderr=subprocess.DEVNULL)
+    return open(out).read()
+
+
+def ner_predict_tags(out):
+    """The predicted (last) column of a CoNLL predictions file, per sentence."""
+    sents, cur = [], []
+    for line in out.splitlines():
+        if line.strip():
+            cur.append(line.split()[-1])
+        elif cur:
+            sents.append(cur)
+            cur = []
+    return sents + ([cur] if cur else [])
+
+
+def check_ner_equal(s, name, adapter_dir):
+    rows = "\n\n".join("\n".join(w + " O" for w in sent) for sent in NER_SENTENCES) + "\n"
+    want = ner_predict_tags(run_predict("ner", adapter_dir, rows, name))
+    st, res, _ = s.predict(name, [{"tokens": sent} for sent in NER_SENTENCES])
+    got = [r["tags"] for r in res["results"]] if st == 200 else st
+    check(got == want, "%s: tags %s, ptune predict's %s" % (name, got, want))
+
+
+def check_cls_equal(s, name, adapter_dir):
+    """Single texts, then text pairs (--text-fields a,b; a pair in a request)."""
+    for fields, rows in (("a", [(a, None) for a, _ in CLS_ROWS]),
+                         ("a,b", [(a, b) for a, b in CLS_ROWS if b])):
+        data = "".join(json.dumps({"a": a, "b": b, "label": "x"}) + "\n" for a, b in rows)
+        out = run_predict("cls", adapter_dir, data, "%s-%d" % (name, len(fields)), "--text-fields",
+                          fields, "--label-field", "label")
+        want = [json.loads(l)["label"] for l in out.splitlines()]
+        st, res, _ = s.predict(name, [a if b is None else [a, b] for a, b in rows])
+        got = [r["label"] for r in res["results"]] if st == 200 else st
+        check(got == want and len(want) == len(rows),
+              "%s (%s): labels %s, ptune predict's %s" % (name, fields, got, want))
+
+
+def test_multitask_adapters(s):
+    """Adapters of a multi-task run (ptune train --task-spec) load while
+    serving and answer as `ptune predict` does with them."""
+    out = os.path.join(WORK, "mt")
+    conll = os.path.join(FIXTURES, "conll2003", "eng.train.excerpt")
+    sst = os.path.join(FIXTURES, "glue", "SST-2.dev.excerpt.tsv")
+    subprocess.run([PTUNE, "train", "--model", MODEL, "--out", out, "--max-steps", "2",
+                    "--batch-size", "2", "--lr", "0.05", "--quiet", "--threads", "1",
+                    "--task-spec", "ner:task=ner,train=%s,method=lora,lora-r=2,max-seq-len=64" % conll,
+                    "--task-spec", "sst:task=cls,preset=sst2,train=%s,method=prefix,"
+                    "num-virtual-tokens=3" % sst],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for name in ("ner", "sst"):
+        st, res, _ = s.request("POST", "/v1/adapters/mt-" + name,
+                               {"path": os.path.join(out, name, "last")})
+        check(st == 201, "loading the multi-task run's %s adapter: %s %s" % (name, st, res))
+    check_ner_equal(s, "mt-ner", os.path.join(out, "ner", "last"))
+    check_cls_equal(s, "mt-sst", os.path.join(out, "sst", "last"))
+
+
+def test_equal_to_predict(s):
+    """Each task's results are `ptune predict`'s for the same inputs and adapter."""
+    check_ner_equal(s, "ner-ptv2", os.path.join(WORK, "ner-ptv2"))
+    check_ner_equal(s, "ner-lora", os.path.join(WORK, "ner-lora"))
+    for name in ("cls-lora", "cls-prefix", "cls-bitfit"):
+        check_cls_equal(s, name, os.path.join(WORK, name))
+    # qa: SQuAD's file, {id: answer}
+    squad = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{
+        "context": QA_CONTEXT, "qas": [{"id": i, "question": q, "answers": [
+            {"text": "New York", "answer_start": QA_CONTEXT.index("New York")}]}
+            for i, q in QA_QUESTIONS]}]}]}
+    want = json.loads(run_predict("qa", os.path.join(WORK, "qa-prompt"), json.dumps(squad), "qa"))
+    st, res, _ = s.predict("qa-prompt", [{"id": i, "question": q, "context": QA_CONTEXT}
+                                         for i, q in QA_QUESTIONS])
+    got = {i: r["answer"] for (i, _), r in zip(QA_QUESTIONS, res["results"])} if st == 200 else st
+    check(got == want, "qa-prompt: answers %s, ptune predict's %s" % (got, want))
+    # mc: COPA's rows
+    rows = "".join(json.dumps({"premise": p, "question": q, "choice1": c[0], "choice2": c[1],
+                               "label": 0}) + "\n" for p, q, c in MC_ROWS)
+    out = run_predict("mc", os.path.join(WORK, "mc-ia3"), rows, "mc", "--preset", "copa")
+    want = [json.loads(l)["label"] for l in out.splitlines()]
+    st, res, _ = s.predict("mc-ia3", [{"premise": p, "question": q, "choices": c}
+                                      for p, q, c in MC_ROWS])
+    got = [r["label"] for r in res["results"]] if st == 200 else st
+    check(got == want, "mc-ia3: choices %s, ptune predict's %s" % (got, want))
+
+
 def main():
     make_adapters()
     s = Server()
@@ -450,6 +561,8 @@ def main():
         test_errors(s)
         test_load_unload_under_traffic(s)
         test_log_and_metrics(s, 50)
+        test_equal_to_predict(s)
+        test_multitask_adapters(s)
     finally:
         check(s.stop() == 0, "exit status after SIGTERM")
     test_queue_full_and_deadline()
