@@ -16,8 +16,8 @@
  *     and peft's prompt_embeddings) and merge (fold into the backbone's
  *     weights: lora, ia3, bitfit);
  *   - its layout in peft's files (peft_type and tensor names).
- * docs/methods.md walks through writing one; examples/ holds one defined
- * outside the library.
+ * docs/writing-a-method.md walks through writing one; examples/vera.c
+ * defines one outside the library.
  *
  * Options struct rule: the values are laid out by type as
  *   PT_OPT_INT int64_t, PT_OPT_REAL double, PT_OPT_BOOL bool,
