@@ -168,8 +168,13 @@ static const pt_method *peft_method(const char *type, const json_t *extra, const
       return all[i];
   for (int i = 0; i < n; i++)
     if (all[i]->peft_type && !strcmp(all[i]->peft_type, type) && !all[i]->peft_alias) return all[i];
-  pt_error(PT_ERR_FORMAT, "%s: peft_type '%s' is not a method ptune reads (LORA, IA3, "
-           "PREFIX_TUNING, PROMPT_TUNING, P_TUNING)", path, type);
+  char types[512] = ""; /* the registry's, a program's own methods included */
+  for (int i = 0; i < n; i++) {
+    if (!all[i]->peft_type || all[i]->peft_alias) continue;
+    size_t used = strlen(types);
+    snprintf(types + used, sizeof types - used, "%s%s", used ? ", " : "", all[i]->peft_type);
+  }
+  pt_error(PT_ERR_FORMAT, "%s: peft_type '%s' is not a method ptune reads (%s)", path, type, types);
   return NULL;
 }
 
@@ -363,14 +368,20 @@ static void peft_key(const pt_model *m, const pt_tensor *t, bool head, char *out
   else snprintf(out, cap, "base_model.model.%s", t->name);
 }
 
-static pt_status save_peft(const pt_model *m, const char *dir, int nlabels,
-                           const char *const *id2label, const char *base_model) {
-  const pt_method *me = m->method;
+pt_status pt_adapter_layout_check(const pt_method *me, pt_head_kind head, pt_adapter_layout layout) {
+  if (!(layout & PT_LAYOUT_PEFT)) return PT_OK;
   if (!me->peft_type)
     return pt_error(PT_ERR_ARG, "%s has no peft layout (peft has LoRA, IA3, prefix tuning, prompt "
                     "tuning and P-tuning): save it in ptune's format", me->name);
-  if (m->head.cfg.kind == PT_HEAD_VERBALIZER)
+  if (head == PT_HEAD_VERBALIZER)
     return pt_error(PT_ERR_ARG, "a verbalizer head has no peft layout: save it in ptune's format");
+  return PT_OK;
+}
+
+static pt_status save_peft(const pt_model *m, const char *dir, int nlabels,
+                           const char *const *id2label, const char *base_model) {
+  const pt_method *me = m->method;
+  PT_TRY(pt_adapter_layout_check(me, m->head.cfg.kind, PT_LAYOUT_PEFT));
   json_t *j = json_object(), *extra = json_object(), *opts = json_object();
   if (!j || !extra || !opts) {
     json_decref(j);
@@ -459,8 +470,7 @@ pt_status pt_model_save(const pt_model *m, const char *dir, pt_adapter_layout la
                         const char *const *id2label, const char *base_model) {
   if (layout == PT_LAYOUT_PEFT) return save_peft(m, dir, nlabels, id2label, base_model);
   /* both: check that peft's layout exists before writing anything */
-  if (layout == PT_LAYOUT_BOTH && !m->method->peft_type)
-    return save_peft(m, dir, nlabels, id2label, base_model);
+  PT_TRY(pt_adapter_layout_check(m->method, m->head.cfg.kind, layout));
   PT_TRY(save_ptune(m, dir, nlabels, id2label));
   if (layout != PT_LAYOUT_BOTH) return PT_OK;
   char sub[4200];
@@ -557,8 +567,10 @@ pt_status pt_model_load(pt_model *m, pt_backbone *bb, const char *dir, const pt_
                         uint64_t seed) {
   PT_TRY(pt_adapter_info_check_base(info, &bb->bert.cfg, dir));
   pt_model_config mc = {info->head, seed, NULL, NULL, true};
-  PT_TRY(pt_model_new(m, bb, info->method, info->opts, &mc));
-  pt_status st = pt_model_load_tensors(m, dir, info);
+  /* the options are the file's: name it (a bad value's message names the option) */
+  pt_status st = pt_model_new(m, bb, info->method, info->opts, &mc);
+  if (st != PT_OK) return pt_error_context(st, "%s/adapter_config.json", dir);
+  st = pt_model_load_tensors(m, dir, info);
   if (st != PT_OK) pt_model_free(m);
   return st;
 }

@@ -68,6 +68,10 @@ void pt_adapter_info_free(pt_adapter_info *info);
 pt_status pt_adapter_info_check_base(const pt_adapter_info *info, const pt_bert_config *bc,
                                      const char *dir);
 
+/* PT_ERR_ARG when `layout` includes peft's and the method (or a verbalizer
+ * head) has none: what pt_model_save refuses, checked before training. */
+pt_status pt_adapter_layout_check(const pt_method *me, pt_head_kind head, pt_adapter_layout layout);
+
 /* Writes m's adapter into dir (created) in the layout(s) asked for; labels
  * may be NULL ("LABEL_i"); base_model is recorded in peft's config (may be
  * NULL). A method without a peft layout asked for peft's is PT_ERR_ARG. */

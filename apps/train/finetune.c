@@ -148,6 +148,9 @@ static pt_status setup_data(finetune *f, ft_task *t) {
   label_map_init(&t->map);
   bool grow;
   PT_TRY(setup_labels(t, &grow));
+  /* --save-format: refused now rather than after the training it would save */
+  pt_status st = pt_adapter_layout_check(t->method, t->head.kind, (pt_adapter_layout)a->save_format);
+  if (st != PT_OK) return pt_error_context(st, "--save-format %s", pt_adapter_layout_name(a->save_format));
   PT_TRY(task_data_read(a->task, &a->task_options, a->train, true, &t->train));
   if (!t->train.labelled) return pt_error(PT_ERR_FORMAT, "%s: training data has no labels", a->train);
   PT_TRY(task_data_map_labels(&t->train, &t->map, grow));
@@ -192,7 +195,10 @@ static pt_status setup_model(finetune *f, ft_task *t) {
    * the method API; each adapter of a multi-task run draws after the one
    * before it */
   pt_model_config mc = {t->head, f->a->seed, &f->bb.init_rng, f->tok, a->init_adapter != NULL};
-  PT_TRY(pt_model_new(&t->model, &f->bb, t->method, t->method_opts, &mc));
+  pt_status st = pt_model_new(&t->model, &f->bb, t->method, t->method_opts, &mc);
+  if (st != PT_OK && a->init_adapter) /* the options are its file's */
+    return pt_error_context(st, "%s/adapter_config.json", a->init_adapter);
+  PT_TRY(st);
   t->model_ok = true;
   PT_TRY(task_fit_max_seq_len(&t->spec.args.task_options, option_given(a, "--max-seq-len"),
                               &t->model, a->model));

@@ -313,6 +313,72 @@ a=$(newadapter missing)
 rm "$a/adapter_config.json"
 check "missing adapter_config.json" - "$a/adapter_config.json" -- "$EXE" eval --task ner --model "$M" --adapter "$a" --data "$CONLL"
 
+# ---- methods: options and adapters ------------------------------------------------
+
+# trainm OUT [extra...]: one NER step of any method (no method options of its own)
+trainm() {
+  local o=$1
+  shift
+  "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$o" --max-steps 1 \
+    --batch-size 2 --max-seq-len 32 "$@"
+}
+check "unknown --method" "$O/last" "--method" "'vera'" "lora" -- trainm "$O" --method vera
+check "an option of another method" "$O/last" "--pre-seq-len" "lora" -- trainm "$O" --method lora --pre-seq-len 4
+check "--lora-r negative" "$O/last" "--lora-r" "-2" -- trainm "$O" --method lora --lora-r -2
+check "--lora-r not a number" "$O/last" "--lora-r" -- trainm "$O" --method lora --lora-r eight
+check "--lora-bias not a choice" "$O/last" "--lora-bias" "some" -- trainm "$O" --method lora --lora-bias some
+check "--target-modules matching nothing" "$O/last" "--target-modules" "attention.nothing" -- trainm "$O" --method lora --target-modules attention.nothing
+check "--target-modules a bad regular expression" "$O/last" "--target-modules" -- trainm "$O" --method lora --target-modules '.*(query'
+check "--prefix-layers past the top" "$O/last" "--prefix-layers" "top:3" -- trainm "$O" --method ptv2 --prefix-layers top:3
+check "--prefix-layers a layer that does not exist" "$O/last" "--prefix-layers" "0,5" -- trainm "$O" --method ptv2 --prefix-layers 0,5
+check "--prefix-layers not a layer list" "$O/last" "--prefix-layers" "middle" -- trainm "$O" --method ptv2 --prefix-layers middle
+check "--label-words fewer than the labels" "$O/last" "--label-words" -- "$EXE" train --task cls --preset rte --model "$M" --train "$FX/data/superglue/RTE.val.excerpt.jsonl" --out "$O" --max-steps 1 --batch-size 2 --max-seq-len 32 --method lora --head verbalizer --label-words the
+check "--label-words with the linear head" "$O/last" "--label-words" -- "$EXE" train --task cls --preset rte --model "$M" --train "$FX/data/superglue/RTE.val.excerpt.jsonl" --out "$O" --max-steps 1 --batch-size 2 --max-seq-len 32 --method lora --label-words the,a
+check "--save-format unknown" "$O/last" "--save-format" "onnx" -- trainm "$O" --method lora --save-format onnx
+check "--save-format peft for a method without peft's layout" "$O/last" "adapter" "peft" -- trainm "$O" --method adapter --save-format peft
+
+# adapters of other methods, in both layouts
+LORA=$T/lora_run/last
+trainm "$T/lora_run" --method lora --lora-r 2 --save-format both --quiet >/dev/null 2>"$T/setup.err" ||
+  echo "FAIL setup: training the LoRA adapter failed: $(cat "$T/setup.err")"
+
+newlora() { # newlora NAME [peft] -> a copy of the LoRA adapter (or of its peft layout)
+  local d=$T/l_$1
+  rm -rf "$d"
+  cp -r "$LORA${2:+/peft}" "$d"
+  printf '%s' "$d"
+}
+a=$(newlora method)
+printf '%s' "$(sed 's/"method": "lora"/"method": "vera"/' "$LORA/adapter_config.json")" >"$a/adapter_config.json"
+check "adapter of an unknown method" "$PRED" "$a/adapter_config.json" "'vera'" -- "$EXE" predict --task ner --model "$M" --adapter "$a" --data "$CONLL" --output "$PRED"
+a=$(newlora rank)
+printf '%s' "$(sed 's/"r": 2/"r": 3/' "$LORA/adapter_config.json")" >"$a/adapter_config.json"
+check "adapter_config.json r not the tensors' rank" "$PRED" "$a/adapter_model.safetensors" "lora_A" -- "$EXE" predict --task ner --model "$M" --adapter "$a" --data "$CONLL" --output "$PRED"
+a=$(newlora rtype)
+printf '%s' "$(sed 's/"r": 2/"r": "two"/' "$LORA/adapter_config.json")" >"$a/adapter_config.json"
+check "adapter_config.json r a string" "$PRED" "$a/adapter_config.json" "'r'" -- "$EXE" predict --task ner --model "$M" --adapter "$a" --data "$CONLL" --output "$PRED"
+a=$(newlora rneg)
+printf '%s' "$(sed 's/"r": 2/"r": -2/' "$LORA/adapter_config.json")" >"$a/adapter_config.json"
+check "adapter_config.json r negative" "$PRED" "$a/adapter_config.json" "r" -- "$EXE" predict --task ner --model "$M" --adapter "$a" --data "$CONLL" --output "$PRED"
+a=$(newlora width)
+printf '%s' "$(sed 's/"hidden_size": 32/"hidden_size": 64/' "$LORA/adapter_config.json")" >"$a/adapter_config.json"
+check "adapter made for another encoder" "$PRED" "$a" "H=64" -- "$EXE" predict --task ner --model "$M" --adapter "$a" --data "$CONLL" --output "$PRED"
+a=$(newlora ptype peft)
+printf '%s' "$(sed 's/"peft_type": "LORA"/"peft_type": "LOHA"/' "$LORA/peft/adapter_config.json")" >"$a/adapter_config.json"
+check "peft adapter of a type ptune does not read" "$PRED" "$a/adapter_config.json" "LOHA" -- "$EXE" predict --task ner --model "$M" --adapter "$a" --data "$CONLL" --output "$PRED"
+a=$(newlora nolabels peft)
+printf '{"peft_type": "LORA", "task_type": "TOKEN_CLS", "r": 2, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["query", "value"], "bias": "none"}\n' >"$a/adapter_config.json"
+m=$(newmodel noid2label)
+printf '%s\n' "$(sed -e '/"id2label"/,/}/d' -e '/"label2id"/,/}/d' "$M/config.json")" >"$m/config.json"
+check "peft adapter without labels, base model without id2label" "$PRED" "$a" "id2label" -- "$EXE" predict --task ner --model "$m" --adapter "$a" --data "$CONLL" --output "$PRED"
+a=$(newlora missing_tensor peft)
+printf '%s' "$(sed 's/"target_modules": \[/"target_modules": ["key", /' "$LORA/peft/adapter_config.json")" >"$a/adapter_config.json"
+check "peft adapter missing a target's tensors" "$PRED" "$a/adapter_model.safetensors" "key.lora_A" -- "$EXE" predict --task ner --model "$M" --adapter "$a" --data "$CONLL" --output "$PRED"
+
+# merge: only methods that fold into the weights
+check "merge of a method that cannot merge" "$T/merged" "ptv2" "merge" -- "$EXE" merge --model "$M" --adapter "$ADAPTER" --out "$T/merged"
+check "merge of a missing adapter" "$T/merged" "$T/none" -- "$EXE" merge --model "$M" --adapter "$T/none" --out "$T/merged"
+
 # ---- data files ------------------------------------------------------------------
 
 printf 'EU B-ORG\nrejects\n\n' >"$T/notag.conll"
