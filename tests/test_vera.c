@@ -7,7 +7,10 @@
  *     the whole model in F64 passes, with targets of different shapes
  *     (each layer reads its own slice of A and B);
  *   - saved and read back in ptune's and peft's layouts: the same logits;
- *   - merged into the weights: the same logits without hooks. */
+ *   - merged into the weights: the same logits without hooks;
+ * and its parity with a plain-PyTorch reference that follows peft's VERA
+ * (tests/fixtures/vera/make_fixture.py): forward, loss, every trainable
+ * gradient, one SGD and three AdamW steps, the merged weights, within 1e-5. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,9 +18,14 @@
 #include <string.h>
 
 #include "ptune.h"
+#include "models/pt_hf.h"
 #include "models/pt_model.h"
 #include "models/pt_model_io.h"
+#include "nn/pt_json.h"
+#include "nn/pt_params_io.h"
+#include "optim/pt_optim.h"
 #include "model_test_util.h"
+#include "parity_util.h"
 
 extern const pt_method vera_method;
 
@@ -264,6 +272,188 @@ START_TEST(merging_gives_the_same_logits) {
 }
 END_TEST
 
+/* ---- parity with PyTorch (tests/fixtures/vera) ---- */
+
+static const char *const parity_cases[] = {"vera_bert_seqcls_shapes", "vera_roberta_tokcls"};
+
+typedef struct {
+  char dir[4096];
+  void *opts;
+  pt_backbone bb;
+  pt_model m;
+  pt_safetensors *inputs, *outputs;
+  pt_tensor *ids, *mask, *types, *labels;
+  pt_model_batch b;
+  parity_tally tally;
+} parity_case;
+
+static void load_every(pt_params *ps, const char *path) {
+  bool *filled = calloc((size_t)ps->count + 1, 1);
+  ck_assert_msg(pt_params_load_safetensors(ps, path, NULL, NULL, filled, NULL) == PT_OK, "%s",
+                pt_error_message());
+  for (int k = 0; k < ps->count; k++)
+    ck_assert_msg(filled[k], "%s is not in %s", ps->items[k]->name, path);
+  free(filled);
+}
+
+static void open_parity(parity_case *c, int i) {
+  register_once();
+  memset(c, 0, sizeof *c);
+  snprintf(c->dir, sizeof c->dir, "%s/vera/%s", getenv("PT_FIXTURES"), parity_cases[i]);
+  c->tally.what = parity_cases[i];
+  char p[4200];
+  snprintf(p, sizeof p, "%s/method.json", c->dir);
+  json_t *j = pt_json_load_object(p);
+  ck_assert_msg(j != NULL, "%s", pt_error_message());
+  c->opts = make_opts_n(&vera_method, NULL, 0);
+  ck_assert_msg(pt_options_from_json(vera_method.options, c->opts, j, p) == PT_OK, "%s",
+                pt_error_message());
+  const char *task;
+  pt_model_config mc = {{0, PT_HEAD_LINEAR, 0, NULL, -1}, 1, NULL, NULL, true};
+  ck_assert_int_eq(pt_json_string(j, p, "task", &task), PT_OK);
+  ck_assert_int_eq(pt_task_parse(task, &mc.head.task), PT_OK);
+  mc.head.num_labels = (int64_t)json_object_size(json_object_get(j, "id2label"));
+  json_decref(j);
+  pt_bert_config bc;
+  ck_assert_msg(pt_bert_config_load(c->dir, &bc) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(pt_backbone_init(&c->bb, &bc, pt_backbone_parts_for(mc.head.task, PT_HEAD_LINEAR), 1),
+                   PT_OK);
+  ck_assert_msg(pt_model_new(&c->m, &c->bb, &vera_method, c->opts, &mc) == PT_OK, "%s",
+                pt_error_message());
+  snprintf(p, sizeof p, "%s/model.safetensors", c->dir);
+  load_every(&c->bb.params, p);
+  load_every(&c->m.head.params, p);
+  snprintf(p, sizeof p, "%s/method.safetensors", c->dir);
+  load_every(&c->m.params, p);
+  snprintf(p, sizeof p, "%s/inputs.safetensors", c->dir);
+  ck_assert_int_eq(pt_safetensors_open(p, &c->inputs), PT_OK);
+  snprintf(p, sizeof p, "%s/outputs.safetensors", c->dir);
+  ck_assert_int_eq(pt_safetensors_open(p, &c->outputs), PT_OK);
+  c->ids = pt_safetensors_load(c->inputs, "input_ids", PT_I64);
+  c->mask = pt_safetensors_load(c->inputs, "attention_mask", PT_I64);
+  c->types = pt_safetensors_load(c->inputs, "token_type_ids", PT_I64);
+  c->labels = pt_safetensors_load(c->inputs, "labels", PT_I64);
+  c->b = (pt_model_batch){c->ids, c->mask, c->types, c->labels, NULL, NULL};
+}
+
+static void close_parity(parity_case *c) {
+  pt_tensor *t[] = {c->ids, c->mask, c->types, c->labels};
+  for (int i = 0; i < 4; i++) pt_tensor_free(t[i]);
+  pt_safetensors_close(c->inputs);
+  pt_safetensors_close(c->outputs);
+  pt_model_free(&c->m);
+  pt_backbone_free(&c->bb);
+  free_opts(&vera_method, c->opts);
+}
+
+/* One optimizer step on the fixture's batch; returns the loss before it. */
+static double parity_step(parity_case *c, pt_optim *o) {
+  pt_model_outputs out;
+  ck_assert_int_eq(pt_model_forward(&c->m, &c->b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+  double loss = pt_get(out.loss, 0);
+  ck_assert_int_eq(pt_backward(out.loss, NULL, false), PT_OK);
+  ck_assert_int_eq(pt_optim_step(o), PT_OK);
+  pt_optim_zero_grad(o);
+  pt_model_outputs_free(&out);
+  return loss;
+}
+
+static void expect_trainable(parity_case *c, const char *prefix) {
+  char name[400];
+  for (int i = 0; i < pt_model_ntrainable(&c->m); i++) {
+    pt_tensor *t = pt_model_trainable(&c->m, i);
+    snprintf(name, sizeof name, "%s%s", prefix, t->name);
+    parity_expect(&c->tally, c->outputs, name, t);
+  }
+}
+
+static void expect_loss_now(parity_case *c, const char *name) {
+  pt_model_outputs out;
+  ck_assert_int_eq(pt_model_forward(&c->m, &c->b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+  pt_tensor *l1 = pt_view(out.loss, 1, PT_SHAPE(1));
+  parity_expect(&c->tally, c->outputs, name, l1);
+  pt_tensor_free(l1);
+  pt_model_outputs_free(&out);
+}
+
+static pt_optim *optimizer(parity_case *c, pt_optim *o) {
+  for (int i = 0; i < pt_model_ntrainable(&c->m); i++)
+    ck_assert_int_eq(pt_optim_add_param(o, pt_model_trainable(&c->m, i), NULL, true), PT_OK);
+  return o;
+}
+
+START_TEST(matches_pytorch) {
+  parity_case c;
+  open_parity(&c, _i);
+  /* forward, loss, every trainable gradient, and exactly the reference's train */
+  pt_model_outputs out;
+  ck_assert_int_eq(pt_model_forward(&c.m, &c.b, (pt_nn_mode){false, NULL}, false, &out), PT_OK);
+  parity_expect(&c.tally, c.outputs, "last_hidden_state", out.encoder.last_hidden);
+  parity_expect(&c.tally, c.outputs, "logits", out.logits);
+  parity_expect(&c.tally, c.outputs, "loss", out.loss);
+  ck_assert_int_eq(pt_backward(out.loss, NULL, false), PT_OK);
+  int n = pt_model_ntrainable(&c.m), ngrad = 0;
+  char name[400];
+  for (int i = 0; i < n; i++) {
+    pt_tensor *t = pt_model_trainable(&c.m, i);
+    snprintf(name, sizeof name, "grad.%s", t->name);
+    parity_expect(&c.tally, c.outputs, name, t->grad);
+  }
+  for (int k = 0; k < pt_safetensors_count(c.outputs); k++)
+    ngrad += !strncmp(pt_safetensors_name(c.outputs, k), "grad.", 5);
+  ck_assert_int_eq(ngrad, n);
+  pt_model_outputs_free(&out);
+  close_parity(&c);
+
+  /* one SGD step, three AdamW steps */
+  open_parity(&c, _i);
+  pt_sgd_opts so = {.lr = 0.1};
+  pt_optim *sgd = optimizer(&c, pt_sgd_new(&so));
+  parity_step(&c, sgd);
+  expect_trainable(&c, "sgd.");
+  expect_loss_now(&c, "sgd.loss_after");
+  pt_optim_free(sgd);
+  parity_tally kept = c.tally; /* the worst over the whole case */
+  close_parity(&c);
+  open_parity(&c, _i);
+  c.tally = kept;
+  pt_adamw_opts ao = pt_adamw_defaults();
+  ao.lr = 1e-2;
+  ao.weight_decay = 0.01;
+  pt_optim *adamw = optimizer(&c, pt_adamw_new(&ao));
+  pt_tensor *losses = pt_zeros(PT_F32, 1, PT_SHAPE(3));
+  for (int s = 0; s < 3; s++) {
+    pt_set(losses, s, parity_step(&c, adamw));
+    if (s == 0) expect_trainable(&c, "adamw.step1.");
+  }
+  expect_trainable(&c, "adamw.");
+  parity_expect(&c.tally, c.outputs, "adamw.losses", losses);
+  expect_loss_now(&c, "adamw.loss_after");
+  pt_tensor_free(losses);
+  pt_optim_free(adamw);
+  kept = c.tally;
+  close_parity(&c);
+
+  /* merged: the targeted weights are the reference's */
+  open_parity(&c, _i);
+  c.tally = kept;
+  ck_assert_int_eq(pt_model_merge(&c.m), PT_OK);
+  int merged = 0;
+  for (int k = 0; k < pt_safetensors_count(c.outputs); k++) {
+    const char *nm = pt_safetensors_name(c.outputs, k);
+    if (strncmp(nm, "merged.", 7)) continue;
+    pt_tensor *t = pt_params_find(&c.bb.params, nm + 7);
+    ck_assert_msg(t != NULL, "no backbone tensor %s", nm + 7);
+    parity_expect(&c.tally, c.outputs, nm, t);
+    merged++;
+  }
+  ck_assert_int_gt(merged, 0);
+  printf("parity %-28s forward, gradients, SGD, AdamW, %d merged weights: max |diff| %.3g (%s)\n",
+         parity_cases[_i], merged, c.tally.worst, c.tally.worst_at);
+  close_parity(&c);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("vera");
   TCase *tc = tcase_create("vera");
@@ -271,6 +461,7 @@ int main(void) {
   tcase_add_loop_test(tc, only_the_vectors_and_the_head_train, 0, 4);
   tcase_add_test(tc, adapters_round_trip_in_both_layouts);
   tcase_add_test(tc, merging_gives_the_same_logits);
+  tcase_add_loop_test(tc, matches_pytorch, 0, 2);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
