@@ -313,6 +313,12 @@ START_TEST(test_bad_specs) {
   /* an option of another method than the spec's */
   snprintf(ok2, sizeof ok2, "a:task=ner,train=%s,lora-r=4", train);
   fails_with((const char *[]){"--task-spec", ok2, NULL}, "--task-spec a: unknown option '--lora-r'");
+  /* a spec's data error names the spec */
+  char empty[500], es[1000];
+  snprintf(empty, sizeof empty, "%s/empty.txt", root);
+  write_text(empty, "");
+  snprintf(es, sizeof es, "b:task=ner,train=%s", empty);
+  fails_with((const char *[]){"--task-spec", ok, "--task-spec", es, NULL}, "--task-spec b: ");
   /* without --task-spec, plain train still needs --task and --train */
   fails_with((const char *[]){NULL}, "--task is required");
 }

@@ -287,6 +287,9 @@ static pt_status setup(finetune *f) {
     t0 = seconds_now();
     if (t->a->dev) PT_TRY(task_data_encode(&t->dev, f->tok, &t->a->task_options));
     f->t_eval += seconds_now() - t0;
+    if (f->multi && t->train.n < 1) /* it would have no rows in the batches */
+      return pt_error(PT_ERR_FORMAT, "--task-spec %s: %s has no training examples", t->spec.name,
+                      t->a->train);
     t->order = malloc(sizeof(int64_t) * (size_t)(t->train.n > 0 ? t->train.n : 1));
     t->batch = malloc(sizeof(task_feature *) * (size_t)a->batch_size);
     if (!t->order || !t->batch) return pt_error(PT_ERR_NOMEM, "train: out of memory");
