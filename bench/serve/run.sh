@@ -17,6 +17,9 @@
 #                      [--threads 2] [--warmup 10] [--out bench/serve/results-DATE.jsonl]
 #
 # Each measured run follows a warm-up at the same load (--warmup seconds).
+# Writes the raw rows (one JSON line per run, with its RSS samples) to OUT
+# and the dated table, with the command, the machine and its load, to OUT
+# with .md for .jsonl (printed too): what docs/serving.md's table is from.
 #
 # tiny: assets/tiny-bert-uncased (4 x 224, 128 positions); base: a BERT-base
 # shaped model with random weights (bench/serve/make_model.py, 12 x 768).
@@ -32,6 +35,8 @@ root="$(cd "$here/../.." && pwd)"
 build="${BUILD:-$root/build}"
 seconds=60 models="tiny base" conc="1 8 64" threads=2 warmup=""
 out="$here/results-$(date -u +%Y%m%dT%H%MZ).jsonl"
+command_line="bench/serve/run.sh$(printf ' %q' "$@")"
+started="$(date -u +%FT%TZ)" load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
@@ -40,7 +45,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    *) sed -n '2,29p' "$0"; exit 2 ;;
+    *) sed -n '2,32p' "$0"; exit 2 ;;
   esac
 done
 [ -n "$warmup" ] || warmup=$(( seconds >= 30 ? 10 : 2 ))
@@ -155,7 +160,8 @@ mean = sum(rss) / len(rss)
 r.update(model=model, server=kind, traffic=traffic, concurrency=int(c), inputs_per_request=4,
          req_per_s=r["requests"] / r["seconds"], rows_per_s=4 * r["requests"] / r["seconds"],
          rss_mb_mean=mean / 1024, rss_spread_pct=100 * (max(rss) - min(rss)) / mean,
-         rss_mb_first=rss[0] / 1024, rss_mb_last=rss[-1] / 1024)
+         rss_mb_first=rss[0] / 1024, rss_mb_last=rss[-1] / 1024,
+         rss_mb_every_s=[round(int(x) / 1024, 1) for x in open(samples).read().split()])
 print(json.dumps(r))
 EOF
   tail -1 "$out" | "$py" -c 'import json,sys; r=json.load(sys.stdin); print("  %-5s %-6s %-6s c=%-3d %8.1f req/s %8.1f rows/s %8.0f tok/s  p50 %7.2f ms  p99 %7.2f ms  503 %d  other %d  socket %d  RSS %.0f MB (spread %.1f%%)" % (r["server"], r["model"], r["traffic"], r["concurrency"], r["req_per_s"], r["rows_per_s"], r["tokens_per_s"], r["p50_ms"], r["p99_ms"], r["status_503"], r["status_other"], r["socket_errors"], r["rss_mb_mean"], r["rss_spread_pct"]))' >&2
@@ -242,6 +248,19 @@ for model in $models; do
 done
 
 # ---- the table -----------------------------------------------------------------------
+md="${out%.jsonl}.md"
+[ "$md" != "$out" ] || md="$out.md"
+{
+  echo "# \`ptune serve\` load benchmark, $started"
+  echo
+  echo "- command: \`$command_line\` (ptune $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'),"
+  echo "  $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), torch $("$py" -c 'import torch; print(torch.__version__)'))"
+  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //');"
+  echo "  load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+  echo "- each cell: wrk for $seconds s after a $warmup s warm-up at the same load, bodies of 4"
+  echo "  inputs, $threads compute threads per server; raw rows (with RSS every second):"
+  echo "  \`$(basename "$out")\`"
+  echo
 "$py" - "$out" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -256,18 +275,21 @@ for model in dict.fromkeys(r["model"] for r in runs):
         get = lambda s, t: next((r for r in runs if r["model"] == model and r["concurrency"] == c
                                  and r["server"] == s and r["traffic"] == t), None)
         pm, ps, tm = get("ptune", "mixed"), get("ptune", "single"), get("torch", "mixed")
+        ratio = lambda a, b: "%.2f" % (a / b) if b else "-"  # no request finished: no ratio
         err = lambda r: "%d (%d)" % (r["status_other"] + r["socket_errors"], r["status_503"]) if r else "-"
         print("| %s | %d | %.0f | %.1f / %.1f | %s | %s | %s | %s | %s | %s / %s | %.0f (%.1f%%) / %s |" % (
             model, c, pm["rows_per_s"], pm["p50_ms"], pm["p99_ms"],
             "%.0f" % ps["rows_per_s"] if ps else "-",
-            "%.2f, %.2f" % (pm["rows_per_s"] / ps["rows_per_s"], pm["tokens_per_s"] / ps["tokens_per_s"])
-            if ps else "-",
+            "%s, %s" % (ratio(pm["rows_per_s"], ps["rows_per_s"]),
+                        ratio(pm["tokens_per_s"], ps["tokens_per_s"])) if ps else "-",
             "%.0f" % tm["rows_per_s"] if tm else "-",
             "%.1f / %.1f" % (tm["p50_ms"], tm["p99_ms"]) if tm else "-",
-            "%.2f" % (pm["rows_per_s"] / tm["rows_per_s"]) if tm else "-",
+            ratio(pm["rows_per_s"], tm["rows_per_s"]) if tm else "-",
             err(pm), err(tm), pm["rss_mb_mean"], pm["rss_spread_pct"],
             "%.0f" % tm["rss_mb_mean"] if tm else "-"))
 for model, m in mem.items():
     print("\n%s: ptune RSS with 1 adapter %.0f MB, with 16 adapters %.0f MB (%.3fx)" % (
         model, m["rss_mb_1_adapter"], m["rss_mb_16_adapters"], m["ratio_16_to_1"]))
 EOF
+} | tee "$md"
+echo "run.sh: the table is in $md, the raw rows in $out" >&2
