@@ -133,6 +133,14 @@ stop_server() {
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# The requests wrk left queued when it stopped are still being answered: one
+# more request, answered after them (both servers start a batch with the
+# oldest waiting request), so that the next window measures its own load only.
+drain() { # BODIES
+  curl -s -o /dev/null --max-time 600 -H "Content-Type: application/json" \
+    --data-binary "$(head -1 "$1")" "http://127.0.0.1:$port/v1/predict" || true
+}
+
 # ---- one wrk run -> one JSON line -------------------------------------------------
 load() { # MODEL KIND TRAFFIC C BODIES
   local t=$(( $4 < 2 ? 1 : 2 ))
@@ -141,6 +149,7 @@ load() { # MODEL KIND TRAFFIC C BODIES
   # memory for reuse), so RSS is judged after it
   wrk -t "$t" -c "$4" -d "${warmup}s" --timeout 30s -s "$here/load.lua" \
     "http://127.0.0.1:$port" -- "$5" >/dev/null
+  drain "$5"
   local samples="$work/rss.$$"
   (while kill -0 "$server_pid" 2>/dev/null; do rss_kb "$server_pid"; sleep 1; done) >"$samples" &
   local sampler=$!
@@ -169,6 +178,7 @@ EOF
 
 warm() { # BODIES
   wrk -t 1 -c 4 -d 5s -s "$here/load.lua" "http://127.0.0.1:$port" -- "$1" >/dev/null
+  drain "$1"
 }
 
 # the answers of both servers to every distinct body, compared
