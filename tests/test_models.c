@@ -1,7 +1,8 @@
-/* models/: Hugging Face directory loading (name variants, missing and
- * unused tensors, RoBERTa without a pooler), adapter checkpoints (round trip,
- * baked export, wrong base), methods and heads beyond the parity fixtures
- * (prompt tuning, fine-tuning, multiple choice), and input checks. */
+/* models/: Hugging Face directory loading into a backbone (name variants,
+ * missing and unused tensors, RoBERTa without a pooler, shards), adapter
+ * directories of ptv2 (round trip, baked export, wrong base), what the
+ * ptv2, prompt and fine-tuning methods train, the multiple-choice head, the
+ * bf16 backbone, and input checks. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,9 +11,9 @@
 #include <unistd.h>
 
 #include "ptune.h"
-#include "models/pt_adapter.h"
 #include "models/pt_hf.h"
-#include "models/pt_ptv2.h"
+#include "models/pt_model.h"
+#include "models/pt_model_io.h"
 #include "nn/pt_params_io.h"
 #include "nn/pt_safetensors.h"
 #include "tensor/pt_file.h"
@@ -30,9 +31,29 @@ static pt_bert_config tiny(pt_arch arch) {
   return c;
 }
 
-static pt_ptv2_config ptv2_cfg(pt_task_kind task, bool proj) {
-  pt_ptv2_config c = {PT_METHOD_PTV2, task, 4, proj, 8, 3};
-  return c;
+/* A model of `method` with options given as flag/value pairs (NULL ends
+ * them) on bb, started from seed. */
+static void new_model(pt_model *m, pt_backbone *bb, const char *method, pt_task_kind task,
+                      int64_t labels, uint64_t seed, const char *const *args) {
+  const pt_method *me = pt_method_find(method);
+  ck_assert_ptr_nonnull(me);
+  void *opts = calloc(1, me->opts_size + 1);
+  ck_assert_int_eq(pt_options_init(me->options, opts), PT_OK);
+  for (int i = 0; args && args[i]; i += 2)
+    ck_assert_msg(pt_option_set_text(pt_option_find_flag(me->options, args[i]), opts, args[i + 1]) ==
+                      PT_OK, "%s", pt_error_message());
+  pt_model_config mc = {{task, PT_HEAD_LINEAR, labels, NULL, -1}, seed, NULL, NULL, false};
+  ck_assert_msg(pt_model_new(m, bb, me, opts, &mc) == PT_OK, "%s", pt_error_message());
+  pt_options_free(me->options, opts);
+  free(opts);
+}
+
+static const char *const PTV2_P4[] = {"pre-seq-len", "4", NULL};
+static const char *const PTV2_P4_MLP[] = {"pre-seq-len", "4", "prefix-projection", "true",
+                                          "prefix-hidden-size", "8", NULL};
+
+static pt_backbone_parts parts_for(pt_task_kind task) {
+  return pt_backbone_parts_for(task, PT_HEAD_LINEAR);
 }
 
 static char tmpdir[256];
@@ -58,18 +79,18 @@ static void write_config(const char *dir, const pt_bert_config *c, const char *e
   ck_assert_int_eq(pt_write_file_atomic(path, text, (size_t)n), PT_OK);
 }
 
-/* Saves the encoder tensors of `m` (names renamed by `style`: 0 as is,
+/* Saves the encoder tensors of `bb` (names renamed by `style`: 0 as is,
  * 1 without the base prefix and with LayerNorm gamma/beta) plus an unused
  * MLM tensor, skipping `skip` (NULL: none). */
-static void write_checkpoint(const char *dir, const pt_ptv2_model *m, int style, const char *skip) {
+static void write_checkpoint(const char *dir, const pt_backbone *bb, int style, const char *skip) {
   const char *names[256];
   const pt_tensor *ts[256];
   char buf[256][128];
   int n = 0;
-  size_t bl = strlen(m->bert.prefix);
-  for (int i = 0; i < m->params.count; i++) {
-    const char *name = m->params.items[i]->name;
-    if (strncmp(name, m->bert.prefix, bl)) continue;
+  size_t bl = strlen(bb->bert.prefix);
+  for (int i = 0; i < bb->params.count; i++) {
+    const char *name = bb->params.items[i]->name;
+    if (strncmp(name, bb->bert.prefix, bl)) continue;
     if (skip && strstr(name, skip)) continue;
     if (style == 1) {
       snprintf(buf[n], sizeof buf[n], "%s", name + bl + 1);
@@ -80,9 +101,9 @@ static void write_checkpoint(const char *dir, const pt_ptv2_model *m, int style,
       snprintf(buf[n], sizeof buf[n], "%s", name);
     }
     names[n] = buf[n];
-    ts[n++] = m->params.items[i];
+    ts[n++] = bb->params.items[i];
   }
-  pt_tensor *mlm = pt_zeros(PT_F32, 1, PT_SHAPE(m->bert.cfg.vocab_size));
+  pt_tensor *mlm = pt_zeros(PT_F32, 1, PT_SHAPE(bb->bert.cfg.vocab_size));
   names[n] = "cls.predictions.bias";
   ts[n++] = mlm;
   char path[512];
@@ -99,59 +120,62 @@ static void count_warning(const char *line, void *ctx) {
   snprintf(last_warning, sizeof last_warning, "%s", line);
 }
 
-static bool same_encoder(const pt_ptv2_model *a, const pt_ptv2_model *b) {
+static bool same_encoder(const pt_backbone *a, const pt_backbone *b) {
+  int n = 0;
   for (int i = 0; i < a->params.count; i++) {
     const pt_tensor *p = a->params.items[i];
     if (strncmp(p->name, a->bert.prefix, strlen(a->bert.prefix))) continue;
     const pt_tensor *q = pt_params_find(&b->params, p->name);
     if (!q || memcmp(pt_data(p), pt_data(q), (size_t)pt_numel(p) * 4)) return false;
+    n++;
   }
-  return true;
+  return n > 0;
 }
 
 START_TEST(loads_hf_directories_with_either_naming) {
   setup();
   pt_bert_config bc = tiny(PT_ARCH_BERT);
-  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_SEQUENCE_CLASSIFICATION, true);
-  pt_ptv2_model src, dst;
-  ck_assert_int_eq(pt_ptv2_model_init(&src, &bc, &cfg, 1), PT_OK);
+  pt_backbone_parts parts = parts_for(PT_TASK_SEQUENCE_CLASSIFICATION);
+  pt_backbone src, dst;
+  ck_assert_int_eq(pt_backbone_init(&src, &bc, parts, 1), PT_OK);
   write_config(tmpdir, &bc, NULL);
   pt_warn_set_handler(count_warning, NULL);
   for (int style = 0; style <= 1; style++) {
     write_checkpoint(tmpdir, &src, style, NULL);
     warnings = 0;
-    ck_assert_msg(pt_ptv2_model_from_pretrained(&dst, tmpdir, &cfg, 99) == PT_OK, "%s",
+    ck_assert_msg(pt_backbone_load(&dst, tmpdir, parts, false, -1, 99) == PT_OK, "%s",
                   pt_error_message());
     ck_assert(same_encoder(&src, &dst));
     ck_assert_int_eq(warnings, 1); /* the unused MLM tensor */
     ck_assert(strstr(last_warning, "cls.predictions.bias") != NULL);
-    pt_ptv2_model_free(&dst);
+    pt_backbone_free(&dst);
   }
   /* a missing encoder tensor is an error that names it */
   write_checkpoint(tmpdir, &src, 0, "layer.1.output.dense.weight");
-  ck_assert_int_eq(pt_ptv2_model_from_pretrained(&dst, tmpdir, &cfg, 99), PT_ERR_FORMAT);
+  ck_assert_int_eq(pt_backbone_load(&dst, tmpdir, parts, false, -1, 99), PT_ERR_FORMAT);
   ck_assert(strstr(pt_error_message(), "bert.encoder.layer.1.output.dense.weight") != NULL);
   pt_warn_reset_handler();
-  pt_ptv2_model_free(&src);
+  pt_backbone_free(&src);
 }
 END_TEST
 
 START_TEST(roberta_without_pooler_warns_and_loads) {
   setup();
   pt_bert_config bc = tiny(PT_ARCH_ROBERTA);
-  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_SEQUENCE_CLASSIFICATION, false);
-  pt_ptv2_model src, dst;
-  ck_assert_int_eq(pt_ptv2_model_init(&src, &bc, &cfg, 1), PT_OK);
+  pt_backbone_parts parts = parts_for(PT_TASK_SEQUENCE_CLASSIFICATION);
+  ck_assert(parts.pooler);
+  pt_backbone src, dst;
+  ck_assert_int_eq(pt_backbone_init(&src, &bc, parts, 1), PT_OK);
   write_config(tmpdir, &bc, NULL);
   write_checkpoint(tmpdir, &src, 0, "pooler");
   pt_warn_set_handler(count_warning, NULL);
   warnings = 0;
-  ck_assert_msg(pt_ptv2_model_from_pretrained(&dst, tmpdir, &cfg, 5) == PT_OK, "%s",
+  ck_assert_msg(pt_backbone_load(&dst, tmpdir, parts, false, -1, 5) == PT_OK, "%s",
                 pt_error_message());
   pt_warn_reset_handler();
   ck_assert_int_eq(warnings, 2); /* no pooler + the unused MLM tensor */
-  pt_ptv2_model_free(&src);
-  pt_ptv2_model_free(&dst);
+  pt_backbone_free(&src);
+  pt_backbone_free(&dst);
 }
 END_TEST
 
@@ -174,14 +198,14 @@ START_TEST(bad_configs_and_shapes_are_clear_errors) {
   /* a checkpoint whose tensor has the wrong shape */
   pt_bert_config small = bc;
   small.intermediate_size = 20;
-  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_SEQUENCE_CLASSIFICATION, false);
-  pt_ptv2_model other, dst;
-  ck_assert_int_eq(pt_ptv2_model_init(&other, &small, &cfg, 1), PT_OK);
+  pt_backbone_parts parts = parts_for(PT_TASK_SEQUENCE_CLASSIFICATION);
+  pt_backbone other, dst;
+  ck_assert_int_eq(pt_backbone_init(&other, &small, parts, 1), PT_OK);
   write_config(tmpdir, &bc, NULL);
   write_checkpoint(tmpdir, &other, 0, NULL);
-  ck_assert_int_eq(pt_ptv2_model_from_pretrained(&dst, tmpdir, &cfg, 1), PT_ERR_SHAPE);
+  ck_assert_int_eq(pt_backbone_load(&dst, tmpdir, parts, false, -1, 1), PT_ERR_SHAPE);
   ck_assert(strstr(pt_error_message(), "intermediate.dense.weight") != NULL);
-  pt_ptv2_model_free(&other);
+  pt_backbone_free(&other);
 }
 END_TEST
 
@@ -193,13 +217,13 @@ static pt_tensor *ids_tensor(int64_t B, int64_t S, int64_t vocab, uint64_t seed)
   return t;
 }
 
-static pt_tensor *logits_of(const pt_ptv2_model *m, const pt_tensor *ids) {
-  pt_ptv2_batch b = {ids, NULL, NULL, NULL, NULL, NULL};
-  pt_ptv2_outputs out;
+static pt_tensor *logits_of(pt_model *m, const pt_tensor *ids) {
+  pt_model_batch b = {ids, NULL, NULL, NULL, NULL, NULL};
+  pt_model_outputs out;
   pt_nn_mode eval = {false, NULL};
-  ck_assert_msg(pt_ptv2_forward(m, &b, eval, false, &out) == PT_OK, "%s", pt_error_message());
+  ck_assert_msg(pt_model_forward(m, &b, eval, false, &out) == PT_OK, "%s", pt_error_message());
   pt_tensor *l = pt_tensor_ref(out.logits);
-  pt_ptv2_outputs_free(&out);
+  pt_model_outputs_free(&out);
   return l;
 }
 
@@ -209,90 +233,124 @@ static double max_diff(const pt_tensor *a, const pt_tensor *b) {
   return w;
 }
 
+/* the adapter's --prefix-projection */
+static bool projection_of(const pt_adapter_info *info) {
+  char *v = pt_option_text(pt_option_find_flag(info->method->options, "prefix-projection"),
+                           info->opts);
+  bool on = v && !strcmp(v, "true");
+  free(v);
+  return on;
+}
+
 START_TEST(adapters_round_trip_and_bake) {
   setup();
   pt_bert_config bc = tiny(PT_ARCH_BERT);
-  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_TOKEN_CLASSIFICATION, true);
-  pt_ptv2_model m, back, baked;
-  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 3), PT_OK);
+  pt_backbone_parts parts = parts_for(PT_TASK_TOKEN_CLASSIFICATION);
+  pt_backbone bb, loaded;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, parts, 3), PT_OK);
+  pt_model m, back, baked;
+  new_model(&m, &bb, "ptv2", PT_TASK_TOKEN_CLASSIFICATION, 3, 3, PTV2_P4_MLP);
   write_config(tmpdir, &bc, NULL);
-  write_checkpoint(tmpdir, &m, 0, NULL);
+  write_checkpoint(tmpdir, &bb, 0, NULL);
   char adir[512], bdir[512];
   snprintf(adir, sizeof adir, "%s/adapter", tmpdir);
   snprintf(bdir, sizeof bdir, "%s/baked", tmpdir);
   const char *labels[] = {"O", "B-X", "I-X"};
-  ck_assert_int_eq(pt_adapter_save(&m, adir, 3, labels), PT_OK);
-  ck_assert_int_eq(pt_adapter_export_baked(&m, bdir, 3, labels), PT_OK);
+  ck_assert_int_eq(pt_model_save(&m, adir, PT_LAYOUT_PTUNE, 3, labels, NULL), PT_OK);
   pt_tensor *ids = ids_tensor(2, 7, bc.vocab_size, 11);
   pt_tensor *want = logits_of(&m, ids);
-  pt_adapter_config ac;
+  int64_t trained = pt_model_numel(&m, true);
+  /* the baked export: the MLP folded into its table */
+  ck_assert_int_eq(pt_model_bake(&m), PT_OK);
+  ck_assert_int_eq(pt_model_save(&m, bdir, PT_LAYOUT_PTUNE, 3, labels, NULL), PT_OK);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
+  /* both read back on the backbone loaded from the directory */
   pt_warn_set_handler(NULL, NULL);
-  ck_assert_msg(pt_adapter_load_model(&back, tmpdir, adir, &ac) == PT_OK, "%s", pt_error_message());
+  ck_assert_msg(pt_backbone_load(&loaded, tmpdir, parts, false, -1, 7) == PT_OK, "%s",
+                pt_error_message());
+  pt_adapter_info ac, bac;
+  ck_assert_msg(pt_adapter_info_read(adir, tmpdir, &ac) == PT_OK, "%s", pt_error_message());
   ck_assert_str_eq(ac.id2label[1], "B-X");
-  ck_assert(ac.cfg.prefix_projection);
+  ck_assert(projection_of(&ac));
+  ck_assert_msg(pt_model_load(&back, &loaded, adir, &ac, 5) == PT_OK, "%s", pt_error_message());
   pt_tensor *got = logits_of(&back, ids);
   ck_assert_int_eq(memcmp(pt_data(got), pt_data(want), (size_t)pt_numel(want) * 4), 0);
-  pt_adapter_config bac;
-  ck_assert_msg(pt_adapter_load_model(&baked, tmpdir, bdir, &bac) == PT_OK, "%s", pt_error_message());
-  ck_assert(bac.baked && !bac.cfg.prefix_projection);
-  ck_assert_int_lt(pt_params_numel(&baked.params, true), pt_params_numel(&m.params, true));
+  ck_assert_msg(pt_adapter_info_read(bdir, tmpdir, &bac) == PT_OK, "%s", pt_error_message());
+  ck_assert(!projection_of(&bac));
+  ck_assert_msg(pt_model_load(&baked, &loaded, bdir, &bac, 5) == PT_OK, "%s", pt_error_message());
+  ck_assert_int_eq(baked.params.count, 1);
+  ck_assert_int_lt(pt_model_numel(&baked, true), trained);
   pt_tensor *gb = logits_of(&baked, ids);
   ck_assert_double_lt(max_diff(gb, want), 1e-5);
   /* an adapter made for another encoder shape is refused */
   pt_bert_config wide = bc;
   wide.hidden_size = 32;
-  write_config(tmpdir, &wide, NULL);
-  pt_ptv2_model x;
-  ck_assert_int_eq(pt_adapter_load_model(&x, tmpdir, adir, NULL), PT_ERR_FORMAT);
+  pt_backbone wbb;
+  ck_assert_int_eq(pt_backbone_init(&wbb, &wide, parts, 1), PT_OK);
+  pt_model x;
+  ck_assert_int_eq(pt_model_load(&x, &wbb, adir, &ac, 5), PT_ERR_FORMAT);
   ck_assert(strstr(pt_error_message(), "adapter made for bert H=16") != NULL);
+  pt_backbone_free(&wbb);
   pt_warn_reset_handler();
   pt_tensor *f[] = {ids, want, got, gb};
   for (int i = 0; i < 4; i++) pt_tensor_free(f[i]);
-  pt_adapter_config_free(&ac);
-  pt_adapter_config_free(&bac);
-  pt_ptv2_model_free(&m);
-  pt_ptv2_model_free(&back);
-  pt_ptv2_model_free(&baked);
+  pt_adapter_info_free(&ac);
+  pt_adapter_info_free(&bac);
+  pt_model_free(&back);
+  pt_model_free(&baked);
+  pt_backbone_free(&loaded);
 }
 END_TEST
+
+/* Every tensor of bb and m gets a gradient exactly when it trains. */
+static void expect_grads_where_trained(const pt_backbone *bb, const pt_model *m) {
+  const pt_params *lists[3] = {&bb->params, &m->params, &m->head.params};
+  for (int l = 0; l < 3; l++)
+    for (int i = 0; i < lists[l]->count; i++) {
+      const pt_tensor *p = lists[l]->items[i];
+      ck_assert_msg(pt_requires_grad(p) == (p->grad != NULL), "%s", p->name);
+    }
+}
 
 START_TEST(methods_train_the_right_parameters) {
   pt_bert_config bc = tiny(PT_ARCH_ROBERTA);
   int64_t H = bc.hidden_size, L = bc.num_layers, P = 4, C = 3;
+  const char *const prompt_p4[] = {"num-virtual-tokens", "4", NULL};
   const struct {
-    pt_peft_method method;
-    bool proj;
+    const char *method;
+    const char *const *args;
     int64_t trainable;
   } cases[] = {
-      {PT_METHOD_PTV2, false, P * 2 * L * H + H * C + C},
-      {PT_METHOD_PTV2, true, P * H + (H * 8 + 8) + (8 * 2 * L * H + 2 * L * H) + H * C + C},
-      {PT_METHOD_PROMPT, false, P * H + H * C + C},
+      {"ptv2", PTV2_P4, P * 2 * L * H + H * C + C},
+      {"ptv2", PTV2_P4_MLP, P * H + (H * 8 + 8) + (8 * 2 * L * H + 2 * L * H) + H * C + C},
+      {"prompt", prompt_p4, P * H + H * C + C},
   };
   pt_tensor *ids = ids_tensor(2, 6, bc.vocab_size, 4);
   pt_tensor *labels = pt_zeros(PT_I64, 2, PT_SHAPE(2, 6));
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, parts_for(PT_TASK_TOKEN_CLASSIFICATION), 2), PT_OK);
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-    pt_ptv2_config cfg = {cases[k].method, PT_TASK_TOKEN_CLASSIFICATION, P, cases[k].proj, 8, C};
-    pt_ptv2_model m;
-    ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 2), PT_OK);
-    ck_assert_int_eq(pt_params_numel(&m.params, true), cases[k].trainable);
-    pt_ptv2_batch b = {ids, NULL, NULL, labels, NULL, NULL};
-    pt_ptv2_outputs out;
+    pt_model m;
+    new_model(&m, &bb, cases[k].method, PT_TASK_TOKEN_CLASSIFICATION, C, 2, cases[k].args);
+    ck_assert_int_eq(pt_model_numel(&m, true), cases[k].trainable);
+    ck_assert_int_eq(pt_params_numel(&bb.params, true), 0);
+    pt_model_batch b = {ids, NULL, NULL, labels, NULL, NULL};
+    pt_model_outputs out;
     pt_nn_mode eval = {false, NULL};
-    ck_assert_int_eq(pt_ptv2_forward(&m, &b, eval, false, &out), PT_OK);
+    ck_assert_int_eq(pt_model_forward(&m, &b, eval, false, &out), PT_OK);
     ck_assert_int_eq(out.logits->shape[1], 6); /* prompt positions are not labelled */
     ck_assert_int_eq(pt_backward(out.loss, NULL, false), PT_OK);
-    for (int i = 0; i < m.params.count; i++) {
-      pt_tensor *p = m.params.items[i];
-      ck_assert_msg(pt_requires_grad(p) == (p->grad != NULL), "%s", p->name);
-    }
-    pt_ptv2_outputs_free(&out);
-    pt_ptv2_model_free(&m);
+    expect_grads_where_trained(&bb, &m);
+    pt_model_outputs_free(&out);
+    pt_model_free(&m);
+    pt_params_zero_grad(&bb.params);
   }
-  pt_ptv2_config ft = {PT_METHOD_FINETUNE, PT_TASK_TOKEN_CLASSIFICATION, 0, false, 0, C};
-  pt_ptv2_model m;
-  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &ft, 2), PT_OK);
-  ck_assert_int_eq(pt_params_numel(&m.params, true), pt_params_numel(&m.params, false));
-  pt_ptv2_model_free(&m);
+  pt_model m;
+  new_model(&m, &bb, "finetune", PT_TASK_TOKEN_CLASSIFICATION, C, 2, NULL);
+  ck_assert_int_eq(pt_model_numel(&m, true), pt_model_numel(&m, false));
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
   pt_tensor_free(ids);
   pt_tensor_free(labels);
 }
@@ -302,19 +360,23 @@ END_TEST
  * stays f32, what is refused, and the way back. */
 START_TEST(bf16_backbone_converts_frozen_matrices_only) {
   pt_bert_config bc = tiny(PT_ARCH_BERT);
-  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_TOKEN_CLASSIFICATION, true);
-  pt_ptv2_model m;
-  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 5), PT_OK);
-  pt_tensor *word = pt_params_find(&m.params, "bert.embeddings.word_embeddings.weight");
-  pt_tensor *query = pt_params_find(&m.params, "bert.encoder.layer.1.attention.self.query.weight");
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, parts_for(PT_TASK_TOKEN_CLASSIFICATION), 5), PT_OK);
+  pt_model m;
+  new_model(&m, &bb, "ptv2", PT_TASK_TOKEN_CLASSIFICATION, 3, 5, PTV2_P4_MLP);
+  pt_tensor *word = pt_params_find(&bb.params, "bert.embeddings.word_embeddings.weight");
+  pt_tensor *query = pt_params_find(&bb.params, "bert.encoder.layer.1.attention.self.query.weight");
   pt_tensor *before = pt_raw_clone(query);
-  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_BF16), PT_OK);
-  ck_assert_ptr_eq(query, m.bert.layers[1].query.weight); /* converted in place */
-  for (int i = 0; i < m.params.count; i++) {
-    pt_tensor *p = m.params.items[i];
-    bool matrix = !strncmp(p->name, "bert.", 5) && p->ndim == 2;
-    ck_assert_msg((p->dtype == PT_BF16) == matrix, "%s is %s", p->name, pt_dtype_name(p->dtype));
+  ck_assert_int_eq(pt_backbone_set_weight_dtype(&bb, PT_BF16), PT_OK);
+  ck_assert_ptr_eq(query, bb.bert.layers[1].query.weight); /* converted in place */
+  for (int i = 0; i < bb.params.count; i++) {
+    pt_tensor *p = bb.params.items[i];
+    ck_assert_msg((p->dtype == PT_BF16) == (p->ndim == 2), "%s is %s", p->name, pt_dtype_name(p->dtype));
   }
+  const pt_params *own[2] = {&m.params, &m.head.params}; /* what trains stays f32 */
+  for (int l = 0; l < 2; l++)
+    for (int i = 0; i < own[l]->count; i++)
+      ck_assert_int_eq(own[l]->items[i]->dtype, PT_F32);
   for (int64_t i = 0; i < pt_numel(query); i++) /* rounded to nearest even */
     ck_assert(pt_get(query, i) == pt_bf16_to_f32(pt_f32_to_bf16((float)pt_get(before, i))));
   /* the bf16 table gives f32 rows */
@@ -328,33 +390,32 @@ START_TEST(bf16_backbone_converts_frozen_matrices_only) {
   pt_tensor_free(e);
   /* it trains: the prefix and head get gradients, the bf16 matrices none */
   pt_tensor *labels = pt_zeros(PT_I64, 2, PT_SHAPE(2, 5));
-  pt_ptv2_batch b = {ids, NULL, NULL, labels, NULL, NULL};
-  pt_ptv2_outputs out;
+  pt_model_batch b = {ids, NULL, NULL, labels, NULL, NULL};
+  pt_model_outputs out;
   pt_nn_mode eval = {false, NULL};
-  ck_assert_int_eq(pt_ptv2_forward(&m, &b, eval, false, &out), PT_OK);
+  ck_assert_int_eq(pt_model_forward(&m, &b, eval, false, &out), PT_OK);
   ck_assert_int_eq(pt_backward(out.loss, NULL, false), PT_OK);
-  for (int i = 0; i < m.params.count; i++)
-    ck_assert_msg((m.params.items[i]->grad != NULL) == pt_requires_grad(m.params.items[i]), "%s",
-                  m.params.items[i]->name);
-  pt_ptv2_outputs_free(&out);
+  expect_grads_where_trained(&bb, &m);
+  ck_assert_int_gt(pt_model_ntrainable(&m), 0);
+  pt_model_outputs_free(&out);
   /* a bf16 matrix cannot be made trainable: refused by name */
-  ck_assert_int_eq(pt_params_set_trainable(&m.params, "bert.encoder.layer.0.", true), PT_ERR_DTYPE);
+  ck_assert_int_eq(pt_params_set_trainable(&bb.params, "bert.encoder.layer.0.", true), PT_ERR_DTYPE);
   ck_assert_msg(strstr(pt_error_message(), "bert.encoder.layer.0.") &&
                     strstr(pt_error_message(), "not BF16"),
                 "%s", pt_error_message());
-  ck_assert_int_eq(pt_params_set_trainable(&m.params, "bert.", false), PT_OK);
+  ck_assert_int_eq(pt_params_set_trainable(&bb.params, "bert.", false), PT_OK);
   /* and back to f32: the bf16 values, widened */
-  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_F32), PT_OK);
+  ck_assert_int_eq(pt_backbone_set_weight_dtype(&bb, PT_F32), PT_OK);
   ck_assert_int_eq(query->dtype, PT_F32);
   ck_assert(pt_get(query, 3) == pt_bf16_to_f32(pt_f32_to_bf16((float)pt_get(before, 3))));
-  pt_ptv2_model_free(&m);
+  pt_model_free(&m);
   /* fine-tuning trains the encoder: refused with a reason */
-  pt_ptv2_config ft = {PT_METHOD_FINETUNE, PT_TASK_TOKEN_CLASSIFICATION, 0, false, 0, 3};
-  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &ft, 2), PT_OK);
-  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_BF16), PT_ERR_ARG);
-  ck_assert(strstr(pt_error_message(), "fine-tuning trains the encoder") != NULL);
-  ck_assert_int_eq(pt_ptv2_model_set_backbone_dtype(&m, PT_F16), PT_ERR_DTYPE);
-  pt_ptv2_model_free(&m);
+  new_model(&m, &bb, "finetune", PT_TASK_TOKEN_CLASSIFICATION, 3, 2, NULL);
+  ck_assert_int_eq(pt_backbone_set_weight_dtype(&bb, PT_BF16), PT_ERR_ARG);
+  ck_assert_msg(strstr(pt_error_message(), "trains (fine-tuning") != NULL, "%s", pt_error_message());
+  ck_assert_int_eq(pt_backbone_set_weight_dtype(&bb, PT_F16), PT_ERR_DTYPE);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
   pt_tensor_free(before);
   pt_tensor_free(ids);
   pt_tensor_free(labels);
@@ -363,17 +424,18 @@ END_TEST
 
 START_TEST(multiple_choice_scores_each_choice) {
   pt_bert_config bc = tiny(PT_ARCH_BERT);
-  pt_ptv2_config cfg = {PT_METHOD_PTV2, PT_TASK_MULTIPLE_CHOICE, 4, false, 0, 0};
-  pt_ptv2_model m;
-  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 2), PT_OK);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, parts_for(PT_TASK_MULTIPLE_CHOICE), 2), PT_OK);
+  pt_model m;
+  new_model(&m, &bb, "ptv2", PT_TASK_MULTIPLE_CHOICE, 0, 2, PTV2_P4);
   pt_tensor *flat = ids_tensor(6, 5, bc.vocab_size, 9);
   pt_tensor *ids = pt_raw_view(flat, 3, PT_SHAPE(3, 2, 5)); /* 3 questions x 2 choices */
   int64_t lab[3] = {0, 1, 1};
   pt_tensor *labels = pt_from_buffer(PT_I64, 1, PT_SHAPE(3), lab);
-  pt_ptv2_batch b = {ids, NULL, NULL, labels, NULL, NULL};
-  pt_ptv2_outputs out;
+  pt_model_batch b = {ids, NULL, NULL, labels, NULL, NULL};
+  pt_model_outputs out;
   pt_nn_mode eval = {false, NULL};
-  ck_assert_msg(pt_ptv2_forward(&m, &b, eval, false, &out) == PT_OK, "%s", pt_error_message());
+  ck_assert_msg(pt_model_forward(&m, &b, eval, false, &out) == PT_OK, "%s", pt_error_message());
   ck_assert_int_eq(out.logits->ndim, 2);
   ck_assert_int_eq(out.logits->shape[0], 3);
   ck_assert_int_eq(out.logits->shape[1], 2);
@@ -385,30 +447,33 @@ START_TEST(multiple_choice_scores_each_choice) {
     want += lse - (lab[q] ? c : a);
   }
   ck_assert_double_eq_tol(pt_get(out.loss, 0), want / 3, 1e-5);
-  pt_ptv2_outputs_free(&out);
+  pt_model_outputs_free(&out);
   pt_tensor_free(flat);
   pt_tensor_free(ids);
   pt_tensor_free(labels);
-  pt_ptv2_model_free(&m);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
 }
 END_TEST
 
 START_TEST(prefix_plus_sequence_must_fit_the_position_table) {
   pt_bert_config bc = tiny(PT_ARCH_BERT); /* max_position 40 */
-  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_SEQUENCE_CLASSIFICATION, false);
-  pt_ptv2_model m;
-  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 2), PT_OK);
+  pt_backbone bb;
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, parts_for(PT_TASK_SEQUENCE_CLASSIFICATION), 2), PT_OK);
+  pt_model m;
+  new_model(&m, &bb, "ptv2", PT_TASK_SEQUENCE_CLASSIFICATION, 3, 2, PTV2_P4);
   pt_tensor *ok = ids_tensor(1, 36, bc.vocab_size, 1), *bad = ids_tensor(1, 37, bc.vocab_size, 1);
   pt_tensor *l = logits_of(&m, ok);
   pt_tensor_free(l);
-  pt_ptv2_batch b = {bad, NULL, NULL, NULL, NULL, NULL};
-  pt_ptv2_outputs out;
+  pt_model_batch b = {bad, NULL, NULL, NULL, NULL, NULL};
+  pt_model_outputs out;
   pt_nn_mode eval = {false, NULL};
-  ck_assert_int_eq(pt_ptv2_forward(&m, &b, eval, false, &out), PT_ERR_ARG);
+  ck_assert_int_eq(pt_model_forward(&m, &b, eval, false, &out), PT_ERR_ARG);
   ck_assert(strstr(pt_error_message(), "prefix 4 + sequence 37 exceeds max_position_embeddings 40") != NULL);
   pt_tensor_free(ok);
   pt_tensor_free(bad);
-  pt_ptv2_model_free(&m);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
 }
 END_TEST
 
@@ -419,9 +484,9 @@ START_TEST(loads_sharded_checkpoints) {
   snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
   ck_assert_int_eq(pt_mkdirs(dir), PT_OK);
   pt_bert_config bc = tiny(PT_ARCH_BERT);
-  pt_ptv2_config cfg = ptv2_cfg(PT_TASK_TOKEN_CLASSIFICATION, false);
-  pt_ptv2_model src, dst;
-  ck_assert_int_eq(pt_ptv2_model_init(&src, &bc, &cfg, 4), PT_OK);
+  pt_backbone_parts parts = parts_for(PT_TASK_TOKEN_CLASSIFICATION);
+  pt_backbone src, dst;
+  ck_assert_int_eq(pt_backbone_init(&src, &bc, parts, 4), PT_OK);
   write_config(dir, &bc, NULL);
   const char *names[2][128];
   const pt_tensor *ts[2][128];
@@ -446,15 +511,15 @@ START_TEST(loads_sharded_checkpoints) {
   char ipath[600];
   snprintf(ipath, sizeof ipath, "%s/model.safetensors.index.json", dir);
   ck_assert_int_eq(pt_write_file_atomic(ipath, index, strlen(index)), PT_OK);
-  ck_assert_msg(pt_ptv2_model_from_pretrained(&dst, dir, &cfg, 77) == PT_OK, "%s", pt_error_message());
+  ck_assert_msg(pt_backbone_load(&dst, dir, parts, false, -1, 77) == PT_OK, "%s", pt_error_message());
   ck_assert(same_encoder(&src, &dst));
-  pt_ptv2_model_free(&dst);
+  pt_backbone_free(&dst);
   /* an index naming a file outside the directory is refused */
   const char *evil = "{\"weight_map\": {\"bert.x\": \"../model.safetensors\"}}";
   ck_assert_int_eq(pt_write_file_atomic(ipath, evil, strlen(evil)), PT_OK);
-  ck_assert_int_eq(pt_ptv2_model_from_pretrained(&dst, dir, &cfg, 77), PT_ERR_FORMAT);
+  ck_assert_int_eq(pt_backbone_load(&dst, dir, parts, false, -1, 77), PT_ERR_FORMAT);
   ck_assert(strstr(pt_error_message(), "must name a file in the same directory") != NULL);
-  pt_ptv2_model_free(&src);
+  pt_backbone_free(&src);
 }
 END_TEST
 
