@@ -14,10 +14,10 @@
  * prefix, and nothing else, received a gradient. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "models/pt_hf.h"
-#include "models/pt_ptv2.h"
+#include "models/pt_model.h"
 #include "models/pt_tokenizer.h"
 #include "ptune.h"
 
@@ -88,38 +88,51 @@ static int make_batch(const pt_tokenizer *tok, pt_tensor **ids, pt_tensor **mask
   return 0;
 }
 
-/* Step 2: the model: the encoder from MODEL_DIR (frozen), a P x 2·L·H prefix
- * table and a 9-way classifier (trainable), dropout 0.1 as in the demo. */
-static int make_model(const char *dir, pt_ptv2_model *m) {
-  pt_bert_config bc;
-  if (pt_bert_config_load(dir, &bc) != PT_OK) return fail("config");
-  bc.hidden_dropout = bc.attention_dropout = 0.1;
-  pt_ptv2_config cfg = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, PREFIX, false, 0, NLABELS};
-  if (pt_ptv2_model_init(m, &bc, &cfg, 42) != PT_OK) return fail("model");
-  if (pt_bert_load_weights(&m->params, &m->bert, dir, NULL) != PT_OK) {
-    pt_ptv2_model_free(m);
-    return fail("weights");
+/* Step 2: the model: the encoder from MODEL_DIR (frozen), with dropout 0.1
+ * as in the demo; on it the ptv2 method (a P x 2·L·H prefix table) and a
+ * 9-way classifier, both trainable, drawn from the backbone's
+ * initialization stream as ptune train does. */
+static int make_model(const char *dir, pt_backbone *bb, pt_model *m) {
+  pt_model_config mc = {{PT_TASK_TOKEN_CLASSIFICATION, PT_HEAD_LINEAR, NLABELS, NULL, -1}, 42,
+                        NULL, NULL, false};
+  if (pt_backbone_load(bb, dir, pt_backbone_parts_for(mc.head.task, mc.head.kind), false, 0.1, 42) !=
+      PT_OK)
+    return fail("backbone");
+  const pt_method *ptv2 = pt_method_find("ptv2");
+  char p[16];
+  snprintf(p, sizeof p, "%d", PREFIX);
+  void *opts = ptv2 ? calloc(1, ptv2->opts_size) : NULL;
+  pt_status st = opts ? pt_options_init(ptv2->options, opts) : pt_error_code();
+  if (st == PT_OK) /* --pre-seq-len 16; the other options keep their defaults */
+    st = pt_option_set_text(pt_option_find_flag(ptv2->options, "pre-seq-len"), opts, p);
+  mc.rng = &bb->init_rng;
+  if (st == PT_OK) st = pt_model_new(m, bb, ptv2, opts, &mc);
+  if (opts) pt_options_free(ptv2->options, opts);
+  free(opts);
+  if (st != PT_OK) {
+    pt_backbone_free(bb);
+    return fail("model");
   }
-  int64_t trainable = 0, total = 0;
-  for (int i = 0; i < m->params.count; i++) {
-    total += pt_numel(m->params.items[i]);
-    if (pt_requires_grad(m->params.items[i])) trainable += pt_numel(m->params.items[i]);
-  }
+  const pt_bert_config *bc = &bb->bert.cfg;
+  int64_t trainable = pt_model_numel(m, true), total = pt_model_numel(m, false);
   printf("  %lld layers x hidden %lld, %lld heads; trainable %lld of %lld parameters (%.2f%%)\n",
-         (long long)bc.num_layers, (long long)bc.hidden_size, (long long)bc.num_heads,
+         (long long)bc->num_layers, (long long)bc->hidden_size, (long long)bc->num_heads,
          (long long)trainable, (long long)total, 100.0 * (double)trainable / (double)total);
   return 0;
 }
 
-/* Steps 6-7: what backward left in the parameters, then one clipped AdamW
+/* Steps 6-7: what backward left in the tensors, then one clipped AdamW
  * step on the trainable ones. */
-static int check_and_step(pt_ptv2_model *m) {
-  pt_tensor *table = m->prefix_embedding.weight;
+static int check_and_step(const pt_backbone *bb, pt_model *m) {
+  pt_tensor *table = pt_model_trainable_find(m, "prefix_encoder.embedding.weight");
+  if (!table) return fail("no prefix table");
   int frozen_with_grad = 0;
-  for (int i = 0; i < m->params.count; i++) {
-    pt_tensor *p = m->params.items[i];
-    if (!pt_requires_grad(p) && p->grad) frozen_with_grad++;
-  }
+  const pt_params *lists[3] = {&bb->params, &m->params, &m->head.params};
+  for (int l = 0; l < 3; l++)
+    for (int i = 0; i < lists[l]->count; i++) {
+      pt_tensor *p = lists[l]->items[i];
+      if (!pt_requires_grad(p) && p->grad) frozen_with_grad++;
+    }
   char s[64];
   printf("  %s %s: |grad| %.6f; frozen tensors with a gradient: %d\n", table->name,
          pt_shape_str(table, s, sizeof s), norm_of(table->grad), frozen_with_grad);
@@ -132,10 +145,10 @@ static int check_and_step(pt_ptv2_model *m) {
   pt_tensor *before = pt_raw_clone(table);
   double norm = 0;
   pt_status st = opt && before ? PT_OK : pt_error_code();
-  for (int i = 0; i < m->params.count && st == PT_OK; i++)
-    if (pt_requires_grad(m->params.items[i]))
-      st = pt_optim_add_param(opt, m->params.items[i], m->params.items[i]->name,
-                              pt_decay_hf(m->params.items[i]->name, NULL));
+  for (int i = 0; i < pt_model_ntrainable(m) && st == PT_OK; i++) {
+    pt_tensor *t = pt_model_trainable(m, i);
+    st = pt_optim_add_param(opt, t, t->name, pt_decay_hf(t->name, NULL));
+  }
   if (st == PT_OK) st = pt_optim_clip_grad_norm(opt, 1.0, &norm);
   if (st == PT_OK) st = pt_optim_step(opt);
   if (st == PT_OK) {
@@ -166,9 +179,10 @@ int main(int argc, char **argv) {
   pt_tensor *ids = NULL, *mask = NULL, *types = NULL, *labels = NULL;
   int rc = make_batch(tok, &ids, &mask, &types, &labels);
   pt_tokenizer_free(tok);
-  pt_ptv2_model m;
-  printf("2. the model (models/ptv2.c, models/bert.c)\n");
-  if (rc == 0) rc = make_model(argv[1], &m);
+  pt_backbone bb;
+  pt_model m;
+  printf("2. the model (models/backbone.c, models/bert.c, models/methods/ptv2.c, models/model.c)\n");
+  if (rc == 0) rc = make_model(argv[1], &bb, &m);
   if (rc != 0) {
     pt_tensor *t[] = {ids, mask, types, labels};
     for (int i = 0; i < 4; i++) pt_tensor_free(t[i]);
@@ -177,17 +191,16 @@ int main(int argc, char **argv) {
   printf("3-5. forward: prefix, encoder, head, loss\n");
   pt_rng rng;
   pt_rng_init(&rng, 42);
-  pt_ptv2_batch batch = {ids, mask, types, labels, NULL, NULL};
-  pt_ptv2_outputs out;
-  pt_status st = pt_ptv2_forward(&m, &batch, (pt_nn_mode){true, &rng}, true, &out);
+  pt_model_batch batch = {ids, mask, types, labels, NULL, NULL};
+  pt_model_outputs out;
+  pt_status st = pt_model_forward(&m, &batch, (pt_nn_mode){true, &rng}, true, &out);
   if (st == PT_OK) {
+    const pt_bert_config *bc = &bb.bert.cfg;
     char s1[64], s2[64], s3[64];
     printf("  prefix_raw %s -> keys and values of each layer %s\n",
-           pt_shape_str(out.prefix_raw, s1, sizeof s1),
-           pt_dims_str(4,
-                       PT_SHAPE(B, m.bert.cfg.num_heads, PREFIX,
-                                m.bert.cfg.hidden_size / m.bert.cfg.num_heads),
-                       s2, sizeof s2));
+           pt_dims_str(3, PT_SHAPE(B, PREFIX, 2 * bc->num_layers * bc->hidden_size), s1, sizeof s1),
+           pt_dims_str(4, PT_SHAPE(B, bc->num_heads, PREFIX, bc->hidden_size / bc->num_heads), s2,
+                       sizeof s2));
     printf("  hidden states %s each, logits %s, loss %.6f\n",
            pt_shape_str(out.encoder.last_hidden, s1, sizeof s1),
            pt_shape_str(out.logits, s3, sizeof s3), pt_get(out.loss, 0));
@@ -197,10 +210,11 @@ int main(int argc, char **argv) {
   bool have_out = st == PT_OK || out.loss; /* forward frees its outputs when it fails */
   printf("6. backward (autograd/backward.c)\n");
   if (st == PT_OK) st = pt_backward(out.loss, NULL, false);
-  if (have_out) pt_ptv2_outputs_free(&out);
+  if (have_out) pt_model_outputs_free(&out);
   printf("7. the update (optim/clip.c, optim/adamw.c)\n");
-  rc = st == PT_OK ? check_and_step(&m) : fail("forward/backward");
-  pt_ptv2_model_free(&m);
+  rc = st == PT_OK ? check_and_step(&bb, &m) : fail("forward/backward");
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
   pt_tensor *t[] = {ids, mask, types, labels};
   for (int i = 0; i < 4; i++) pt_tensor_free(t[i]);
   return rc;

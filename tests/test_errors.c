@@ -13,12 +13,10 @@
 #include "ptune.h"
 #include "nn/pt_json.h"
 #include "tensor/pt_file.h"
-#include "models/pt_adapter.h"
 #include "models/pt_hf.h"
 #include "models/pt_mlm.h"
 #include "models/pt_model.h"
 #include "models/pt_model_io.h"
-#include "models/pt_ptv2.h"
 
 /* The earlier, unrelated failures every case below runs after. */
 #define STALE_DIR "/nonexistent-stale-marker"
@@ -79,22 +77,49 @@ static pt_tensor *reporting_null_hook(void *ctx, pt_tensor *x, pt_tensor *y) {
   return NULL;
 }
 
+/* The options of method `me` from flag/value pairs (n entries, or fewer
+ * ending with NULL) into *out (calloc'd: not one of pt_alloc's). */
+static pt_status make_opts(const pt_method *me, const char *const *args, int n, void **out) {
+  *out = calloc(1, me->opts_size + 1);
+  if (!*out) return pt_error(PT_ERR_NOMEM, "out of memory");
+  pt_status st = pt_options_init(me->options, *out);
+  for (int i = 0; st == PT_OK && i < n && args[i]; i += 2)
+    st = pt_option_set_text(pt_option_find_flag(me->options, args[i]), *out, args[i + 1]);
+  return st;
+}
+
+static void free_opts(const pt_method *me, void *opts) {
+  if (opts) pt_options_free(me->options, opts);
+  free(opts);
+}
+
 /* An eval-mode forward of a tiny P-Tuning v2 classifier over `ids` (taken),
  * with `fn` (or none) hooked at `stage` on layer 1's value projection. */
 static pt_status forward_tiny(pt_tensor *ids, pt_nn_hook_fn fn, pt_nn_hook_stage stage) {
   pt_bert_config bc = tiny_bert();
-  pt_ptv2_config pc = {PT_METHOD_PTV2, PT_TASK_SEQUENCE_CLASSIFICATION, 3, false, 0, 2};
-  pt_ptv2_model m;
-  ck_assert_msg(pt_ptv2_model_init(&m, &bc, &pc, 1) == PT_OK, "%s", pt_error_message());
+  const pt_method *me = pt_method_find("ptv2");
+  const char *const args[] = {"pre-seq-len", "3"};
+  void *opts;
+  ck_assert_msg(make_opts(me, args, 2, &opts) == PT_OK, "%s", pt_error_message());
+  pt_backbone bb;
+  pt_model m;
+  pt_model_config mc = {{PT_TASK_SEQUENCE_CLASSIFICATION, PT_HEAD_LINEAR, 2, NULL, -1}, 1, NULL,
+                        NULL, false};
+  ck_assert_msg(pt_backbone_init(&bb, &bc, pt_backbone_parts_for(mc.head.task, PT_HEAD_LINEAR), 1) ==
+                    PT_OK, "%s", pt_error_message());
+  ck_assert_msg(pt_model_new(&m, &bb, me, opts, &mc) == PT_OK, "%s", pt_error_message());
+  free_opts(me, opts);
   pt_nn_linear_hook hook = {stage, fn, NULL, NULL, NULL};
-  if (fn) pt_nn_linear_hook_add(&m.bert.layers[1].value, &hook);
-  pt_ptv2_batch b = {ids, NULL, NULL, NULL, NULL, NULL};
-  pt_ptv2_outputs out;
+  if (fn) pt_nn_linear_hook_add(&bb.bert.layers[1].value, &hook);
+  pt_model_batch b = {ids, NULL, NULL, NULL, NULL, NULL};
+  pt_model_outputs out;
   pt_nn_mode eval = {false, NULL};
-  pt_status st = pt_ptv2_forward(&m, &b, eval, false, &out);
-  if (st == PT_OK) pt_ptv2_outputs_free(&out);
+  pt_status st = pt_model_forward(&m, &b, eval, false, &out);
+  if (st == PT_OK) pt_model_outputs_free(&out);
+  pt_nn_linear_hook_remove(&bb.bert.layers[1].value, &hook);
   pt_tensor_free(ids);
-  pt_ptv2_model_free(&m);
+  pt_model_free(&m);
+  pt_backbone_free(&bb);
   return st;
 }
 
@@ -275,7 +300,7 @@ static const failing_call failing_calls[] = {
     {"pt_safetensors_open", PT_ERR_IO, "/nonexistent-dir/model.safetensors", safetensors_missing},
     {"pt_tokenizer_load", PT_ERR_IO, "/nonexistent-tokenizer-dir", tokenizer_missing},
     {"pt_adamw_new, lr", PT_ERR_ARG, "lr", adamw_bad_lr},
-    {"pt_ptv2_forward, ids", PT_ERR_ARG, "embedding", forward_ids_past_vocab},
+    {"pt_model_forward, ids", PT_ERR_ARG, "embedding", forward_ids_past_vocab},
 };
 
 START_TEST(an_unrelated_earlier_failure_never_leaks) {
@@ -302,91 +327,33 @@ END_TEST
 
 /* ---- every allocation failure of a training step ---- */
 
-typedef struct {
-  pt_arch arch;
-  pt_peft_method method;
-  pt_task_kind task;
-  bool projection;
-  bool keep_hidden_states;
-} step_kind;
-
-static const step_kind step_kinds[] = {
-    {PT_ARCH_BERT, PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, true, false},
-    {PT_ARCH_ROBERTA, PT_METHOD_PTV2, PT_TASK_SEQUENCE_CLASSIFICATION, false, true},
-    {PT_ARCH_BERT, PT_METHOD_PROMPT, PT_TASK_QUESTION_ANSWERING, false, false},
-    {PT_ARCH_BERT, PT_METHOD_FINETUNE, PT_TASK_MULTIPLE_CHOICE, false, false},
-};
-
 /* One training step on a tiny model, everything freed at the end whatever
- * happens: build, forward with a loss (mask and token types given),
- * backward, clip, AdamW. *result: the loss plus the gradient norm. */
-static pt_status training_step(const step_kind *k, double *result) {
-  pt_bert_config bc = tiny_bert();
-  bc.arch = k->arch;
-  if (k->arch == PT_ARCH_ROBERTA) bc.pad_token_id = 1, bc.max_position = 30;
-  pt_ptv2_config pc = {k->method, k->task, 3, k->projection, 6, 3};
-  pt_ptv2_model m;
-  pt_status st = pt_ptv2_model_init(&m, &bc, &pc, 7);
-  if (st != PT_OK) return st;
-  bool mc = k->task == PT_TASK_MULTIPLE_CHOICE, qa = k->task == PT_TASK_QUESTION_ANSWERING;
-  pt_tensor *ids2 = token_ids(4, 6);
-  pt_tensor *ids = mc && ids2 ? pt_raw_view(ids2, 3, PT_SHAPE(2, 2, 6)) : pt_tensor_ref(ids2);
-  pt_tensor *mask = ids ? pt_ones(PT_I64, ids->ndim, ids->shape) : NULL;
-  if (mask) pt_set(mask, 5, 0);
-  pt_tensor *types = ids ? pt_zeros(PT_I64, ids->ndim, ids->shape) : NULL;
-  int64_t B = mc ? 2 : 4;
-  pt_tensor *labels = k->task == PT_TASK_TOKEN_CLASSIFICATION ? pt_full(PT_I64, 2, PT_SHAPE(4, 6), 1)
-                                                             : pt_full(PT_I64, 1, PT_SHAPE(B), 1);
-  pt_tensor *ends = pt_full(PT_I64, 1, PT_SHAPE(4), 3);
-  pt_optim *opt = pt_adamw_new(&(pt_adamw_opts){.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
-                                                .eps = 1e-8, .weight_decay = 0.01});
-  if (!ids2 || !ids || !mask || !types || !labels || !ends || !opt) st = pt_error_code();
-  if (st == PT_OK)
-    st = pt_optim_add_params(opt, m.params.count, m.params.items, pt_decay_hf, NULL);
-  pt_rng rng;
-  pt_rng_init(&rng, 3);
-  pt_ptv2_batch b = {ids, mask, types, qa ? NULL : labels, qa ? labels : NULL, qa ? ends : NULL};
-  pt_ptv2_outputs out;
-  pt_nn_mode train = {true, &rng};
-  double norm = 0;
-  if (st == PT_OK) st = pt_ptv2_forward(&m, &b, train, k->keep_hidden_states, &out);
-  if (st == PT_OK) {
-    *result = pt_get(out.loss, 0);
-    st = pt_backward(out.loss, NULL, false);
-    pt_ptv2_outputs_free(&out);
-  }
-  if (st == PT_OK) st = pt_optim_clip_grad_norm(opt, 1.0, &norm);
-  if (st == PT_OK) st = pt_optim_step(opt);
-  *result += norm;
-  pt_optim_free(opt);
-  pt_tensor *own[] = {ids2, ids, mask, types, labels, ends};
-  for (int i = 0; i < 6; i++) pt_tensor_free(own[i]);
-  pt_ptv2_model_free(&m);
-  return st;
-}
-
-static pt_status ptv2_token_step(double *r) { return training_step(&step_kinds[0], r); }
-static pt_status roberta_cls_step(double *r) { return training_step(&step_kinds[1], r); }
-static pt_status prompt_qa_step(double *r) { return training_step(&step_kinds[2], r); }
-static pt_status finetune_mc_step(double *r) { return training_step(&step_kinds[3], r); }
-
-/* The same step through the method API (models/pt_model.h): a method with
- * its options on a backbone, every tensor that trains in AdamW. */
+ * happens: a method with its options on a backbone, forward with a loss
+ * (mask given, token types where asked), backward, clip, AdamW over every
+ * tensor that trains. *result: the loss plus the gradient norm. */
 typedef struct {
   const char *method;
   const char *args[6]; /* flag, value, ... */
   pt_arch arch;
   pt_task_kind task;
+  bool types;              /* token type ids given */
+  bool keep_hidden_states;
 } model_kind;
 
 static const model_kind model_kinds[] = {
-    {"lora", {"lora-bias", "all", "lora-dropout", "0.1"}, PT_ARCH_BERT, PT_TASK_TOKEN_CLASSIFICATION},
-    {"ia3", {NULL}, PT_ARCH_ROBERTA, PT_TASK_MULTIPLE_CHOICE},
+    {"lora", {"lora-bias", "all", "lora-dropout", "0.1"}, PT_ARCH_BERT, PT_TASK_TOKEN_CLASSIFICATION, false, false},
+    {"ia3", {NULL}, PT_ARCH_ROBERTA, PT_TASK_MULTIPLE_CHOICE, false, false},
     {"p-tuning", {"encoder-type", "LSTM", "encoder-hidden-size", "4", "num-virtual-tokens", "2"},
-     PT_ARCH_BERT, PT_TASK_SEQUENCE_CLASSIFICATION},
+     PT_ARCH_BERT, PT_TASK_SEQUENCE_CLASSIFICATION, false, false},
     {"ptv2", {"prefix-projection", "true", "prefix-layers", "top:1", "pre-seq-len", "2"},
-     PT_ARCH_BERT, PT_TASK_QUESTION_ANSWERING},
-    {"adapter", {"reduction-factor", "4"}, PT_ARCH_BERT, PT_TASK_SEQUENCE_CLASSIFICATION},
+     PT_ARCH_BERT, PT_TASK_QUESTION_ANSWERING, false, false},
+    {"adapter", {"reduction-factor", "4"}, PT_ARCH_BERT, PT_TASK_SEQUENCE_CLASSIFICATION, false,
+     false},
+    {"ptv2", {"pre-seq-len", "3", "prefix-projection", "true", "prefix-hidden-size", "6"},
+     PT_ARCH_BERT, PT_TASK_TOKEN_CLASSIFICATION, true, false},
+    {"ptv2", {"pre-seq-len", "3"}, PT_ARCH_ROBERTA, PT_TASK_SEQUENCE_CLASSIFICATION, true, true},
+    {"prompt", {"num-virtual-tokens", "3"}, PT_ARCH_BERT, PT_TASK_QUESTION_ANSWERING, true, false},
+    {"finetune", {NULL}, PT_ARCH_BERT, PT_TASK_MULTIPLE_CHOICE, true, false},
 };
 
 static pt_status model_step(const model_kind *k, double *result) {
@@ -394,11 +361,8 @@ static pt_status model_step(const model_kind *k, double *result) {
   bc.arch = k->arch;
   if (k->arch == PT_ARCH_ROBERTA) bc.pad_token_id = 1, bc.max_position = 30, bc.type_vocab_size = 1;
   const pt_method *me = pt_method_find(k->method);
-  void *opts = calloc(1, me->opts_size + 1);
-  if (!opts) return pt_error(PT_ERR_NOMEM, "out of memory");
-  pt_status st = pt_options_init(me->options, opts);
-  for (int i = 0; st == PT_OK && i < 6 && k->args[i]; i += 2)
-    st = pt_option_set_text(pt_option_find_flag(me->options, k->args[i]), opts, k->args[i + 1]);
+  void *opts;
+  pt_status st = make_opts(me, k->args, 6, &opts);
   pt_backbone bb = {0};
   pt_model m = {0};
   if (st == PT_OK) st = pt_backbone_init(&bb, &bc, pt_backbone_parts_for(k->task, PT_HEAD_LINEAR), 7);
@@ -409,21 +373,24 @@ static pt_status model_step(const model_kind *k, double *result) {
   pt_tensor *ids = mc_task && ids2 ? pt_raw_view(ids2, 3, PT_SHAPE(2, 2, 6)) : pt_tensor_ref(ids2);
   pt_tensor *mask = ids ? pt_ones(PT_I64, ids->ndim, ids->shape) : NULL;
   if (mask) pt_set(mask, 5, 0);
+  pt_tensor *types = ids && k->types ? pt_zeros(PT_I64, ids->ndim, ids->shape) : NULL;
   int64_t B = mc_task ? 2 : 4;
   pt_tensor *labels = k->task == PT_TASK_TOKEN_CLASSIFICATION ? pt_full(PT_I64, 2, PT_SHAPE(4, 6), 1)
                                                              : pt_full(PT_I64, 1, PT_SHAPE(B), 1);
   pt_tensor *ends = pt_full(PT_I64, 1, PT_SHAPE(4), 3);
   pt_optim *opt = pt_adamw_new(&(pt_adamw_opts){.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
                                                 .eps = 1e-8, .weight_decay = 0.01});
-  if (st == PT_OK && (!ids2 || !ids || !mask || !labels || !ends || !opt)) st = pt_error_code();
+  if (st == PT_OK && (!ids2 || !ids || !mask || (k->types && !types) || !labels || !ends || !opt))
+    st = pt_error_code();
   for (int i = 0; st == PT_OK && i < pt_model_ntrainable(&m); i++)
     st = pt_optim_add_param(opt, pt_model_trainable(&m, i), NULL, true);
   pt_rng rng;
   pt_rng_init(&rng, 3);
-  pt_model_batch b = {ids, mask, NULL, qa ? NULL : labels, qa ? labels : NULL, qa ? ends : NULL};
+  pt_model_batch b = {ids, mask, types, qa ? NULL : labels, qa ? labels : NULL, qa ? ends : NULL};
   pt_model_outputs out;
   double norm = 0;
-  if (st == PT_OK) st = pt_model_forward(&m, &b, (pt_nn_mode){true, &rng}, false, &out);
+  if (st == PT_OK)
+    st = pt_model_forward(&m, &b, (pt_nn_mode){true, &rng}, k->keep_hidden_states, &out);
   if (st == PT_OK) {
     *result = pt_get(out.loss, 0);
     st = pt_backward(out.loss, NULL, false);
@@ -433,12 +400,11 @@ static pt_status model_step(const model_kind *k, double *result) {
   if (st == PT_OK) st = pt_optim_step(opt);
   *result += norm;
   pt_optim_free(opt);
-  pt_tensor *own[] = {ids2, ids, mask, labels, ends};
-  for (int i = 0; i < 5; i++) pt_tensor_free(own[i]);
+  pt_tensor *own[] = {ids2, ids, mask, types, labels, ends};
+  for (int i = 0; i < 6; i++) pt_tensor_free(own[i]);
   pt_model_free(&m);
   pt_backbone_free(&bb);
-  pt_options_free(me->options, opts);
-  free(opts);
+  free_opts(me, opts);
   return st;
 }
 
@@ -447,6 +413,10 @@ static pt_status ia3_mc_step(double *r) { return model_step(&model_kinds[1], r);
 static pt_status ptuning_lstm_step(double *r) { return model_step(&model_kinds[2], r); }
 static pt_status ptv2_depth_qa_step(double *r) { return model_step(&model_kinds[3], r); }
 static pt_status adapter_step(double *r) { return model_step(&model_kinds[4], r); }
+static pt_status ptv2_token_step(double *r) { return model_step(&model_kinds[5], r); }
+static pt_status roberta_cls_step(double *r) { return model_step(&model_kinds[6], r); }
+static pt_status prompt_qa_step(double *r) { return model_step(&model_kinds[7], r); }
+static pt_status finetune_mc_step(double *r) { return model_step(&model_kinds[8], r); }
 
 /* ---- files: every failure leaves no half-written file behind ---- */
 
@@ -501,21 +471,29 @@ static pt_status files_round_trip(double *r) {
   if (st == PT_OK) st = pt_mlm_save_pretrained(&m, out_dir, NULL, 5, PT_F32);
   pt_mlm_free(&m);
   if (st != PT_OK) return st;
-  pt_ptv2_config pc = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, 2, true, 4, 3};
-  pt_ptv2_model a, b;
-  st = pt_ptv2_model_from_pretrained(&a, out_dir, &pc, 9);
-  if (st != PT_OK) return st;
-  st = pt_adapter_save(&a, adapter_dir, 3, NULL);
-  if (st == PT_OK) {
-    pt_adapter_config cfg;
-    st = pt_adapter_load_model(&b, out_dir, adapter_dir, &cfg);
-    if (st == PT_OK) {
-      *r += pt_get(pt_params_find(&b.params, "prefix_encoder.trans.2.weight"), 3);
-      pt_adapter_config_free(&cfg);
-      pt_ptv2_model_free(&b);
-    }
-  }
-  pt_ptv2_model_free(&a);
+  const pt_method *me = pt_method_find("ptv2");
+  const char *const args[] = {"pre-seq-len", "2", "prefix-projection", "true",
+                              "prefix-hidden-size", "4"};
+  void *opts;
+  st = make_opts(me, args, 6, &opts);
+  pt_backbone bb = {0};
+  pt_model a = {0}, b = {0};
+  pt_model_config mc = {{PT_TASK_TOKEN_CLASSIFICATION, PT_HEAD_LINEAR, 3, NULL, -1}, 9, NULL, NULL,
+                        false};
+  if (st == PT_OK)
+    st = pt_backbone_load(&bb, out_dir, pt_backbone_parts_for(mc.head.task, PT_HEAD_LINEAR), false,
+                          -1, 9);
+  if (st == PT_OK) st = pt_model_new(&a, &bb, me, opts, &mc);
+  free_opts(me, opts);
+  if (st == PT_OK) st = pt_model_save(&a, adapter_dir, PT_LAYOUT_PTUNE, 3, NULL, NULL);
+  pt_model_free(&a);
+  pt_adapter_info info = {0};
+  if (st == PT_OK) st = pt_adapter_info_read(adapter_dir, out_dir, &info);
+  if (st == PT_OK) st = pt_model_load(&b, &bb, adapter_dir, &info, 1);
+  if (st == PT_OK) *r += pt_get(pt_model_trainable_find(&b, "prefix_encoder.trans.2.weight"), 3);
+  pt_model_free(&b);
+  pt_adapter_info_free(&info);
+  if (bb.params.count) pt_backbone_free(&bb);
   return st;
 }
 

@@ -5,7 +5,7 @@
  * parity of loss and every gradient with PyTorch (tests/fixtures/mlm), the
  * --attention-init offset start,
  * and a tiny pretraining run on tests/fixtures/data/corpus (held-out loss
- * falls, the directory loads through pt_ptv2_model_from_pretrained, a
+ * falls, the directory loads as a backbone with a ptv2 model on it, a
  * resumed run ends with the uninterrupted run's weights). */
 #include <check.h>
 #include <jansson.h>
@@ -23,6 +23,7 @@
 #include "autograd/pt_ops_norm.h"
 #include "models/pt_hf.h"
 #include "models/pt_mlm.h"
+#include "models/pt_model.h"
 #include "nn/pt_params_io.h"
 #include "nn/pt_safetensors.h"
 #include "tensor/pt_file.h"
@@ -679,17 +680,46 @@ static void same_weights(const char *a, const char *b) {
   pt_safetensors_close(fb);
 }
 
+/* Loads DIR as the backbone of a P-Tuning v2 model (prefix P, `labels`
+ * labels) for `task`, counting the warnings that name the unused cls.*
+ * head in n_cls_warnings. */
+static pt_status load_ptv2(pt_backbone *bb, pt_model *m, const char *dir, int64_t P,
+                           pt_task_kind task, int64_t labels) {
+  const pt_method *me = pt_method_find("ptv2");
+  ck_assert_ptr_nonnull(me);
+  void *opts = calloc(1, me->opts_size);
+  char text[32];
+  snprintf(text, sizeof text, "%lld", (long long)P);
+  ck_assert_int_eq(pt_options_init(me->options, opts), PT_OK);
+  ck_assert_int_eq(pt_option_set_text(pt_option_find_flag(me->options, "pre-seq-len"), opts, text),
+                   PT_OK);
+  n_cls_warnings = 0;
+  pt_warn_set_handler(count_warning, NULL);
+  pt_status st = pt_backbone_load(bb, dir, pt_backbone_parts_for(task, PT_HEAD_LINEAR), false, -1, 1);
+  pt_warn_reset_handler();
+  pt_model_config mc = {{task, PT_HEAD_LINEAR, labels, NULL, -1}, 1, NULL, NULL, false};
+  if (st == PT_OK) {
+    st = pt_model_new(m, bb, me, opts, &mc);
+    if (st != PT_OK) pt_backbone_free(bb);
+  }
+  pt_options_free(me->options, opts);
+  free(opts);
+  return st;
+}
+
+static void free_ptv2(pt_backbone *bb, pt_model *m) {
+  pt_model_free(m);
+  pt_backbone_free(bb);
+}
+
 /* Loads DIR as a P-Tuning v2 token-classification backbone (prefix P,
  * `labels` labels); returns how many warnings named the unused cls.* head. */
 static int load_as_backbone(const char *dir, int64_t P, int64_t labels) {
-  pt_ptv2_model pm;
-  pt_ptv2_config pc = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, P, false, 0, labels};
-  n_cls_warnings = 0;
-  pt_warn_set_handler(count_warning, NULL);
-  pt_status st = pt_ptv2_model_from_pretrained(&pm, dir, &pc, 1);
-  pt_warn_reset_handler();
+  pt_backbone bb;
+  pt_model m;
+  pt_status st = load_ptv2(&bb, &m, dir, P, PT_TASK_TOKEN_CLASSIFICATION, labels);
   ck_assert_msg(st == PT_OK, "%s", pt_error_message());
-  pt_ptv2_model_free(&pm);
+  free_ptv2(&bb, &m);
   return n_cls_warnings;
 }
 
@@ -776,12 +806,9 @@ START_TEST(test_tiny_pretrain_run) {
 
   /* the directory loads as a bert model: encoder weights equal, the cls.*
    * tensors reported unused */
-  pt_ptv2_model pm;
-  pt_ptv2_config pc = {PT_METHOD_PTV2, PT_TASK_TOKEN_CLASSIFICATION, 4, false, 0, 3};
-  n_cls_warnings = 0;
-  pt_warn_set_handler(count_warning, NULL);
-  pt_status st = pt_ptv2_model_from_pretrained(&pm, out, &pc, 1);
-  pt_warn_reset_handler();
+  pt_backbone pbb;
+  pt_model pm;
+  pt_status st = load_ptv2(&pbb, &pm, out, 4, PT_TASK_TOKEN_CLASSIFICATION, 3);
   ck_assert_msg(st == PT_OK, "%s", pt_error_message());
   ck_assert_int_ge(n_cls_warnings, 1);
   snprintf(p, sizeof p, "%s/model.safetensors", out);
@@ -792,20 +819,18 @@ START_TEST(test_tiny_pretrain_run) {
   const char *check[] = {"bert.embeddings.word_embeddings.weight",
                          "bert.encoder.layer.1.output.dense.weight"};
   for (int k = 0; k < 2; k++) {
-    pt_tensor *x = pt_safetensors_load(sf, check[k], PT_F32), *y = pt_params_find(&pm.params, check[k]);
+    pt_tensor *x = pt_safetensors_load(sf, check[k], PT_F32), *y = pt_params_find(&pbb.params, check[k]);
     ck_assert_ptr_nonnull(y);
     ck_assert(!memcmp(pt_data(x), pt_data(y), (size_t)pt_numel(x) * 4));
     pt_tensor_free(x);
   }
   pt_safetensors_close(sf);
-  pt_ptv2_model_free(&pm);
+  free_ptv2(&pbb, &pm);
   /* a classification head (reads the pooler) loads too */
-  pt_ptv2_config pcls = {PT_METHOD_PTV2, PT_TASK_SEQUENCE_CLASSIFICATION, 4, false, 0, 2};
-  pt_warn_set_handler(count_warning, NULL);
-  st = pt_ptv2_model_from_pretrained(&pm, out, &pcls, 1);
-  pt_warn_reset_handler();
+  st = load_ptv2(&pbb, &pm, out, 4, PT_TASK_SEQUENCE_CLASSIFICATION, 2);
   ck_assert_msg(st == PT_OK, "%s", pt_error_message());
-  pt_ptv2_model_free(&pm);
+  ck_assert(pbb.parts.pooler);
+  free_ptv2(&pbb, &pm);
 
   /* resume: 40 steps at once == 20 steps, stop, --resume to 40 */
   const char *base[] = {"pretrain", "--corpus", corpus_dir, "--vocab", vfile, "--layers", "2",
@@ -946,11 +971,9 @@ START_TEST(test_tiny_pretrain_run) {
     }
   pt_tensor_free(pe);
   pt_safetensors_close(sf);
-  pt_warn_set_handler(count_warning, NULL);
-  st = pt_ptv2_model_from_pretrained(&pm, outd, &pc, 1);
-  pt_warn_reset_handler();
+  st = load_ptv2(&pbb, &pm, outd, 4, PT_TASK_TOKEN_CLASSIFICATION, 3);
   ck_assert_msg(st == PT_OK, "%s", pt_error_message());
-  pt_ptv2_model_free(&pm);
+  free_ptv2(&pbb, &pm);
 }
 END_TEST
 

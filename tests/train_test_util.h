@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "models/pt_backbone.h"
 #include "models/pt_hf.h"
 #include "nn/pt_params_io.h"
 #include "nn/pt_safetensors.h"
@@ -45,17 +46,11 @@ static inline void make_model(void) {
                 "\"hidden_dropout_prob\": 0.1, \"attention_probs_dropout_prob\": 0.1}\n");
   pt_bert_config bc;
   ck_assert_int_eq(pt_bert_config_load(model, &bc), PT_OK);
-  pt_ptv2_config cfg = {PT_METHOD_FINETUNE, PT_TASK_SEQUENCE_CLASSIFICATION, 0, false, 16, 2};
-  pt_ptv2_model m;
-  ck_assert_int_eq(pt_ptv2_model_init(&m, &bc, &cfg, 7), PT_OK);
-  pt_params enc = {0};
-  for (int i = 0; i < m.params.count; i++)
-    if (!strncmp(m.params.items[i]->name, "bert.", 5))
-      ck_assert_int_eq(pt_params_add(&enc, m.params.items[i], m.params.items[i]->name), PT_OK);
+  pt_backbone bb; /* with the pooler, so classification heads find it */
+  ck_assert_int_eq(pt_backbone_init(&bb, &bc, (pt_backbone_parts){true, false}, 7), PT_OK);
   snprintf(p, sizeof p, "%s/model.safetensors", model);
-  ck_assert_int_eq(pt_params_save_safetensors(&enc, p, false, 0, NULL, NULL), PT_OK);
-  pt_params_free(&enc);
-  pt_ptv2_model_free(&m);
+  ck_assert_int_eq(pt_params_save_safetensors(&bb.params, p, false, 0, NULL, NULL), PT_OK);
+  pt_backbone_free(&bb);
 }
 
 static inline void rm_rf(const char *dir) {
