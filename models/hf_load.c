@@ -198,13 +198,3 @@ pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *d
   pt_free_bytes(files);
   return st;
 }
-
-pt_status pt_ptv2_model_from_pretrained(pt_ptv2_model *m, const char *dir,
-                                        const pt_ptv2_config *cfg, uint64_t seed) {
-  pt_bert_config bc;
-  PT_TRY(pt_bert_config_load(dir, &bc));
-  PT_TRY(pt_ptv2_model_init(m, &bc, cfg, seed));
-  pt_status st = pt_bert_load_weights(&m->params, &m->bert, dir, NULL);
-  if (st != PT_OK) pt_ptv2_model_free(m);
-  return st;
-}

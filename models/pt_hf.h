@@ -3,7 +3,7 @@
 #ifndef PT_HF_H
 #define PT_HF_H
 
-#include "models/pt_ptv2.h"
+#include "models/pt_bert.h"
 
 /* Reads the encoder config from `dir`/config.json. */
 pt_status pt_bert_config_load(const char *dir, pt_bert_config *cfg);
@@ -18,9 +18,5 @@ pt_status pt_bert_config_load(const char *dir, pt_bert_config *cfg);
  * RoBERTa pooler, which keeps its random init with a warning, as HF does. */
 pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *dir,
                                const char *also_required);
-
-/* pt_ptv2_model_init from `dir`/config.json, then the weights. */
-pt_status pt_ptv2_model_from_pretrained(pt_ptv2_model *m, const char *dir,
-                                        const pt_ptv2_config *cfg, uint64_t seed);
 
 #endif

@@ -1,12 +1,13 @@
 /* libFuzzer harness: the model directory configs — config.json through
- * pt_bert_config_load (models/pt_hf.h) and adapter_config.json through
- * pt_adapter_config_read (models/pt_adapter.h), then the adapter checked
- * against the default base configs. The first input byte picks the file. */
+ * pt_bert_config_load (models/pt_hf.h) and adapter_config.json of either
+ * layout through pt_adapter_info_read (models/pt_model_io.h), then the
+ * adapter checked against the default base config of its encoder. The
+ * first input byte picks the file. */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "models/pt_adapter.h"
 #include "models/pt_hf.h"
+#include "models/pt_model_io.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -15,13 +16,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_remove("adapter_config.json");
   if (data[0] & 1) {
     fuzz_write("adapter_config.json", data + 1, size - 1);
-    pt_adapter_config c;
-    if (pt_adapter_config_read(fuzz_dir(), &c) == PT_OK) {
-      for (int i = 0; i < c.nlabels; i++) (void)strlen(c.id2label[i]);
+    pt_adapter_info info;
+    if (pt_adapter_info_read(fuzz_dir(), NULL, &info) == PT_OK) {
+      for (int i = 0; i < info.nlabels; i++) (void)strlen(info.id2label[i]);
+      if (!info.method || !info.opts) abort(); /* a read adapter names its method */
       pt_bert_config base;
-      pt_bert_config_default(&base, c.arch);
-      (void)pt_adapter_check_base(&c, &base, fuzz_dir());
-      pt_adapter_config_free(&c);
+      pt_bert_config_default(&base, info.has_shape ? info.arch : PT_ARCH_BERT);
+      (void)pt_adapter_info_check_base(&info, &base, fuzz_dir());
+      pt_adapter_info_free(&info);
     }
   } else {
     fuzz_write("config.json", data + 1, size - 1);
