@@ -227,6 +227,14 @@ static void check_outputs(fixture *f, pt_model_outputs *out) {
   parity_expect(&f->tally, f->outputs, "loss", out->loss);
 }
 
+/* The index in cases[] of the tests/fixtures/ptv2 case `name`. */
+static int ptv2_case(const char *name) {
+  for (int k = 0; k < NCASES; k++)
+    if (!strcmp(cases[k].dir, "ptv2") && !strcmp(cases[k].name, name)) return k;
+  ck_abort_msg("no ptv2 case %s", name);
+  return -1;
+}
+
 /* The fixture's name of a trainable tensor. */
 static const char *fixture_name(const fixture *f, const pt_tensor *t) {
   return f->legacy && !strcmp(t->name, "prompt_encoder.embedding.weight") ? "prefix_encoder.weight"
@@ -549,11 +557,7 @@ static const struct {
 enum { NLEGACY = sizeof legacy_adapters / sizeof legacy_adapters[0] };
 
 START_TEST(first_release_adapters_give_the_reference_outputs) {
-  int ci = 0;
-  while (ci < NCASES && (strcmp(cases[ci].dir, "ptv2") ||
-                         strcmp(cases[ci].name, legacy_adapters[_i].fixture)))
-    ci++;
-  ck_assert_int_lt(ci, NCASES);
+  int ci = ptv2_case(legacy_adapters[_i].fixture);
   fixture f;
   open_case(&f, ci);
   f.tally.what = legacy_adapters[_i].adapter;
@@ -727,9 +731,7 @@ static int64_t param_bytes(const pt_params *ps) {
 }
 
 START_TEST(bf16_backbone_matches_autocast) {
-  int ci = 0;
-  while (ci < NCASES && (strcmp(cases[ci].dir, "ptv2") || strcmp(cases[ci].name, bf16_cases[_i]))) ci++;
-  ck_assert_int_lt(ci, NCASES);
+  int ci = ptv2_case(bf16_cases[_i]);
   fixture f;
   open_case(&f, ci);
   char p[4200];
@@ -796,9 +798,7 @@ END_TEST
  * round (converting under a fine-tuning model, or attaching one to a bf16
  * backbone), naming the tensor. */
 START_TEST(bf16_backbone_refuses_trained_matrices) {
-  int ci = 0;
-  while (ci < NCASES && strcmp(cases[ci].name, "bert_finetune_seqcls")) ci++;
-  ck_assert_int_lt(ci, NCASES);
+  int ci = ptv2_case("bert_finetune_seqcls");
   fixture f;
   open_case(&f, ci);
   ck_assert_int_eq(pt_backbone_set_weight_dtype(&f.bb, PT_BF16), PT_ERR_ARG);
