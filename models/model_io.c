@@ -378,10 +378,23 @@ pt_status pt_adapter_layout_check(const pt_method *me, pt_head_kind head, pt_ada
   return PT_OK;
 }
 
+pt_status pt_model_layout_check(const pt_model *m, pt_adapter_layout layout) {
+  const pt_method *me = m->method;
+  PT_TRY(pt_adapter_layout_check(me, m->head.cfg.kind, layout));
+  if (!(layout & PT_LAYOUT_PEFT) || !me->peft_config) return PT_OK;
+  /* the method's own refusals, which depend on the model (ptv2 with a
+   * prefix on some layers only): its config keys, written and dropped */
+  json_t *scratch = json_object();
+  if (!scratch) return pt_error(PT_ERR_NOMEM, "%s: out of memory", me->name);
+  pt_status st = me->peft_config(m, scratch);
+  json_decref(scratch);
+  return st;
+}
+
 static pt_status save_peft(const pt_model *m, const char *dir, int nlabels,
                            const char *const *id2label, const char *base_model) {
   const pt_method *me = m->method;
-  PT_TRY(pt_adapter_layout_check(me, m->head.cfg.kind, PT_LAYOUT_PEFT));
+  PT_TRY(pt_model_layout_check(m, PT_LAYOUT_PEFT));
   json_t *j = json_object(), *extra = json_object(), *opts = json_object();
   if (!j || !extra || !opts) {
     json_decref(j);
@@ -470,7 +483,7 @@ pt_status pt_model_save(const pt_model *m, const char *dir, pt_adapter_layout la
                         const char *const *id2label, const char *base_model) {
   if (layout == PT_LAYOUT_PEFT) return save_peft(m, dir, nlabels, id2label, base_model);
   /* both: check that peft's layout exists before writing anything */
-  PT_TRY(pt_adapter_layout_check(m->method, m->head.cfg.kind, layout));
+  PT_TRY(pt_model_layout_check(m, layout));
   PT_TRY(save_ptune(m, dir, nlabels, id2label));
   if (layout != PT_LAYOUT_BOTH) return PT_OK;
   char sub[4200];

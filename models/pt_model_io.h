@@ -71,6 +71,9 @@ pt_status pt_adapter_info_check_base(const pt_adapter_info *info, const pt_bert_
 /* PT_ERR_ARG when `layout` includes peft's and the method (or a verbalizer
  * head) has none: what pt_model_save refuses, checked before training. */
 pt_status pt_adapter_layout_check(const pt_method *me, pt_head_kind head, pt_adapter_layout layout);
+/* The same for a built model, with the method's own refusals that depend on
+ * it (ptv2 with --prefix-layers on some layers only has no peft layout). */
+pt_status pt_model_layout_check(const pt_model *m, pt_adapter_layout layout);
 
 /* Writes m's adapter into dir (created) in the layout(s) asked for; labels
  * may be NULL ("LABEL_i"); base_model is recorded in peft's config (may be

@@ -200,6 +200,9 @@ static pt_status setup_model(finetune *f, ft_task *t) {
     return pt_error_context(st, "%s/adapter_config.json", a->init_adapter);
   PT_TRY(st);
   t->model_ok = true;
+  /* what only the model knows (ptv2's prefix layers), also before training */
+  st = pt_model_layout_check(&t->model, (pt_adapter_layout)a->save_format);
+  if (st != PT_OK) return pt_error_context(st, "--save-format %s", pt_adapter_layout_name(a->save_format));
   PT_TRY(task_fit_max_seq_len(&t->spec.args.task_options, option_given(a, "--max-seq-len"),
                               &t->model, a->model));
   if (!a->init_adapter) return PT_OK;
