@@ -32,6 +32,7 @@
 #include "nn/pt_params_io.h"
 #include "nn/pt_safetensors.h"
 #include "tensor/pt_file.h"
+#include "tensor/pt_matmul.h"
 
 #include "train_test_util.h"
 
@@ -856,6 +857,124 @@ START_TEST(test_metrics_write_failure) {
 }
 END_TEST
 
+/* The share of word lines whose predicted tag (last column) is the same in
+ * two predictions files of the same data. */
+static double tag_agreement(const char *a, const char *b, int *words) {
+  FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+  ck_assert(fa && fb);
+  char la[4096], lb[4096];
+  int same = 0;
+  *words = 0;
+  while (fgets(la, sizeof la, fa)) {
+    ck_assert_ptr_nonnull(fgets(lb, sizeof lb, fb));
+    const char *ta = strrchr(la, ' '), *tb = strrchr(lb, ' ');
+    if (!ta || !tb || !strncmp(la, "-DOCSTART-", 10)) continue;
+    (*words)++;
+    same += !strcmp(ta, tb);
+  }
+  fclose(fa);
+  fclose(fb);
+  return *words ? (double)same / *words : 0;
+}
+
+/* --backbone-dtype: an adapter trained over either backbone dtype evaluates
+ * over the other, with the same metric within 0.02 F1 and the same tag on at
+ * least 97% of the words (bf16 keeps 8 bits of mantissa, so a tag whose two
+ * best logits are within ~1% may flip; the 30 steps fit the excerpt, F1 1.0
+ * over either dtype here, so any flip would be a change). Full
+ * fine-tuning over a bf16 backbone is refused in one line naming the option.
+ * That the option reaches the weights is shown by tests/backbone_dtype.sh
+ * (the note of a CPU without bf16 dot products). */
+START_TEST(test_backbone_dtype) {
+  char train[4400], out[2][400], adapter[2][900], cap[400], pred[2][400];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  const char *dt[2] = {"f32", "bf16"};
+  double f1[2][2];
+  for (int t = 0; t < 2; t++) { /* trained over f32, over bf16 */
+    snprintf(out[t], sizeof out[t], "%s/dtype_%s", root, dt[t]);
+    snprintf(adapter[t], sizeof adapter[t], "%s/last", out[t]);
+    const char *args[] = {"train", "--task", "ner", "--model", model, "--train", train,
+                          "--out", out[t], "--max-steps", "30", "--batch-size", "4",
+                          "--lr", "0.05", "--pre-seq-len", "4", "--max-seq-len", "64",
+                          "--backbone-dtype", dt[t], "--quiet", NULL};
+    ck_assert_msg(run(cli_run, "/dev/null", args) == 0, "train %s: %s", dt[t], pt_error_message());
+    for (int e = 0; e < 2; e++) { /* evaluated over f32, over bf16 */
+      snprintf(cap, sizeof cap, "%s/dtype_eval.json", root);
+      const char *ea[] = {"eval", "--task", "ner", "--model", model, "--adapter", adapter[t],
+                          "--data", train, "--max-seq-len", "64", "--backbone-dtype", dt[e], NULL};
+      ck_assert_msg(run(cli_run, cap, ea) == 0, "eval %s: %s", dt[e], pt_error_message());
+      json_t *j = read_json_line(cap);
+      f1[t][e] = json_number_value(json_object_get(j, "f1"));
+      json_decref(j);
+      snprintf(pred[e], sizeof pred[e], "%s/dtype_%s.conll", root, dt[e]);
+      const char *pa[] = {"predict", "--task", "ner", "--model", model, "--adapter", adapter[t],
+                          "--data", train, "--output", pred[e], "--max-seq-len", "64",
+                          "--backbone-dtype", dt[e], NULL};
+      ck_assert_msg(run(cli_run, NULL, pa) == 0, "predict %s: %s", dt[e], pt_error_message());
+    }
+    int words;
+    double agree = tag_agreement(pred[0], pred[1], &words);
+    ck_assert_int_gt(words, 30); /* the excerpt's 43 */
+    ck_assert_msg(agree >= 0.97, "trained over %s: f32 and bf16 agree on %.3f of the tags", dt[t],
+                  agree);
+    ck_assert_msg(fabs(f1[t][0] - f1[t][1]) <= 0.02, "trained over %s: f1 %g (f32) vs %g (bf16)",
+                  dt[t], f1[t][0], f1[t][1]);
+  }
+  ck_assert_msg(f1[0][0] > 0, "the adapter learned nothing to compare (f1 %g)", f1[0][0]);
+  /* full fine-tuning keeps no f32 master copy: refused */
+  char fo[400];
+  snprintf(fo, sizeof fo, "%s/dtype_ft", root);
+  const char *ft[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", fo,
+                      "--max-steps", "1", "--method", "finetune", "--backbone-dtype", "bf16",
+                      "--quiet", NULL};
+  ck_assert_int_ne(run(cli_run, "/dev/null", ft), 0);
+  ck_assert_ptr_nonnull(strstr(pt_error_message(), "--backbone-dtype"));
+  ck_assert_ptr_null(strchr(pt_error_message(), '\n'));
+  ck_assert(!exists(fo, "last/adapter_model.safetensors"));
+}
+END_TEST
+
+static int bf16_notes; /* pt_warn lines about bf16 weights on a CPU without bf16 products */
+
+static void count_bf16_notes(const char *line, void *ctx) {
+  (void)ctx;
+  if (strstr(line, "bf16 weights")) bf16_notes++;
+}
+
+/* --backbone-dtype reaches the weights of train, eval and predict: where
+ * the CPU (or ONEDNN_MAX_CPU_ISA=AVX2, meson's train_dtype_avx2) has no bf16
+ * dot products, storing them in bf16 says so once per command, and never
+ * with f32; where it has them, no command says it. */
+START_TEST(test_backbone_dtype_note) {
+  char train[4400], out[400], last[900];
+  path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
+  snprintf(out, sizeof out, "%s/note", root);
+  snprintf(last, sizeof last, "%s/last", out);
+  pt_warn_set_handler(count_bf16_notes, NULL);
+  int per_bf16_command = pt_gemm_bf16_native() ? 0 : 1;
+  const char *ta[] = {"train", "--task", "ner", "--model", model, "--train", train, "--out", out,
+                      "--max-steps", "1", "--pre-seq-len", "4", "--max-seq-len", "64",
+                      "--backbone-dtype", "bf16", "--quiet", NULL};
+  ck_assert_msg(run(cli_run, "/dev/null", ta) == 0, "%s", pt_error_message());
+  ck_assert_int_eq(bf16_notes, per_bf16_command);
+  const char *dt[] = {"f32", "bf16"};
+  for (int e = 0; e < 2; e++) {
+    const char *ea[] = {"eval", "--task", "ner", "--model", model, "--adapter", last, "--data",
+                        train, "--max-seq-len", "64", "--backbone-dtype", dt[e], NULL};
+    ck_assert_msg(run(cli_run, "/dev/null", ea) == 0, "%s", pt_error_message());
+  }
+  ck_assert_int_eq(bf16_notes, 2 * per_bf16_command);
+  char pred[500];
+  snprintf(pred, sizeof pred, "%s/note.conll", root);
+  const char *pa[] = {"predict", "--task", "ner", "--model", model, "--adapter", last, "--data",
+                      train, "--output", pred, "--max-seq-len", "64", "--backbone-dtype", "bf16",
+                      NULL};
+  ck_assert_msg(run(cli_run, NULL, pa) == 0, "%s", pt_error_message());
+  ck_assert_int_eq(bf16_notes, 3 * per_bf16_command);
+  pt_warn_reset_handler();
+}
+END_TEST
+
 START_TEST(test_errors) {
   char train[4400], out[400], adapter[400], bad[400];
   path(train, sizeof train, fx, "conll2003/eng.train.excerpt");
@@ -975,9 +1094,15 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_sigkill_resume);
   tcase_add_test(tc, test_random_backbone);
   tcase_add_test(tc, test_errors);
+  tcase_add_test(tc, test_backbone_dtype);
   tcase_add_test(tc, test_nonfinite_loss);
   tcase_add_test(tc, test_full_disk_checkpoint);
   tcase_add_test(tc, test_metrics_write_failure);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("dtype_note"); /* also run alone under ONEDNN_MAX_CPU_ISA=AVX2 (meson) */
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_backbone_dtype_note);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -54,6 +54,7 @@ static const option_choice position_inits[] = {{"sinusoid", 0}, {"normal", 1}, {
 static const option_choice attention_inits[] = {{"offset", 0}, {"normal", 1}, {0}};
 static const option_choice save_dtypes[] = {
     {"f32", PT_F32}, {"f16", PT_F16}, {"bf16", PT_BF16}, {0}};
+static const option_choice backbone_dtypes[] = {{"f32", PT_F32}, {"bf16", PT_BF16}, {0}};
 static const option_choice truncations[] = {{"longest_first", PT_TRUNC_LONGEST_FIRST},
                                             {"only_first", PT_TRUNC_ONLY_FIRST},
                                             {"only_second", PT_TRUNC_ONLY_SECOND},
@@ -219,6 +220,11 @@ static const option options[] = {
      NULL},
     {"--threads", NULL, OPT_INT, OFF(threads), TASKS "|pretrain|fill-mask|serve",
      "N OpenMP threads (default: all)", 0, NULL},
+    {"--backbone-dtype", NULL, OPT_CHOICE, OFF(backbone_dtype), TASKS "|serve|bench model",
+     "f32|bf16: how the frozen backbone matrices are kept; bf16 halves their memory and\n"
+     "runs their GEMMs with bf16 inputs and f32 accumulation (what trains stays f32; a\n"
+     "method that trains backbone matrices, as finetune, needs f32)",
+     0, backbone_dtypes},
     {"--resume", NULL, OPT_FLAG, OFF(resume), TRAIN_LOOP, "continue from OUT's last checkpoint", 0,
      NULL},
     {"--stop-after", NULL, OPT_INT, OFF(stop_after), TRAIN_LOOP,

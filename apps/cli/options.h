@@ -63,6 +63,7 @@ typedef struct run_args {
   uint64_t seed;
   bool no_shuffle, resume, quiet;
   int64_t eval_every, save_every, log_every, threads, stop_after;
+  pt_dtype backbone_dtype; /* --backbone-dtype: the frozen matrices' (PT_F32 or PT_BF16) */
   /* pretrain: corpus, masking, model shape, starting points */
   option_list corpus;
   const char *vocab;

@@ -26,6 +26,7 @@
 
 typedef struct {
   const char *mode;
+  pt_dtype backbone_dtype; /* --backbone-dtype */
   int64_t batch, seq, prefix, prefix_hidden, labels, layers, hidden, heads, inter, vocab;
   int warmup, steps;
   bool json;
@@ -140,12 +141,12 @@ static void report(const bench_opts *o, double *times, double gflop, int64_t tra
         "\"share_of_peak\": %.3f, \"trainable_params\": %lld, \"total_params\": %lld, "
         "\"rss_after_build_mib\": %.1f, \"peak_rss_mib\": %.1f, \"threads\": %d, "
         "\"batch\": %lld, \"seq\": %lld, \"prefix\": %lld, \"layers\": %lld, \"hidden\": %lld, "
-        "\"flush_denormal\": %s}\n",
+        "\"flush_denormal\": %s, \"backbone_dtype\": \"%s\"}\n",
         o->mode, ms_key, med * 1e3, meas[0] * 1e3, meas[o->steps - 1] * 1e3, tps, gf_key, gflop,
         gflops, peak, gflops / peak, (long long)trainable, (long long)total, rss_build,
         peak_rss_mib(), omp_get_max_threads(), (long long)o->batch, (long long)o->seq,
         (long long)o->prefix, (long long)o->layers, (long long)o->hidden,
-        pt_flush_denormal() ? "true" : "false");
+        pt_flush_denormal() ? "true" : "false", o->backbone_dtype == PT_BF16 ? "bf16" : "f32");
   else
     printf(
         "ptune %s: median %.1f ms (min %.1f, max %.1f) over %d steps, %.0f tokens/s, "
@@ -160,6 +161,7 @@ static const char *const mode_names[] = {"ptv2", "full", "infer", "mlm"};
  * P-Tuning v2 modes, the demo model for mlm. */
 static void bench_shape(const run_args *a, bench_opts *o) {
   *o = (bench_opts){mode_names[a->bench_mode],
+                    a->backbone_dtype,
                     -1,
                     -1,
                     -1,
@@ -229,6 +231,10 @@ static pt_status bench_setup(const bench_opts *o, bench_run *r, int64_t *trainab
   r->model_ok = true;
   if (!r->mlm && !strcmp(o->mode, "full"))
     for (int i = 0; i < r->bb.params.count; i++) PT_TRY(pt_model_adopt(&r->ptv2, r->bb.params.items[i]));
+  if (r->mlm && o->backbone_dtype != PT_F32)
+    return pt_error(PT_ERR_ARG, "--backbone-dtype bf16: --mode mlm trains every weight and ptune "
+                    "keeps no f32 master copy of a bf16 weight (use --backbone-dtype f32)");
+  if (!r->mlm) PT_TRY(backbone_dtype_set(&r->bb, o->backbone_dtype));
   pt_rng_init(&r->rng, 1);
   int64_t B = o->batch, S = o->seq;
   r->ids = pt_empty(PT_I64, 2, PT_SHAPE(B, S));
@@ -321,11 +327,13 @@ static const command bench_model_command = {
     .summary = "one training step (or inference batch) of a BERT-base shape, timed",
     .usage =
         "bench model [--mode ptv2|full|infer|mlm] [--seq N] [--prefix N] [--batch N]\n"
-        "                         [--steps N] [--warmup N] [--layers N] [--hidden N] [--json]\n"
+        "                         [--steps N] [--warmup N] [--layers N] [--hidden N]\n"
+        "                         [--backbone-dtype f32|bf16] [--json]\n"
         "Times a P-Tuning v2 training step (ptv2), a full fine-tuning step (full) or an\n"
         "inference batch (infer) of a BERT-base-shaped model (random weights, token\n"
         "classification, 9 labels, prefix 16 with a 512-wide MLP, batch 8 x 128, AdamW,\n"
-        "dropout on when training), as bench/vs_torch.sh compares it with PyTorch;\n"
+        "dropout on when training), as bench/vs_torch.sh compares it with PyTorch\n"
+        "(--backbone-dtype bf16: the frozen matrices in bf16, ptv2 and infer);\n"
         "or (mlm) a masked-LM pretraining step of the demo model's shape (4 x 256,\n"
         "vocab 30522, batch 32 x 128, 15% masked, dropout 0, AdamW, clip 1.0).",
     .defaults = "--mode ptv2 --steps 10 --warmup 3",

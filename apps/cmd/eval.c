@@ -6,7 +6,7 @@ static int eval(run_args *a) {
   infer_session in;
   eval_result r = {0};
   pt_status st = infer_setup(a->task, &a->task_options, option_given(a, "--max-seq-len"), a->model,
-                             a->adapter, a->data, true, &in);
+                             a->adapter, a->data, true, a->backbone_dtype, &in);
   if (st == PT_OK) st = infer_evaluate(&in, a->batch_size, &r);
   if (st == PT_OK) printf("%s\n", r.json);
   eval_result_free(&r);

@@ -12,6 +12,7 @@ static int serve(run_args *a) {
   c.port = (int)a->port;
   c.token_file = a->token_file;
   c.threads = (int)a->threads;
+  c.backbone_dtype = a->backbone_dtype;
   c.max_batch_tokens = a->max_batch_tokens;
   c.max_wait_ms = a->max_wait_ms;
   c.queue_size = a->queue_size;

@@ -37,6 +37,7 @@ typedef struct {
   int port;                 /* 0: any free port (printed) */
   const char *token_file;   /* NULL: no token (loading/unloading refused) */
   int threads;              /* compute threads (0: OpenMP's default) */
+  pt_dtype backbone_dtype;  /* PT_F32 (memset's 0) or PT_BF16: the frozen matrices' */
   int64_t max_batch_tokens; /* 16384 */
   double max_wait_ms;       /* 2 */
   int64_t queue_size;       /* 256 */

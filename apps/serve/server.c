@@ -9,6 +9,7 @@
 
 #include "apps/serve/serve.h"
 #include "apps/tasks/lines.h"
+#include "apps/tasks/task.h"
 
 void serve_config_default(serve_config *c) {
   memset(c, 0, sizeof *c);
@@ -82,6 +83,7 @@ static pt_status start(serve_server *s) {
     st = pt_backbone_load(&s->bb, s->cfg.model, (pt_backbone_parts){true, false}, false, -1, 0);
   PT_TRY(st);
   s->bb_ok = true;
+  PT_TRY(backbone_dtype_set(&s->bb, s->cfg.backbone_dtype)); /* before any adapter attaches */
   if (!(s->tok = pt_tokenizer_load(s->cfg.model))) return pt_error_code();
   adapters_init(&s->reg, &s->bb, s->cfg.model, &s->compute);
   s->reg_ok = true;

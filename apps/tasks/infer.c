@@ -17,7 +17,7 @@ void infer_free(infer_session *in) {
 
 pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_given,
                       const char *model, const char *adapter, const char *data, bool need_labels,
-                      infer_session *in) {
+                      pt_dtype backbone_dtype, infer_session *in) {
   memset(in, 0, sizeof *in);
   label_map_init(&in->map);
   in->opts = *o;
@@ -33,6 +33,7 @@ pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_gi
                           false, -1, 0));
   PT_TRY(pt_model_load(&in->model, &in->bb, adapter, info, 0));
   in->model_ok = true;
+  PT_TRY(backbone_dtype_set(&in->bb, backbone_dtype));
   PT_TRY(task_fit_max_seq_len(&in->opts, max_seq_len_given, &in->model, model));
   in->tok = pt_tokenizer_load(model);
   if (!in->tok) return pt_error_code();
@@ -42,6 +43,14 @@ pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_gi
   if (!need_labels) in->data.labelled = false;
   PT_TRY(task_data_map_labels(&in->data, &in->map, false));
   return task_data_encode(&in->data, in->tok, &in->opts);
+}
+
+pt_status backbone_dtype_set(pt_backbone *bb, pt_dtype dt) {
+  if (dt == PT_F32) return PT_OK; /* as loaded */
+  if (pt_backbone_set_weight_dtype(bb, dt) == PT_OK) return PT_OK;
+  if (pt_error_code() != PT_ERR_ARG) return pt_error_code(); /* out of memory: its message */
+  return pt_error(PT_ERR_ARG, "--backbone-dtype bf16: this method trains the backbone's matrices "
+                  "and ptune keeps no f32 master copy of a bf16 weight (use --backbone-dtype f32)");
 }
 
 pt_status infer_evaluate(infer_session *in, int64_t batch_size, eval_result *r) {

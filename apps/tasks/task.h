@@ -280,14 +280,22 @@ typedef struct {
 
 /* Loads the model directory with the adapter (ptune's layout or peft's:
  * the method and its options come from the adapter) and its labels, checks
- * that the adapter is for task t, and reads `data` (labels required when
- * need_labels) and encodes it. */
+ * that the adapter is for task t, stores the backbone's frozen matrices in
+ * `backbone_dtype` (backbone_dtype_set), and reads `data` (labels required
+ * when need_labels) and encodes it. */
 pt_status infer_setup(const task_def *t, const task_opts *o, bool max_seq_len_given,
                       const char *model, const char *adapter, const char *data,
-                      bool need_labels, infer_session *in);
+                      bool need_labels, pt_dtype backbone_dtype, infer_session *in);
 void infer_free(infer_session *in);
 /* task_evaluate over the session's data and model. */
 pt_status infer_evaluate(infer_session *in, int64_t batch_size, eval_result *r);
+
+/* --backbone-dtype: stores bb's frozen matrices in dt (PT_F32: left as
+ * loaded; PT_BF16: pt_backbone_set_weight_dtype). Call after the models on bb
+ * exist: a method that trains backbone matrices (finetune) is refused for
+ * bf16 with a one-line PT_ERR_ARG naming the option, as ptune keeps no f32
+ * master copy of a bf16 weight. */
+pt_status backbone_dtype_set(pt_backbone *bb, pt_dtype dt);
 
 /* Makes the positions m's method takes (a prefix or a prompt) plus
  * o->max_seq_len fit the model's position table: a default length (!given)

@@ -281,6 +281,7 @@ static pt_status setup(finetune *f) {
     if (st != PT_OK && f->multi) return pt_error_context(st, "--task-spec %s", f->tasks[i].spec.name);
     PT_TRY(st);
   }
+  PT_TRY(backbone_dtype_set(&f->bb, a->backbone_dtype)); /* once every adapter is on it */
   f->t_read = seconds_now() - t0;
   for (int i = 0; i < f->n; i++) {
     ft_task *t = &f->tasks[i];

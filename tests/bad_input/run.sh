@@ -430,6 +430,11 @@ check "--pre-seq-len over the position limit" "$O/last" "--pre-seq-len" "max_pos
 check "--max-seq-len over the position limit" "$O/last" "--max-seq-len" "max_position_embeddings" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --max-seq-len 100
 check "--batch-size not a number" "$O/last" "--batch-size" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --batch-size x
 check "missing model directory" "$O/last" "$T/nomodel" -- train1 "$T/nomodel" "$O"
+check "--backbone-dtype not f32 or bf16" "$O/last" "--backbone-dtype" "f16" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --backbone-dtype f16
+check "--backbone-dtype bf16 with full fine-tuning" "$O/last" "--backbone-dtype bf16" "master copy" -- "$EXE" train --task ner --model "$M" --train "$CONLL" --out "$O" --max-steps 1 --method finetune --backbone-dtype bf16
+"$EXE" train --task ner --model "$M" --train "$CONLL" --out "$T/ft" --max-steps 1 --method finetune --quiet >/dev/null 2>&1
+check "eval: --backbone-dtype bf16 with a full fine-tuning adapter" - "--backbone-dtype" -- "$EXE" eval --task ner --model "$M" --adapter "$T/ft/last" --data "$CONLL" --backbone-dtype bf16
+check "bench model: --backbone-dtype bf16 with --mode mlm" - "--backbone-dtype bf16" "mlm" -- "$EXE" bench model --mode mlm --layers 1 --hidden 32 --steps 1 --warmup 0 --backbone-dtype bf16
 
 # predict over an existing output: the old file stays as it was
 printf 'previous predictions\n' >"$PRED"
