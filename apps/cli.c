@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "apps/cmd/commands.h"
 #include "apps/pt_cli.h"
@@ -18,20 +17,7 @@ static void usage(FILE *f) {
   commands_usage(f);
 }
 
-/* `ptune serve` waits between batches, and libgomp's workers would spin
- * meanwhile on the cores the connection threads need (a batch of the
- * bundled model ran 10x slower on a busy 2-core machine than with passive
- * waiting). libgomp reads OMP_WAIT_POLICY once, as it loads, so serve runs
- * itself again with PASSIVE unless the environment chose a policy. */
-static void serve_wait_policy(int argc, char **argv) {
-  int cmd = argc > 1 && !strcmp(argv[1], "--keep-denormals") ? 2 : 1;
-  if (argc <= cmd || strcmp(argv[cmd], "serve") || getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
-}
-
 int pt_cli_main(int argc, char **argv) {
-  serve_wait_policy(argc, argv);
   bool keep_denormals = argc > 1 && !strcmp(argv[1], "--keep-denormals");
   if (keep_denormals) {
     argc--;

@@ -26,7 +26,7 @@
 # Needs a release build in BUILD (default build/: apps/ptune and
 # tests/serve_make_adapter), wrk, curl and Debian's python3-torch. Timing
 # figures need a quiet machine: the script prints the load average it saw.
-# Both servers wait passively between batches: `ptune serve` does so by
+# Both servers sleep between batches: `ptune serve` bounds its spinning by
 # itself (apps/main.c), the baseline gets OMP_WAIT_POLICY=PASSIVE
 # (TORCH_OMP_WAIT_POLICY and PTUNE_OMP_WAIT_POLICY override).
 set -euo pipefail
