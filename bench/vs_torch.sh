@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
 # ptune beside PyTorch on the same machine, in the same run: each mode of
-# each implementation in its own process (so peak RSS is per mode), then the
-# ratios. PyTorch is measured at its best: bench_torch*.py set
-# OMP_WAIT_POLICY=PASSIVE for themselves, and each PyTorch measurement runs
-# three times, with the environment as it is, as the tiny-BERT anchor ran it
-# (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, glibc malloc thresholds
-# raised), and that with denormals flushed, keeping the fastest. ptune runs
-# once, with the environment as it is (its command flushes denormals).
+# each implementation in its own process (so peak RSS is per mode), medians
+# of 10 steps after 3 warm-ups, then the ratios as one dated markdown table
+# (bench/vs_torch_table.py) and the raw rows as JSONL. PyTorch is measured at
+# its best: bench_torch*.py set OMP_WAIT_POLICY=PASSIVE for themselves, and
+# each PyTorch measurement runs three times, with the environment as it is,
+# as the tiny-BERT anchor ran it (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset,
+# glibc malloc thresholds raised), and that with denormals flushed, keeping
+# the fastest. ptune runs once, with the environment as it is (its command
+# flushes denormals and bounds libgomp's spinning by itself).
 # Needs Debian's python3-torch for the PyTorch side.
 #
-#   bench/vs_torch.sh                   # ptv2, full, infer at batch 8 x 128, prefix 16
-#   bench/vs_torch.sh --scaling         # also ptv2 at seq 64/128/256/384 and prefix 8/16/64/128
-#   bench/vs_torch.sh --mlm             # only MLM pretraining steps of the demo model's shapes
-#                                       # (4 x 256 as the anchor, 4 x 224 as bundled; batch 32 x 128)
-#   PTUNE=build/apps/ptune bench/vs_torch.sh
+#   bench/vs_torch.sh            # the issue-19 table, about 50 minutes on 2 quiet cores:
+#                                #  f32:  ptv2, full, infer (BERT-base, batch 8 x 128, prefix 16);
+#                                #        ptune also with libgomp's default spinning
+#                                #        (GOMP_SPINCOUNT=300000, the setting before) and
+#                                #        with OMP_WAIT_POLICY=PASSIVE
+#                                #  bf16: ptv2, infer, ptune --backbone-dtype bf16 against PyTorch's
+#                                #        f32 best and PyTorch under bf16 autocast
+#                                #  large: ptv2 and infer, RoBERTa-large-shaped (24 x 1024),
+#                                #        f32 and bf16
+#                                #  contention: ptv2, infer in f32 with a busy loop on one core
+#                                #        (both sides); ptune also with libgomp's default
+#                                #        spinning and with OMP_WAIT_POLICY=PASSIVE
+#   bench/vs_torch.sh --tiny     # the same rows at a tiny shape (1 x 64, batch 2 x 16): checks
+#                                # the script end to end (a few minutes quiet, 40 on a loaded
+#                                # machine); its figures mean nothing
+#   bench/vs_torch.sh --scaling  # f32 ptv2 at seq 64/128/256/384 and prefix 8/16/64/128
+#   bench/vs_torch.sh --mlm      # only MLM pretraining steps of the demo model's shapes
+#                                # (4 x 256 as the anchor, 4 x 224 as bundled; batch 32 x 128)
+#   PTUNE=build/apps/ptune OUT=rows.jsonl bench/vs_torch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PTUNE=${PTUNE:-build/apps/ptune}
@@ -21,6 +37,17 @@ PY=${PYTHON:-/usr/bin/python3}
 OUT=${OUT:-bench/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 [ -x "$PTUNE" ] || { echo "vs_torch.sh: $PTUNE not built (ninja -C build)" >&2; exit 1; }
 "$PY" -c 'import torch' 2>/dev/null || { echo "vs_torch.sh: $PY has no torch (apt-get install python3-torch)" >&2; exit 1; }
+
+# the shapes: BERT-base and RoBERTa-large-shaped, or tiny ones for --tiny
+BASE="--layers 12 --hidden 768" LARGE="--layers 24 --hidden 1024" BATCH=8 SEQ=128 PREFIX=16
+PSTEPS="" # ptune's step counts: bench model's defaults (10 after 3), as bench_torch.py's
+if [ "${1:-}" = --tiny ]; then
+  BASE="--layers 1 --hidden 64" LARGE="--layers 2 --hidden 128" BATCH=2 SEQ=16 PREFIX=4
+fi
+
+BUSY_PID=""
+stop_busy() { [ -n "$BUSY_PID" ] && kill "$BUSY_PID" 2>/dev/null; BUSY_PID=""; }
+trap stop_busy EXIT
 
 # PyTorch's fastest run of three: the environment as it is, the anchor's
 # environment, and the anchor's with torch.set_flush_denormal(True) (ptune's
@@ -43,22 +70,58 @@ for r, env in zip(runs, ("as_is", "anchor", "anchor+flush_denormal")):
 print(json.dumps(min(runs, key=lambda r: r[k])))' "$key" "$a" "$b" "$c"
 }
 
-run_pair() { # mode seq prefix
-  local mode=$1 seq=$2 prefix=$3 p t key=ms_per_step_median
-  [ "$mode" = infer ] && key=ms_per_batch_median
-  p=$("$PTUNE" bench model --mode "$mode" --seq "$seq" --prefix "$prefix" --json 2>/dev/null | tail -n 1)
-  t=$(torch_best "$key" bench/bench_torch.py --mode "$mode" --seq "$seq" --prefix "$prefix")
-  echo "{\"mode\": \"$mode\", \"seq\": $seq, \"prefix\": $prefix, \"ptune\": $p, \"torch\": $t}" >> "$OUT"
-  "$PY" - "$mode" "$seq" "$prefix" "$p" "$t" <<'PYEOF'
+key_of() { [ "$1" = infer ] && echo ms_per_batch_median || echo ms_per_step_median; }
+
+# ptune_run [ENV=VALUE...] -- bench model ARGS: the JSON line
+ptune_run() {
+  local envs=()
+  while [ "$1" != -- ]; do envs+=("$1"); shift; done
+  shift
+  env "${envs[@]}" "$PTUNE" bench model $PSTEPS "$@" --json 2>/dev/null | tail -n 1
+}
+
+# row GROUP MODE DTYPE SHAPE [OTHER_WAITS]: one table row. SHAPE is
+# "--layers L --hidden H"; the PyTorch f32 best of the same mode and
+# dimensions is measured once and reused by the bf16 row (TORCH_F32[dims]),
+# except under contention. OTHER_WAITS: ENV=VALUE settings ptune also runs with.
+declare -A TORCH_F32
+row() {
+  local group=$1 mode=$2 dtype=$3 shape=$4 waits=${5:-} key p t tb="null" others="{}" id
+  key=$(key_of "$mode")
+  local dims="--mode $mode --batch $BATCH --seq $SEQ --prefix $PREFIX $shape"
+  p=$(ptune_run -- $dims --backbone-dtype "$dtype")
+  id="$group $mode seq $SEQ prefix $PREFIX ${shape//--/}"
+  if [ "$group" = contention ] || [ -z "${TORCH_F32[$dims]:-}" ]; then
+    t=$(torch_best "$key" bench/bench_torch.py --mode "$mode" --batch "$BATCH" --seq "$SEQ" --prefix "$PREFIX" $shape)
+    [ "$group" = contention ] || TORCH_F32[$dims]=$t
+  else
+    t=${TORCH_F32[$dims]}
+  fi
+  [ "$dtype" = bf16 ] &&
+    tb=$(torch_best "$key" bench/bench_torch.py --mode "$mode" --batch "$BATCH" --seq "$SEQ" --prefix "$PREFIX" $shape --autocast bf16)
+  if [ -n "$waits" ]; then # ptune with other libgomp settings, same conditions
+    others="{"
+    local w sep=""
+    for w in $waits; do
+      others+="$sep\"$w\": $(ptune_run "$w" -- $dims --backbone-dtype "$dtype")"
+      sep=", "
+    done
+    others+="}"
+  fi
+  echo "{\"group\": \"$group\", \"mode\": \"$mode\", \"backbone_dtype\": \"$dtype\", \"batch\": $BATCH, \"seq\": $SEQ, \"prefix\": $PREFIX, \"ptune\": $p, \"torch\": $t, \"torch_bf16\": $tb, \"ptune_waits\": $others}" >>"$OUT"
+  "$PY" - "$key" "$p" "$t" "$tb" "$id" <<'PYEOF'
 import json, sys
-mode, seq, prefix = sys.argv[1:4]
-p, t = json.loads(sys.argv[4]), json.loads(sys.argv[5])
-key = "ms_per_batch_median" if mode == "infer" else "ms_per_step_median"
-print(f"{mode:6s} seq {seq:>4s} prefix {prefix:>4s} | ptune {p[key]:8.1f} ms ({p['ms_min']:.0f}-{p['ms_max']:.0f})"
-      f" {p['gflops']:6.1f} GFLOP/s {p['peak_rss_mib']:6.0f} MiB | torch {t[key]:8.1f} ms"
-      f" ({t['ms_min']:.0f}-{t['ms_max']:.0f}) {t['gflops']:6.1f} GFLOP/s {t['peak_rss_mib']:6.0f} MiB"
-      f" ({t['env']}) | speed-up {t[key] / p[key]:.2f}x, RSS {p['peak_rss_mib'] / t['peak_rss_mib']:.2f}x")
+k, p, t, tb, name = sys.argv[1], *map(json.loads, sys.argv[2:5]), sys.argv[5]
+line = f"{name:40s} ptune {p[k]:9.1f} ms | torch f32 {t[k]:9.1f} ms ({t['env']}) {t[k] / p[k]:.2f}x"
+if tb:
+    line += f" | torch bf16 {tb[k]:9.1f} ms {tb[k] / p[k]:.2f}x"
+print(line + f" | RSS {p['peak_rss_mib']:.0f} / {t['peak_rss_mib']:.0f} MiB", flush=True)
 PYEOF
+}
+
+run_pair() { # f32 ptv2 at a sequence length and prefix (--scaling)
+  local SEQ=$2 PREFIX=$3
+  row scaling "$1" f32 "$BASE"
 }
 
 run_mlm() { # layers hidden
@@ -78,14 +141,37 @@ print(f"mlm    {L} x {H:>4s} batch 32x128 | ptune {p[k]:8.1f} ms ({p['ms_min']:.
 PYEOF
 }
 
-echo "ptune vs PyTorch, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; raw rows in $OUT"
-if [ "${1:-}" = "--mlm" ]; then
-  run_mlm 4 256
-  run_mlm 4 224
-  exit 0
-fi
-for mode in ptv2 full infer; do run_pair "$mode" 128 16; done
-if [ "${1:-}" = "--scaling" ]; then
-  for seq in 64 256 384; do run_pair ptv2 "$seq" 16; done
-  for prefix in 8 64 128; do run_pair ptv2 128 "$prefix"; done
-fi
+START="$(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "ptune vs PyTorch, $START, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); raw rows in $OUT"
+case "${1:-}" in
+  --mlm)
+    run_mlm 4 256
+    run_mlm 4 224
+    exit 0
+    ;;
+  --scaling)
+    for seq in 64 128 256 384; do run_pair ptv2 "$seq" 16; done
+    for prefix in 8 64 128; do run_pair ptv2 128 "$prefix"; done
+    ;;
+  "" | --tiny)
+    SPIN_BEFORE=GOMP_SPINCOUNT=300000 # libgomp's default, what ptune ran with before
+    for mode in ptv2 full infer; do row f32 "$mode" f32 "$BASE" "$SPIN_BEFORE OMP_WAIT_POLICY=PASSIVE"; done
+    for mode in ptv2 infer; do row bf16 "$mode" bf16 "$BASE"; done
+    for dtype in f32 bf16; do
+      for mode in ptv2 infer; do row "large $dtype" "$mode" "$dtype" "$LARGE"; done
+    done
+    # one core taken by a busy loop for the contention rows (both sides)
+    taskset -c "$(($(nproc) - 1))" bash -c 'while :; do :; done' &
+    BUSY_PID=$!
+    for mode in ptv2 infer; do
+      row contention "$mode" f32 "$BASE" "$SPIN_BEFORE OMP_WAIT_POLICY=PASSIVE"
+    done
+    stop_busy
+    ;;
+  *)
+    echo "vs_torch.sh: unknown option $1 (--tiny, --scaling, --mlm)" >&2
+    exit 2
+    ;;
+esac
+echo
+"$PY" bench/vs_torch_table.py "$OUT" "$START" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
