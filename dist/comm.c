@@ -25,6 +25,7 @@ bool pt_dist_mpi_running(void) { return dist_g.mpi; }
 bool pt_dist_mpi_built(void) { return PT_HAVE_MPI; }
 const char *pt_dist_layout(void) { return dist_g.layout; }
 bool pt_dist_oversubscribed(void) { return dist_g.oversubscribed; }
+bool pt_dist_broken(void) { return dist_g.broken; }
 int pt_dist_threads(void) { return dist_g.threads; }
 void pt_dist_set_step(int64_t step) { dist_g.step = step; }
 void pt_dist_set_timeout(double seconds) { dist_g.timeout = seconds; }
@@ -53,6 +54,7 @@ pt_status dist_wait_check(int peer, const char *what) {
   if (idle < dist_g.timeout) return PT_OK;
   char step[48] = "";
   if (dist_g.step >= 0) snprintf(step, sizeof step, " at step %lld", (long long)dist_g.step);
+  dist_g.broken = true;
   return pt_error(PT_ERR_STATE,
                   "mpi: rank %d waited %.0f s%s for rank %d (%s): rank %d is stopped, hung or "
                   "far behind; ending the job (step timeout %.0f s)",
@@ -157,6 +159,7 @@ pt_status dist_mpi_error(int rc, const char *what) {
   char msg[MPI_MAX_ERROR_STRING] = "";
   int len = 0;
   MPI_Error_string(rc, msg, &len);
+  dist_g.broken = true;
   return pt_error(PT_ERR_IO, "mpi: rank %d: %s failed: %s", dist_g.rank, what, msg);
 }
 

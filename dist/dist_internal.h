@@ -28,6 +28,7 @@ typedef struct {
   double timeout;
   int64_t step;
   bool oversubscribed;
+  bool broken; /* a collective failed: see pt_dist_broken */
   int threads;
   char layout[400];
 #if PT_HAVE_MPI

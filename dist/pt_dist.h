@@ -93,6 +93,11 @@ bool pt_dist_oversubscribed(void);
  * after it). */
 int pt_dist_threads(void);
 
+/* True once a collective has failed on this rank (the watchdog ran out, an
+ * MPI call failed): the ranks can no longer agree on anything, and
+ * pt_dist_finalize would wait for the lost rank; end with pt_dist_abort. */
+bool pt_dist_broken(void);
+
 /* The step named by the watchdog's message (the training loop sets it). */
 void pt_dist_set_step(int64_t step);
 void pt_dist_set_timeout(double seconds);
