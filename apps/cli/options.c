@@ -188,6 +188,9 @@ static const option options[] = {
     {"--batch", NULL, OPT_INT, OFF(batch_size), "bench model", "N", 1, NULL},
     {"--grad-accum", NULL, OPT_INT, OFF(grad_accum), TRAIN_LOOP, "N: micro-batches per optimizer step",
      1, NULL},
+    {"--step-timeout", NULL, OPT_NUM, OFF(step_timeout), TRAIN_LOOP,
+     "S: under mpirun, a rank that waits S seconds for another ends the job naming it and the "
+     "step (0: wait forever)", 0, NULL},
     {"--lr", NULL, OPT_NUM, OFF(lr), TRAIN_LOOP, "F", 0, NULL},
     {"--optimizer", NULL, OPT_CHOICE, OFF(optimizer), "train", "adamw|sgd", 0, optimizers},
     {"--weight-decay", NULL, OPT_NUM, OFF(weight_decay), TRAIN_LOOP, "F", 0, NULL},

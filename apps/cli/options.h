@@ -52,6 +52,7 @@ typedef struct run_args {
   /* the training loop */
   int64_t epochs, max_steps, batch_size, grad_accum;
   double minutes; /* pretrain: a time budget instead of --max-steps */
+  double step_timeout; /* under mpirun: seconds a rank waits for another (0: forever) */
   double lr;
   pt_optim_kind optimizer;
   double weight_decay, warmup, warmup_frac, momentum, max_grad_norm, gamma;

@@ -18,6 +18,7 @@
 #include "apps/cli/progress.h"
 #include "apps/pretrain/pretrain.h"
 #include "apps/train/loop.h"
+#include "apps/train/ranks.h"
 #include "autograd/pt_autograd.h"
 #include "models/pt_mlm.h"
 #include "nn/pt_params_io.h"
@@ -74,16 +75,18 @@ static void make_batch(const mlm_corpus *c, const masker *mk, uint64_t seed, int
   }
 }
 
-/* One forward + backward; the loss and counts in *loss / *acc. */
-static pt_status train_step(const pt_mlm_model *m, const int64_t *ids, const int64_t *labels,
-                            int64_t B, int64_t S, pt_rng *rng, double *loss, double *acc) {
+/* One forward + backward (through the loop's gradient sum when j is given);
+ * the loss and counts in *loss / *acc. */
+static pt_status train_step(train_job *j, const pt_mlm_model *m, const int64_t *ids,
+                            const int64_t *labels, int64_t B, int64_t S, pt_rng *rng, double *loss,
+                            double *acc) {
   pt_tensor *ti = pt_from_buffer(PT_I64, 2, PT_SHAPE(B, S), ids);
   pt_tensor *tl = pt_from_buffer(PT_I64, 2, PT_SHAPE(B, S), labels);
   pt_mlm_outputs o = {0};
   pt_status st = ti && tl ? PT_OK : pt_error_code();
   if (st == PT_OK)
     st = pt_mlm_forward(m, ti, NULL, tl, (pt_nn_mode){.training = true, .rng = rng}, false, &o);
-  if (st == PT_OK) st = pt_backward(o.loss, NULL, false);
+  if (st == PT_OK) st = j ? loop_backward(j, o.loss) : pt_backward(o.loss, NULL, false);
   if (st == PT_OK) {
     *loss = pt_get(o.loss, 0);
     *acc = (double)o.n_correct / (double)o.n_masked;
@@ -195,7 +198,7 @@ static pt_status steps_in_budget(pretraining *p, int64_t *total) {
     if (k == 1) t0 = seconds_now();
     make_batch(&p->corpus, &p->mk, a->seed + 1, k, p->B, p->ids, p->labels, &p->perm,
                &p->perm_epoch);
-    PT_TRY(train_step(&p->model, p->ids, p->labels, p->B, p->S, &trng, &loss, &acc));
+    PT_TRY(train_step(NULL, &p->model, p->ids, p->labels, p->B, p->S, &trng, &loss, &acc));
     pt_optim_zero_grad(p->opt);
   }
   free(p->perm);
@@ -238,13 +241,14 @@ static pt_status load_weights(void *ctx, const char *dir) {
   return PT_OK;
 }
 
-static pt_status micro_batch(train_job *j, train_state *s, int k, micro_result *r, bool *done) {
+static pt_status micro_batch(train_job *j, train_state *s, int k, pt_rng *rng, micro_result *r,
+                             bool *done) {
   pretraining *p = j->ctx;
   *done = false;
   int64_t m = s->step * j->grad_accum + k;
   make_batch(&p->corpus, &p->mk, p->a.seed, m, p->B, p->ids, p->labels, &p->perm, &p->perm_epoch);
   r->tokens = p->B * p->S;
-  return train_step(&p->model, p->ids, p->labels, p->B, p->S, &s->rng, &r->loss, &r->metric);
+  return train_step(j, &p->model, p->ids, p->labels, p->B, p->S, rng, &r->loss, &r->metric);
 }
 
 /* The held-out MLM loss and accuracies, as keys of the line. */
@@ -386,16 +390,17 @@ static pt_status run(pretraining *p) {
   char legacy[4200];
   snprintf(legacy, sizeof legacy, "%s/checkpoint.safetensors", a->out);
   if (a->resume && !checkpoint_exists(a->out) && access(legacy, F_OK) == 0)
-    return pt_error(PT_ERR_FORMAT,
+    return ranks_agree(pt_error(PT_ERR_FORMAT,
                     "%s: a checkpoint of an earlier ptune pretrain, which this one cannot resume "
                     "(it writes checkpoint.json and ckpt-N/); start the run again",
-                    legacy);
+                    legacy));
   if (a->resume) {
-    PT_TRY(loop_resume(&j, &s));
+    PT_TRY(ranks_agree(loop_resume(&j, &s)));
     if (!a->quiet) fprintf(stderr, "resuming from %s/checkpoint.json at step %lld\n", a->out, (long long)s.step);
     if (a->max_steps > 0) s.total = a->max_steps; /* --max-steps may extend the run */
   } else if (a->minutes > 0) {
-    PT_TRY(steps_in_budget(p, &s.total));
+    PT_TRY(ranks_agree(steps_in_budget(p, &s.total)));
+    PT_TRY(pt_dist_bcast(&s.total, sizeof s.total, 0)); /* rank 0's timing decides */
   }
   j.eval_every = a->eval_every > 0 ? a->eval_every : (s.total >= 10 ? s.total / 10 : 1);
   j.sched = (pt_schedule){.kind = PT_SCHED_LINEAR, .base_lr = a->lr,
@@ -406,16 +411,16 @@ static pt_status run(pretraining *p) {
 }
 
 pt_status pretrain_run(run_args *args) {
-  PT_TRY(check_options(args));
   pretraining p = {.a = *args, .perm_epoch = -1, .t_start = seconds_now()};
   p.B = p.a.batch_size;
   p.S = p.a.task_options.max_seq_len;
-  PT_TRY(vocab_paths(p.a.vocab, p.vdir, p.vfile, sizeof p.vdir));
-  PT_TRY(pt_mkdirs(p.a.out));
-  p.tok = pt_tokenizer_load(p.vdir);
-  if (!p.tok) return pt_error_code();
-  pt_status st = setup_data(&p);
+  pt_status st = check_options(&p.a);
+  if (st == PT_OK) st = vocab_paths(p.a.vocab, p.vdir, p.vfile, sizeof p.vdir);
+  if (st == PT_OK && ranks_writer()) st = pt_mkdirs(p.a.out);
+  if (st == PT_OK && !(p.tok = pt_tokenizer_load(p.vdir))) st = pt_error_code();
+  if (st == PT_OK) st = setup_data(&p);
   if (st == PT_OK) st = setup_model(&p);
+  st = ranks_agree(st); /* a rank that failed alone must not leave the others waiting */
   if (st == PT_OK) st = run(&p);
   teardown(&p);
   return st;

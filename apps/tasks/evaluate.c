@@ -62,6 +62,18 @@ pt_status task_score_predictions(const task_data *td, const label_map *map, cons
   return r->json ? PT_OK : pt_error(PT_ERR_NOMEM, "eval: out of memory");
 }
 
+pt_status task_forward_batch(pt_model *m, const task_data *td, int64_t first, int64_t nb,
+                             int64_t pad_id, const task_feature **fb, pt_model_outputs *po) {
+  for (int64_t k = 0; k < nb; k++) fb[k] = &td->f[first + k];
+  task_batch b;
+  PT_TRY(task_batch_make(fb, nb, td->task->head, pad_id, false, &b));
+  pt_no_grad_enter();
+  pt_status st = pt_model_forward(m, &b.b, (pt_nn_mode){false, NULL}, false, po);
+  pt_no_grad_exit();
+  task_batch_free(&b);
+  return st;
+}
+
 pt_status task_evaluate(pt_model *m, const task_data *td, const label_map *map,
                         const task_opts *o, int64_t batch_size, int64_t pad_id, eval_result *out) {
   memset(out, 0, sizeof *out);
@@ -70,21 +82,13 @@ pt_status task_evaluate(pt_model *m, const task_data *td, const label_map *map,
   pt_status st = t->predict_begin(td, map, out);
   const task_feature **fb = malloc(sizeof(task_feature *) * (size_t)batch_size);
   if (st == PT_OK && !fb) st = pt_error(PT_ERR_NOMEM, "eval: out of memory");
-  pt_no_grad_enter();
-  pt_nn_mode mode = {false, NULL};
   for (int64_t i = 0; st == PT_OK && i < td->n; i += batch_size) {
     int64_t nb = td->n - i < batch_size ? td->n - i : batch_size;
-    for (int64_t k = 0; k < nb; k++) fb[k] = &td->f[i + k];
-    task_batch b;
-    st = task_batch_make(fb, nb, t->head, pad_id, false, &b);
-    if (st != PT_OK) break;
-    pt_model_outputs po;
-    st = pt_model_forward(m, &b.b, mode, false, &po);
+    pt_model_outputs po = {0};
+    st = task_forward_batch(m, td, i, nb, pad_id, fb, &po);
     if (st == PT_OK) st = t->predict_batch(td, map, fb, nb, &po, out);
     pt_model_outputs_free(&po);
-    task_batch_free(&b);
   }
-  pt_no_grad_exit();
   if (st == PT_OK && t->predict_end) st = t->predict_end(td, o, out);
   if (st == PT_OK) st = task_score_predictions(td, map, o, out);
   free(fb);

@@ -239,6 +239,20 @@ pt_status task_evaluate(pt_model *m, const task_data *td, const label_map *map,
                         const task_opts *o, int64_t batch_size, int64_t pad_id,
                         eval_result *out);
 void eval_result_free(eval_result *r);
+/* Under `mpirun` (every rank calls it, with the same arguments): the
+ * batches shared out over the ranks (batch b on rank b mod N), their
+ * outputs gathered on rank 0 and read there in batch order, the scores
+ * (r->json, r->primary, r->primary_name; no per-example predictions)
+ * sent back to every rank. The same scores as task_evaluate's when the
+ * ranks' kernels give one process's bits (the same thread count). With one
+ * rank it is task_evaluate. (evaluate_ranks.c) */
+pt_status task_evaluate_ranks(pt_model *m, const task_data *td, const label_map *map,
+                              const task_opts *o, int64_t batch_size, int64_t pad_id,
+                              eval_result *out);
+/* The model over td's features [first, first + nb) in eval mode, no grad
+ * (fb: room for nb feature pointers, filled); *po as pt_model_forward's. */
+pt_status task_forward_batch(pt_model *m, const task_data *td, int64_t first, int64_t nb,
+                             int64_t pad_id, const task_feature **fb, pt_model_outputs *po);
 /* The index of the largest of t's n elements from flat offset off (the
  * first on ties). */
 int64_t logits_argmax(const pt_tensor *t, int64_t off, int64_t n);

@@ -23,6 +23,7 @@
 #include "apps/cli/plot.h"
 #include "apps/tasks/task.h"
 #include "apps/train/loop.h"
+#include "apps/train/ranks.h"
 #include "apps/train/task_spec.h"
 #include "apps/train/train.h"
 #include "autograd/pt_autograd.h"
@@ -49,6 +50,7 @@ typedef struct {
   int64_t *order;             /* its epoch's example order */
   const task_feature **batch; /* a micro-batch's features */
   int64_t epoch, pos;         /* its place in its data (the lead's: the loop state's) */
+  bool placed;                /* order holds its epoch's order (place_tasks_at) */
   /* a multi-task run's best evaluation of this adapter */
   bool has_best;
   double best;
@@ -390,16 +392,36 @@ static pt_tensor *total_loss(const pt_model_outputs *outs, int n) {
   return total;
 }
 
-/* The next batch_size features of each adapter's epoch order, forward (one
- * encoder pass) and backward. */
-static pt_status micro_batch(train_job *j, train_state *s, int k, micro_result *r, bool *done) {
-  (void)k;
+/* Where each adapter is after the micro-batches before the lead's epoch
+ * `epoch`, position `pos` (a fresh run, a resumed one, or micro-batch k of
+ * a step on whichever rank runs it): the other adapters take one batch of
+ * their own order per micro-batch of the lead's. */
+static void place_tasks_at(finetune *f, int64_t epoch, int64_t pos) {
+  ft_task *lead = &f->tasks[f->lead];
+  int64_t B = f->a->batch_size;
+  int64_t micro = epoch * batches_per_epoch(f, lead) + (pos + B - 1) / B;
+  for (int i = 0; i < f->n; i++) {
+    ft_task *t = &f->tasks[i];
+    int64_t per = batches_per_epoch(f, t);
+    int64_t e = t == lead ? epoch : per ? micro / per : 0;
+    t->pos = t == lead ? pos : per ? (micro % per) * B : 0;
+    if (e != t->epoch || !t->placed) epoch_order(t->a, e, t->order, t->train.n);
+    t->epoch = e;
+    t->placed = true;
+  }
+}
+
+/* Micro-batch k of the step: the k-th batch_size features of each
+ * adapter's epoch order from the step's start, forward (one encoder pass)
+ * and backward. */
+static pt_status micro_batch(train_job *j, train_state *s, int k, pt_rng *rng, micro_result *r,
+                             bool *done) {
   finetune *f = j->ctx;
   ft_task *lead = &f->tasks[f->lead];
-  *done = s->pos >= lead->train.n;
+  int64_t pos = s->pos + (int64_t)k * f->a->batch_size;
+  *done = pos >= lead->train.n;
   if (*done) return PT_OK;
-  lead->epoch = s->epoch;
-  lead->pos = s->pos;
+  place_tasks_at(f, s->epoch, pos);
   task_batch *tb = calloc((size_t)f->n, sizeof *tb);
   pt_mixed_group *g = calloc((size_t)f->n, sizeof *g);
   pt_model_outputs *outs = calloc((size_t)f->n, sizeof *outs);
@@ -416,25 +438,30 @@ static pt_status micro_batch(train_job *j, train_state *s, int k, micro_result *
     r->tokens += tb[made].tokens;
   }
   f->t_batch += seconds_now() - t0;
-  if (st == PT_OK) st = pt_mixed_forward(g, f->n, (pt_nn_mode){true, &s->rng}, outs);
+  if (st == PT_OK) st = pt_mixed_forward(g, f->n, (pt_nn_mode){true, rng}, outs);
   if (st == PT_OK) {
     pt_tensor *loss = total_loss(outs, f->n);
     st = loss ? PT_OK : pt_error_code();
     if (st == PT_OK) {
       r->loss = pt_get(loss, 0);
-      st = pt_backward(loss, NULL, false);
+      st = loop_backward(j, loss);
     }
     pt_tensor_free(loss);
     for (int i = 0; i < f->n; i++) pt_model_outputs_free(&outs[i]);
   }
   for (int i = 0; i < made; i++) task_batch_free(&tb[i]);
-  for (int i = 0; st == PT_OK && i < f->n; i++) f->tasks[i].pos += nb[i];
-  if (st == PT_OK) s->pos = lead->pos;
   free(tb);
   free(g);
   free(outs);
   free(nb);
   return st;
+}
+
+/* Past the step's grad_accum micro-batches (or to the epoch's end). */
+static void end_step(train_job *j, train_state *s) {
+  finetune *f = j->ctx;
+  int64_t left = f->tasks[f->lead].train.n - s->pos, step = j->grad_accum * f->a->batch_size;
+  s->pos += left < step ? left : step;
 }
 
 /* Each adapter's gradients clipped on their own (what its own run does);
@@ -473,22 +500,6 @@ static void next_epoch(train_job *j, train_state *s) {
   epoch_order(lead->a, s->epoch, lead->order, lead->train.n);
 }
 
-/* Where each adapter is after the micro-batches the loop state implies (a
- * fresh run, or a resumed one): the other adapters take one batch of their
- * own order per micro-batch of the lead's. */
-static void place_tasks(finetune *f, const train_state *s) {
-  ft_task *lead = &f->tasks[f->lead];
-  int64_t B = f->a->batch_size;
-  int64_t micro = s->epoch * batches_per_epoch(f, lead) + (s->pos + B - 1) / B;
-  for (int i = 0; i < f->n; i++) {
-    ft_task *t = &f->tasks[i];
-    int64_t per = batches_per_epoch(f, t);
-    t->epoch = t == lead ? s->epoch : per ? micro / per : 0;
-    t->pos = t == lead ? s->pos : per ? (micro % per) * B : 0;
-    epoch_order(t->a, t->epoch, t->order, t->train.n);
-  }
-}
-
 /* Adds a multi-task adapter's metrics to `all` as "NAME/key". */
 static pt_status add_named(json_t *all, const char *name, json_t *metrics) {
   const char *key;
@@ -506,8 +517,8 @@ static pt_status add_named(json_t *all, const char *name, json_t *metrics) {
 static pt_status evaluate_task(finetune *f, ft_task *t, const train_state *s, progress *pg,
                                json_t **metrics, double *primary) {
   eval_result r;
-  PT_TRY(task_evaluate(&t->model, &t->dev, &t->map, &t->a->task_options, f->a->batch_size,
-                       f->pad_id, &r));
+  PT_TRY(task_evaluate_ranks(&t->model, &t->dev, &t->map, &t->a->task_options, f->a->batch_size,
+                             f->pad_id, &r)); /* shared out under mpirun */
   *metrics = json_loads(r.json, 0, NULL);
   pt_status st = *metrics ? PT_OK : pt_error(PT_ERR_NOMEM, "train: out of memory");
   if (st == PT_OK) {
@@ -519,7 +530,7 @@ static pt_status evaluate_task(finetune *f, ft_task *t, const train_state *s, pr
   if (st == PT_OK && f->multi && (!t->has_best || *primary > t->best)) {
     t->has_best = true;
     t->best = *primary;
-    st = save_named(t, "best");
+    if (ranks_writer()) st = save_named(t, "best");
   }
   return st;
 }
@@ -719,6 +730,7 @@ static train_job job_of(finetune *f) {
       .weights_io = {save_weights, load_weights, f},
       .ctx = f,
       .micro_batch = micro_batch,
+      .end_step = end_step,
       .clip = f->multi ? clip : NULL,
       .epoch_end = epoch_end,
       .next_epoch = next_epoch,
@@ -731,18 +743,20 @@ static train_job job_of(finetune *f) {
 
 static pt_status run(finetune *f) {
   const run_args *a = f->a;
-  PT_TRY(setup(f));
+  pt_status st = setup(f);
+  if (st == PT_OK && ranks_writer()) st = pt_mkdirs(a->out);
+  PT_TRY(ranks_agree(st)); /* a rank that failed alone must not leave the others waiting */
   train_job j = job_of(f);
   train_state s = {0};
   pt_rng_init(&s.rng, pt_rng_bits(a->seed, 0xd20b0000ULL));
-  PT_TRY(pt_mkdirs(a->out));
   if (a->resume) {
-    PT_TRY(loop_resume(&j, &s));
-    if (s.pos > f->tasks[f->lead].train.n)
-      return pt_error(PT_ERR_FORMAT, "%s: checkpoint is past the data", a->out);
+    st = loop_resume(&j, &s);
+    if (st == PT_OK && s.pos > f->tasks[f->lead].train.n)
+      st = pt_error(PT_ERR_FORMAT, "%s: checkpoint is past the data", a->out);
+    PT_TRY(ranks_agree(st));
     if (f->multi) restore_bests(f, &s);
   }
-  place_tasks(f, &s);
+  place_tasks_at(f, s.epoch, s.pos);
   for (int i = 0; i < f->n && !a->quiet; i++) {
     const ft_task *t = &f->tasks[i];
     int64_t total = pt_model_numel(&t->model, false), trainable = pt_model_numel(&t->model, true);
@@ -759,7 +773,8 @@ static pt_status run(finetune *f) {
 
 pt_status train_run(const run_args *a) {
   if (a->resume && !checkpoint_exists(a->out))
-    return pt_error(PT_ERR_IO, "%s/checkpoint.json: no checkpoint to resume from", a->out);
+    return ranks_agree(
+        pt_error(PT_ERR_IO, "%s/checkpoint.json: no checkpoint to resume from", a->out));
   finetune f = {.a = a};
   pt_status st = run(&f);
   teardown(&f);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "apps/cli/metrics_log.h"
+#include "apps/train/ranks.h"
 #include "tensor/pt_file.h"
 
 /* What one run of the loop keeps besides the state. */
@@ -33,11 +34,10 @@ typedef struct {
 
 /* ---- one optimizer step ---------------------------------------------------- */
 
-/* The gradients of the step's micro-batches, summed in the trainable
- * tensors by their backward passes, made their mean (loss / grad_accum does
- * the same in PyTorch). Data parallelism all-reduces them here, in a fixed
- * rank order, before the mean. */
-static void sum_micro_batches(pt_optim *o, int n) {
+/* The gradients of the step's n micro-batches, summed (over the ranks too)
+ * by pt_dist_grads_finish, made their mean (loss / grad_accum does the same
+ * in PyTorch). */
+static void sum_micro_batches(pt_optim *o, int64_t n) {
   if (n < 2) return;
   for (int i = 0; i < pt_optim_param_count(o); i++) {
     pt_tensor *g = pt_optim_param(o, i)->grad;
@@ -58,22 +58,54 @@ static pt_status nonfinite_error(const loop *l, double loss, double gnorm) {
                   l->j->weights, ck);
 }
 
+pt_status loop_backward(train_job *j, pt_tensor *loss) {
+  return pt_dist_grads_backward(j->grads, loss, j->last_micro);
+}
+
+/* Micro-batch k's dropout stream: the step's own for k = 0 (so one
+ * micro-batch per step draws as it always did), for k > 0 a stream keyed
+ * by the step's state and k. The same on any rank: after the step every
+ * rank's s->rng is rank 0's, where micro-batch 0 ran. */
+static pt_rng micro_rng(const pt_rng *step_rng, int k) {
+  pt_rng r = *step_rng;
+  if (k > 0)
+    pt_rng_init(&r, pt_rng_bits(pt_rng_bits(step_rng->seed ^ 0x6d6963726f626174ULL,
+                                             step_rng->counter),
+                                (uint64_t)k));
+  return r;
+}
+
 /* Micro-batches, their mean gradient, clipping, the non-finite check and the
  * update: s->step advances by one (also for a skipped update). */
 static pt_status step(loop *l, micro_result *mean, double *gnorm, bool *skipped) {
   train_job *j = l->j;
   train_state *s = l->s;
   *mean = (micro_result){0};
-  int n = 0;
-  for (int k = 0; k < j->grad_accum; k++, n++) {
+  int size = pt_dist_size(), per = (int)j->grad_accum / size, first = pt_dist_rank() * per;
+  double sums[3] = {0, 0, 0}; /* loss, metric, tokens of this rank's micro-batches */
+  pt_dist_set_step(s->step + 1);
+  const pt_rng at_start = s->rng; /* micro-batch 0 moves s->rng on */
+  for (int k = first; k < first + per; k++) {
     micro_result r = {0};
     bool done = false;
-    PT_TRY(j->micro_batch(j, s, k, &r, &done));
+    pt_rng rng = micro_rng(&at_start, k);
+    j->last_micro = k == first + per - 1;
+    PT_TRY(j->micro_batch(j, s, k, k == 0 ? &s->rng : &rng, &r, &done));
     if (done) break;
-    mean->loss += r.loss;
-    mean->metric += r.metric;
-    mean->tokens += r.tokens;
+    sums[0] += r.loss;
+    sums[1] += r.metric;
+    sums[2] += (double)r.tokens;
   }
+  int64_t n = 0;
+  PT_TRY(pt_dist_grads_finish(j->grads, &n));
+  if (size > 1) { /* in rank order, as the gradients */
+    PT_TRY(pt_dist_sum_f64(sums, 3));
+    PT_TRY(pt_dist_bcast(&s->rng, sizeof s->rng, 0));
+  }
+  if (j->end_step) j->end_step(j, s);
+  mean->loss = sums[0];
+  mean->metric = sums[1];
+  mean->tokens = (int64_t)sums[2];
   sum_micro_batches(j->opt, n);
   /* the norm is needed for the finiteness check even without clipping (an
    * infinite max_norm never scales) */
@@ -108,6 +140,10 @@ static json_t *new_line(const loop *l) {
 
 /* Writes o (consumed) as one metrics line. */
 static void log_line(loop *l, json_t *o) {
+  if (!ranks_writer()) {
+    json_decref(o);
+    return;
+  }
   char *txt = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
   json_decref(o);
   if (txt) metrics_log_printf(&l->log, "%s\n", txt);
@@ -166,14 +202,15 @@ static pt_status evaluate(loop *l) {
     s->best_step = s->step;
     json_decref(l->best);
     l->best = json_incref(metrics);
-    if (j->save_best) st = j->save_best(j);
+    if (j->save_best && ranks_writer()) st = j->save_best(j);
   }
   json_decref(metrics);
   return st;
 }
 
 static pt_status save_checkpoint(loop *l) {
-  PT_TRY(checkpoint_save(l->j->out, &l->j->weights_io, l->j->opt, l->s, l->j->config));
+  if (ranks_writer())
+    PT_TRY(checkpoint_save(l->j->out, &l->j->weights_io, l->j->opt, l->s, l->j->config));
   l->last_ckpt = l->s->step;
   return PT_OK;
 }
@@ -225,21 +262,38 @@ static pt_status after_step(loop *l, const micro_result *r, double gnorm, bool s
 static pt_status run(loop *l) {
   train_job *j = l->j;
   train_state *s = l->s;
-  if (j->eval_first && s->step == 0) PT_TRY(evaluate(l));
+  if (j->eval_first && s->step == 0) PT_TRY(ranks_agree(evaluate(l)));
   while (s->step < j->sched.total_steps) {
     double t0 = seconds_now(), gnorm = 0;
     micro_result r;
     bool skipped = false, stop = false;
-    PT_TRY(step(l, &r, &gnorm, &skipped));
-    PT_TRY(after_step(l, &r, gnorm, skipped, seconds_now() - t0, &stop));
+    pt_status st = step(l, &r, &gnorm, &skipped);
+    if (st == PT_OK) st = after_step(l, &r, gnorm, skipped, seconds_now() - t0, &stop);
+    PT_TRY(ranks_agree(st)); /* every rank goes on, or none */
     if (stop) return PT_OK;
   }
   progress_done(&l->pg);
-  if (!l->evaluated_last) PT_TRY(evaluate(l));
-  if (j->draw_curves && !l->log.failed) PT_TRY(j->draw_curves(j)); /* the log is what they show */
+  if (!l->evaluated_last) PT_TRY(ranks_agree(evaluate(l)));
+  if (!ranks_writer()) return ranks_agree(PT_OK);
+  pt_status st = PT_OK;
+  if (j->draw_curves && !l->log.failed) st = j->draw_curves(j); /* the log is what they show */
   loop_report rep = {s,          seconds_now() - l->t_start, l->step_seconds, l->eval_seconds,
                      l->best, &l->log};
-  return j->finish(j, &rep);
+  if (st == PT_OK) st = j->finish(j, &rep);
+  return ranks_agree(st);
+}
+
+/* The step's gradient sum over the optimizer's tensors: in buckets of
+ * dist/'s default size with several ranks (P-Tuning v2's fit in one: one
+ * sum per step), in place with one. */
+static pt_status new_grads(train_job *j) {
+  int n = pt_optim_param_count(j->opt);
+  pt_tensor **p = malloc(sizeof *p * (size_t)(n > 0 ? n : 1));
+  if (!p) return pt_error(PT_ERR_NOMEM, "%s: out of memory", j->name);
+  for (int i = 0; i < n; i++) p[i] = pt_optim_param(j->opt, i);
+  j->grads = pt_dist_grads_new(p, n, 0);
+  free(p);
+  return j->grads ? PT_OK : pt_error_code();
 }
 
 pt_status train_loop(train_job *j, train_state *s) {
@@ -249,12 +303,20 @@ pt_status train_loop(train_job *j, train_state *s) {
   s->total = j->sched.total_steps;
   char p[4200];
   snprintf(p, sizeof p, "%s/metrics.jsonl", j->out);
-  PT_TRY(metrics_log_open(&l.log, p, j->resume ? s->step : -1));
-  pt_status st = j->resume && j->draw_curves && !l.log.failed ? j->draw_curves(j) : PT_OK;
+  bool writer = ranks_writer();
+  pt_status st = writer ? metrics_log_open(&l.log, p, j->resume ? s->step : -1) : PT_OK;
+  if (st == PT_OK && writer && j->resume && j->draw_curves && !l.log.failed) st = j->draw_curves(j);
+  if (st == PT_OK && j->grad_accum % pt_dist_size())
+    st = pt_error(PT_ERR_ARG, "%s: %lld micro-batches per step on %d ranks", j->name,
+                  (long long)j->grad_accum, pt_dist_size());
+  if (st == PT_OK) st = new_grads(j);
+  st = ranks_agree(st);
   progress_init(&l.pg, stderr, j->sched.total_steps, s->step, j->quiet);
   if (st == PT_OK) st = run(&l);
   progress_done(&l.pg);
-  metrics_log_close(&l.log);
+  if (writer) metrics_log_close(&l.log);
+  pt_dist_grads_free(j->grads);
+  j->grads = NULL;
   json_decref(l.best);
   return st;
 }

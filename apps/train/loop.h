@@ -2,9 +2,9 @@
  * A job (train/finetune.c, pretrain/mlm.c) supplies the model's steps
  * through hooks; the loop owns everything around them, the same for both:
  *
- *   step = micro-batches 0..grad_accum-1, each forward + backward (the
- *          gradients add up in the trainable tensors)
- *        -> the micro-batch gradients averaged (sum_micro_batches)
+ *   step = micro-batches 0..grad_accum-1, each forward + backward
+ *          (loop_backward: the gradients are added up in a fixed order)
+ *        -> their sum over the ranks (dist/), averaged (sum_micro_batches)
  *        -> clipping to max_grad_norm (the norm computed in any case)
  *        -> a NaN/Inf loss or gradient norm: stop (an error naming the step
  *           and the last checkpoint) or, with --on-nonfinite skip, drop the
@@ -16,12 +16,15 @@
  *   --stop-after, and --resume from OUT's checkpoint: a resumed run ends
  *   bit for bit where an uninterrupted one does.
  *
- * Seams for what is not here yet: data parallelism splits a step's
- * micro-batches over ranks and all-reduces in sum_micro_batches (loop.c);
- * a sharded evaluation lives in the job's evaluate hook; every write (the
- * metrics log, checkpoints, the job's save_best and finish) happens in
- * loop.c's log_line, save_checkpoint and finish, where "rank 0 alone
- * writes" goes. */
+ * Under `mpirun -np N` (ranks.h) every rank runs this loop: rank r runs its
+ * share of a step's micro-batches (grad_accum / N of them, in order), the
+ * gradients are summed across ranks in rank order by dist/'s buckets
+ * (sent while backward runs) and every rank takes the same update; the
+ * job's evaluate hook shards its data; rank 0 alone writes (the metrics
+ * log, checkpoints, save_best, the curves and finish). Micro-batch k of a
+ * step draws the dropout stream micro_rng gives it, on whichever rank it
+ * runs, so -np N with one micro-batch per rank ends with the bits of one
+ * process with --grad-accum N. */
 #ifndef APPS_TRAIN_LOOP_H
 #define APPS_TRAIN_LOOP_H
 
@@ -33,6 +36,7 @@
 #include "apps/cli/options.h"
 #include "apps/cli/progress.h"
 #include "apps/train/checkpoint.h"
+#include "dist/pt_dist.h"
 
 /* One micro-batch's forward + backward. */
 typedef struct {
@@ -72,10 +76,19 @@ struct train_job {
   const char *config;     /* the options a checkpoint must have been made with, or NULL */
   checkpoint_weights weights_io;
   void *ctx;
+  /* set by the loop, for loop_backward */
+  pt_dist_grads *grads;
+  bool last_micro;
 
-  /* Forward + backward of micro-batch k of step s->step + 1; *done when the
-   * step's data has run out first (the end of an epoch) and nothing ran. */
-  pt_status (*micro_batch)(train_job *j, train_state *s, int k, micro_result *r, bool *done);
+  /* Forward + backward (loop_backward) of micro-batch k (0 .. grad_accum-1)
+   * of step s->step + 1, its dropout drawn from `rng`; s is as at the
+   * step's start (a rank runs only some of the k). *done when the step's
+   * data has run out before k (the end of an epoch) and nothing ran. */
+  pt_status (*micro_batch)(train_job *j, train_state *s, int k, pt_rng *rng, micro_result *r,
+                           bool *done);
+  /* After a step's micro-batches, on every rank: the data position moves
+   * past the step's data (NULL: the job finds its data from s->step). */
+  void (*end_step)(train_job *j, train_state *s);
   /* Clips the step's gradients to max_norm (INFINITY: none) and gives
    * their norm; NULL: the optimizer's parameters as one (pt_optim_clip_grad_norm).
    * A multi-task run clips each adapter's on its own. */
@@ -96,6 +109,11 @@ struct train_job {
   /* After the last step: the job's outputs and result. */
   pt_status (*finish)(train_job *j, const loop_report *r);
 };
+
+/* The backward of a micro-batch's loss (instead of pt_backward): the
+ * trainable gradients go into the step's sum (with several ranks, into
+ * buckets sent while backward runs). */
+pt_status loop_backward(train_job *j, pt_tensor *loss);
 
 /* x rounded to `digits` decimals as a JSON number (null when not finite):
  * what a job's result shows of a measured figure. */
