@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apps/pretrain/pretrain.h"
+#include "dist/pt_dist.h"
 #include "autograd/pt_autograd.h"
 
 
@@ -58,15 +59,19 @@ void heldout_free(heldout_set *h) {
 }
 
 /* Mean loss and accuracy over the held-out positions with a label in
- * `labels` (eval mode). */
+ * `labels` (eval mode). Under mpirun batch b runs on rank b mod N and the
+ * per-batch sums travel in a sum across ranks in which each slot has one
+ * contributor (x + 0 = x), so every rank folds the bits one process would. */
 static pt_status eval_labels(const pt_mlm_model *m, const heldout_set *h, const int64_t *labels,
                              int64_t B, double *loss, double *acc) {
-  double sum = 0;
-  int64_t n = 0, ok = 0;
+  int64_t nbatch = (h->n + B - 1) / B;
+  double *per = calloc((size_t)(3 * nbatch + 1), sizeof *per); /* loss sum, masked, correct */
+  if (!per) return pt_error(PT_ERR_NOMEM, "pretrain: out of memory");
+  int size = pt_dist_size(), rank = pt_dist_rank();
   pt_status st = PT_OK;
   pt_no_grad_enter();
-  for (int64_t i = 0; i < h->n && st == PT_OK; i += B) {
-    int64_t nb = h->n - i < B ? h->n - i : B;
+  for (int64_t b = rank; b < nbatch && st == PT_OK; b += size) {
+    int64_t i = b * B, nb = h->n - i < B ? h->n - i : B;
     pt_tensor *ids = pt_from_buffer(PT_I64, 2, PT_SHAPE(nb, h->S), h->ids + i * h->S);
     pt_tensor *lab = pt_from_buffer(PT_I64, 2, PT_SHAPE(nb, h->S), (int64_t *)labels + i * h->S);
     bool any = false;
@@ -77,20 +82,31 @@ static pt_status eval_labels(const pt_mlm_model *m, const heldout_set *h, const 
     else if (any)
       st = pt_mlm_forward(m, ids, NULL, lab, (pt_nn_mode){.training = false}, false, &o);
     if (st == PT_OK && any) {
-      sum += pt_get(o.loss, 0) * (double)o.n_masked;
-      n += o.n_masked;
-      ok += o.n_correct;
+      per[3 * b] = pt_get(o.loss, 0) * (double)o.n_masked;
+      per[3 * b + 1] = (double)o.n_masked;
+      per[3 * b + 2] = (double)o.n_correct;
     }
     pt_mlm_outputs_free(&o);
     pt_tensor_free(ids);
     pt_tensor_free(lab);
   }
   pt_no_grad_exit();
+  if (size > 1) {
+    st = pt_dist_agree(st);
+    if (st == PT_OK) st = pt_dist_sum_f64(per, 3 * nbatch);
+  }
+  double sum = 0;
+  int64_t n = 0, ok = 0;
+  for (int64_t b = 0; b < nbatch; b++) {
+    sum += per[3 * b];
+    n += (int64_t)per[3 * b + 1];
+    ok += (int64_t)per[3 * b + 2];
+  }
+  free(per);
   *loss = n ? sum / (double)n : NAN;
   *acc = n ? (double)ok / (double)n : NAN;
   return st;
 }
-
 
 pt_status heldout_evaluate(const pt_mlm_model *m, const heldout_set *h, int64_t B,
                            heldout_score *r) {

@@ -5,7 +5,8 @@
 #   np2        -np 2 ends with the adapter of one process with --grad-accum 2,
 #              bit for bit; rank 0 alone writes (one result line)
 #   np3        the same for -np 3 --oversubscribe against --grad-accum 3
-#   pretrain   pretrain -np 2 against --grad-accum 2 (the whole model)
+#   pretrain   pretrain -np 2 against --grad-accum 2 (the whole model, the
+#              held-out scores)
 #   resume     a rank SIGKILLed mid-run; --resume under mpirun ends with the
 #              adapter of the uninterrupted run
 #   watchdog   a SIGSTOPped rank: the job ends within --step-timeout with one
@@ -77,12 +78,17 @@ np2 | np3)
 pretrain)
   P=(pretrain --corpus "$src/tests/fixtures/data/corpus/1945-Truman.txt"
     --vocab "$M/vocab.txt" --layers 1 --hidden 32 --heads 2 --intermediate 64
-    --max-seq-len 32 --batch-size 4 --steps 4 --save-every 2 --quiet)
+    --max-seq-len 32 --batch-size 4 --steps 4 --save-every 2 --heldout-frac 0.3 --quiet)
   one "${P[@]}" --grad-accum 2 --out "$T/one" >/dev/null 2>"$T/one.err" ||
     fail "ptune pretrain --grad-accum 2 failed"
   mpi -np 2 "$exe" "${P[@]}" --out "$T/mpi" >"$T/mpi.out" 2>"$T/mpi.err" ||
     fail "mpirun -np 2 ptune pretrain failed"
   same "$T/one/model.safetensors" "$T/mpi/model.safetensors" "pretrained model"
+  # the held-out evaluation (sharded over the ranks) equals the single process's
+  diff <(grep -o '"heldout_loss": [^,]*, "heldout_acc": [^,]*' "$T/one/metrics.jsonl") \
+    <(grep -o '"heldout_loss": [^,]*, "heldout_acc": [^,]*' "$T/mpi/metrics.jsonl") >/dev/null ||
+    fail "held-out metrics differ"
+  [ "$(grep -c '"heldout_loss"' "$T/mpi/metrics.jsonl")" -ge 2 ] || fail "no held-out evaluations"
   [ "$(grep -c '"heldout_loss"' "$T/mpi.out")" -eq 1 ] || fail "not one summary on stdout"
   echo "pretrain: -np 2 model bit-identical to --grad-accum 2"
   ;;
