@@ -245,10 +245,11 @@ int main(int argc, char **argv) {
       printf("{\"mode\": \"%s\", \"ranks\": %d, \"threads\": %d, \"overlap\": %s, "
              "\"bucket_mb\": %.1f, \"buckets\": %d, \"grad_bytes\": %zu, \"trainable\": %lld, "
              "\"ms_step\": %.1f, \"ms_fwd_bwd\": %.1f, \"ms_wait\": %.1f, \"ms_optim\": %.1f, "
-             "\"wait_share\": %.4f, \"steps\": %d, \"layout\": \"%s\"}\n",
+             "\"wait_share\": %.4f, \"ms_comm\": %.1f, \"steps\": %d, \"layout\": \"%s\"}\n",
              o.mode, pt_dist_size(), omp_get_max_threads(), o.no_overlap ? "false" : "true",
              o.bucket_mb, gs.buckets, gs.bytes, (long long)trainable, med[3] * 1e3, med[0] * 1e3,
-             med[1] * 1e3, med[2] * 1e3, med[1] / med[3], o.steps, pt_dist_layout());
+             med[1] * 1e3, med[2] * 1e3, med[1] / med[3],
+             gs.steps ? 1e3 * gs.comm_s / (double)gs.steps : 0.0, o.steps, pt_dist_layout());
     else
       printf("%s, %d rank(s) x %d thread(s)%s: step %.1f ms (forward+backward %.1f, waiting for "
              "the sum %.1f = %.1f%%, optimizer %.1f); %d bucket(s), %zu gradient bytes\n",
