@@ -311,6 +311,7 @@ pt_status train_loop(train_job *j, train_state *s) {
                   (long long)j->grad_accum, pt_dist_size());
   if (st == PT_OK) st = new_grads(j);
   st = ranks_agree(st);
+  ranks_steps_begin();
   progress_init(&l.pg, stderr, j->sched.total_steps, s->step, j->quiet);
   if (st == PT_OK) st = run(&l);
   progress_done(&l.pg);

@@ -9,6 +9,15 @@
 #include "apps/cmd/commands.h"
 
 static bool agreed_failure; /* the last ranks_agree gave an error */
+/* --step-timeout, for the steps; start-up waits at least START_TIMEOUT:
+ * every rank reads, hashes and loads its files then, and a slower disk or
+ * a busier core may legitimately keep a rank late by more than a step */
+#define START_TIMEOUT 300.0
+static double step_timeout = -1;
+
+void ranks_steps_begin(void) {
+  if (step_timeout >= 0) pt_dist_set_timeout(step_timeout);
+}
 
 pt_status ranks_agree(pt_status local) {
   pt_status st = pt_dist_agree(local);
@@ -60,7 +69,9 @@ static pt_status start(run_args *a, const pt_dist_item *files, int nfiles) {
 int ranks_run(run_args *a, pt_status (*run)(run_args *a), const pt_dist_item *files, int nfiles) {
   pt_dist_opts o = pt_dist_defaults();
   o.threads = (int)a->threads;
-  o.step_timeout = a->step_timeout;
+  step_timeout = a->step_timeout;
+  o.step_timeout = a->step_timeout > 0 && a->step_timeout < START_TIMEOUT ? START_TIMEOUT
+                                                                          : a->step_timeout;
   pt_status st = pt_dist_init(NULL, NULL, &o);
   if (st != PT_OK) return command_exit(a, st);
   int rank = pt_dist_rank(), size = pt_dist_size();

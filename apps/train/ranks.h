@@ -28,6 +28,10 @@ int ranks_run(run_args *a, pt_status (*run)(run_args *a), const pt_dist_item *fi
  * the same points: after setup, after each step, after the outputs. */
 pt_status ranks_agree(pt_status local);
 
+/* From here on (the first step) a rank waits at most --step-timeout for
+ * another; during start-up at least 300 s. */
+void ranks_steps_begin(void);
+
 /* Whether this rank writes the run's outputs (rank 0, or the only rank). */
 bool ranks_writer(void);
 
