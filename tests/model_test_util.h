@@ -53,4 +53,23 @@ static inline void perturb_trainable(pt_model *m, uint64_t seed, double amplitud
   }
 }
 
+/* The whole-model gradient check's function (pt_gradcheck_direction): the
+ * model's loss on one batch in eval mode (dropout off); the checked inputs
+ * are the model's own trainable tensors, so `in` is not read. */
+typedef struct {
+  pt_model *m;
+  const pt_model_batch *b;
+} model_loss_ctx;
+
+static inline pt_tensor *model_loss(pt_tensor *const *in, int n, void *ctx) {
+  (void)in;
+  (void)n;
+  model_loss_ctx *c = ctx;
+  pt_model_outputs out;
+  if (pt_model_forward(c->m, c->b, (pt_nn_mode){false, NULL}, false, &out) != PT_OK) return NULL;
+  pt_tensor *loss = pt_tensor_ref(out.loss);
+  pt_model_outputs_free(&out);
+  return loss;
+}
+
 #endif

@@ -105,23 +105,6 @@ static bool zero_gradient_ok(const pt_model *m, const char *name) {
   return m->head.cfg.task == PT_TASK_MULTIPLE_CHOICE && !strcmp(name, "classifier.bias");
 }
 
-typedef struct {
-  pt_model *m;
-  const pt_model_batch *b;
-} loss_ctx;
-
-static pt_tensor *model_loss(pt_tensor *const *in, int n, void *ctx) {
-  (void)in;
-  (void)n;
-  loss_ctx *c = ctx;
-  pt_model_outputs out;
-  pt_nn_mode eval = {false, NULL};
-  if (pt_model_forward(c->m, c->b, eval, false, &out) != PT_OK) return NULL;
-  pt_tensor *loss = pt_tensor_ref(out.loss);
-  pt_model_outputs_free(&out);
-  return loss;
-}
-
 static bool is_trainable(const pt_model *m, const pt_tensor *t) {
   int n = pt_model_ntrainable(m);
   for (int i = 0; i < n; i++)
@@ -180,7 +163,7 @@ static void check_method(const pt_method *me, const char *const *args, pt_task_k
       in[nin++] = t;
   }
   ck_assert_int_eq(pt_model_set_dtype(&m, PT_F64), PT_OK);
-  loss_ctx c = {&m, &x.b};
+  model_loss_ctx c = {&m, &x.b};
   pt_gradcheck_result r;
   pt_gradcheck_opts go = {.seed = 7};
   ck_assert_msg(pt_gradcheck_direction(model_loss, &c, nin, in, 3, &go, &r) == PT_OK, "%s: %s",

@@ -101,22 +101,6 @@ static bool equal(const pt_tensor *a, const pt_tensor *b) {
   return true;
 }
 
-typedef struct {
-  pt_model *m;
-  const pt_model_batch *b;
-} loss_ctx;
-
-static pt_tensor *model_loss(pt_tensor *const *in, int n, void *ctx) {
-  (void)in;
-  (void)n;
-  loss_ctx *c = ctx;
-  pt_model_outputs out;
-  if (pt_model_forward(c->m, c->b, (pt_nn_mode){false, NULL}, false, &out) != PT_OK) return NULL;
-  pt_tensor *loss = pt_tensor_ref(out.loss);
-  pt_model_outputs_free(&out);
-  return loss;
-}
-
 START_TEST(only_the_vectors_and_the_head_train) {
   fixture f;
   open_model(&f, target_sets[_i / 2], tasks[_i % 2]);
@@ -178,7 +162,7 @@ START_TEST(only_the_vectors_and_the_head_train) {
   ck_assert_int_eq(pt_model_set_dtype(&f.m, PT_F64), PT_OK);
   pt_tensor **in = malloc(sizeof(pt_tensor *) * (size_t)n);
   for (int i = 0; i < n; i++) in[i] = pt_model_trainable(&f.m, i);
-  loss_ctx c = {&f.m, &f.b};
+  model_loss_ctx c = {&f.m, &f.b};
   pt_gradcheck_result r;
   pt_gradcheck_opts go = {.seed = 7};
   ck_assert_msg(pt_gradcheck_direction(model_loss, &c, n, in, 3, &go, &r) == PT_OK, "%s",
