@@ -8,6 +8,7 @@
 #include "tensor/pt_elementwise.h"
 #include "tensor/pt_reduce.h"
 #include "tensor/pt_matmul.h"
+#include "tensor/pt_blas_core.h"
 #include "tensor/pt_fpmode.h"
 #include "tensor/pt_heap.h"
 #include "tensor/pt_threads.h"

@@ -1,13 +1,21 @@
 /* `ptune`: the program is its command line (apps/pt_cli.h), started with
- * OpenMP threads that spin for a bounded time before they sleep. */
+ * OpenBLAS's kernels chosen for the CPU and OpenMP threads that spin for a
+ * bounded time before they sleep. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apps/pt_cli.h"
+#include "tensor/pt_blas_core.h"
 
-/* libgomp's idle threads spin, by default for about 300,000 pause
- * instructions (milliseconds), before they sleep. When another process
+/* Two settings the libraries read once, in their constructors, before main:
+ *
+ * OPENBLAS_CORETYPE: OpenBLAS picks its kernels by CPU model, and a model
+ * newer than its release can fall back to SSE3 kernels at a quarter of the
+ * speed (tensor/pt_blas_core.h); the CPU's features name the right ones.
+ *
+ * GOMP_SPINCOUNT: libgomp's idle threads spin, by default for about 300,000
+ * pause instructions (milliseconds), before they sleep. When another process
  * keeps a core busy, the thread sharing that core is preempted and its
  * partner spins through the time it could give away, and the scheduler
  * never sees a free core to move the late thread to: a BERT-base P-Tuning v2
@@ -20,51 +28,74 @@
  * 4 x 32) took 570-960 ms with the default, 47-67 ms with 10,000 pauses,
  * 7-36 ms with 1,000 and 8-30 ms passive (three rounds, interleaved).
  *
- * libgomp reads GOMP_SPINCOUNT once, in its constructor, before main. An
- * executable's DT_PREINIT_ARRAY functions run before any shared library's
- * constructor (System V gABI; glibc's _dl_init), but before libc's too: libc
- * then points `environ` at the process's initial array, so setenv there
- * would be undone. The preinit function therefore lends libgomp one slot of
- * that array: it puts GOMP_SPINCOUNT in the place of a shell variable no
- * library reads as it starts (`_`, OLDPWD, SHLVL, ...), and the executable's
- * constructor, which runs after every library's, puts the variable back and
- * sets GOMP_SPINCOUNT the ordinary way. Nothing is changed when the
- * environment sets OMP_WAIT_POLICY or GOMP_SPINCOUNT itself, or holds none
- * of those shell variables (`env -i`). tests/omp_wait.sh checks what libgomp
- * read (OMP_DISPLAY_ENV=VERBOSE). */
-#define SPIN_SETTING "GOMP_SPINCOUNT=1000"
-
-static char **lent_slot;  /* the slot of the initial environment lent to libgomp */
-static char *lent_value;  /* what it held */
+ * An executable's DT_PREINIT_ARRAY functions run before any shared
+ * library's constructor (System V gABI; glibc's _dl_init), but before libc's
+ * too: libc then points `environ` at the process's initial array, so setenv
+ * there would be undone. The preinit function therefore lends the libraries
+ * slots of that array: it puts each setting in the place of a shell
+ * variable no library reads as it starts (`_`, OLDPWD, SHLVL, ...), and the
+ * executable's constructor, which runs after every library's, puts the
+ * variables back and sets the settings the ordinary way. A setting the
+ * environment makes itself (OPENBLAS_CORETYPE; OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT) is left alone, and with no such shell variable to lend
+ * (`env -i`) the libraries keep their defaults. tests/early_env.sh checks
+ * what they read (OPENBLAS_VERBOSE=2, OMP_DISPLAY_ENV=VERBOSE). */
+enum { EARLY_CORE, EARLY_SPIN, EARLY_N };
+static char core_setting[64];                     /* "OPENBLAS_CORETYPE=<core>" */
+static char spin_setting[] = "GOMP_SPINCOUNT=1000";
+static char **lent_slot[EARLY_N]; /* the slots of the initial environment lent */
+static char *lent_value[EARLY_N]; /* what they held */
 
 static bool names(const char *entry, const char *name) {
   size_t n = strlen(name);
   return !strncmp(entry, name, n) && entry[n] == '=';
 }
 
-static void omp_spin_lend(int argc, char **argv, char **envp) {
-  (void)argc;
-  (void)argv;
+static bool is_spare(const char *entry) {
   static const char *const spare[] = {"_", "OLDPWD", "SHLVL", "PWD", "TERM", "LS_COLORS", NULL};
-  char **slot = NULL;
-  for (char **e = envp; e && *e; e++) {
-    if (names(*e, "OMP_WAIT_POLICY") || names(*e, "GOMP_SPINCOUNT")) return;
-    for (int k = 0; spare[k] && !slot; k++)
-      if (names(*e, spare[k])) slot = e;
-  }
-  if (!slot) return;
-  lent_slot = slot;
-  lent_value = *slot;
-  *slot = (char *)SPIN_SETTING;
+  for (int k = 0; spare[k]; k++)
+    if (names(entry, spare[k])) return true;
+  return false;
 }
 
-__attribute__((used, section(".preinit_array"))) static void (*const preinit_omp_spin)(
-    int, char **, char **) = omp_spin_lend;
+/* Before libc has started: no stdio, no allocation. */
+static void early_env_lend(int argc, char **argv, char **envp) {
+  (void)argc;
+  (void)argv;
+  char *setting[EARLY_N] = {NULL, spin_setting};
+  const char *core = pt_blas_core_for_cpu();
+  if (core && strlen(core) < sizeof core_setting - sizeof "OPENBLAS_CORETYPE=") {
+    memcpy(core_setting, "OPENBLAS_CORETYPE=", sizeof "OPENBLAS_CORETYPE=");
+    strcat(core_setting, core);
+    setting[EARLY_CORE] = core_setting;
+  }
+  for (char **e = envp; e && *e; e++) {
+    if (names(*e, "OPENBLAS_CORETYPE")) setting[EARLY_CORE] = NULL;
+    if (names(*e, "OMP_WAIT_POLICY") || names(*e, "GOMP_SPINCOUNT")) setting[EARLY_SPIN] = NULL;
+  }
+  int next = 0;
+  for (char **e = envp; e && *e; e++) {
+    while (next < EARLY_N && !setting[next]) next++;
+    if (next == EARLY_N) break;
+    if (!is_spare(*e)) continue;
+    lent_slot[next] = e;
+    lent_value[next] = *e;
+    *e = setting[next++];
+  }
+}
 
-__attribute__((constructor)) static void omp_spin_return(void) {
-  if (!lent_slot) return;
-  *lent_slot = lent_value;
-  setenv("GOMP_SPINCOUNT", SPIN_SETTING + sizeof "GOMP_SPINCOUNT", 1); /* as libgomp read it */
+__attribute__((used, section(".preinit_array"))) static void (*const preinit_early_env)(
+    int, char **, char **) = early_env_lend;
+
+__attribute__((constructor)) static void early_env_return(void) {
+  for (int i = 0; i < EARLY_N; i++) {
+    if (!lent_slot[i]) continue;
+    char *setting = *lent_slot[i], *eq = strchr(setting, '=');
+    *lent_slot[i] = lent_value[i];
+    *eq = 0; /* as the libraries read it */
+    setenv(setting, eq + 1, 1);
+    *eq = '=';
+  }
 }
 
 int main(int argc, char **argv) { return pt_cli_main(argc, argv); }

@@ -36,6 +36,13 @@ EXTRA=()
 [ -x "$EXE" ] || { echo "dist_scaling.sh: $EXE not built (ninja -C build)" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 unset OMP_NUM_THREADS
+# dist_step links the library, not the ptune command, so it is given the
+# OpenBLAS kernels ptune names for this CPU (tensor/pt_blas_core.h) here
+PTUNE=${PTUNE:-build/apps/ptune}
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -x "$PTUNE" ]; then
+  core=$(OPENBLAS_VERBOSE=2 "$PTUNE" --help 2>&1 >/dev/null | sed -n 's/^Core: //p')
+  [ -n "$core" ] && export OPENBLAS_CORETYPE=$core
+fi
 
 # the command of each layout (also printed above the table)
 command_of() { # layout mode
@@ -55,7 +62,7 @@ run() { # layout mode
   echo "{\"layout\": \"$layout\", \"round\": $round, \"load1\": $load, \"run\": $line}" >> "$OUT"
 }
 
-date -u +"dist_scaling.sh, %Y-%m-%d %H:%M UTC, $(nproc) cores, $ROUNDS round(s)${TINY:+, TINY (not a measurement)}"
+date -u +"dist_scaling.sh, %Y-%m-%d %H:%M UTC, $(nproc) cores, $ROUNDS round(s), OpenBLAS core ${OPENBLAS_CORETYPE:-as OpenBLAS picks}${TINY:+, TINY (not a measurement)}"
 for layout in 1x2 1x1 2x1 tcp seq; do echo "  $layout: $(command_of "$layout" MODE)"; done
 
 for mode in "${MODES[@]}"; do

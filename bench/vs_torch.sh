@@ -5,8 +5,9 @@
 # (bench/vs_torch_table.py) and the raw rows as JSONL. PyTorch is measured at
 # its best: bench_torch*.py set OMP_WAIT_POLICY=PASSIVE for themselves, and
 # each PyTorch measurement runs three times, with the environment as it is,
-# as the tiny-BERT anchor ran it (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset,
-# glibc malloc thresholds raised), and that with denormals flushed, keeping
+# as the tiny-BERT anchor ran it (OPENBLAS_L2_SIZE unset, glibc malloc
+# thresholds raised) with the OpenBLAS kernels ptune runs with
+# (OPENBLAS_CORETYPE), and that with denormals flushed, keeping
 # the fastest. ptune runs once, with the environment as it is (its command
 # flushes denormals and bounds libgomp's spinning by itself).
 # Needs Debian's python3-torch for the PyTorch side.
@@ -49,14 +50,22 @@ BUSY_PID=""
 stop_busy() { [ -n "$BUSY_PID" ] && kill "$BUSY_PID" 2>/dev/null; BUSY_PID=""; }
 trap stop_busy EXIT
 
+# The OpenBLAS kernels ptune runs with (it names them itself where OpenBLAS
+# mistakes the CPU: tensor/pt_blas_core.h). PyTorch links the same OpenBLAS,
+# so its best runs get the same kernels.
+CORE=$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$PTUNE" --help 2>&1 >/dev/null | sed -n 's/^Core: //p')
+ANCHOR_CORE=(-u OPENBLAS_CORETYPE)
+[ -n "$CORE" ] && ANCHOR_CORE=(OPENBLAS_CORETYPE="$CORE")
+
 # PyTorch's fastest run of three: the environment as it is, the anchor's
-# environment, and the anchor's with torch.set_flush_denormal(True) (ptune's
-# command flushes denormals): torch_best KEY SCRIPT ARGS...
+# environment (with ptune's OpenBLAS kernels), and that with
+# torch.set_flush_denormal(True) (ptune's command flushes denormals):
+# torch_best KEY SCRIPT ARGS...
 torch_best() {
   local key=$1 a b c
   shift
   anchor_env() {
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 \
+    env -u OPENBLAS_L2_SIZE "${ANCHOR_CORE[@]}" MALLOC_MMAP_THRESHOLD_=33554432 \
       MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456 "$@"
   }
   a=$("$PY" "$@" | tail -n 1)
@@ -142,7 +151,7 @@ PYEOF
 }
 
 START="$(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "ptune vs PyTorch, $START, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); raw rows in $OUT"
+echo "ptune vs PyTorch, $START, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); OpenBLAS core ${CORE:-?}; raw rows in $OUT"
 case "${1:-}" in
   --mlm)
     run_mlm 4 256

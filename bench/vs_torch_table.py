@@ -41,7 +41,7 @@ def main():
         shape = f"{p['layers']}×{p['hidden']}, {r['batch']}×{r['seq']}, prefix {r['prefix']}"
         bf = f"{cell(tb)} | {ms(tb) / ms(p):.2f}×" if tb else "– | –"
         waits = "; ".join(f"{k}: {ms(v):.0f}" for k, v in r.get("ptune_waits", {}).items()) or "–"
-        print(f"| {r['group']} | {r['mode']} | {shape} | {cell(p)} | {cell(t)}, {t.get('env', '')} | "
+        print(f"| {r['group']} | {r['mode']} | {shape} | {cell(p)} | {cell(t)}, {t.get('env', '')} ({t.get('openblas_core', '?')}) | "
               f"{ms(t) / ms(p):.2f}× | {bf} | {p['peak_rss_mib']:.0f} MiB | "
               f"{t['peak_rss_mib']:.0f} MiB | {p['peak_rss_mib'] / t['peak_rss_mib']:.2f}× | "
               f"{p['share_of_peak']:.2f} | {waits} |")

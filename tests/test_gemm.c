@@ -245,6 +245,40 @@ END_TEST
 
 /* With a busy process beside it, the adaptive count drops below the count
  * it started with; turning adaptation off restores that count. */
+/* OpenBLAS's kernels named from CPU features (pt_blas_core.h): its own
+ * rule for CPUs it does not know (SkylakeX standing for Cooperlake), and
+ * nothing for the AMD families it does know. */
+START_TEST(blas_core_follows_the_cpu_features) {
+  pt_cpu_features intel_avx512_bf16 = {false, 6, true, true, true, true}; /* family 6 model 207 */
+  ck_assert_str_eq(pt_blas_core_for(&intel_avx512_bf16), "SkylakeX");
+  pt_cpu_features intel_avx512 = {false, 6, true, true, true, false};
+  ck_assert_str_eq(pt_blas_core_for(&intel_avx512), "SkylakeX");
+  pt_cpu_features intel_avx2 = {false, 6, true, true, false, false};
+  ck_assert_str_eq(pt_blas_core_for(&intel_avx2), "Haswell");
+  pt_cpu_features intel_avx = {false, 6, true, false, false, false};
+  ck_assert_str_eq(pt_blas_core_for(&intel_avx), "Sandybridge");
+  pt_cpu_features sse_only = {false, 6, false, false, false, false};
+  ck_assert_ptr_null(pt_blas_core_for(&sse_only));
+  pt_cpu_features zen4 = {true, 0x19, true, true, true, true}, zen2 = {true, 0x17, true, true, false, false};
+  ck_assert_ptr_null(pt_blas_core_for(&zen4));
+  ck_assert_ptr_null(pt_blas_core_for(&zen2));
+  pt_cpu_features zen5 = {true, 0x1a, true, true, true, true}; /* newer than 0.3.21's table */
+  ck_assert_str_eq(pt_blas_core_for(&zen5), "SkylakeX");
+  /* this CPU's reading is consistent: each feature implies the one below */
+  pt_cpu_features here;
+  pt_cpu_features_read(&here);
+  ck_assert(!here.avx512_bf16 || here.avx512);
+  ck_assert(!here.avx512 || here.avx2);
+  ck_assert(!here.avx2 || here.avx);
+#if defined(__x86_64__)
+  ck_assert_int_ge(here.family, 6); /* every x86-64 CPU */
+  ck_assert(here.avx || !__builtin_cpu_supports("avx"));
+  ck_assert(here.avx2 == (here.avx && __builtin_cpu_supports("avx2")));
+  ck_assert(here.avx512 == (here.avx2 && __builtin_cpu_supports("avx512vl")));
+#endif
+}
+END_TEST
+
 START_TEST(adaptive_threads_yield_a_core_to_a_busy_process) {
   int start = omp_get_max_threads();
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -288,6 +322,7 @@ int main(void) {
   tcase_add_test(tc, f64_runs_on_openblas_under_every_backend);
   tcase_add_test(tc, linear_gelu_fuses_only_without_a_gradient);
   tcase_add_test(tc, isa_dispatch_follows_the_cpu_and_the_cap);
+  tcase_add_test(tc, blas_core_follows_the_cpu_features);
   tcase_add_test(tc, adaptive_threads_yield_a_core_to_a_busy_process);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -56,6 +56,9 @@ for f in "$ptune" "$make_adapter"; do
   [ -x "$f" ] || { echo "run.sh: $f is missing (meson setup build && ninja -C build)" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "run.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+# the OpenBLAS kernels ptune serves with (named by ptune where OpenBLAS
+# mistakes the CPU: tensor/pt_blas_core.h); PyTorch links the same OpenBLAS
+core=$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$ptune" --help 2>&1 >/dev/null | sed -n 's/^Core: //p')
 work="$(mktemp -d /tmp/ptune-serve-bench-XXXXXX)"
 server_pid=""
 cleanup() {
@@ -65,7 +68,8 @@ cleanup() {
 trap cleanup EXIT
 : >"$out"
 echo "serve bench: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg);" \
-     "$seconds s per run, concurrency $conc, $threads compute threads; results -> $out" >&2
+     "$seconds s per run, concurrency $conc, $threads compute threads, OpenBLAS core ${core:-?};" \
+     "results -> $out" >&2
 
 # ---- adapters: name -> task (adapters.json) and the --adapter arguments ----------
 specs=(
@@ -111,7 +115,7 @@ start_server() { # KIND MODEL_DIR LOG ARGS... ; sets server_pid, port
   else
     # libgomp's spinning workers cost PyTorch 5-10x on a shared machine (DESIGN.md, "Speed"):
     # the baseline runs with passive waiting, its faster setting here
-    OMP_WAIT_POLICY="${TORCH_OMP_WAIT_POLICY:-PASSIVE}" \
+    OMP_WAIT_POLICY="${TORCH_OMP_WAIT_POLICY:-PASSIVE}" ${core:+OPENBLAS_CORETYPE=$core} \
       "$py" "$here/torch_server.py" --model "$model" --port 0 --threads "$threads" "$@" 2>"$log" &
   fi
   server_pid=$!

@@ -395,7 +395,7 @@ def test_queue_full_and_deadline():
     # one slot, and a batch that waits 1.5 s for company: the second request
     # finds the queue full; a 200 ms deadline cannot be met
     # started without an OpenMP wait policy: the executable bounds the
-    # spinning itself (tests/omp_wait.sh checks the setting)
+    # spinning itself (tests/early_env.sh checks the setting)
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     s = Server("--queue-size", "1", "--max-wait-ms", "1500", adapters=["cls-lora"], token=False,
                env=env)
