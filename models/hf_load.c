@@ -63,25 +63,48 @@ pt_status pt_bert_config_load(const char *dir, pt_bert_config *cfg) {
   return st;
 }
 
-/* Checkpoint name -> parameter name: add the base prefix to bare encoder
- * names, and rename legacy LayerNorm gamma/beta. */
-static bool map_hf_name(const char *fname, char *out, size_t cap, void *ctx) {
-  const char *base = ctx;
+typedef struct {
+  const char *prefix;    /* "bert" or "roberta" */
+  const pt_params *ps;
+  int stray;             /* tensors no parameter takes, optional parts aside */
+  char stray_names[512]; /* the first few, comma separated */
+} hf_name_ctx;
+
+/* Parts of a pretrained checkpoint a task model may well leave unused: the
+ * heads of the pretraining objectives (MLM, NSP), and the pooler where the
+ * task's head does not read it (token classification, question answering;
+ * HF ignores it there too). */
+static bool is_optional_part(const char *name, const char *base) {
   size_t bl = strlen(base);
-  bool prefixed = !strncmp(fname, base, bl) && fname[bl] == '.';
+  return !strncmp(name, "cls.predictions.", 16) || !strncmp(name, "cls.seq_relationship.", 21) ||
+         !strncmp(name, "lm_head.", 8) ||
+         (!strncmp(name, base, bl) && !strncmp(name + bl, ".pooler.", 8));
+}
+
+/* Checkpoint name -> parameter name: add the base prefix to bare encoder
+ * names, and rename legacy LayerNorm gamma/beta. Skips the tensors the
+ * model has no parameter for, noting all but the optional parts. */
+static bool map_hf_name(const char *fname, char *out, size_t cap, void *ctx_) {
+  hf_name_ctx *ctx = ctx_;
+  const char *base = ctx->prefix;
   bool bare = !strncmp(fname, "embeddings.", 11) || !strncmp(fname, "encoder.", 8) ||
               !strncmp(fname, "pooler.", 7);
   if (bare)
     snprintf(out, cap, "%s.%s", base, fname);
   else
     snprintf(out, cap, "%s", fname);
-  (void)prefixed;
   size_t n = strlen(out);
   if (n > 6 && !strcmp(out + n - 6, ".gamma") && strstr(out, "LayerNorm"))
     snprintf(out + n - 6, cap - (n - 6), ".weight");
   else if (n > 5 && !strcmp(out + n - 5, ".beta") && strstr(out, "LayerNorm"))
     snprintf(out + n - 5, cap - (n - 5), ".bias");
-  return true;
+  if (pt_params_find(ctx->ps, out)) return true;
+  if (!is_optional_part(out, base) && ctx->stray++ < 6) {
+    size_t used = strlen(ctx->stray_names);
+    snprintf(ctx->stray_names + used, sizeof ctx->stray_names - used, "%s%s", used ? ", " : "",
+             fname);
+  }
+  return false;
 }
 
 static bool file_exists(const char *path) {
@@ -156,14 +179,9 @@ pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *d
   }
   memset(filled, 0, sizeof(bool) * (size_t)ps->count);
   pt_status st = PT_OK;
-  int unused = 0;
-  char unused_names[512] = "";
-  for (int i = 0; i < nf && st == PT_OK; i++) {
-    pt_load_report r = {0};
-    st = pt_params_load_safetensors(ps, files[i], map_hf_name, (void *)bert->prefix, filled, &r);
-    unused += r.unused;
-    if (r.unused && !unused_names[0]) snprintf(unused_names, sizeof unused_names, "%s", r.unused_names);
-  }
+  hf_name_ctx names = {.prefix = bert->prefix, .ps = ps};
+  for (int i = 0; i < nf && st == PT_OK; i++)
+    st = pt_params_load_safetensors(ps, files[i], map_hf_name, &names, filled, NULL);
   if (st == PT_OK) {
     char missing[1024] = "";
     int nmissing = 0;
@@ -192,8 +210,9 @@ pt_status pt_bert_load_weights(pt_params *ps, const pt_bert *bert, const char *d
       pt_warn("%s: the checkpoint has no pooler; %s.pooler.dense starts from a random init", dir,
               bert->prefix);
   }
-  if (st == PT_OK && unused)
-    pt_warn("%s: %d checkpoint tensors were not used: %s", dir, unused, unused_names);
+  if (st == PT_OK && names.stray)
+    pt_warn("%s: %d checkpoint tensors were not used: %s%s", dir, names.stray, names.stray_names,
+            names.stray > 6 ? ", ..." : "");
   pt_free_bytes(filled);
   pt_free_bytes(files);
   return st;

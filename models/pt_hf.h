@@ -12,7 +12,10 @@ pt_status pt_bert_config_load(const char *dir, pt_bert_config *cfg);
  * to hold, e.g. `classifier.*`) of `ps` from the checkpoint in `dir`.
  * Accepts names with or without the "bert."/"roberta." prefix and the
  * legacy LayerNorm names gamma/beta. Checkpoint tensors that belong to no
- * parameter (an MLM head, say) are reported with pt_warn; encoder
+ * parameter are reported with pt_warn, except the pretraining heads
+ * (`cls.predictions.*`, `cls.seq_relationship.*`, `lm_head.*`) and the
+ * pooler, which task models leave behind as a rule, so that the warning
+ * means something; encoder
  * parameters, and those whose names start with `also_required` (NULL:
  * none), missing from the checkpoint are an error listing them, except a
  * RoBERTa pooler, which keeps its random init with a warning, as HF does. */

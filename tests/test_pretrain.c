@@ -652,10 +652,12 @@ static json_t *load_json(const char *dir, const char *name) {
   return j;
 }
 
-static int n_cls_warnings;
+static int n_load_warnings;
+static char last_load_warning[512];
 static void count_warning(const char *line, void *ctx) {
   (void)ctx;
-  if (strstr(line, "cls.predictions")) n_cls_warnings++;
+  snprintf(last_load_warning, sizeof last_load_warning, "%s", line);
+  n_load_warnings++;
 }
 
 /* Every tensor of a's model.safetensors equals b's. */
@@ -681,8 +683,9 @@ static void same_weights(const char *a, const char *b) {
 }
 
 /* Loads DIR as the backbone of a P-Tuning v2 model (prefix P, `labels`
- * labels) for `task`, counting the warnings that name the unused cls.*
- * head in n_cls_warnings. */
+ * labels) for `task`, counting the loader's warnings in n_load_warnings
+ * (none is due: the MLM head, cls.*, and the pooler a token classifier
+ * does not read go unmentioned). */
 static pt_status load_ptv2(pt_backbone *bb, pt_model *m, const char *dir, int64_t P,
                            pt_task_kind task, int64_t labels) {
   const pt_method *me = pt_method_find("ptv2");
@@ -693,7 +696,7 @@ static pt_status load_ptv2(pt_backbone *bb, pt_model *m, const char *dir, int64_
   ck_assert_int_eq(pt_options_init(me->options, opts), PT_OK);
   ck_assert_int_eq(pt_option_set_text(pt_option_find_flag(me->options, "pre-seq-len"), opts, text),
                    PT_OK);
-  n_cls_warnings = 0;
+  n_load_warnings = 0;
   pt_warn_set_handler(count_warning, NULL);
   pt_status st = pt_backbone_load(bb, dir, pt_backbone_parts_for(task, PT_HEAD_LINEAR), false, -1, 1);
   pt_warn_reset_handler();
@@ -720,7 +723,7 @@ static int load_as_backbone(const char *dir, int64_t P, int64_t labels) {
   pt_status st = load_ptv2(&bb, &m, dir, P, PT_TASK_TOKEN_CLASSIFICATION, labels);
   ck_assert_msg(st == PT_OK, "%s", pt_error_message());
   free_ptv2(&bb, &m);
-  return n_cls_warnings;
+  return n_load_warnings;
 }
 
 START_TEST(test_tiny_pretrain_run) {
@@ -804,13 +807,13 @@ START_TEST(test_tiny_pretrain_run) {
   ck_assert_ptr_nonnull(strstr(svg, "<polyline"));
   ck_assert_ptr_nonnull(strstr(svg, "held-out"));
 
-  /* the directory loads as a bert model: encoder weights equal, the cls.*
-   * tensors reported unused */
+  /* the directory loads as a bert model: encoder weights equal, quietly
+   * (the MLM head and the pooler are parts a token classifier leaves) */
   pt_backbone pbb;
   pt_model pm;
   pt_status st = load_ptv2(&pbb, &pm, out, 4, PT_TASK_TOKEN_CLASSIFICATION, 3);
   ck_assert_msg(st == PT_OK, "%s", pt_error_message());
-  ck_assert_int_ge(n_cls_warnings, 1);
+  ck_assert_msg(n_load_warnings == 0, "%s", last_load_warning);
   snprintf(p, sizeof p, "%s/model.safetensors", out);
   pt_safetensors *sf;
   ck_assert_int_eq(pt_safetensors_open(p, &sf), PT_OK);
@@ -1057,8 +1060,8 @@ START_TEST(test_bundled_model) {
   ck_assert_msg(tok != NULL, "%s", pt_error_message());
   ck_assert_int_eq(pt_tokenizer_vocab_size(tok), bc.vocab_size);
   pt_tokenizer_free(tok);
-  /* the MLM head is reported unused, once */
-  ck_assert_int_eq(load_as_backbone(dir, 16, 9), 1);
+  /* it loads as a task model's backbone without a warning */
+  ck_assert_msg(load_as_backbone(dir, 16, 9) == 0, "%s", last_load_warning);
 }
 END_TEST
 
