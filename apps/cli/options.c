@@ -611,6 +611,12 @@ static pt_status check(const run_args *a) {
       a->task->head != PT_TASK_SEQUENCE_CLASSIFICATION)
     return pt_error(PT_ERR_ARG, "--head verbalizer is for sequence classification (cls), not --task "
                     "%s", a->task->name);
+  for (int i = 0; i < 2; i++) {
+    const char *ner_only = i ? "--scheme" : "--ner-mode";
+    if (a->task && strcmp(a->task->name, "ner") && option_given(a, ner_only))
+      return pt_error(PT_ERR_ARG, "%s: only --task ner scores entities, not --task %s", ner_only,
+                      a->task->name);
+  }
   if (find(a->command, "--dropout") && a->dropout >= 1)
     return pt_error(PT_ERR_ARG, "--dropout: must be below 1, got %g", a->dropout);
   if (find(a->command, "--warmup-frac") && a->warmup_frac > 1)

@@ -493,6 +493,8 @@ printf '{}\n' >"$S/qa_empty.json"
 check "score qa: a question without an answer" - "qa_empty.json" "no entry for question id" -- "$EXE" score --task qa --data "$SQUAD" --predictions "$S/qa_empty.json"
 check "score qa: --na-prob with SQuAD 1.1" - "dev-v1.1.excerpt.json" "--na-prob" -- "$EXE" score --task qa --data "$SQUAD" --predictions "$S/qa_empty.json" --na-prob "$S/qa_empty.json"
 check "score cls: --na-prob" - "--na-prob" "cls" -- "$EXE" score --task cls --preset rte --data "$FX/data/superglue/RTE.val.excerpt.jsonl" --predictions "$S/qa_empty.json" --na-prob "$S/qa_empty.json"
+check "score cls: --ner-mode" - "--ner-mode" "cls" -- "$EXE" score --task cls --preset rte --data "$FX/data/superglue/RTE.val.excerpt.jsonl" --predictions "$S/qa_empty.json" --ner-mode strict
+check "eval qa: --scheme" - "--scheme" "qa" -- "$EXE" eval --task qa --model "$M" --adapter "$S/none" --data "$S/qa_empty.json" --scheme IOBES
 "$EXE" train --task qa --model "$M" --train "$SQUAD" --out "$S/qa_run" --max-steps 1 --batch-size 2 \
   --pre-seq-len 4 --max-seq-len 32 --doc-stride 8 --quiet >/dev/null 2>&1
 check "predict qa: --na-prob-output with SQuAD 1.1" "$S/na.json" "dev-v1.1.excerpt.json" "--na-prob-output" -- "$EXE" predict --task qa --model "$M" --adapter "$S/qa_run/last" --data "$SQUAD" --output "$S/qa_pred.json" --na-prob-output "$S/na.json"
