@@ -14,8 +14,10 @@
  * A count set with omp_set_num_threads while on becomes the new ceiling.
  * No effect where /proc/stat cannot be read.
  *
- * Process-wide and off by default (results stay bit-for-bit independent of
- * the machine's load); the `ptune` command turns it on. */
+ * Process-wide and off by default, so results stay bit-for-bit independent
+ * of the machine's load. The `ptune` command leaves it off too: it bounds
+ * libgomp's spinning instead (GOMP_SPINCOUNT, apps/main.c), which removed
+ * the slowdown without changing the thread count; see docs/performance.md. */
 #ifndef PT_THREADS_H
 #define PT_THREADS_H
 
