@@ -115,7 +115,7 @@ start_server() { # KIND MODEL_DIR LOG ARGS... ; sets server_pid, port
   else
     # libgomp's spinning workers cost PyTorch 5-10x on a shared machine (DESIGN.md, "Speed"):
     # the baseline runs with passive waiting, its faster setting here
-    OMP_WAIT_POLICY="${TORCH_OMP_WAIT_POLICY:-PASSIVE}" ${core:+OPENBLAS_CORETYPE=$core} \
+    env OMP_WAIT_POLICY="${TORCH_OMP_WAIT_POLICY:-PASSIVE}" ${core:+OPENBLAS_CORETYPE="$core"} \
       "$py" "$here/torch_server.py" --model "$model" --port 0 --threads "$threads" "$@" 2>"$log" &
   fi
   server_pid=$!
