@@ -16,10 +16,11 @@
  * not Cooperlake: 0.3.21's OPENBLAS_CORETYPE does not accept that name, and
  * Cooperlake's kernels are SkylakeX's plus bf16 ones ptune does not call (its
  * bf16 products run on oneDNN); sgemm measured 313 GFLOP/s with SkylakeX
- * and 299 with Cooperlake on that Xeon, 159 with Haswell. On every CPU
- * OpenBLAS does know, the rule names the kernels it picks itself, except
- * AMD's Zen families up to 19h, which get Zen kernels: there it returns NULL
- * and leaves OpenBLAS's choice. Pure functions of CPUID, safe to call before
+ * and 299 with Cooperlake on that Xeon, 159 with Haswell. On the CPUs
+ * OpenBLAS does know, the rule names the kernels it picks itself (Cooper
+ * Lake and Sapphire Rapids: SkylakeX's sgemm instead of the same kernel
+ * under Cooperlake's name), except AMD's Zen families up to 19h, which get
+ * Zen kernels: there it returns NULL and leaves OpenBLAS's choice. Pure functions of CPUID, safe to call before
  * libc has finished starting (no allocation, no errors to set). */
 #ifndef PT_BLAS_CORE_H
 #define PT_BLAS_CORE_H
