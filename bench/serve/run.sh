@@ -35,7 +35,7 @@ root="$(cd "$here/../.." && pwd)"
 build="${BUILD:-$root/build}"
 seconds=60 models="tiny base" conc="1 8 64" threads=2 warmup=""
 out="$here/results-$(date -u +%Y%m%dT%H%MZ).jsonl"
-command_line="bench/serve/run.sh$(printf ' %q' "$@")"
+command_line="bench/serve/run.sh${1+$(printf ' %q' "$@")}"
 started="$(date -u +%FT%TZ)" load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 while [ $# -gt 0 ]; do
   case "$1" in
