@@ -143,10 +143,11 @@ static pt_status check_inputs(const pt_bert *m, const pt_bert_inputs *in, int64_
   return PT_OK;
 }
 
-/* Where each row's pieces sit in the embedded sequence of T = Pm + S
- * positions: its prompt (prompt[b] <= Pm vectors) first, its S text tokens
- * next, filler after them. Uniform batches have prompt[b] = Pm and no
- * filler. offset[b] is the row's prefix length (its text positions start
+/* Where each row's pieces sit in the embedded sequence of T positions: its
+ * prompt (prompt[b] <= Pm vectors) first, its S text tokens next, filler
+ * after them. Uniform batches have prompt[b] = Pm, no filler and T = Pm + S;
+ * pt_bert_rows.width may make T shorter (the rows' padding past it is
+ * dropped). offset[b] is the row's prefix length (its text positions start
  * there when it has no prompt). */
 typedef struct {
   int64_t B, S, T, Pm, P;
@@ -181,6 +182,22 @@ static pt_status layout_rows(const pt_bert *m, const pt_bert_inputs *in, int64_t
     lay->prompt[b] = p;
     lay->offset[b] = off;
     lay->gather |= p != Pm;
+  }
+  if (rows && rows->width) {
+    if (rows->width < 1 || rows->width > lay->T)
+      return pt_error(PT_ERR_ARG, "bert: rows' width %lld is outside [1, %lld]",
+                      (long long)rows->width, (long long)lay->T);
+    for (int64_t b = 0; b < B; b++) { /* its text must fit: nothing unmasked past T */
+      int64_t len = lay->S;
+      while (in->attention_mask && len > 0 && !pt_get(in->attention_mask, b * lay->S + len - 1))
+        len--;
+      if (lay->prompt[b] + len > rows->width)
+        return pt_error(PT_ERR_ARG, "bert: row %lld's prompt %lld + text %lld exceeds the rows' "
+                        "width %lld", (long long)b, (long long)lay->prompt[b], (long long)len,
+                        (long long)rows->width);
+    }
+    lay->T = rows->width;
+    lay->gather |= lay->T != Pm + lay->S;
   }
   return PT_OK;
 }
@@ -235,7 +252,7 @@ static pt_status layout_mask_types(const pt_bert_inputs *in, const row_layout *l
   for (int64_t b = 0; b < lay->B; b++) {
     int64_t p = lay->prompt[b];
     for (int64_t j = 0; j < p; j++) mk[b * T + j] = 1;
-    for (int64_t s = 0; s < S; s++) {
+    for (int64_t s = 0; s < S && p + s < T; s++) { /* past T: masked padding */
       mk[b * T + p + s] = in->attention_mask ? (float)pt_get(in->attention_mask, b * S + s) : 1;
       if (in->token_type_ids) ty[b * T + p + s] = (int64_t)pt_get(in->token_type_ids, b * S + s);
     }
@@ -248,17 +265,17 @@ static pt_status layout_mask_types(const pt_bert_inputs *in, const row_layout *l
  * prompt (j < prompt[b]), text token j - prompt[b], or, as filler, its
  * last slot (the gradient it gets back is zero: filler is never read). */
 static pt_tensor *layout_gather(pt_tensor *joined, const row_layout *lay) {
-  int64_t B = lay->B, T = lay->T, H = joined->shape[2];
+  int64_t B = lay->B, T = lay->T, J = lay->Pm + lay->S, H = joined->shape[2];
   pt_tensor *idx = pt_empty(PT_I64, 1, PT_SHAPE(B * T));
   if (!idx) return NULL;
   int64_t *ix = pt_data(idx);
   for (int64_t b = 0; b < B; b++)
     for (int64_t j = 0; j < T; j++) {
       int64_t p = lay->prompt[b];
-      int64_t src = j < p ? j : j < p + lay->S ? lay->Pm + (j - p) : T - 1;
-      ix[b * T + j] = b * T + src;
+      int64_t src = j < p ? j : j < p + lay->S ? lay->Pm + (j - p) : J - 1;
+      ix[b * T + j] = b * J + src;
     }
-  pt_tensor *flat = pt_view(joined, 2, PT_SHAPE(B * T, H));
+  pt_tensor *flat = pt_view(joined, 2, PT_SHAPE(B * J, H));
   pt_tensor *rows = pt_index_select(flat, 0, idx);
   pt_tensor *out = pt_view(rows, 3, PT_SHAPE(B, T, H));
   pt_tensor_free(idx);

@@ -269,7 +269,12 @@ pt_status pt_mixed_forward(const pt_mixed_group *groups, int n, pt_nn_mode mode,
   if (st == PT_OK) st = prepare_groups(&x, mode);
   if (st == PT_OK) st = stack_prepared(&x);
   if (st == PT_OK) {
-    pt_bert_rows rows = {x.P ? x.row_prefix : NULL, x.Pm ? x.row_prompt : NULL};
+    /* the longest group's prompt + text: shorter rows do not pad to S + Pm */
+    int64_t width = 0;
+    for (int i = 0; i < n; i++)
+      if (x.g[i].prompt + x.g[i].seq > width) width = x.g[i].prompt + x.g[i].seq;
+    pt_bert_rows rows = {x.P ? x.row_prefix : NULL, x.Pm ? x.row_prompt : NULL,
+                         x.Pm ? width : 0};
     pt_bert_inputs in = {x.ids,    x.mask,    x.types, x.P ? x.keys : NULL, x.P ? x.values : NULL,
                          x.prompt, false,     &rows};
     st = pt_bert_forward(&bb->bert, &in, mode, &x.enc);

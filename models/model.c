@@ -371,6 +371,10 @@ int64_t pt_model_positions(const pt_model *m) {
   return m->method->positions ? m->method->positions(m->opts) : 0;
 }
 
+int64_t pt_model_prompt_positions(const pt_model *m) {
+  return m->method->prompt ? pt_model_positions(m) : 0;
+}
+
 int pt_model_ntrainable(const pt_model *m) {
   int n = m->nadopted;
   for (int i = 0; i < m->params.count; i++) n += pt_requires_grad(m->params.items[i]);

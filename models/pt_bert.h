@@ -73,10 +73,16 @@ typedef struct {
  * text right after them; the prompt_embeds slots past its own prompt are
  * unused, and the positions after its text are filler: masked as keys,
  * their outputs meaningless. A row without a prompt (0) is positioned as
- * without prompt_embeds. Either array may be NULL (all P, all prompt). */
+ * without prompt_embeds. Either array may be NULL (all P, all prompt).
+ * width, when not 0, is the embedded sequence's length T (the outputs'
+ * S'): at most prompt_embeds' width + S, at least every row's prompt + text
+ * up to its last unmasked token; the positions past it (padding only) are
+ * not computed. Rows of different prompts padded to one S need it: a row
+ * without a prompt then does not carry the prompt's width of padding. */
 typedef struct pt_bert_rows {
   const int64_t *prefix; /* [L·B], each in [0, P] */
   const int64_t *prompt; /* [B], each in [0, prompt_embeds' width] */
+  int64_t width;         /* T; 0: prompt_embeds' width + S */
 } pt_bert_rows;
 
 typedef struct {

@@ -111,6 +111,10 @@ typedef struct pt_method {
   int64_t (*positions)(const void *opts);
   /* The option that sets them ("pre-seq-len"), named in messages. */
   const char *positions_flag;
+  /* The positions are a prompt before the text (prepare's `prompt`), so
+   * every row of a batch it joins is that much longer; false: a prefix of
+   * keys/values, which only the attention sees. */
+  bool prompt;
   /* Creates the method's tensors in m->params (pt_model_param), installs
    * its hooks (pt_model_hook) and adopts the backbone tensors it trains
    * (pt_model_adopt). rng initializes its tensors. */

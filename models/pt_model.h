@@ -100,6 +100,9 @@ pt_nn_linear *pt_model_linear(pt_model *m, const char *path);
 pt_dtype pt_model_dtype(const pt_model *m);
 /* Positions the method takes before the text (prefix or prompt length). */
 int64_t pt_model_positions(const pt_model *m);
+/* Those of them that are a prompt before the text (they lengthen every row
+ * of a batch: models/pt_mixed.h); 0 for a prefix of keys/values. */
+int64_t pt_model_prompt_positions(const pt_model *m);
 /* The tensors that train, in a fixed order: adopted backbone tensors (in
  * backbone order), the method's, the head's. Borrowed. */
 int pt_model_ntrainable(const pt_model *m);

@@ -6,6 +6,7 @@
  *   - gradients reach every tensor that trains (non-zero, except where the
  *     exact gradient is zero: see zero_gradient_ok);
  *   - a random-direction gradient check of the whole model in F64 passes;
+ *   - its `prompt` flag matches what its prepare gives (a prompt or not);
  * and the option tables are complete (flag or JSON-only key, help, a
  * default that parses). Also: models sharing one backbone, merging. */
 #include <check.h>
@@ -128,6 +129,23 @@ static void check_method(const pt_method *me, const char *const *args, pt_task_k
   make_batch(&x, task, &bc, 3);
   pt_model_outputs out;
   pt_nn_mode eval = {false, NULL};
+  if (me->prepare && x.b.input_ids->ndim == 2) {
+    /* its flag says truly whether its positions are a prompt (the server
+     * sizes mixed batches by it: pt_model_prompt_positions) */
+    int64_t L = bc.num_layers;
+    pt_tensor **kv = calloc((size_t)(2 * L), sizeof *kv);
+    pt_prepared prep = {.rows = x.b.input_ids->shape[0], .input_ids = x.b.input_ids,
+                        .mode = eval, .prefix_keys = kv, .prefix_values = kv + L};
+    m.mode = eval;
+    ck_assert_msg(me->prepare(&m, &prep) == PT_OK, "%s: %s", label, pt_error_message());
+    ck_assert_msg((prep.prompt ? prep.prompt->shape[1] : 0) == pt_model_prompt_positions(&m),
+                  "%s: prompt %s, pt_model_prompt_positions %lld", label,
+                  prep.prompt ? "prepared" : "none", (long long)pt_model_prompt_positions(&m));
+    ck_assert_int_eq(me->prompt, prep.prompt != NULL);
+    for (int64_t l = 0; l < 2 * L; l++) pt_tensor_free(kv[l]);
+    pt_tensor_free(prep.prompt);
+    free(kv);
+  }
   ck_assert_msg(pt_model_forward(&m, &x.b, eval, false, &out) == PT_OK, "%s: %s", label,
                 pt_error_message());
   ck_assert_int_eq(pt_backward(out.loss, NULL, false), PT_OK);

@@ -412,6 +412,59 @@ START_TEST(what_cannot_be_mixed_is_refused) {
 }
 END_TEST
 
+/* pt_bert_rows.width: rows of different prompts computed on T positions
+ * instead of prompt + S give the same outputs on them; a width outside
+ * [1, prompt + S] or short of a row's prompt + text is refused. */
+START_TEST(rows_width_drops_padding_only) {
+  world w;
+  world_init(&w, PT_ARCH_BERT);
+  int64_t H = w.bc.hidden_size, S = 5, Pm = 3;
+  const int64_t ids_v[] = {2, 11, 12, 0, 0, 2, 13, 14, 15, 3};
+  const int64_t mask_v[] = {1, 1, 1, 0, 0, 1, 1, 1, 1, 1};
+  pt_tensor *ids = pt_from_buffer(PT_I64, 2, PT_SHAPE(2, S), ids_v);
+  pt_tensor *mask = pt_from_buffer(PT_I64, 2, PT_SHAPE(2, S), mask_v);
+  pt_rng rng;
+  pt_rng_init(&rng, 3);
+  pt_tensor *prompt = pt_randn(&rng, PT_F32, 3, PT_SHAPE(2, Pm, H));
+  const int64_t row_prompt[] = {Pm, 0};
+  pt_bert_rows rows = {NULL, row_prompt, 0};
+  pt_bert_inputs in = {ids, mask, NULL, NULL, NULL, prompt, false, &rows};
+  pt_bert_outputs full, cut;
+  ck_assert_int_eq(pt_bert_forward(&w.bb.bert, &in, eval_mode, &full), PT_OK);
+  ck_assert_int_eq(full.last_hidden->shape[1], Pm + S);
+  /* row 0: prompt 3 + text 3; row 1: text 5 */
+  rows.width = 6;
+  ck_assert_int_eq(pt_bert_forward(&w.bb.bert, &in, eval_mode, &cut), PT_OK);
+  ck_assert_int_eq(cut.last_hidden->shape[1], 6);
+  pt_tensor *kept = pt_narrow(full.last_hidden, 1, 0, 6);
+  pt_tensor *row0 = pt_narrow(kept, 0, 0, 1), *row0_cut = pt_narrow(cut.last_hidden, 0, 0, 1);
+  pt_tensor *a = pt_narrow(row0, 1, 0, 6), *b = pt_narrow(row0_cut, 1, 0, 6);
+  ck_assert_double_le(max_diff(a, b, "row 0"), 1e-6);
+  pt_tensor *row1 = pt_narrow(kept, 0, 1, 1), *row1_cut = pt_narrow(cut.last_hidden, 0, 1, 1);
+  pt_tensor *c = pt_narrow(row1, 1, 0, 5), *d = pt_narrow(row1_cut, 1, 0, 5);
+  ck_assert_double_le(max_diff(c, d, "row 1"), 1e-6);
+  pt_tensor *t[] = {kept, row0, row0_cut, a, b, row1, row1_cut, c, d};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) pt_tensor_free(t[i]);
+  pt_bert_outputs_free(&cut);
+  pt_bert_outputs_free(&full);
+  const struct { int64_t width; const char *says; } bad[] = {
+      {5, "row 0's prompt 3 + text 3 exceeds the rows' width 5"},
+      {9, "width 9 is outside [1, 8]"},
+      {-1, "width -1 is outside [1, 8]"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    rows.width = bad[i].width;
+    ck_assert_int_eq(pt_bert_forward(&w.bb.bert, &in, eval_mode, &cut), PT_ERR_ARG);
+    ck_assert_msg(strstr(pt_error_message(), bad[i].says), "%s", pt_error_message());
+    ck_assert_ptr_null(cut.last_hidden);
+  }
+  pt_tensor_free(ids);
+  pt_tensor_free(mask);
+  pt_tensor_free(prompt);
+  world_free(&w);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("mixed");
   TCase *tc = tcase_create("mixed");
@@ -419,6 +472,7 @@ int main(void) {
   tcase_add_loop_test(tc, mixed_logits_equal_each_adapter_alone, 0, 2);
   tcase_add_loop_test(tc, mixed_step_gives_each_adapter_its_own_gradients, 0, 2);
   tcase_add_test(tc, what_cannot_be_mixed_is_refused);
+  tcase_add_test(tc, rows_width_drops_padding_only);
   tcase_add_test(tc, shared_backbone_trains_bias_copies);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

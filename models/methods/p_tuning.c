@@ -203,6 +203,7 @@ const pt_method pt_method_p_tuning = {
     .check = ptuning_check,
     .positions = ptuning_positions,
     .positions_flag = "num-virtual-tokens",
+    .prompt = true,
     .attach = ptuning_attach,
     .prepare = ptuning_prepare,
     .table = ptuning_table,

@@ -112,6 +112,7 @@ const pt_method pt_method_prompt = {
     .check = prompt_check,
     .positions = prompt_positions,
     .positions_flag = "num-virtual-tokens",
+    .prompt = true,
     .attach = prompt_attach,
     .prepare = prompt_prepare,
     .table = prompt_table,
