@@ -304,7 +304,8 @@ static const option options[] = {
      "/healthz); loading and unloading adapters always need it",
      0, NULL},
     {"--max-batch-tokens", NULL, OPT_INT, OFF(max_batch_tokens), "serve",
-     "N: rows x (longest sequence + prefix) in one batch at most", 1, NULL},
+     "N: rows x (sequence + prefix or prompt) taken into one batch, and in one encoder pass, "
+     "at most", 1, NULL},
     {"--max-wait-ms", NULL, OPT_NUM, OFF(max_wait_ms), "serve",
      "F: how long a request waits for others to join its batch", 0, NULL},
     {"--queue-size", NULL, OPT_INT, OFF(queue_size), "serve",

@@ -137,37 +137,26 @@ int64_t engine_queue_depth(serve_engine *e) {
 
 /* ---- batches ---- */
 
-/* What a batch holds while it is formed. */
+/* A job's cost: its features' rows × (their longest sequence + the
+ * adapter's prefix or prompt), what it adds to the batch's memory. */
+static int64_t job_cost(const serve_job *job) {
+  int64_t pos = pt_model_positions(&job->adapter->model), cost = 0;
+  for (int64_t i = 0; i < job->data.n; i++) {
+    const task_feature *f = &job->data.f[i];
+    int64_t len = 0;
+    for (int k = 0; k < f->nseq; k++)
+      if (f->len[k] > len) len = f->len[k];
+    cost += f->nseq * (len + pos);
+  }
+  return cost;
+}
+
+/* What a batch holds while it is taken off the queue. */
 typedef struct {
   serve_job **jobs;
   int n, cap;
-  int64_t rows, seq, positions;
+  int64_t cost;
 } batch;
-
-static int64_t positions_of(const serve_job *job) {
-  return pt_model_positions(&job->adapter->model);
-}
-
-/* The batch's cost with `job` added: rows × (longest sequence + longest
- * prefix or prompt). */
-static int64_t cost_with(const batch *b, const serve_job *job) {
-  int64_t seq = b->seq > job->seq ? b->seq : job->seq;
-  int64_t pos = b->positions > positions_of(job) ? b->positions : positions_of(job);
-  return (b->rows + job->rows) * (seq + pos);
-}
-
-/* Whether job can join: one choice count per adapter's row group, and no
- * more than a quarter of the joined batch's positions wasted on padding
- * compared with running the two apart (short rows are not padded to a long
- * context's length, nor to a long prompt: length bucketing). The oldest
- * job always starts a batch, so a job left out goes first next time. */
-static bool fits_group(const batch *b, const serve_job *job) {
-  for (int i = 0; i < b->n; i++)
-    if (b->jobs[i]->adapter == job->adapter && b->jobs[i]->nseq != job->nseq) return false;
-  if (!b->n) return true;
-  int64_t apart = b->rows * (b->seq + b->positions) + job->rows * (job->seq + positions_of(job));
-  return 4 * cost_with(b, job) <= 5 * apart;
-}
 
 static bool batch_add(batch *b, serve_job *job) {
   if (b->n == b->cap) {
@@ -178,103 +167,187 @@ static bool batch_add(batch *b, serve_job *job) {
     b->cap = cap;
   }
   b->jobs[b->n++] = job;
-  b->rows += job->rows;
-  if (job->seq > b->seq) b->seq = job->seq;
-  if (positions_of(job) > b->positions) b->positions = positions_of(job);
+  b->cost += job_cost(job);
   return true;
 }
 
-/* Takes the jobs of the next batch off the queue (under e->lock); expired
- * ones are dropped on the way. Returns whether any expired. */
+/* Takes the jobs of the next batch off the queue in arrival order while
+ * their cost stays within max_batch_tokens (the oldest job always goes);
+ * expired ones are dropped on the way (under e->lock). Returns whether any
+ * expired. */
 static bool take_batch(serve_engine *e, batch *b) {
   double now = engine_now();
   bool expired = false;
-  serve_job *prev = NULL;
   for (serve_job *job = e->head, *next; job; job = next) {
     next = job->next;
     if (now >= job->deadline) {
-      unlink_job(e, job, prev);
+      unlink_job(e, job, NULL);
       job->state = JOB_EXPIRED;
       expired = true;
       continue;
     }
-    if (!fits_group(b, job)) {
-      prev = job;
-      continue;
-    }
-    if (b->n && cost_with(b, job) > e->cfg.max_batch_tokens) break;
+    if (b->n && b->cost + job_cost(job) > e->cfg.max_batch_tokens) break;
     if (!batch_add(b, job)) break;
-    unlink_job(e, job, prev);
+    unlink_job(e, job, NULL);
     job->state = JOB_RUNNING;
   }
   return expired;
 }
 
-/* The queued jobs' cost as one batch (under e->lock). */
+/* The queued jobs' cost (under e->lock). */
 static int64_t queued_cost(serve_engine *e) {
-  batch b = {0};
   int64_t cost = 0;
-  for (serve_job *job = e->head; job; job = job->next) {
-    cost = cost_with(&b, job);
-    b.rows += job->rows;
-    if (job->seq > b.seq) b.seq = job->seq;
-    if (positions_of(job) > b.positions) b.positions = positions_of(job);
-  }
+  for (serve_job *job = e->head; job; job = job->next) cost += job_cost(job);
   return cost;
 }
 
-/* One group per adapter, in the order the adapters first appear. */
+/* One feature of a job (a row; a multiple-choice example's choices) on its
+ * way through the encoder. */
+typedef struct {
+  serve_job *job;
+  int64_t index;              /* in job->data.f */
+  int64_t rows, len;          /* its rows, their longest sequence */
+  int64_t prompt, positions;  /* its adapter's prompt, prefix or prompt */
+} unit;
+
+/* Widest first (sequence + prompt: what a row costs every layer), then by
+ * adapter, so that a pass holds rows of one length and few adapters. */
+static int unit_order(const void *pa, const void *pb) {
+  const unit *a = pa, *b = pb;
+  int64_t wa = a->len + a->prompt, wb = b->len + b->prompt;
+  if (wa != wb) return wa > wb ? -1 : 1;
+  if (a->job->adapter != b->job->adapter) return a->job->adapter < b->job->adapter ? -1 : 1;
+  return a->job != b->job ? (a->job < b->job ? -1 : 1) : (a->index < b->index ? -1 : 1);
+}
+
+/* One encoder pass: each row padded to the pass's width, the longest
+ * row's prompt + sequence (models/pt_mixed.h). */
+typedef struct {
+  int64_t rows, width;
+  int64_t extent;             /* the longest len + prefix or prompt (memory) */
+  int64_t real;               /* Σ rows × (len + prompt): the unpadded work */
+} pass;
+
+static int64_t pass_padded(const pass *p) { return p->rows * p->width; }
+
+static pass pass_with(const pass *p, const unit *u) {
+  pass q = *p;
+  q.rows += u->rows;
+  if (u->len + u->prompt > q.width) q.width = u->len + u->prompt;
+  if (u->len + u->positions > q.extent) q.extent = u->len + u->positions;
+  q.real += u->rows * (u->len + u->prompt);
+  return q;
+}
+
+/* Padding a pass may add: a tenth of its work. Below PASS_SMALL padded
+ * positions a pass takes rows whatever they waste, since a pass has a
+ * fixed cost of its own. */
+#define PASS_WASTE 1.1
+#define PASS_SMALL 256
+
+/* Picks the units of the next pass from the undone ones (sorted): the
+ * first, then each that keeps padding within PASS_WASTE and the pass within
+ * max_batch_tokens, and whose adapter's group it fits (one choice count a
+ * group). Marks them taken; returns how many. */
+static int64_t pick_pass(const serve_engine *e, const unit *u, int64_t n, bool *taken,
+                         int64_t *picked) {
+  pass p = {0};
+  int64_t np = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (taken[i]) continue;
+    if (np) {
+      pass q = pass_with(&p, &u[i]);
+      if (q.rows * q.extent > e->cfg.max_batch_tokens) continue;
+      if (pass_padded(&q) > PASS_SMALL && (double)pass_padded(&q) > PASS_WASTE * (double)q.real)
+        continue;
+      bool clash = false;
+      for (int64_t k = 0; k < np && !clash; k++) {
+        const serve_job *o = u[picked[k]].job;
+        clash = o->adapter == u[i].job->adapter && o->nseq != u[i].job->nseq;
+      }
+      if (clash) continue;
+    }
+    p = pass_with(&p, &u[i]);
+    picked[np++] = i;
+    taken[i] = true;
+  }
+  return np;
+}
+
+/* Whether output `which` (0 logits, 1 start, 2 end) of an adapter's head
+ * has a position along dim 1: the token and span heads' do. */
+static bool has_positions(const serve_adapter *a, int which) {
+  pt_task_kind head = a->task->head;
+  return which > 0 || head == PT_TASK_TOKEN_CLASSIFICATION || head == PT_TASK_QUESTION_ANSWERING;
+}
+
+/* Copies row `row` of a pass's output into the job's output (created on
+ * first use, zeros: [features, ...] with the job's longest sequence where
+ * the output has positions); positions past the pass's or the job's length
+ * are nobody's. */
+static pt_status copy_row(serve_job *job, int which, const pt_tensor *src, int64_t row,
+                          int64_t index) {
+  pt_tensor **dst = which == 0 ? &job->logits : which == 1 ? &job->start_logits
+                                                           : &job->end_logits;
+  if (!src) return PT_OK;
+  bool seq = has_positions(job->adapter, which) && src->ndim >= 2;
+  if (!*dst) {
+    int64_t shape[PT_MAX_DIMS];
+    memcpy(shape, src->shape, sizeof(int64_t) * (size_t)src->ndim);
+    shape[0] = job->data.n;
+    if (seq) shape[1] = job->seq;
+    if (!(*dst = pt_zeros(src->dtype, src->ndim, shape))) return pt_error_code();
+  }
+  int64_t len = !seq ? 0 : src->shape[1] < job->seq ? src->shape[1] : job->seq;
+  pt_tensor *s0 = pt_raw_narrow(src, 0, row, 1), *d0 = pt_raw_narrow(*dst, 0, index, 1);
+  pt_tensor *s1 = seq && s0 ? pt_raw_narrow(s0, 1, 0, len) : NULL;
+  pt_tensor *d1 = seq && d0 ? pt_raw_narrow(d0, 1, 0, len) : NULL;
+  pt_status st = s0 && d0 && (!seq || (s1 && d1)) ? pt_copy_into(seq ? d1 : d0, seq ? s1 : s0)
+                                                  : pt_error_code();
+  pt_tensor *t[] = {s0, d0, s1, d1};
+  for (int i = 0; i < 4; i++) pt_tensor_free(t[i]);
+  return st;
+}
+
+/* One group per adapter of a pass, in the order the adapters first appear. */
 typedef struct {
   serve_adapter *adapter;
-  serve_job **jobs;
-  int njobs;
   const task_feature **feats;
-  int64_t nfeats;
+  const unit **units;
+  int64_t n;
   task_batch tb;
 } group;
 
-/* Copies rows [off, off + n) of t (dim 0) into a new tensor, or NULL for
- * a NULL t. */
-static pt_tensor *rows_copy(const pt_tensor *t, int64_t off, int64_t n, pt_status *st) {
-  if (!t || *st != PT_OK) return NULL;
-  pt_tensor *v = pt_raw_narrow(t, 0, off, n);
-  pt_tensor *c = v ? pt_raw_clone(v) : NULL;
-  pt_tensor_free(v);
-  if (!c) *st = pt_error_code();
-  return c;
-}
-
-/* Runs the batch's jobs as one mixed batch; fills each job's outputs. */
-static pt_status run_batch(serve_engine *e, batch *b) {
-  group *g = calloc((size_t)b->n, sizeof *g);
-  pt_mixed_group *mg = calloc((size_t)b->n, sizeof *mg);
-  pt_model_outputs *outs = calloc((size_t)b->n, sizeof *outs);
-  serve_job **order = calloc((size_t)b->n, sizeof *order);
-  pt_status st = g && mg && outs && order ? PT_OK : pt_error(PT_ERR_NOMEM, "batch: out of memory");
+/* Runs one pass (units u[picked[0..np)]) as one mixed batch and copies
+ * each unit's outputs into its job. */
+static pt_status run_pass(serve_engine *e, const unit *u, const int64_t *picked, int64_t np) {
+  group *g = calloc((size_t)np, sizeof *g);
+  pt_mixed_group *mg = calloc((size_t)np, sizeof *mg);
+  pt_model_outputs *outs = calloc((size_t)np, sizeof *outs);
+  const task_feature **feats = malloc(sizeof *feats * (size_t)np);
+  const unit **units = malloc(sizeof *units * (size_t)np);
+  pt_status st = g && mg && outs && feats && units ? PT_OK
+                                                   : pt_error(PT_ERR_NOMEM, "batch: out of memory");
   int ng = 0;
-  for (int i = 0; st == PT_OK && i < b->n; i++) {
+  for (int64_t i = 0; st == PT_OK && i < np; i++) {
     int k = 0;
-    while (k < ng && g[k].adapter != b->jobs[i]->adapter) k++;
-    if (k == ng) g[ng++].adapter = b->jobs[i]->adapter;
-    g[k].nfeats += b->jobs[i]->data.n;
-    g[k].njobs++;
+    while (k < ng && g[k].adapter != u[picked[i]].job->adapter) k++;
+    if (k == ng) g[ng++].adapter = u[picked[i]].job->adapter;
+    g[k].n++;
   }
-  /* each group's jobs and features, in arrival order */
-  int placed = 0;
+  int64_t placed = 0;
   for (int k = 0; st == PT_OK && k < ng; k++) {
-    g[k].jobs = order + placed;
-    g[k].feats = malloc(sizeof *g[k].feats * (size_t)(g[k].nfeats ? g[k].nfeats : 1));
-    if (!g[k].feats) st = pt_error(PT_ERR_NOMEM, "batch: out of memory");
+    g[k].feats = feats + placed;
+    g[k].units = units + placed;
     int64_t nf = 0;
-    int nj = 0;
-    for (int i = 0; st == PT_OK && i < b->n; i++)
-      if (b->jobs[i]->adapter == g[k].adapter) {
-        g[k].jobs[nj++] = b->jobs[i];
-        for (int64_t f = 0; f < b->jobs[i]->data.n; f++) g[k].feats[nf++] = &b->jobs[i]->data.f[f];
-      }
-    placed += nj;
-    if (st == PT_OK)
-      st = task_batch_make(g[k].feats, nf, g[k].adapter->task->head, e->pad_id, false, &g[k].tb);
+    for (int64_t i = 0; i < np; i++) {
+      const unit *x = &u[picked[i]];
+      if (x->job->adapter != g[k].adapter) continue;
+      g[k].units[nf] = x;
+      g[k].feats[nf++] = &x->job->data.f[x->index];
+    }
+    placed += nf;
+    st = task_batch_make(g[k].feats, nf, g[k].adapter->task->head, e->pad_id, false, &g[k].tb);
     if (st == PT_OK)
       mg[k] = (pt_mixed_group){&g[k].adapter->model,
                                {g[k].tb.ids, g[k].tb.mask, g[k].tb.types, NULL, NULL, NULL}};
@@ -284,36 +357,101 @@ static pt_status run_batch(serve_engine *e, batch *b) {
     st = pt_mixed_forward(mg, ng, (pt_nn_mode){false, NULL}, outs);
     pthread_mutex_unlock(e->compute);
   }
-  int64_t S = 0, P = 0, rows = 0;
+  int64_t width = 0, rows = 0;
   for (int k = 0; st == PT_OK && k < ng; k++) {
-    int64_t off = 0;
-    for (int j = 0; j < g[k].njobs; j++) {
-      serve_job *job = g[k].jobs[j];
-      int64_t n = job->data.n;
-      job->logits = rows_copy(outs[k].logits, off, n, &st);
-      job->start_logits = rows_copy(outs[k].start_logits, off, n, &st);
-      job->end_logits = rows_copy(outs[k].end_logits, off, n, &st);
-      off += n;
+    for (int64_t i = 0; st == PT_OK && i < g[k].n; i++) {
+      const unit *x = g[k].units[i];
+      const pt_tensor *o[3] = {outs[k].logits, outs[k].start_logits, outs[k].end_logits};
+      for (int w = 0; st == PT_OK && w < 3; w++) st = copy_row(x->job, w, o[w], i, x->index);
     }
-    int64_t gr = g[k].tb.ids->ndim == 3 ? g[k].tb.ids->shape[0] * g[k].tb.ids->shape[1]
-                                         : g[k].tb.ids->shape[0];
-    int64_t gs = g[k].tb.ids->shape[g[k].tb.ids->ndim - 1];
+    const pt_tensor *ids = g[k].tb.ids;
+    int64_t gr = ids->ndim == 3 ? ids->shape[0] * ids->shape[1] : ids->shape[0];
+    int64_t gw = ids->shape[ids->ndim - 1] + pt_model_prompt_positions(&g[k].adapter->model);
     rows += gr;
-    if (gs > S) S = gs;
-    if (pt_model_positions(&g[k].adapter->model) > P) P = pt_model_positions(&g[k].adapter->model);
+    if (gw > width) width = gw;
     metrics_adapter_rows(e->metrics, g[k].adapter->name, gr);
   }
-  if (st == PT_OK) metrics_batch(e->metrics, rows, ng, rows * (S + P));
+  if (st == PT_OK) metrics_batch(e->metrics, rows, ng, rows * width);
   for (int k = 0; k < ng; k++) {
     pt_model_outputs_free(&outs[k]);
     task_batch_free(&g[k].tb);
-    free(g[k].feats);
   }
   free(g);
   free(mg);
   free(outs);
-  free(order);
+  free(feats);
+  free(units);
   return st;
+}
+
+/* Ends the batch's jobs that have no unit left to run (all of them after a
+ * failure), waking their submitters; left[i] becomes -1 for an ended job,
+ * which from then on is its submitter's again (b->jobs[i] may be gone). */
+static void finish_jobs(serve_engine *e, batch *b, int64_t *left, pt_status st) {
+  pthread_mutex_lock(&e->lock);
+  bool any = false;
+  for (int i = 0; i < b->n; i++) {
+    serve_job *job = b->jobs[i];
+    if (left[i] < 0 || (st == PT_OK && left[i])) continue;
+    left[i] = -1;
+    job->state = st == PT_OK ? JOB_DONE : JOB_FAILED;
+    if (st != PT_OK) snprintf(job->message, sizeof job->message, "%s", pt_error_message());
+    any = true;
+  }
+  pthread_mutex_unlock(&e->lock);
+  if (any) pthread_cond_broadcast(&e->done);
+}
+
+/* Runs the batch: its jobs' features sorted by length into encoder passes
+ * (several adapters a pass), each job answered after its last pass. */
+static void run_batch(serve_engine *e, batch *b) {
+  int64_t n = 0;
+  for (int i = 0; i < b->n; i++) n += b->jobs[i]->data.n;
+  unit *u = malloc(sizeof *u * (size_t)(n ? n : 1));
+  bool *taken = calloc((size_t)(n ? n : 1), sizeof *taken);
+  int64_t *picked = malloc(sizeof *picked * (size_t)(n ? n : 1));
+  int64_t *left = calloc((size_t)b->n, sizeof *left);
+  if (!u || !taken || !picked || !left) {
+    pt_error(PT_ERR_NOMEM, "batch: out of memory");
+    pthread_mutex_lock(&e->lock);
+    for (int i = 0; i < b->n; i++) {
+      b->jobs[i]->state = JOB_FAILED;
+      snprintf(b->jobs[i]->message, sizeof b->jobs[i]->message, "%s", pt_error_message());
+    }
+    pthread_mutex_unlock(&e->lock);
+    pthread_cond_broadcast(&e->done);
+    free(u), free(taken), free(picked), free(left);
+    return;
+  }
+  pt_status st = PT_OK;
+  int64_t k = 0;
+  for (int i = 0; i < b->n; i++) {
+    serve_job *job = b->jobs[i];
+    const pt_model *m = &job->adapter->model;
+    for (int64_t f = 0; f < job->data.n; f++) {
+      const task_feature *tf = &job->data.f[f];
+      unit x = {job, f, tf->nseq, 0, pt_model_prompt_positions(m), pt_model_positions(m)};
+      for (int s = 0; s < tf->nseq; s++)
+        if (tf->len[s] > x.len) x.len = tf->len[s];
+      u[k++] = x;
+    }
+    left[i] = job->data.n;
+  }
+  qsort(u, (size_t)n, sizeof *u, unit_order);
+  finish_jobs(e, b, left, st); /* jobs without features */
+  for (int64_t done = 0; st == PT_OK && done < n;) {
+    int64_t np = pick_pass(e, u, n, taken, picked);
+    st = run_pass(e, u, picked, np);
+    done += np;
+    for (int64_t i = 0; i < np; i++)
+      for (int j = 0; j < b->n; j++)
+        if (left[j] > 0 && b->jobs[j] == u[picked[i]].job) left[j]--;
+    finish_jobs(e, b, left, st);
+  }
+  free(u);
+  free(taken);
+  free(picked);
+  free(left);
 }
 
 static void *batcher(void *arg) {
@@ -333,18 +471,12 @@ static void *batcher(void *arg) {
       pthread_cond_timedwait(&e->work, &e->lock, &ts);
     }
     b.n = 0;
-    b.rows = b.seq = b.positions = 0;
+    b.cost = 0;
     bool expired = take_batch(e, &b);
     pthread_mutex_unlock(&e->lock);
     if (expired) pthread_cond_broadcast(&e->done);
-    pt_status st = b.n ? run_batch(e, &b) : PT_OK;
+    if (b.n) run_batch(e, &b);
     pthread_mutex_lock(&e->lock);
-    for (int i = 0; i < b.n; i++) {
-      b.jobs[i]->state = st == PT_OK ? JOB_DONE : JOB_FAILED;
-      if (st != PT_OK) snprintf(b.jobs[i]->message, sizeof b.jobs[i]->message, "%s",
-                                pt_error_message());
-    }
-    pthread_cond_broadcast(&e->done);
   }
   pthread_mutex_unlock(&e->lock);
   free(b.jobs);

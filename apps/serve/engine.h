@@ -4,18 +4,23 @@
  *
  * A job is one predict request: its adapter (a reference the job's owner
  * holds), its examples and features (encoded by the request's own thread),
- * and, when done, its rows of the model's outputs (copies the job owns).
+ * and, when done, its rows of the model's outputs (copies the job owns:
+ * [features, ...], positions up to the job's longest sequence).
  *
- * Batching: the batcher takes queued jobs in arrival order while the batch's
- * cost, rows × (longest sequence + longest prefix or prompt), stays within
- * max_batch_tokens (a job larger than that runs alone) and padding would
- * waste at most a quarter of it (a job much shorter or longer than the
- * batch waits for the next one, which it then starts); it waits up to
- * max_wait_ms after the oldest job's arrival for more to come while the
- * batch is not full. A job whose deadline passes before it runs is dropped
- * (the request answers 504). Jobs of one adapter form one row group of the
- * batch; a multiple-choice job whose choice count differs from the group's
- * waits for the next batch.
+ * Batching: the batcher takes queued jobs in arrival order while their
+ * cost, Σ rows × (sequence + prefix or prompt), stays within
+ * max_batch_tokens (the oldest job always goes), waiting up to max_wait_ms
+ * after the oldest job's arrival for more to come while the batch is not
+ * full. It then runs the batch's features (a row; a multiple-choice
+ * example's choices), of every job and adapter, sorted by width (sequence
+ * + prompt) as encoder passes of rows of about one width: a pass takes the
+ * widest features left and every other that keeps its padding within a
+ * tenth of its work (length bucketing per row, not per request) and itself
+ * within max_batch_tokens; within a pass the rows of one adapter form one
+ * row group (models/pt_mixed.h), and one adapter's multiple-choice rows
+ * share a choice count. A job is answered as soon as its last feature's
+ * pass has run. A job whose deadline passes before it is taken is dropped
+ * (the request answers 504).
  *
  * Threads: engine_submit and engine_wait run on the requests' threads, the
  * batcher on its own (OpenMP inside the model code); the queue has one lock,

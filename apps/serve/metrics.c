@@ -164,9 +164,9 @@ char *metrics_render(serve_metrics *m, int64_t queue_depth, int64_t adapters_loa
   put_histogram(&t, "ptune_request_duration_seconds",
                 "Seconds from a request's arrival to its answer.", m->latency, latency_le,
                 METRICS_LATENCY_BUCKETS - 1, m->latency_sum, m->latency_count);
-  put_histogram(&t, "ptune_batch_rows", "Encoder rows per batch run.", m->batch_rows, rows_le,
+  put_histogram(&t, "ptune_batch_rows", "Encoder rows per encoder pass run.", m->batch_rows, rows_le,
                 METRICS_ROWS_BUCKETS - 1, m->batch_rows_sum, m->batches);
-  put_histogram(&t, "ptune_batch_adapters", "Adapters (row groups) per batch run.",
+  put_histogram(&t, "ptune_batch_adapters", "Adapters (row groups) per encoder pass run.",
                 m->batch_adapters, adapters_le, METRICS_ADAPTER_BUCKETS - 1,
                 m->batch_adapters_sum, m->batches);
   put(&t, "# HELP ptune_batch_tokens_total Positions computed by the encoder, padding included.\n"
