@@ -8,10 +8,12 @@ INPUTS inputs, so rows/s = INPUTS x requests/s.
     bodies.py MODEL_DIR ADAPTERS.json OUT_MIXED OUT_SINGLE SINGLE_NAME [INPUTS]
 
 ADAPTERS.json: {"name": "ner"|"cls"|"qa", ...}. OUT_MIXED cycles over every
-adapter; OUT_SINGLE holds the same number of bodies for SINGLE_NAME alone.
+adapter; OUT_SINGLE holds the same bodies for SINGLE_NAME alone, a
+classification adapter: the same texts (a question and its context as a
+text pair, encoded as question answering encodes them), so that the two
+traffics differ in their adapters only, not in their lengths.
 Prints {"mixed": T, "single": T}: the mean tokens per body (specials
-included, as the baseline's tokenizer counts them), so that tokens/s compares
-traffics whose inputs differ in length."""
+included, as the baseline's tokenizer counts them)."""
 import json
 import os
 import random
@@ -50,7 +52,11 @@ def main():
     names = sorted(adapters)
     mixed = [body(names[i % len(names)]) for i in range(64 * len(names))]
     rnd.shuffle(mixed)
-    single = [body(single_name) for _ in range(len(mixed))]
+    def as_cls(line):
+        b = json.loads(line)
+        return json.dumps({"adapter": single_name, "inputs": [
+            x if isinstance(x, str) else [x["question"], x["context"]] for x in b["inputs"]]})
+    single = [as_cls(line) for line in mixed]
     for path, lines in ((out_mixed, mixed), (out_single, single)):
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -62,7 +68,8 @@ def main():
         b = json.loads(line)
         n = 0
         for x in b["inputs"]:
-            a, p = (x, None) if isinstance(x, str) else (x["question"], x["context"])
+            a, p = (x, None) if isinstance(x, str) else (x[0], x[1]) if isinstance(x, list) \
+                else (x["question"], x["context"])
             n += len(tok.encode(a, p, 512)[0])
         return n
     print(json.dumps({"mixed": sum(map(tokens, mixed)) / len(mixed),
