@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dnnl.h>
+
 #include "ptune.h"
 
 /* The GELU's own error against 0.5·x·erfc(-x/√2) in double: ptune's and
@@ -313,6 +315,26 @@ START_TEST(adaptive_threads_yield_a_core_to_a_busy_process) {
 }
 END_TEST
 
+/* oneDNN's own primitive cache is bounded to ptune's 96 primitives (a
+ * server's passes change GEMM shapes every batch: tensor/gemm_onednn.c),
+ * unless the environment sets it. */
+START_TEST(onednn_keeps_as_many_kernels_as_ptune) {
+  pt_gemm_set_backend(PT_GEMM_ONEDNN);
+  float A[4] = {1, 2, 3, 4}, B[4] = {1, 0, 0, 1}, C[4] = {0};
+  pt_gemm_desc g = {.M = 2, .N = 2, .K = 2, .A = A, .B = B, .C = C, .lda = 2, .ldb = 2,
+                    .ldc = 2, .alpha = 1, .a_dtype = PT_F32, .b_dtype = PT_F32};
+  ck_assert_int_eq(pt_gemm_run(&g), PT_OK);
+  ck_assert(C[0] == 1 && C[1] == 2 && C[2] == 3 && C[3] == 4);
+  pt_gemm_set_backend(PT_GEMM_AUTO);
+  int cap = -1;
+  ck_assert_int_eq(dnnl_get_primitive_cache_capacity(&cap), dnnl_success);
+  if (getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY") || getenv("DNNL_PRIMITIVE_CACHE_CAPACITY"))
+    ck_assert_int_ge(cap, 0);
+  else
+    ck_assert_int_eq(cap, 96);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("gemm");
   TCase *tc = tcase_create("core");
@@ -322,6 +344,7 @@ int main(void) {
   tcase_add_test(tc, f64_runs_on_openblas_under_every_backend);
   tcase_add_test(tc, linear_gelu_fuses_only_without_a_gradient);
   tcase_add_test(tc, isa_dispatch_follows_the_cpu_and_the_cap);
+  tcase_add_test(tc, onednn_keeps_as_many_kernels_as_ptune);
   tcase_add_test(tc, blas_core_follows_the_cpu_features);
   tcase_add_test(tc, adaptive_threads_yield_a_core_to_a_busy_process);
   suite_add_tcase(s, tc);
