@@ -241,9 +241,12 @@ static pass pass_with(const pass *p, const unit *u) {
 
 /* Padding a pass may add: a tenth of its work. Below PASS_SMALL padded
  * positions a pass takes rows whatever they waste, since a pass has a
- * fixed cost of its own. */
+ * fixed cost of its own; above PASS_LARGE it takes no more: its products
+ * are as fast per row already, and a rare larger pass would only raise the
+ * heap's high-water mark (the process's RSS) for good. */
 #define PASS_WASTE 1.1
 #define PASS_SMALL 256
+#define PASS_LARGE 4096
 
 /* Picks the units of the next pass from the undone ones (sorted): the
  * first, then each that keeps padding within PASS_WASTE and the pass within
@@ -257,7 +260,7 @@ static int64_t pick_pass(const serve_engine *e, const unit *u, int64_t n, bool *
     if (taken[i]) continue;
     if (np) {
       pass q = pass_with(&p, &u[i]);
-      if (q.rows * q.extent > e->cfg.max_batch_tokens) continue;
+      if (q.rows * q.extent > e->cfg.max_batch_tokens || pass_padded(&q) > PASS_LARGE) continue;
       if (pass_padded(&q) > PASS_SMALL && (double)pass_padded(&q) > PASS_WASTE * (double)q.real)
         continue;
       bool clash = false;
