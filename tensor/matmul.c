@@ -37,10 +37,14 @@ const char *pt_gemm_impl(const pt_gemm_desc *g, char *buf, size_t cap) {
 
 /* AUTO's choice for an f32 product: oneDNN where it was measured faster.
  * Inside a parallel region (attention's per-head products) OpenBLAS runs
- * each on its own thread without oneDNN's lock. */
+ * each on its own thread without oneDNN's lock. Products of fewer than 64
+ * rows (task heads) run on OpenBLAS too: oneDNN builds a primitive, JIT
+ * kernels included, for every new shape, and a server's mixed batches give
+ * each adapter's head a new row count every pass (ptune serve, 8
+ * connections: ~5% of its time was oneDNN building them). */
 static bool auto_prefers_onednn(const pt_gemm_desc *g) {
   if (omp_in_parallel() || g->a_dtype != PT_F32) return false;
-  return g->bias != NULL;
+  return g->bias != NULL && g->M >= 64;
 }
 
 /* The stored matrix of an operand: rows x cols with leading dimension ld. */
