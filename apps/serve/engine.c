@@ -245,7 +245,7 @@ static pass pass_with(const pass *p, const unit *u) {
  * are as fast per row already, and a rare larger pass would only raise the
  * heap's high-water mark (the process's RSS) for good. */
 #define PASS_WASTE 1.1
-#define PASS_SMALL 256
+#define PASS_SMALL 512
 #define PASS_LARGE 4096
 
 /* Picks the units of the next pass from the undone ones (sorted): the
