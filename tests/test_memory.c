@@ -2,9 +2,15 @@
  * AdamW, and after every step the library's live-allocation and live-node
  * counters are back where they were before the first step. (Counters, not
  * RSS or time: the test cannot flake on a busy machine.) And the heap
- * tuning of tensor/pt_heap.h takes effect. */
+ * tunings of tensor/pt_heap.h take effect. */
 #include <check.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -83,11 +89,63 @@ START_TEST(heap_tuning_keeps_large_blocks_on_the_heap) {
 }
 END_TEST
 
+/* After pt_heap_one_arena another thread allocates from the main heap:
+ * malloc_info lists one heap, where glibc otherwise gives the thread an
+ * arena of its own. In a forked child, since the setting is the process's
+ * for good. */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+static char *volatile held; /* volatile: the allocation may not be elided */
+
+static void *hold_64k(void *arg) {
+  (void)arg;
+  held = malloc((size_t)64 << 10);
+  held[0] = 1;
+  free(held);
+  return NULL;
+}
+
+/* The heaps malloc_info lists after a second thread allocated. */
+static int heaps_after_a_thread(bool one_arena) {
+  int fd[2];
+  ck_assert_int_eq(pipe(fd), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (one_arena && !pt_heap_one_arena()) _exit(2);
+    pthread_t t;
+    if (pthread_create(&t, NULL, hold_64k, NULL) || pthread_join(t, NULL)) _exit(3);
+    char *xml = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&xml, &len);
+    if (!f || malloc_info(0, f) || fclose(f)) _exit(4);
+    int heaps = 0;
+    for (const char *p = xml; (p = strstr(p, "<heap nr=")); p++) heaps++;
+    _exit(write(fd[1], &heaps, sizeof heaps) == sizeof heaps ? 0 : 5);
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+  int heaps = 0;
+  ck_assert_int_eq(read(fd[0], &heaps, sizeof heaps), (ssize_t)sizeof heaps);
+  close(fd[0]);
+  close(fd[1]);
+  return heaps;
+}
+#endif
+
+START_TEST(one_arena_serves_every_thread) {
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+  ck_assert_int_eq(heaps_after_a_thread(false), 2);
+  ck_assert_int_eq(heaps_after_a_thread(true), 1);
+#endif
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("memory");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, training_loop_memory_is_flat);
   tcase_add_test(tc, heap_tuning_keeps_large_blocks_on_the_heap);
+  tcase_add_test(tc, one_arena_serves_every_thread);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -1,8 +1,10 @@
 /* `ptune serve`: many adapters on one backbone over HTTP (apps/serve/serve.h). */
 #include "apps/cmd/commands.h"
 #include "apps/serve/serve.h"
+#include "tensor/pt_heap.h"
 
 static int serve(run_args *a) {
+  pt_heap_one_arena(); /* 64 connection threads, one heap (tensor/pt_heap.h) */
   serve_config c;
   serve_config_default(&c);
   c.model = a->model;
