@@ -6,15 +6,15 @@
 # the same model and the same request bodies (bench/serve/bodies.py: 4 inputs
 # each), driven by wrk (bench/serve/load.lua) at each concurrency for SECONDS:
 #   - mixed traffic over the 16 adapters, both servers;
-#   - single-adapter traffic, ptune (the 0.9x goal: mixed vs single, in rows/s
-#     and, since the mixed inputs are longer on average, in tokens/s);
+#   - single-adapter traffic, ptune: the same bodies' texts sent to one
+#     classification adapter (the 0.9x goal: mixed vs single, rows/s);
 #   - RSS sampled every second (after a warm-up): its spread over the run;
 #   - RSS with 16 adapters loaded against one (the 1.1x goal).
 # Before the load, every body is sent once to both servers and their answers
 # compared (labels, tags, answers; probabilities within 1e-3).
 #
 #   bench/serve/run.sh [--seconds 60] [--models "tiny base"] [--concurrency "1 8 64"]
-#                      [--threads 2] [--warmup 10] [--out bench/serve/results-DATE.jsonl]
+#                      [--threads 2] [--warmup 30] [--out bench/serve/results-DATE.jsonl]
 #
 # Each measured run follows a warm-up at the same load (--warmup seconds).
 # Writes the raw rows (one JSON line per run, with its RSS samples) to OUT
@@ -48,7 +48,9 @@ while [ $# -gt 0 ]; do
     *) sed -n '2,32p' "$0"; exit 2 ;;
   esac
 done
-[ -n "$warmup" ] || warmup=$(( seconds >= 30 ? 10 : 2 ))
+# 30 s: on the BERT-base shape at 64 connections a request takes 7-13 s, and
+# the heap reaches its high-water mark only after a few of them
+[ -n "$warmup" ] || warmup=$(( seconds >= 30 ? 30 : 2 ))
 ptune="$build/apps/ptune"
 make_adapter="$build/tests/serve_make_adapter"
 py=/usr/bin/python3
