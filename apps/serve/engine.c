@@ -28,20 +28,30 @@ static struct timespec at_time(double t) {
 
 /* ---- jobs ---- */
 
+/* A feature's longest sequence (of its choices). */
+static int64_t feature_len(const task_feature *f) {
+  int64_t len = 0;
+  for (int k = 0; k < f->nseq; k++)
+    if (f->len[k] > len) len = f->len[k];
+  return len;
+}
+
 pt_status job_prepare(serve_job *job, const pt_tokenizer *tok, const json_t *inputs) {
   const serve_adapter *a = job->adapter;
   PT_TRY(task_data_from_inputs(a->task, &a->opts, inputs, &job->data));
   PT_TRY(task_data_encode(&job->data, tok, &a->opts));
   const task_data *td = &job->data;
+  int64_t pos = pt_model_positions(&a->model);
   job->nseq = td->n ? td->f[0].nseq : 0;
   for (int64_t i = 0; i < td->n; i++) {
     const task_feature *f = &td->f[i];
     if (f->nseq != job->nseq)
       return pt_error(PT_ERR_FORMAT, "inputs: the inputs of one request need the same number of "
                       "choices (%d and %d)", job->nseq, f->nseq);
+    int64_t len = feature_len(f);
     job->rows += f->nseq;
-    for (int k = 0; k < f->nseq; k++)
-      if (f->len[k] > job->seq) job->seq = f->len[k];
+    job->cost += f->nseq * (len + pos);
+    if (len > job->seq) job->seq = len;
   }
   return PT_OK;
 }
@@ -137,20 +147,6 @@ int64_t engine_queue_depth(serve_engine *e) {
 
 /* ---- batches ---- */
 
-/* A job's cost: its features' rows × (their longest sequence + the
- * adapter's prefix or prompt), what it adds to the batch's memory. */
-static int64_t job_cost(const serve_job *job) {
-  int64_t pos = pt_model_positions(&job->adapter->model), cost = 0;
-  for (int64_t i = 0; i < job->data.n; i++) {
-    const task_feature *f = &job->data.f[i];
-    int64_t len = 0;
-    for (int k = 0; k < f->nseq; k++)
-      if (f->len[k] > len) len = f->len[k];
-    cost += f->nseq * (len + pos);
-  }
-  return cost;
-}
-
 /* What a batch holds while it is taken off the queue. */
 typedef struct {
   serve_job **jobs;
@@ -167,7 +163,7 @@ static bool batch_add(batch *b, serve_job *job) {
     b->cap = cap;
   }
   b->jobs[b->n++] = job;
-  b->cost += job_cost(job);
+  b->cost += job->cost;
   return true;
 }
 
@@ -186,7 +182,7 @@ static bool take_batch(serve_engine *e, batch *b) {
       expired = true;
       continue;
     }
-    if (b->n && b->cost + job_cost(job) > e->cfg.max_batch_tokens) break;
+    if (b->n && b->cost + job->cost > e->cfg.max_batch_tokens) break;
     if (!batch_add(b, job)) break;
     unlink_job(e, job, NULL);
     job->state = JOB_RUNNING;
@@ -197,7 +193,7 @@ static bool take_batch(serve_engine *e, batch *b) {
 /* The queued jobs' cost (under e->lock). */
 static int64_t queued_cost(serve_engine *e) {
   int64_t cost = 0;
-  for (serve_job *job = e->head; job; job = job->next) cost += job_cost(job);
+  for (serve_job *job = e->head; job; job = job->next) cost += job->cost;
   return cost;
 }
 
@@ -205,6 +201,7 @@ static int64_t queued_cost(serve_engine *e) {
  * way through the encoder. */
 typedef struct {
   serve_job *job;
+  int slot;                   /* the job's index in the batch */
   int64_t index;              /* in job->data.f */
   int64_t rows, len;          /* its rows, their longest sequence */
   int64_t prompt, positions;  /* its adapter's prompt, prefix or prompt */
@@ -217,7 +214,7 @@ static int unit_order(const void *pa, const void *pb) {
   int64_t wa = a->len + a->prompt, wb = b->len + b->prompt;
   if (wa != wb) return wa > wb ? -1 : 1;
   if (a->job->adapter != b->job->adapter) return a->job->adapter < b->job->adapter ? -1 : 1;
-  return a->job != b->job ? (a->job < b->job ? -1 : 1) : (a->index < b->index ? -1 : 1);
+  return a->slot != b->slot ? (a->slot < b->slot ? -1 : 1) : (a->index < b->index ? -1 : 1);
 }
 
 /* One encoder pass: each row padded to the pass's width, the longest
@@ -388,15 +385,16 @@ static pt_status run_pass(serve_engine *e, const unit *u, const int64_t *picked,
 }
 
 /* Ends the batch's jobs that have no unit left to run (all of them after a
- * failure), waking their submitters; left[i] becomes -1 for an ended job,
- * which from then on is its submitter's again (b->jobs[i] may be gone). */
+ * failure; all of them when `left` is NULL), waking their submitters;
+ * left[i] becomes -1 for an ended job, which from then on is its
+ * submitter's again (b->jobs[i] may be gone). */
 static void finish_jobs(serve_engine *e, batch *b, int64_t *left, pt_status st) {
   pthread_mutex_lock(&e->lock);
   bool any = false;
   for (int i = 0; i < b->n; i++) {
     serve_job *job = b->jobs[i];
-    if (left[i] < 0 || (st == PT_OK && left[i])) continue;
-    left[i] = -1;
+    if (left && (left[i] < 0 || (st == PT_OK && left[i]))) continue;
+    if (left) left[i] = -1;
     job->state = st == PT_OK ? JOB_DONE : JOB_FAILED;
     if (st != PT_OK) snprintf(job->message, sizeof job->message, "%s", pt_error_message());
     any = true;
@@ -415,40 +413,29 @@ static void run_batch(serve_engine *e, batch *b) {
   int64_t *picked = malloc(sizeof *picked * (size_t)(n ? n : 1));
   int64_t *left = calloc((size_t)b->n, sizeof *left);
   if (!u || !taken || !picked || !left) {
-    pt_error(PT_ERR_NOMEM, "batch: out of memory");
-    pthread_mutex_lock(&e->lock);
-    for (int i = 0; i < b->n; i++) {
-      b->jobs[i]->state = JOB_FAILED;
-      snprintf(b->jobs[i]->message, sizeof b->jobs[i]->message, "%s", pt_error_message());
-    }
-    pthread_mutex_unlock(&e->lock);
-    pthread_cond_broadcast(&e->done);
+    finish_jobs(e, b, NULL, pt_error(PT_ERR_NOMEM, "batch: out of memory"));
     free(u), free(taken), free(picked), free(left);
     return;
   }
-  pt_status st = PT_OK;
   int64_t k = 0;
   for (int i = 0; i < b->n; i++) {
     serve_job *job = b->jobs[i];
     const pt_model *m = &job->adapter->model;
     for (int64_t f = 0; f < job->data.n; f++) {
       const task_feature *tf = &job->data.f[f];
-      unit x = {job, f, tf->nseq, 0, pt_model_prompt_positions(m), pt_model_positions(m)};
-      for (int s = 0; s < tf->nseq; s++)
-        if (tf->len[s] > x.len) x.len = tf->len[s];
-      u[k++] = x;
+      u[k++] = (unit){job, i, f, tf->nseq, feature_len(tf), pt_model_prompt_positions(m),
+                      pt_model_positions(m)};
     }
     left[i] = job->data.n;
   }
   qsort(u, (size_t)n, sizeof *u, unit_order);
-  finish_jobs(e, b, left, st); /* jobs without features */
+  finish_jobs(e, b, left, PT_OK); /* jobs without features */
+  pt_status st = PT_OK;
   for (int64_t done = 0; st == PT_OK && done < n;) {
     int64_t np = pick_pass(e, u, n, taken, picked);
     st = run_pass(e, u, picked, np);
     done += np;
-    for (int64_t i = 0; i < np; i++)
-      for (int j = 0; j < b->n; j++)
-        if (left[j] > 0 && b->jobs[j] == u[picked[i]].job) left[j]--;
+    for (int64_t i = 0; i < np; i++) left[u[picked[i]].slot]--;
     finish_jobs(e, b, left, st);
   }
   free(u);

@@ -52,6 +52,7 @@ typedef struct serve_job {
   serve_adapter *adapter;    /* borrowed: the submitter holds a reference */
   task_data data;            /* examples and features */
   int64_t rows, seq;         /* encoder rows (features × choices), longest sequence */
+  int64_t cost;              /* Σ rows × (sequence + the adapter's prefix or prompt) */
   int nseq;                  /* sequences per feature (choices) */
   double arrival, deadline;  /* monotonic seconds */
   job_state state;
